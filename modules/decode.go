@@ -1,0 +1,243 @@
+package modules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+// ErrUnknownModule is returned by New for a name nobody registered.
+var ErrUnknownModule = errors.New("unknown module")
+
+// New builds the module named name from its arguments: defaults from struct
+// tags, strict decoding (unknown keys and wrong types are errors), required
+// and choices checks, then the module's own Validate. It does no I/O.
+func New(name string, args map[string]any) (Module, error) {
+	info, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(name))
+	}
+	m := info.New()
+	if err := Decode(args, m); err != nil {
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// CheckKeys reports arguments the module does not know, without decoding
+// values; the loader uses it on arguments that still hold templates.
+func CheckKeys(name string, args map[string]any) error {
+	info, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(name))
+	}
+	known := map[string]bool{}
+	for _, a := range info.Args() {
+		known[a.Name] = true
+	}
+	for k := range args {
+		if !known[k] {
+			return fmt.Errorf("module %s: unknown argument %q (known: %s)", name, k, strings.Join(sortedKeys(known), ", "))
+		}
+	}
+	return nil
+}
+
+// SecretArgs returns the values of arguments tagged secret:"true", so the
+// engine can mask them everywhere.
+func SecretArgs(name string, args map[string]any) []string {
+	info, ok := Lookup(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, a := range info.Args() {
+		if a.Secret {
+			if s, ok := args[a.Name].(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Decode fills the struct out points to from args, honouring the yaml,
+// default, required and choices tags.
+func Decode(args map[string]any, out any) error {
+	if err := applyDefaults(out); err != nil {
+		return err
+	}
+	var md mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:          "yaml",
+		Result:           out,
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Metadata:         &md,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			intToDurationSeconds,
+			boolWords,
+		),
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(args); err != nil {
+		return cleanDecodeError(err)
+	}
+	return checkTags(out, args)
+}
+
+// intToDurationSeconds lets `timeout: 300` mean seconds, as Ansible users write.
+func intToDurationSeconds(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case int:
+		return time.Duration(v) * time.Second, nil
+	case int64:
+		return time.Duration(v) * time.Second, nil
+	case float64:
+		return time.Duration(v * float64(time.Second)), nil
+	case string:
+		if d, err := time.ParseDuration(v); err == nil {
+			return d, nil
+		}
+		var n float64
+		if _, err := fmt.Sscanf(v, "%g", &n); err == nil {
+			return time.Duration(n * float64(time.Second)), nil
+		}
+	}
+	return data, nil
+}
+
+// boolWords accepts YAML 1.1 words (yes/no/on/off) that Ansible users keep
+// writing in strings produced by templates.
+func boolWords(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() != reflect.Bool {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return data, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "y", "on", "true", "1":
+		return true, nil
+	case "no", "n", "off", "false", "0", "":
+		return false, nil
+	}
+	return nil, fmt.Errorf("%q is not a boolean (use true or false)", s)
+}
+
+func cleanDecodeError(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	msg = strings.ReplaceAll(msg, "'' has invalid keys: ", "unknown argument: ")
+	return errors.New(msg)
+}
+
+func applyDefaults(out any) error {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("decode target must be a pointer to a struct, got %T", out)
+	}
+	return walkFields(v.Elem(), func(f reflect.StructField, fv reflect.Value) error {
+		def, ok := f.Tag.Lookup("default")
+		if !ok || !fv.IsZero() {
+			return nil
+		}
+		return mapstructure.WeakDecode(def, fv.Addr().Interface())
+	})
+}
+
+func checkTags(out any, args map[string]any) error {
+	return walkFields(reflect.ValueOf(out).Elem(), func(f reflect.StructField, fv reflect.Value) error {
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if f.Tag.Get("required") == "true" {
+			if _, given := args[name]; !given || fv.IsZero() {
+				return fmt.Errorf("missing required argument %q", name)
+			}
+		}
+		if c := f.Tag.Get("choices"); c != "" && fv.Kind() == reflect.String && fv.String() != "" {
+			choices := strings.Split(c, ",")
+			if !slices.Contains(choices, fv.String()) {
+				return fmt.Errorf("argument %q is %q; expected one of %s", name, fv.String(), strings.Join(choices, ", "))
+			}
+		}
+		return nil
+	})
+}
+
+func walkFields(v reflect.Value, fn func(reflect.StructField, reflect.Value) error) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if err := walkFields(v.Field(i), fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(f, v.Field(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// suggest offers the closest registered name for a typo.
+func suggest(name string) string {
+	best, bestD := "", 3
+	for _, n := range Names() {
+		if d := levenshtein(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,100 @@
+// Package modules defines what a gpuctl module is and keeps the registry of
+// them. A module is one idempotent unit of work: it measures the host in
+// Check, and changes it in Apply only when Check found a difference. The
+// engine checks again after Apply; a module that still reports changes is a
+// bug and the task fails.
+package modules
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/plan"
+)
+
+// Module is one task's work on one host. The engine decodes the task's
+// arguments into a fresh value for every host, calls Validate, then Check,
+// and Apply only when the diff is not empty and the run is not in check mode.
+type Module interface {
+	// Validate is pure: no I/O. It runs before any host is touched.
+	Validate() error
+	// Check is read-only and returns what Apply would change.
+	Check(ctx context.Context, h Host) (plan.Diff, error)
+	// Apply makes the changes in d, which Check returned for this host.
+	Apply(ctx context.Context, h Host, d plan.Diff) error
+}
+
+// Host is what a module sees of the host it works on.
+type Host interface {
+	Name() string
+	// Conn reaches the host, with privilege escalation already applied when
+	// the task asks for it.
+	Conn() conn.Conn
+	// Local reaches the machine gpuctl runs on (for fetched files, image
+	// archives built locally).
+	Local() conn.Conn
+	// Facts are gathered once per host per run and shared by every task.
+	Facts() Facts
+	// Vars are the host's variables, facts and registered results merged.
+	Vars() map[string]any
+	// Eval evaluates a Jinja2 expression against Vars (assert, when).
+	Eval(expr string) (any, error)
+	// CheckMode is true during --check: Apply is never called then, but
+	// modules that orchestrate others need to know.
+	CheckMode() bool
+	Log() *slog.Logger
+}
+
+// Optional capabilities, found by type assertion as Caddy does.
+
+// Resulter exposes values for `register:` beyond changed/failed
+// (stdout, rc, and the like).
+type Resulter interface {
+	Result() map[string]any
+}
+
+// Unverified modules cannot be checked again after Apply because their
+// effect is not observable (command without creates, reboot, debug).
+type Unverified interface {
+	Unverified() bool
+}
+
+// FactSetter modules add variables to the host for later tasks (set_fact).
+type FactSetter interface {
+	SetFacts() map[string]any
+}
+
+// Messager modules print a message in the task line (debug, assert).
+type Messager interface {
+	Message() string
+}
+
+// Reader modules read paths that an earlier task may write; in check mode
+// the engine reports "known after apply" when one of them is pending.
+type Reader interface {
+	Reads() []string
+}
+
+// Skipper modules can decide a task does not apply to a host (no GPU found)
+// without failing: the task is reported as skipped with the reason.
+type Skipper interface {
+	Skip() string
+}
+
+// Facts are the values gathered from a host once per run.
+type Facts map[string]any
+
+// String returns a fact as a string, or "" when missing.
+func (f Facts) String(key string) string {
+	if v, ok := f[key].(string); ok {
+		return v
+	}
+	return ""
+}
+
+// Bool returns a fact as a bool, false when missing.
+func (f Facts) Bool(key string) bool {
+	v, _ := f[key].(bool)
+	return v
+}

@@ -1,0 +1,153 @@
+package modules
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Info describes a module for the registry and for `gpuctl doc`. Arguments
+// are documented from the struct tags of the value New returns:
+//
+//	Path  string `yaml:"path" required:"true" doc:"file to manage"`
+//	State string `yaml:"state" default:"present" choices:"present,absent" doc:"..."`
+//
+// Aliases lists extra names the module answers to (systemd for service).
+type Info struct {
+	Name      string
+	Aliases   []string
+	Summary   string // one line for `gpuctl modules`
+	CheckMode string // what the module does under --check
+	Example   string // a YAML task
+	New       func() Module
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Info{}
+)
+
+// Register adds a module; it panics on an empty or duplicate name, which
+// is a programming error caught by any test that imports the module.
+func Register(info Info) {
+	if info.Name == "" || info.New == nil {
+		panic("modules: Register needs a name and a constructor")
+	}
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, n := range append([]string{info.Name}, info.Aliases...) {
+		if _, dup := registry[n]; dup {
+			panic(fmt.Sprintf("modules: %q registered twice", n))
+		}
+		registry[n] = info
+	}
+}
+
+// Lookup finds a module by name or alias.
+func Lookup(name string) (Info, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	i, ok := registry[name]
+	return i, ok
+}
+
+// All returns every module once, sorted by name.
+func All() []Info {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	var out []Info
+	for n, i := range registry {
+		if n == i.Name {
+			out = append(out, i)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+// Names returns every module name and alias, for suggestions.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Arg documents one argument.
+type Arg struct {
+	Name     string
+	Type     string
+	Required bool
+	Default  string
+	Choices  []string
+	Doc      string
+	Secret   bool
+}
+
+// Args lists the arguments of a module from its struct tags.
+func (i Info) Args() []Arg {
+	return argsOf(reflect.TypeOf(i.New()))
+}
+
+func argsOf(t reflect.Type) []Arg {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []Arg
+	for f := range t.Fields() {
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, argsOf(f.Type)...)
+			continue
+		}
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		a := Arg{
+			Name:     name,
+			Type:     typeName(f.Type),
+			Required: f.Tag.Get("required") == "true",
+			Default:  f.Tag.Get("default"),
+			Doc:      f.Tag.Get("doc"),
+			Secret:   f.Tag.Get("secret") == "true",
+		}
+		if c := f.Tag.Get("choices"); c != "" {
+			a.Choices = strings.Split(c, ",")
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint32, reflect.Uint64:
+		return "int"
+	case reflect.Float64:
+		return "float"
+	case reflect.Slice:
+		return "list of " + typeName(t.Elem())
+	case reflect.Map:
+		return "mapping"
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	case reflect.Struct:
+		if t.Name() == "Duration" {
+			return "duration"
+		}
+		return "mapping"
+	case reflect.Interface:
+		return "any"
+	}
+	return t.Kind().String()
+}
