@@ -40,6 +40,8 @@ type Host interface {
 	Vars() map[string]any
 	// Eval evaluates a Jinja2 expression against Vars (assert, when).
 	Eval(expr string) (any, error)
+	// Render renders a Jinja2 template against Vars (template module).
+	Render(tpl string) (string, error)
 	// CheckMode is true during --check: Apply is never called then, but
 	// modules that orchestrate others need to know.
 	CheckMode() bool
