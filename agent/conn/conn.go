@@ -81,10 +81,12 @@ type ExecConfig struct {
 	Stream io.Writer // receives stdout as it arrives, besides Result.Stdout
 }
 
-func Stdin(r io.Reader) ExecOption        { return func(c *ExecConfig) { c.Stdin = r } }
-func Dir(dir string) ExecOption            { return func(c *ExecConfig) { c.Dir = dir } }
-func Stream(w io.Writer) ExecOption        { return func(c *ExecConfig) { c.Stream = w } }
-func Redact(secrets ...string) ExecOption  { return func(c *ExecConfig) { c.Redact = append(c.Redact, secrets...) } }
+func Stdin(r io.Reader) ExecOption  { return func(c *ExecConfig) { c.Stdin = r } }
+func Dir(dir string) ExecOption     { return func(c *ExecConfig) { c.Dir = dir } }
+func Stream(w io.Writer) ExecOption { return func(c *ExecConfig) { c.Stream = w } }
+func Redact(secrets ...string) ExecOption {
+	return func(c *ExecConfig) { c.Redact = append(c.Redact, secrets...) }
+}
 func Env(env map[string]string) ExecOption { return func(c *ExecConfig) { c.Env = env } }
 
 // NewExecConfig applies opts.
