@@ -1,0 +1,258 @@
+// Package template renders Jinja2 strings and expressions as Ansible does,
+// on top of gonja: `{{ x }}` alone yields x's native value (a list stays a
+// list), undefined variables are errors unless filtered through default, and
+// Ansible's common filters (bool, to_json, regex_replace, ...) exist.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nikolalohinski/gonja/v2"
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
+)
+
+// ErrUndefined marks a reference to a variable that is not defined.
+var ErrUndefined = errors.New("undefined variable")
+
+// Engine renders templates. It is safe for concurrent use.
+type Engine struct {
+	env *exec.Environment
+	cfg *config.Config
+	mu  sync.Mutex
+	// cache of parsed templates by source; parsing dominates rendering
+	cache map[string]*exec.Template
+}
+
+// New returns an engine with Jinja2's builtins and Ansible's common filters.
+func New() *Engine {
+	cfg := config.New()
+	cfg.StrictUndefined = true
+	cfg.KeepTrailingNewline = true
+	filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
+	filters.Update(builtins.Filters)
+	for name, fn := range ansibleFilters() {
+		if filters.Exists(name) {
+			_ = filters.Replace(name, fn)
+		} else {
+			_ = filters.Register(name, fn)
+		}
+	}
+	tests := exec.NewTestSet(map[string]exec.TestFunction{})
+	tests.Update(builtins.Tests)
+	for name, fn := range ansibleTests() {
+		if tests.Exists(name) {
+			_ = tests.Replace(name, fn)
+		} else {
+			_ = tests.Register(name, fn)
+		}
+	}
+	env := &exec.Environment{
+		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
+		Filters:           filters,
+		Tests:             tests,
+		ControlStructures: builtins.ControlStructures,
+		Methods:           builtins.Methods,
+	}
+	return &Engine{env: env, cfg: cfg, cache: map[string]*exec.Template{}}
+}
+
+// IsTemplate reports whether s contains Jinja2 markup.
+func IsTemplate(s string) bool {
+	return strings.Contains(s, "{{") || strings.Contains(s, "{%")
+}
+
+// RenderString renders s to text.
+func (e *Engine) RenderString(s string, vars map[string]any) (string, error) {
+	if !IsTemplate(s) {
+		return s, nil
+	}
+	t, err := e.parse(s)
+	if err != nil {
+		return "", err
+	}
+	out, err := t.ExecuteToString(e.context(vars))
+	if err != nil {
+		return "", cleanErr(s, err)
+	}
+	return out, nil
+}
+
+// Render renders s; when s is exactly one `{{ expr }}` the expression's
+// native value is returned, as Ansible does for loops and registered data.
+func (e *Engine) Render(s string, vars map[string]any) (any, error) {
+	if expr, ok := soleExpression(s); ok {
+		return e.Eval(expr, vars)
+	}
+	return e.RenderString(s, vars)
+}
+
+// Eval evaluates a bare Jinja2 expression (as in `when:`) to a Go value.
+func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
+	var captured any
+	ctx := e.context(vars)
+	ctx.Set("__gpuctl_capture", func(v any) string {
+		captured = v
+		return ""
+	})
+	src := "{{ __gpuctl_capture(" + expr + ") }}"
+	t, err := e.parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %w", expr, unwrapParse(err))
+	}
+	if _, err := t.ExecuteToString(ctx); err != nil {
+		return nil, cleanErr(expr, err)
+	}
+	return normalize(captured), nil
+}
+
+// EvalBool evaluates a condition with Jinja2 truthiness.
+func (e *Engine) EvalBool(expr string, vars map[string]any) (bool, error) {
+	expr = strings.TrimSpace(expr)
+	if inner, ok := soleExpression(expr); ok {
+		expr = inner
+	}
+	v, err := e.Eval(expr, vars)
+	if err != nil {
+		return false, err
+	}
+	return Truthy(v), nil
+}
+
+// RenderValue renders every string inside v (maps and lists recursively).
+func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return e.Render(x, vars)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			r, err := e.RenderValue(val, vars)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			r, err := e.RenderValue(val, vars)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func (e *Engine) parse(src string) (*exec.Template, error) {
+	e.mu.Lock()
+	t, ok := e.cache[src]
+	e.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	loader, err := loaders.NewFileSystemLoader("")
+	if err != nil {
+		return nil, err
+	}
+	shifted, err := loaders.NewShiftedLoader("inline", strings.NewReader(src), loader)
+	if err != nil {
+		return nil, err
+	}
+	t, err = exec.NewTemplate("inline", e.cfg, shifted, e.env)
+	if err != nil {
+		return nil, fmt.Errorf("template syntax: %w", unwrapParse(err))
+	}
+	e.mu.Lock()
+	if len(e.cache) > 4096 {
+		e.cache = map[string]*exec.Template{}
+	}
+	e.cache[src] = t
+	e.mu.Unlock()
+	return t, nil
+}
+
+func (e *Engine) context(vars map[string]any) *exec.Context {
+	return exec.NewContext(vars)
+}
+
+// soleExpression reports whether s is exactly one `{{ ... }}` block.
+func soleExpression(s string) (string, bool) {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") {
+		return "", false
+	}
+	inner := t[2 : len(t)-2]
+	if strings.Contains(inner, "{{") || strings.Contains(inner, "}}") || strings.Contains(inner, "{%") {
+		return "", false
+	}
+	return strings.TrimSpace(inner), true
+}
+
+// Truthy applies Jinja2/Python truthiness, plus Ansible's string words.
+func Truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "", "false", "no", "off", "0", "n", "none":
+			return false
+		}
+		return true
+	case int:
+		return x != 0
+	case int64:
+		return x != 0
+	case float64:
+		return x != 0
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
+func cleanErr(src string, err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Unable to evaluate name") || strings.Contains(msg, "not found") {
+		if i := strings.Index(msg, `Unable to evaluate name "`); i >= 0 {
+			rest := msg[i+len(`Unable to evaluate name "`):]
+			if j := strings.Index(rest, `"`); j >= 0 {
+				return fmt.Errorf("%w %q in %q", ErrUndefined, rest[:j], src)
+			}
+		}
+		return fmt.Errorf("%w in %q: %s", ErrUndefined, src, lastLine(msg))
+	}
+	return fmt.Errorf("template %q: %s", src, lastLine(msg))
+}
+
+func unwrapParse(err error) error {
+	return errors.New(lastLine(err.Error()))
+}
+
+func lastLine(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i < 200 {
+		// gonja wraps errors in long chains; the innermost cause is last
+	}
+	if len(msg) > 400 {
+		msg = msg[len(msg)-400:]
+	}
+	return msg
+}
+
+// keep gonja's own package imported so its init (builtins) runs once
+var _ = gonja.DefaultConfig
