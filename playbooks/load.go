@@ -1,0 +1,371 @@
+package playbooks
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/agent/template"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+// Loader reads playbooks and the files they import. ReadFile defaults to
+// os.ReadFile; bundled playbooks use an embedded filesystem instead.
+type Loader struct {
+	ReadFile func(path string) ([]byte, error)
+	// Vars are extra variables (-e) visible to static parts (hosts, imports).
+	Vars map[string]any
+	tpl  *template.Engine
+}
+
+// ErrInvalid wraps every load error, so callers can tell a broken playbook
+// (exit before touching hosts) from a failed run.
+var ErrInvalid = errors.New("invalid playbook")
+
+// Load parses the playbook at path and every file it imports, and validates
+// every task.
+func (l *Loader) Load(path string) (*Playbook, error) {
+	if l.ReadFile == nil {
+		l.ReadFile = os.ReadFile
+	}
+	l.tpl = template.New()
+	pb := &Playbook{Path: path}
+	if err := l.loadInto(pb, path, 0); err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
+
+func (l *Loader) errf(file string, n *yaml.Node, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return fmt.Errorf("%w: %s:%d: %s", ErrInvalid, file, line, fmt.Sprintf(format, args...))
+}
+
+func (l *Loader) parseFile(path string) (*yaml.Node, error) {
+	data, err := l.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		// yaml.v3 errors already carry "line N"; prefix the file.
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%w: %s: file is empty", ErrInvalid, path)
+	}
+	return root.Content[0], nil
+}
+
+func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
+	if depth > 20 {
+		return fmt.Errorf("%w: %s: import_playbook nested too deeply (a cycle?)", ErrInvalid, path)
+	}
+	doc, err := l.parseFile(path)
+	if err != nil {
+		return err
+	}
+	if doc.Kind != yaml.SequenceNode {
+		return l.errf(path, doc, "a playbook is a list of plays")
+	}
+	for _, pn := range doc.Content {
+		if pn.Kind != yaml.MappingNode {
+			return l.errf(path, pn, "each play must be a mapping")
+		}
+		if imp := mapGet(pn, "import_playbook"); imp != nil {
+			target, err := l.static(path, imp)
+			if err != nil {
+				return err
+			}
+			if err := l.loadInto(pb, resolve(path, target), depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		play, err := l.play(path, pn)
+		if err != nil {
+			return err
+		}
+		pb.Plays = append(pb.Plays, play)
+	}
+	return nil
+}
+
+var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy"}
+
+func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
+	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "name":
+			p.Name, err = l.str(file, v)
+		case "hosts":
+			p.Hosts, err = l.hostsPattern(file, v)
+		case "vars":
+			err = l.decode(file, v, &p.Vars, "a mapping")
+		case "vars_files":
+			p.VarsFiles, err = l.strList(file, v)
+		case "become":
+			p.Become, err = l.boolPtr(file, v)
+		case "become_user":
+			p.BecomeUser, err = l.str(file, v)
+		case "gather_facts":
+			p.GatherFacts, err = l.boolPtr(file, v)
+		case "connection":
+			p.Connection, err = l.str(file, v)
+		case "serial":
+			p.Serial, err = l.strList(file, v)
+		case "tags":
+			p.Tags, err = l.strList(file, v)
+		case "environment":
+			err = l.decode(file, v, &p.Environment, "a mapping")
+		case "pre_tasks":
+			p.PreTasks, err = l.tasks(file, v, false, 0)
+		case "tasks":
+			p.Tasks, err = l.tasks(file, v, false, 0)
+		case "post_tasks":
+			p.PostTasks, err = l.tasks(file, v, false, 0)
+		case "handlers":
+			p.Handlers, err = l.tasks(file, v, true, 0)
+		case "become_method", "any_errors_fatal", "strategy":
+			// accepted for compatibility; gpuctl always uses sudo and runs hosts independently
+		default:
+			return nil, l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if p.Hosts == "" {
+		return nil, l.errf(file, n, "play %q has no hosts", p.Name)
+	}
+	for _, vf := range p.VarsFiles {
+		if template.IsTemplate(vf) {
+			continue
+		}
+		data, err := l.ReadFile(resolve(file, vf))
+		if err != nil {
+			return nil, l.errf(file, n, "vars_files: %v", err)
+		}
+		var vars map[string]any
+		if err := yaml.Unmarshal(data, &vars); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, resolve(file, vf), err)
+		}
+		for k, v := range vars {
+			if _, set := p.Vars[k]; !set {
+				p.Vars[k] = v
+			}
+		}
+	}
+	p.VarsFiles = nil
+	if err := l.checkNotify(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// hostsPattern renders a play's hosts with extra vars: it is static, so an
+// undefined variable there is a load error, not a run-time surprise.
+func (l *Loader) hostsPattern(file string, v *yaml.Node) (string, error) {
+	var s string
+	if v.Kind == yaml.SequenceNode {
+		parts, err := l.strList(file, v)
+		if err != nil {
+			return "", err
+		}
+		s = strings.Join(parts, ":")
+	} else {
+		var err error
+		if s, err = l.str(file, v); err != nil {
+			return "", err
+		}
+	}
+	if template.IsTemplate(s) {
+		out, err := l.tpl.RenderString(s, l.Vars)
+		if err != nil {
+			return "", l.errf(file, v, "hosts: %v", err)
+		}
+		s = out
+	}
+	return s, nil
+}
+
+func (l *Loader) checkNotify(p *Play) error {
+	names := map[string]bool{}
+	for _, h := range p.Handlers {
+		names[h.Name] = true
+		for _, ln := range h.Listen {
+			names[ln] = true
+		}
+	}
+	var walk func([]*Task) error
+	walk = func(ts []*Task) error {
+		for _, t := range ts {
+			for _, n := range t.Notify {
+				if !names[n] && !template.IsTemplate(n) {
+					return fmt.Errorf("%w: %s: notifies handler %q, which the play does not define", ErrInvalid, t.Where(), n)
+				}
+			}
+			for _, sub := range [][]*Task{t.Block, t.Rescue, t.Always, t.Include} {
+				if err := walk(sub); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(p.AllTasks())
+}
+
+func (l *Loader) static(file string, n *yaml.Node) (string, error) {
+	s, err := l.str(file, n)
+	if err != nil {
+		return "", err
+	}
+	if template.IsTemplate(s) {
+		if s, err = l.tpl.RenderString(s, l.Vars); err != nil {
+			return "", l.errf(file, n, "%v", err)
+		}
+	}
+	return s, nil
+}
+
+func (l *Loader) str(file string, n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", l.errf(file, n, "expected a string, got %s", kindName(n))
+	}
+	return n.Value, nil
+}
+
+func (l *Loader) strList(file string, n *yaml.Node) ([]string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "" {
+			return nil, nil
+		}
+		if strings.Contains(n.Value, ",") && !template.IsTemplate(n.Value) {
+			var out []string
+			for _, s := range strings.Split(n.Value, ",") {
+				out = append(out, strings.TrimSpace(s))
+			}
+			return out, nil
+		}
+		return []string{n.Value}, nil
+	case yaml.SequenceNode:
+		var out []string
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return nil, l.errf(file, c, "expected a string in the list, got %s", kindName(c))
+			}
+			out = append(out, c.Value)
+		}
+		return out, nil
+	}
+	return nil, l.errf(file, n, "expected a string or a list of strings, got %s", kindName(n))
+}
+
+func (l *Loader) boolPtr(file string, n *yaml.Node) (*bool, error) {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true", "yes", "on":
+			b := true
+			return &b, nil
+		case "false", "no", "off":
+			b := false
+			return &b, nil
+		}
+	}
+	return nil, l.errf(file, n, "expected true or false, got %q", n.Value)
+}
+
+func (l *Loader) intVal(file string, n *yaml.Node) (int, error) {
+	if n.Kind == yaml.ScalarNode {
+		if v, err := strconv.Atoi(n.Value); err == nil {
+			return v, nil
+		}
+	}
+	return 0, l.errf(file, n, "expected an integer, got %q", n.Value)
+}
+
+func (l *Loader) decode(file string, n *yaml.Node, out any, what string) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if err := n.Decode(out); err != nil {
+		return l.errf(file, n, "expected %s", what)
+	}
+	return nil
+}
+
+func mapGet(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+// resolve makes an imported path relative to the importing file.
+func resolve(from, target string) string {
+	if filepath.IsAbs(target) {
+		return target
+	}
+	return filepath.Join(filepath.Dir(from), target)
+}
+
+func suggestFrom(s string, options []string) string {
+	for _, o := range options {
+		if levenshtein(s, o) <= 2 {
+			return fmt.Sprintf(" (did you mean %q?)", o)
+		}
+	}
+	return ""
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+var _ = slices.Contains[[]string]
+var _ = modules.Lookup

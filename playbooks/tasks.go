@@ -1,0 +1,348 @@
+package playbooks
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/agent/template"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",
+	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "run_once",
+	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
+	"import_tasks", "include_tasks", "become_method", "timeout"}
+
+// prefixes of fully qualified module names that map onto gpuctl's own.
+var modulePrefixes = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
+
+func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, l.errf(file, n, "tasks must be a list, got %s", kindName(n))
+	}
+	var out []*Task
+	for _, tn := range n.Content {
+		t, err := l.task(file, tn, handlers, depth)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, l.errf(file, n, "a task must be a mapping, got %s", kindName(n))
+	}
+	t := &Task{Pos: Pos{file, n.Line}}
+	if nn := mapGet(n, "name"); nn != nil {
+		t.Name = nn.Value
+	}
+	var modNode, modKey, argsNode *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "name":
+		case "when":
+			t.When, err = l.strList(file, v)
+		case "changed_when":
+			t.ChangedWhen, err = l.strList(file, v)
+		case "failed_when":
+			t.FailedWhen, err = l.strList(file, v)
+		case "until":
+			t.Until, err = l.strList(file, v)
+		case "loop", "with_items":
+			err = v.Decode(&t.Loop)
+		case "loop_control":
+			var lc struct {
+				LoopVar string `yaml:"loop_var"`
+				Label   string `yaml:"label"`
+			}
+			err = v.Decode(&lc)
+			t.LoopVar = lc.LoopVar
+		case "register":
+			t.Register, err = l.str(file, v)
+		case "notify":
+			t.Notify, err = l.strList(file, v)
+		case "listen":
+			t.Listen, err = l.strList(file, v)
+		case "tags":
+			t.Tags, err = l.strList(file, v)
+		case "ignore_errors":
+			var b *bool
+			b, err = l.boolPtr(file, v)
+			t.IgnoreErrors = b != nil && *b
+		case "check_mode":
+			t.CheckMode, err = l.boolPtr(file, v)
+		case "become":
+			t.Become, err = l.boolPtr(file, v)
+		case "become_user":
+			t.BecomeUser, err = l.str(file, v)
+		case "delegate_to":
+			t.DelegateTo, err = l.str(file, v)
+		case "run_once":
+			var b *bool
+			b, err = l.boolPtr(file, v)
+			t.RunOnce = b != nil && *b
+		case "no_log":
+			var b *bool
+			b, err = l.boolPtr(file, v)
+			t.NoLog = b != nil && *b
+		case "vars":
+			err = l.decode(file, v, &t.Vars, "a mapping")
+		case "environment":
+			err = l.decode(file, v, &t.Environment, "a mapping")
+		case "retries":
+			t.Retries, err = l.intVal(file, v)
+		case "delay":
+			t.Delay, err = l.intVal(file, v)
+		case "args":
+			argsNode = v
+		case "block":
+			t.Block, err = l.tasks(file, v, handler, depth)
+		case "rescue":
+			t.Rescue, err = l.tasks(file, v, handler, depth)
+		case "always":
+			t.Always, err = l.tasks(file, v, handler, depth)
+		case "import_tasks", "include_tasks":
+			var target string
+			if target, err = l.static(file, v); err == nil {
+				if depth > 20 {
+					return nil, l.errf(file, v, "%s nested too deeply (a cycle?)", k.Value)
+				}
+				path := resolve(file, target)
+				var doc *yaml.Node
+				if doc, err = l.parseFile(path); err == nil {
+					t.Include, err = l.tasks(path, doc, handler, depth+1)
+					if t.Include == nil && err == nil {
+						t.Include = []*Task{}
+					}
+				}
+			}
+		case "become_method", "timeout":
+		default:
+			if modNode != nil {
+				if isKnownModule(k.Value) {
+					return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
+				}
+				return nil, l.errf(file, k, "task %q: unknown keyword %q%s", t.Title(), k.Value, suggestFrom(k.Value, taskKeys))
+			}
+			modKey, modNode = k, v
+		}
+		if err != nil {
+			var inv error = err
+			if !errors.Is(err, ErrInvalid) {
+				inv = l.errf(file, v, "%s: %v", k.Value, err)
+			}
+			return nil, inv
+		}
+	}
+	if handler && t.Name == "" && len(t.Listen) == 0 {
+		return nil, l.errf(file, n, "a handler needs a name or listen")
+	}
+	structural := t.Block != nil || t.Include != nil
+	switch {
+	case modNode == nil && !structural:
+		return nil, l.errf(file, n, "task %q has no module", t.Title())
+	case modNode != nil && structural:
+		return nil, l.errf(file, modKey, "task %q: unknown keyword %q (a block or include takes no module)%s", t.Title(), modKey.Value, suggestFrom(modKey.Value, taskKeys))
+	case modNode == nil:
+		return t, nil
+	}
+	name := modKey.Value
+	for _, p := range modulePrefixes {
+		name = strings.TrimPrefix(name, p)
+	}
+	if _, ok := modules.Lookup(name); !ok {
+		return nil, l.errf(file, modKey, "task %q: %v", t.Title(), modulesErr(name))
+	}
+	t.Module = name
+	args, err := l.moduleArgs(file, name, modNode)
+	if err != nil {
+		return nil, err
+	}
+	if argsNode != nil {
+		var extra map[string]any
+		if err := l.decode(file, argsNode, &extra, "a mapping"); err != nil {
+			return nil, err
+		}
+		for k, v := range extra {
+			args[k] = v
+		}
+	}
+	t.Args = args
+	if err := l.validateTask(t, modKey); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func modulesErr(name string) error {
+	_, err := modules.New(name, nil)
+	return err
+}
+
+func isKnownModule(name string) bool {
+	for _, p := range modulePrefixes {
+		name = strings.TrimPrefix(name, p)
+	}
+	_, ok := modules.Lookup(name)
+	return ok
+}
+
+// freeForm modules take their main argument as a bare string.
+var freeForm = map[string]string{"command": "cmd", "shell": "cmd", "debug": "msg", "include_vars": "file"}
+
+// moduleArgs accepts a mapping or Ansible's "key=value" string form.
+func (l *Loader) moduleArgs(file, name string, n *yaml.Node) (map[string]any, error) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		var args map[string]any
+		if err := n.Decode(&args); err != nil {
+			return nil, l.errf(file, n, "arguments of %s: %v", name, err)
+		}
+		if args == nil {
+			args = map[string]any{}
+		}
+		return args, nil
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return map[string]any{}, nil
+		}
+		return parseKV(name, n.Value), nil
+	}
+	return nil, l.errf(file, n, "arguments of %s must be a mapping or key=value string, got %s", name, kindName(n))
+}
+
+// parseKV splits "a=1 b='x y'" into a map; for free-form modules the words
+// that are not key=value of a known argument form the main argument.
+func parseKV(module, s string) map[string]any {
+	args := map[string]any{}
+	known := map[string]bool{}
+	if info, ok := modules.Lookup(module); ok {
+		for _, a := range info.Args() {
+			known[a.Name] = true
+		}
+	}
+	main, isFree := freeForm[module]
+	var rest []string
+	for _, w := range splitWords(s) {
+		k, v, ok := strings.Cut(w, "=")
+		if ok && (known[k] || !isFree) && k != "" && !strings.ContainsAny(k, " '\"") {
+			args[k] = unquote(v)
+			continue
+		}
+		rest = append(rest, w)
+	}
+	if isFree && len(rest) > 0 {
+		args[main] = strings.Join(rest, " ")
+	}
+	return args
+}
+
+// splitWords splits on spaces outside quotes and keeps quotes in place,
+// so a free-form command keeps its own quoting.
+func splitWords(s string) []string {
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			cur.WriteRune(r)
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+			cur.WriteRune(r)
+		case r == ' ' || r == '\t' || r == '\n':
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') && s[len(s)-1] == s[0] {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// validateTask checks what can be checked before any host is known:
+// argument names always; values and the module's own Validate when no
+// argument depends on a template; expression syntax of conditions.
+func (l *Loader) validateTask(t *Task, at *yaml.Node) error {
+	wrap := func(err error) error {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, t.Where(), err)
+	}
+	if t.Module == "set_fact" {
+		return nil
+	}
+	if err := modules.CheckKeys(t.Module, t.Args); err != nil {
+		return wrap(err)
+	}
+	if !hasTemplate(t.Args) {
+		if _, err := modules.New(t.Module, t.Args); err != nil {
+			return wrap(err)
+		}
+	}
+	for _, group := range [][]string{t.When, t.ChangedWhen, t.FailedWhen, t.Until} {
+		for _, expr := range group {
+			if err := syntaxCheck(l.tpl, expr); err != nil {
+				return wrap(err)
+			}
+		}
+	}
+	return nil
+}
+
+func hasTemplate(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return template.IsTemplate(x)
+	case map[string]any:
+		for _, val := range x {
+			if hasTemplate(val) {
+				return true
+			}
+		}
+	case []any:
+		for _, val := range x {
+			if hasTemplate(val) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// syntaxCheck parses a condition without evaluating it: variables are not
+// known yet, so only syntax errors count here.
+func syntaxCheck(e *template.Engine, expr string) error {
+	_, err := e.Eval(expr, map[string]any{})
+	if err == nil || errors.Is(err, template.ErrUndefined) {
+		return nil
+	}
+	if strings.Contains(err.Error(), "template syntax") || strings.Contains(err.Error(), "expression") {
+		return fmt.Errorf("condition %q: %v", expr, err)
+	}
+	return nil
+}

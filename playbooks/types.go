@@ -1,0 +1,103 @@
+// Package playbooks loads Ansible-style YAML playbooks into plays and tasks,
+// strictly: an unknown keyword or module, a wrong type or a broken
+// expression is an error naming the file, line and task, reported before any
+// host is contacted. It also carries the bundled playbooks (bundled.go).
+package playbooks
+
+import "fmt"
+
+// Pos locates a node in a source file.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Playbook is a list of plays, imports already expanded.
+type Playbook struct {
+	Path  string
+	Plays []*Play
+}
+
+// Play maps a host pattern to tasks.
+type Play struct {
+	Name        string
+	Hosts       string
+	Vars        map[string]any
+	VarsFiles   []string
+	Become      *bool
+	BecomeUser  string
+	GatherFacts *bool
+	Connection  string
+	Serial      []string // batch sizes: "1", "30%", ...
+	Tags        []string
+	PreTasks    []*Task
+	Tasks       []*Task
+	PostTasks   []*Task
+	Handlers    []*Task
+	Environment map[string]any
+	Pos         Pos
+}
+
+// AllTasks returns pre_tasks, tasks and post_tasks in run order.
+func (p *Play) AllTasks() []*Task {
+	out := append([]*Task{}, p.PreTasks...)
+	out = append(out, p.Tasks...)
+	return append(out, p.PostTasks...)
+}
+
+// Task is one module invocation with its control keywords.
+type Task struct {
+	Name         string
+	Module       string         // registered module name (prefixes like ansible.builtin. stripped)
+	Args         map[string]any // raw, still templated
+	When         []string
+	Loop         any // list or template string
+	LoopVar      string
+	Register     string
+	Notify       []string
+	Listen       []string // handlers only
+	Tags         []string
+	ChangedWhen  []string
+	FailedWhen   []string
+	IgnoreErrors bool
+	CheckMode    *bool
+	Become       *bool
+	BecomeUser   string
+	DelegateTo   string
+	RunOnce      bool
+	NoLog        bool
+	Vars         map[string]any
+	Environment  map[string]any
+	Until        []string
+	Retries      int
+	Delay        int
+	// Block holds a block's tasks; Rescue and Always its error handling.
+	Block  []*Task
+	Rescue []*Task
+	Always []*Task
+	// Include holds the tasks of include_tasks/import_tasks, loaded
+	// statically so they are validated before anything runs.
+	Include []*Task
+	Pos     Pos
+}
+
+// Title is how a task is named in output.
+func (t *Task) Title() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if t.Module != "" {
+		return t.Module
+	}
+	if t.Block != nil {
+		return "block"
+	}
+	return "include"
+}
+
+// Where names the task for errors: file:line and title.
+func (t *Task) Where() string {
+	return fmt.Sprintf("%s (task %q)", t.Pos, t.Title())
+}
