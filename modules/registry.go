@@ -1,11 +1,14 @@
 package modules
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
 )
 
 // Info describes a module for the registry and for `gpuctl doc`. Arguments
@@ -150,4 +153,32 @@ func typeName(t reflect.Type) string {
 		return "any"
 	}
 	return t.Kind().String()
+}
+
+// FactGatherer reads one family of facts from a host (OS, node, GPU).
+type FactGatherer struct {
+	Name   string
+	Gather func(ctx context.Context, c conn.Conn) (Facts, error)
+}
+
+var gatherers []FactGatherer
+
+// RegisterFacts adds a gatherer that the engine runs once per host when a
+// play gathers facts; its keys are merged into the host's facts.
+func RegisterFacts(g FactGatherer) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, x := range gatherers {
+		if x.Name == g.Name {
+			panic(fmt.Sprintf("modules: fact gatherer %q registered twice", g.Name))
+		}
+	}
+	gatherers = append(gatherers, g)
+}
+
+// FactGatherers returns the registered gatherers in registration order.
+func FactGatherers() []FactGatherer {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return append([]FactGatherer(nil), gatherers...)
 }
