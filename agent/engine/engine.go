@@ -296,3 +296,16 @@ func (e *Engine) addSecret(s string) {
 	e.secrets = append(e.secrets, s)
 	e.mu.Unlock()
 }
+
+// Facts returns the facts gathered so far, by host.
+func (e *Engine) Facts() map[string]map[string]any {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]map[string]any{}
+	for name, r := range e.hosts {
+		if r.facts != nil {
+			out[name] = r.facts
+		}
+	}
+	return out
+}
