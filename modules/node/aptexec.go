@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+)
+
+// updateStamp is touched after every successful `apt-get update` gpuctl
+// runs, so cache_valid_time works on Debian too, which has no
+// update-success-stamp unless update-notifier is installed.
+const updateStamp = "/var/lib/apt/gpuctl-update-stamp"
+
+var aptEnv = map[string]string{"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", "NEEDRESTART_MODE": "a"}
+
+// aptRunner runs apt-get and dpkg, waiting while another process holds the
+// dpkg or lists lock (unattended-upgrades on a fresh Ubuntu boot) instead of
+// failing at once.
+type aptRunner struct {
+	c           conn.Conn
+	log         *slog.Logger
+	lockTimeout time.Duration
+	poll        time.Duration
+}
+
+func newAptRunner(c conn.Conn, log *slog.Logger, lockTimeout time.Duration) *aptRunner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &aptRunner{c: c, log: log, lockTimeout: durOr(lockTimeout, 5*time.Minute), poll: 3 * time.Second}
+}
+
+// run executes an apt command line, retrying while a lock is held.
+func (a *aptRunner) run(ctx context.Context, cmd string) (conn.Result, error) {
+	deadline := time.Now().Add(a.lockTimeout)
+	logged := ""
+	for {
+		r, err := a.c.Run(ctx, cmd, conn.Env(aptEnv))
+		if err != nil {
+			return r, err
+		}
+		lock, holder, held := lockHolder(r.Stderr)
+		if r.ExitCode == 0 || !held {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("%s is still held by %s after %s: wait for it to finish (on a fresh Ubuntu host it is usually unattended-upgrades) or raise lock_timeout", lock, holder, a.lockTimeout)
+		}
+		if msg := lock + " " + holder; msg != logged {
+			a.log.Info("waiting for the apt/dpkg lock", "lock", lock, "holder", holder, "timeout", a.lockTimeout.String())
+			logged = msg
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(a.poll):
+		}
+	}
+}
+
+// must runs cmd and turns a non-zero exit into an error with apt's message.
+func (a *aptRunner) must(ctx context.Context, cmd string) (string, error) {
+	r, err := a.run(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	if r.ExitCode != 0 {
+		return "", &conn.ExitError{Cmd: cmd, Result: r}
+	}
+	return r.Stdout, nil
+}
+
+// update runs apt-get update and records when it succeeded.
+func (a *aptRunner) update(ctx context.Context) error {
+	out, err := a.must(ctx, "apt-get update -q")
+	if err != nil {
+		return fmt.Errorf("apt-get update: %w", err)
+	}
+	// apt-get update exits 0 even when a repository failed to download or
+	// verify; those are the errors users need to see.
+	if bad := updateErrors(out); bad != "" {
+		return fmt.Errorf("apt-get update: %s", bad)
+	}
+	return sh(ctx, a.c, "touch "+updateStamp)
+}
+
+func updateErrors(out string) string {
+	var bad []string
+	for l := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(l, "Err:") || strings.HasPrefix(l, "E:") {
+			bad = append(bad, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(bad, "; ")
+}
+
+// cacheAge returns how long ago the apt lists were last refreshed and
+// whether a source file changed since; ok is false when never.
+func cacheAge(ctx context.Context, c conn.Conn) (age time.Duration, sourcesNewer bool, ok bool, err error) {
+	script := `s=0; for f in ` + updateStamp + ` /var/lib/apt/periodic/update-success-stamp; do
+  [ -e "$f" ] && t=$(stat -c %Y "$f") && [ "$t" -gt "$s" ] && s=$t; done
+n=0; for f in /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/keyrings/*; do
+  [ -e "$f" ] && t=$(stat -c %Y "$f") && [ "$t" -gt "$n" ] && n=$t; done
+echo "$s $n $(date +%s)"`
+	out, err := output(ctx, c, script)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("apt cache age: %w", err)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		return 0, false, false, fmt.Errorf("apt cache age: unexpected %q", out)
+	}
+	stamp, _ := strconv.ParseInt(f[0], 10, 64)
+	src, _ := strconv.ParseInt(f[1], 10, 64)
+	now, _ := strconv.ParseInt(f[2], 10, 64)
+	if stamp == 0 {
+		return 0, true, false, nil
+	}
+	return time.Duration(now-stamp) * time.Second, src > stamp, true, nil
+}
+
+// dpkgStatus asks dpkg about names; unknown names are absent from the map.
+func dpkgStatus(ctx context.Context, c conn.Conn, names []string) (map[string]pkgStatus, error) {
+	if len(names) == 0 {
+		return map[string]pkgStatus{}, nil
+	}
+	cmd := `dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n' ` + conn.Join(names...)
+	r, err := c.Run(ctx, cmd, conn.Env(aptEnv))
+	if err != nil {
+		return nil, fmt.Errorf("dpkg-query: %w", err)
+	}
+	// Exit 1 only means some names are unknown to dpkg.
+	if r.ExitCode > 1 {
+		return nil, fmt.Errorf("dpkg-query: %w", &conn.ExitError{Cmd: cmd, Result: r})
+	}
+	return parseDpkgQuery(r.Stdout), nil
+}
