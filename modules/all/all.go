@@ -1,0 +1,7 @@
+// Package all links every standard module into the binary; each module
+// registers itself in its package's init.
+package all
+
+import (
+	_ "github.com/gpuctl/gpuctl/modules/generic"
+)

@@ -1,0 +1,194 @@
+package generic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name:    "copy",
+		Aliases: []string{"ansible.builtin.copy"},
+		Summary: "Write a file on the host from inline content or a file on the controller",
+		CheckMode: "Reads the destination and reports a unified diff of its contents (or a summary for binary " +
+			"data) and any mode/owner/group change. Writes nothing.",
+		Example: `- name: Configure containerd's registry mirror
+  copy:
+    dest: /etc/containerd/certs.d/docker.io/hosts.toml
+    content: |
+      server = "https://registry-1.docker.io"
+    mode: "0644"
+    backup: true`,
+		New: func() modules.Module { return &Copy{} },
+	})
+}
+
+// Copy writes a whole file.
+type Copy struct {
+	Src         string  `yaml:"src" doc:"file on the controller to copy; a relative path is looked up in files/ next to the playbook, then next to the playbook (directories are not supported)"`
+	Content     *string `yaml:"content" doc:"the file's contents, instead of src"`
+	Dest        string  `yaml:"dest" required:"true" doc:"absolute path on the host; when it ends in / or is a directory, the file keeps src's name inside it"`
+	Attrs       `yaml:",squash"`
+	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS~) of the file being replaced"`
+	Force       bool   `yaml:"force" default:"true" doc:"replace a file whose contents differ; false only creates missing files"`
+	RemoteSrc   bool   `yaml:"remote_src" doc:"src is a path on the host rather than on the controller"`
+	ValidateCmd string `yaml:"validate" doc:"command that checks the new file before it replaces dest; %s is its path (e.g. visudo -cf %s)"`
+
+	dest, backupFile string
+}
+
+func (m *Copy) Validate() error {
+	if (m.Src == "") == (m.Content == nil) {
+		return errors.New("give exactly one of src and content")
+	}
+	if m.RemoteSrc && m.Src == "" {
+		return errors.New("remote_src needs src")
+	}
+	if m.RemoteSrc && !path.IsAbs(m.Src) {
+		return fmt.Errorf("src %q must be absolute with remote_src", m.Src)
+	}
+	if err := absPath("dest", m.Dest); err != nil {
+		return err
+	}
+	if m.Content != nil && strings.HasSuffix(m.Dest, "/") {
+		return fmt.Errorf("dest %q is a directory; content needs a file name", m.Dest)
+	}
+	if err := validateValidate(m.ValidateCmd); err != nil {
+		return err
+	}
+	return m.Attrs.validate()
+}
+
+func (m *Copy) Reads() []string { return []string{strings.TrimSuffix(m.Dest, "/")} }
+
+func (m *Copy) Result() map[string]any { return fileResult("dest", m.dest, m.backupFile) }
+
+func (m *Copy) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	var d plan.Diff
+	want, name, err := m.source(ctx, h)
+	if err != nil {
+		return d, err
+	}
+	dest, err := m.target(ctx, h, name)
+	if err != nil {
+		return d, err
+	}
+	cur, fi, exists, err := readFile(ctx, h, dest)
+	if err != nil {
+		return d, err
+	}
+	if exists && !m.Force {
+		// Ansible's force: false leaves an existing file's contents alone
+		// but still manages its attributes.
+		want = cur
+	}
+	cp, err := planContent(ctx, h, dest, cur, fi, exists, want, m.Attrs, &d)
+	if err != nil {
+		return d, err
+	}
+	d.State = cp
+	m.dest = dest
+	return d, nil
+}
+
+func (m *Copy) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	if err != nil {
+		return err
+	}
+	m.backupFile, err = cp.apply(ctx, h, writeOpts{backup: m.Backup, validate: m.ValidateCmd})
+	return err
+}
+
+// source returns the bytes to write and src's base name.
+func (m *Copy) source(ctx context.Context, h modules.Host) ([]byte, string, error) {
+	if m.Content != nil {
+		return []byte(*m.Content), "", nil
+	}
+	if m.RemoteSrc {
+		b, _, ok, err := readFile(ctx, h, m.Src)
+		if err == nil && !ok {
+			err = fmt.Errorf("src %s does not exist on the host", m.Src)
+		}
+		return b, path.Base(m.Src), err
+	}
+	p, err := findLocal(ctx, h, "files", m.Src)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := h.Local().ReadFile(ctx, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("read src %s on the controller: %w", p, err)
+	}
+	return b, filepath.Base(p), nil
+}
+
+// target puts the file inside dest when dest names a directory.
+func (m *Copy) target(ctx context.Context, h modules.Host, name string) (string, error) {
+	if strings.HasSuffix(m.Dest, "/") {
+		return path.Join(m.Dest, name), nil
+	}
+	fi, ok, err := stat(ctx, h, m.Dest)
+	if err != nil {
+		return "", err
+	}
+	if ok && fi.IsDir() {
+		if name == "" {
+			return "", fmt.Errorf("dest %s is a directory; content needs a file name", m.Dest)
+		}
+		return path.Join(m.Dest, name), nil
+	}
+	return m.Dest, nil
+}
+
+// findLocal resolves a controller path the way Ansible searches: a
+// relative name is tried under sub/ and directly in the role and playbook
+// directories, then as given.
+func findLocal(ctx context.Context, h modules.Host, sub, name string) (string, error) {
+	var tried []string
+	try := func(p string) (bool, error) {
+		tried = append(tried, p)
+		fi, err := h.Local().Stat(ctx, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("src %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			return false, fmt.Errorf("src %s is a directory; copy handles single files", p)
+		}
+		return true, nil
+	}
+	if !filepath.IsAbs(name) {
+		for _, key := range []string{"role_path", "playbook_dir"} {
+			base, _ := h.Vars()[key].(string)
+			if base == "" {
+				continue
+			}
+			for _, p := range []string{filepath.Join(base, sub, name), filepath.Join(base, name)} {
+				if ok, err := try(p); ok || err != nil {
+					return p, err
+				}
+			}
+		}
+	}
+	if ok, err := try(name); ok || err != nil {
+		return name, err
+	}
+	return "", fmt.Errorf("src %s not found on the controller (tried %s)", name, strings.Join(tried, ", "))
+}
+
+var (
+	_ modules.Module   = (*Copy)(nil)
+	_ modules.Reader   = (*Copy)(nil)
+	_ modules.Resulter = (*Copy)(nil)
+)

@@ -1,0 +1,370 @@
+package generic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name:    "file",
+		Aliases: []string{"ansible.builtin.file"},
+		Summary: "Manage a path's type and attributes: directory, empty file, symlink, or absent",
+		CheckMode: "Stats the path (and with recurse, everything under it) and reports what would be created, " +
+			"removed, relinked or have its mode/owner/group changed. Changes nothing.",
+		Example: `- name: Directory for the model server
+  file:
+    path: /var/lib/gpuctl/models
+    state: directory
+    owner: root
+    mode: "0755"`,
+		New: func() modules.Module { return &File{} },
+	})
+}
+
+// File manages what a path is, not what it contains.
+type File struct {
+	Path      string `yaml:"path" doc:"absolute path to manage (required)"`
+	PathAlias `yaml:",squash"`
+	State     string `yaml:"state" choices:"file,directory,absent,link,touch" doc:"file: must exist, manage attributes; directory: create with parents; absent: remove recursively; link: symlink to src; touch: create empty or update times; unset keeps the path's current type"`
+	Src       string `yaml:"src" doc:"target of the symlink (state=link); a relative target is relative to the link's directory"`
+	Attrs     `yaml:",squash"`
+	Recurse   bool   `yaml:"recurse" doc:"with state=directory, apply mode/owner/group to everything inside too"`
+	Force     bool   `yaml:"force" doc:"with state=link, replace a file or empty directory at path, and allow a src that does not exist"`
+	MTime     string `yaml:"modification_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
+	ATime     string `yaml:"access_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
+
+	state   string // the effective state, after "keep current type"
+	created []string
+}
+
+func (m *File) Validate() error {
+	if err := m.PathAlias.resolve(&m.Path); err != nil {
+		return err
+	}
+	if err := absPath("path", m.Path); err != nil {
+		return err
+	}
+	if m.Path != "/" {
+		m.Path = strings.TrimSuffix(m.Path, "/")
+	}
+	switch {
+	case m.State == "link" && m.Src == "":
+		return errors.New("state=link needs src")
+	case m.State != "link" && m.Src != "":
+		return errors.New("src is only used with state=link")
+	case m.Recurse && m.State != "directory":
+		return errors.New("recurse needs state=directory")
+	case (m.MTime != "" || m.ATime != "") && m.State != "touch":
+		return errors.New("modification_time and access_time need state=touch")
+	case m.State == "absent" && (m.Mode != "" || m.Owner != "" || m.Group != ""):
+		return errors.New("mode, owner and group make no sense with state=absent")
+	case m.Path == "/" && m.State == "absent":
+		return errors.New("refusing to remove /")
+	}
+	return m.Attrs.validate()
+}
+
+func (m *File) Reads() []string {
+	if m.State == "link" {
+		return []string{m.Path, m.target()}
+	}
+	return []string{m.Path}
+}
+
+func (m *File) Result() map[string]any { return map[string]any{"path": m.Path, "state": m.state} }
+
+// Unverified: touching an existing file is a change every time, as in
+// Ansible, so a second check would rightly report it again.
+func (m *File) Unverified() bool {
+	return m.State == "touch" && !(m.MTime == "preserve" && m.ATime == "preserve")
+}
+
+// target is src resolved against the link's directory, for existence tests.
+func (m *File) target() string {
+	if path.IsAbs(m.Src) {
+		return m.Src
+	}
+	return path.Join(path.Dir(m.Path), m.Src)
+}
+
+// fileOp is what Apply does, decided by Check.
+type fileOp struct {
+	remove  bool
+	mkdir   bool
+	create  bool // empty file
+	link    bool // (re)create the symlink
+	rmdir   bool // an empty directory stands where the link goes
+	touch   string
+	fix     attrFix
+	fixPath string // where fix applies (the link target for state=file on a link)
+	rec     *recursiveFix
+}
+
+func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	var d plan.Diff
+	res := "file:" + m.Path
+	fi, exists, err := stat(ctx, h, m.Path)
+	if err != nil {
+		return d, err
+	}
+	m.state = m.State
+	if m.state == "" {
+		switch {
+		case !exists:
+			return d, fmt.Errorf("%s does not exist (give state to create it)", m.Path)
+		case fi.IsDir():
+			m.state = "directory"
+		case fi.IsLink():
+			m.state = "link"
+			m.Src = fi.Link
+		default:
+			m.state = "file"
+		}
+	}
+	op := &fileOp{fixPath: m.Path}
+	d.State = op
+	switch m.state {
+	case "absent":
+		if exists {
+			op.remove = true
+			d.Add(plan.Change{Resource: res, Action: plan.Delete, Field: "state", Before: kind(fi), After: "absent"})
+		}
+		return d, nil
+	case "directory":
+		if !exists {
+			op.mkdir = true
+			d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "state", After: "directory"})
+			return d, newAttrs(m.Attrs, 0o755, true, res, &d)
+		}
+		if !fi.IsDir() {
+			return d, fmt.Errorf("%s exists and is a %s, not a directory", m.Path, kind(fi))
+		}
+		if m.Recurse {
+			op.rec, err = m.checkRecursive(ctx, h, res, &d)
+			return d, err
+		}
+	case "file":
+		if !exists {
+			return d, fmt.Errorf("%s does not exist; state=file does not create files (use state=touch or copy)", m.Path)
+		}
+		if fi.IsDir() {
+			return d, fmt.Errorf("%s is a directory, not a file", m.Path)
+		}
+		if fi.IsLink() {
+			// Ansible follows the link and manages what it points to.
+			op.fixPath = m.Path
+			if !path.IsAbs(fi.Link) {
+				op.fixPath = path.Join(path.Dir(m.Path), fi.Link)
+			} else {
+				op.fixPath = fi.Link
+			}
+			if fi, exists, err = stat(ctx, h, op.fixPath); err != nil {
+				return d, err
+			} else if !exists {
+				return d, fmt.Errorf("%s is a dangling symlink to %s", m.Path, op.fixPath)
+			}
+		}
+	case "touch":
+		if !exists {
+			op.create = true
+			d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "state", After: "file"})
+			return d, newAttrs(m.Attrs, 0o644, false, res, &d)
+		}
+		if flags := m.touchFlags(); flags != "" {
+			op.touch = flags
+			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mtime",
+				Before: fi.ModTime.UTC().Format(time.RFC3339), After: "now"})
+		}
+	case "link":
+		if err := m.checkLink(ctx, h, fi, exists, op, res, &d); err != nil || op.link {
+			return d, err
+		}
+		// An existing correct link: only its ownership can differ; a
+		// link's own mode means nothing on Linux.
+		a := m.Attrs
+		a.Mode = ""
+		op.fix, err = diffAttrs(ctx, h, fi, a, res, &d)
+		return d, err
+	}
+	op.fix, err = diffAttrs(ctx, h, fi, m.Attrs, res, &d)
+	return d, err
+}
+
+// newAttrs reports the attributes a path being created will get.
+func newAttrs(a Attrs, base uint32, isDir bool, res string, d *plan.Diff) error {
+	if a.Mode != "" {
+		mode, err := a.Mode.Apply(fromUnix(base), isDir)
+		if err != nil {
+			return err
+		}
+		d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "mode", After: octal(mode)})
+	}
+	for _, c := range [][2]string{{"owner", a.Owner}, {"group", a.Group}} {
+		if c[1] != "" {
+			d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
+		}
+	}
+	return nil
+}
+
+func (m *File) touchFlags() string {
+	switch {
+	case m.MTime == "preserve" && m.ATime == "preserve":
+		return ""
+	case m.MTime == "preserve":
+		return "-a"
+	case m.ATime == "preserve":
+		return "-m"
+	}
+	return "-am"
+}
+
+func (m *File) checkLink(ctx context.Context, h modules.Host, fi conn.FileInfo, exists bool, op *fileOp, res string, d *plan.Diff) error {
+	if !m.Force {
+		if _, ok, err := stat(ctx, h, m.target()); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("link %s: src %s does not exist (set force: true to link anyway)", m.Path, m.target())
+		}
+	}
+	switch {
+	case !exists:
+		op.link = true
+		d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "link", After: m.Src})
+	case fi.IsLink():
+		if fi.Link != m.Src {
+			op.link = true
+			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "link", Before: fi.Link, After: m.Src})
+		}
+	case !m.Force:
+		return fmt.Errorf("%s exists and is a %s; set force: true to replace it with a link", m.Path, kind(fi))
+	case fi.IsDir():
+		empty, err := conn.Output(ctx, h.Conn(), conn.Join("find", m.Path, "-maxdepth", "0", "-empty"))
+		if err != nil {
+			return fmt.Errorf("link %s: %w", m.Path, err)
+		}
+		if empty == "" {
+			return fmt.Errorf("%s is a directory that is not empty; refusing to replace it with a link", m.Path)
+		}
+		op.link, op.rmdir = true, true
+		d.Add(plan.Change{Resource: res, Action: plan.Replace, Field: "link", Before: "directory", After: m.Src})
+	default:
+		op.link = true
+		d.Add(plan.Change{Resource: res, Action: plan.Replace, Field: "link", Before: kind(fi), After: m.Src})
+	}
+	if op.link {
+		// A new link gets the asked-for owner after it is made.
+		op.fix = attrFix{owner: m.Owner, group: m.Group}
+		for _, c := range [][2]string{{"owner", m.Owner}, {"group", m.Group}} {
+			if c[1] != "" {
+				d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
+			}
+		}
+	}
+	return nil
+}
+
+func kind(fi conn.FileInfo) string {
+	switch {
+	case fi.IsDir():
+		return "directory"
+	case fi.IsLink():
+		return "link to " + fi.Link
+	case fi.Mode.IsRegular():
+		return "file"
+	}
+	return "special file"
+}
+
+func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	op, err := stateOf[*fileOp](ctx, h, d, m.Check)
+	if err != nil {
+		return err
+	}
+	p := conn.Quote(m.Path)
+	switch {
+	case op.remove:
+		return run(ctx, h, "rm -rf -- "+p)
+	case op.mkdir:
+		return m.mkdir(ctx, h)
+	case op.create:
+		attrs, err := m.newFileAttrs()
+		if err != nil {
+			return err
+		}
+		return h.Conn().WriteFile(ctx, m.Path, nil, attrs)
+	case op.link:
+		if op.rmdir {
+			if err := run(ctx, h, "rmdir -- "+p); err != nil {
+				return err
+			}
+		}
+		// ln then rename, so the path is never missing in between.
+		tmp := conn.Quote(fmt.Sprintf("%s/.%s.gpuctl-%d", path.Dir(m.Path), path.Base(m.Path), time.Now().UnixNano()))
+		if err := run(ctx, h, fmt.Sprintf("ln -s -- %s %s && mv -Tf -- %s %s", conn.Quote(m.Src), tmp, tmp, p)); err != nil {
+			return err
+		}
+	case op.touch != "":
+		if err := run(ctx, h, conn.Join("touch", op.touch, "--", m.Path)); err != nil {
+			return err
+		}
+	}
+	if op.rec != nil {
+		if err := op.rec.apply(ctx, h, m.Path); err != nil {
+			return err
+		}
+	}
+	return applyAttrs(ctx, h, op.fixPath, op.fix)
+}
+
+func (m *File) newFileAttrs() (conn.FileAttrs, error) {
+	mode, err := m.Mode.Apply(0o644, false)
+	return conn.FileAttrs{Mode: mode, Owner: m.Owner, Group: m.Group}, err
+}
+
+// mkdir creates the directory and any missing parents, and gives each one
+// it created the asked-for attributes, as Ansible does.
+func (m *File) mkdir(ctx context.Context, h modules.Host) error {
+	var missing []string
+	for p := m.Path; p != "/" && p != "."; p = path.Dir(p) {
+		_, ok, err := stat(ctx, h, p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		missing = append(missing, p)
+	}
+	if err := run(ctx, h, conn.Join("mkdir", "-p", "--", m.Path)); err != nil {
+		return err
+	}
+	m.created = missing
+	mode, err := m.Mode.Apply(0o755, true)
+	if err != nil {
+		return err
+	}
+	fix := attrFix{owner: m.Owner, group: m.Group, mode: mode, chmod: m.Mode != ""}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := applyAttrs(ctx, h, missing[i], fix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	_ modules.Module     = (*File)(nil)
+	_ modules.Reader     = (*File)(nil)
+	_ modules.Resulter   = (*File)(nil)
+	_ modules.Unverified = (*File)(nil)
+)

@@ -1,0 +1,209 @@
+// Package hosttest provides a modules.Host over a real connection for the
+// generic modules' tests, and the check → apply → check timeline every
+// module must pass.
+package hosttest
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/conn/local"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+// Host is a modules.Host for tests. Eval and Render default to a tiny
+// stand-in for Jinja2 that understands "{{ name }}" and bare names, which
+// is all the generic modules' tests need.
+type Host struct {
+	HostName   string
+	C          conn.Conn
+	L          conn.Conn
+	V          map[string]any
+	Check      bool
+	EvalFunc   func(expr string, vars map[string]any) (any, error)
+	RenderFunc func(tpl string, vars map[string]any) (string, error)
+	// Reconnects counts Reconnect calls; Redial, when set, makes the Host
+	// a generic.Reconnector.
+	Reconnects int
+	Redial     func(ctx context.Context) (conn.Conn, error)
+}
+
+// Local returns a Host whose connection is the local machine.
+func Local() *Host {
+	return &Host{HostName: "localhost", C: local.New(), L: local.New(), V: map[string]any{}}
+}
+
+func (h *Host) Name() string         { return h.HostName }
+func (h *Host) Conn() conn.Conn      { return h.C }
+func (h *Host) Local() conn.Conn     { return h.L }
+func (h *Host) Facts() modules.Facts { return modules.Facts{} }
+func (h *Host) Vars() map[string]any { return h.V }
+func (h *Host) CheckMode() bool      { return h.Check }
+func (h *Host) Log() *slog.Logger    { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (h *Host) Eval(e string) (any, error) {
+	if h.EvalFunc != nil {
+		return h.EvalFunc(e, h.V)
+	}
+	return StubEval(e, h.V)
+}
+func (h *Host) Render(t string) (string, error) {
+	if h.RenderFunc != nil {
+		return h.RenderFunc(t, h.V)
+	}
+	return StubRender(t, h.V)
+}
+
+// Reconnect re-dials through Redial; without it there is nothing to do.
+func (h *Host) Reconnect(ctx context.Context) error {
+	h.Reconnects++
+	if h.Redial == nil {
+		return nil
+	}
+	c, err := h.Redial(ctx)
+	if err != nil {
+		return err
+	}
+	h.C = c
+	return nil
+}
+
+var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
+// StubRender replaces {{ name }} with the variable's value and fails on an
+// undefined one, as Jinja2 with StrictUndefined would.
+func StubRender(tpl string, vars map[string]any) (string, error) {
+	var err error
+	out := placeholder.ReplaceAllStringFunc(tpl, func(m string) string {
+		name := placeholder.FindStringSubmatch(m)[1]
+		v, ok := vars[name]
+		if !ok {
+			err = fmt.Errorf("%q is undefined", name)
+			return m
+		}
+		return fmt.Sprint(v)
+	})
+	return out, err
+}
+
+// StubEval understands true, false, a variable name, "not NAME" and
+// "NAME == 'literal'".
+func StubEval(expr string, vars map[string]any) (any, error) {
+	expr = strings.TrimSpace(expr)
+	switch expr {
+	case "true", "True":
+		return true, nil
+	case "false", "False":
+		return false, nil
+	}
+	if rest, ok := strings.CutPrefix(expr, "not "); ok {
+		v, err := StubEval(rest, vars)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := v.(bool)
+		return !b, nil
+	}
+	if l, r, ok := strings.Cut(expr, "=="); ok {
+		lv, err := StubEval(l, vars)
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Sprint(lv) == strings.Trim(strings.TrimSpace(r), `'"`), nil
+	}
+	v, ok := vars[expr]
+	if !ok {
+		return nil, fmt.Errorf("%q is undefined", expr)
+	}
+	return v, nil
+}
+
+// Timeline runs check → apply → check → check on a fresh module and
+// returns the first diff. The first check must find changes and leave dir
+// byte-identical; everything after the apply must be empty.
+func Timeline(t *testing.T, h *Host, dir, name string, args map[string]any) plan.Diff {
+	t.Helper()
+	ctx := context.Background()
+	m := New(t, name, args)
+	before := Snapshot(t, dir)
+	h.Check = true
+	d, err := m.Check(ctx, h)
+	h.Check = false
+	if err != nil {
+		t.Fatalf("%s: first check: %v", name, err)
+	}
+	if d.Empty() {
+		t.Fatalf("%s: first check found nothing to change", name)
+	}
+	if after := Snapshot(t, dir); after != before {
+		t.Fatalf("%s: check changed files:\nbefore:\n%s\nafter:\n%s", name, before, after)
+	}
+	if err := m.Apply(ctx, h, d); err != nil {
+		t.Fatalf("%s: apply: %v", name, err)
+	}
+	if d2, err := m.Check(ctx, h); err != nil || !d2.Empty() {
+		t.Fatalf("%s: check after apply: err=%v diff=%+v", name, err, d2.Changes)
+	}
+	// A fresh value, as the engine builds for the next run.
+	m2 := New(t, name, args)
+	if d3, err := m2.Check(ctx, h); err != nil || !d3.Empty() {
+		t.Fatalf("%s: second run: err=%v diff=%+v", name, err, d3.Changes)
+	}
+	return d
+}
+
+// New builds a module through the registry, as the engine does.
+func New(t *testing.T, name string, args map[string]any) modules.Module {
+	t.Helper()
+	m, err := modules.New(name, args)
+	if err != nil {
+		t.Fatalf("modules.New(%s, %v): %v", name, args, err)
+	}
+	return m
+}
+
+// Snapshot lists every path under dir with its type, mode, size and
+// content hash, so tests can prove check mode touched nothing.
+func Snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v %d", p, fi.Mode(), fi.Size())
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			line += " -> " + target
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %x %d", sha256.Sum256(b), fi.ModTime().UnixNano())
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot %s: %v", dir, err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,201 @@
+package generic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name: "service",
+		Aliases: []string{"systemd", "systemd_service", "ansible.builtin.service", "ansible.builtin.systemd",
+			"ansible.builtin.systemd_service"},
+		Summary: "Start, stop, restart, enable, mask a systemd unit; reload systemd",
+		CheckMode: "Reads the unit's ActiveState, UnitFileState and NeedDaemonReload with systemctl and reports " +
+			"each field that would change (restarted/reloaded always report). A unit that does not exist yet " +
+			"is reported as known after apply.",
+		Example: `- name: containerd runs now and at boot
+  service:
+    name: containerd
+    state: started
+    enabled: true
+    daemon_reload: true`,
+		New: func() modules.Module { return &Service{} },
+	})
+}
+
+// Service manages a systemd unit. Hosts without systemd are not supported.
+type Service struct {
+	Name         string `yaml:"name" required:"true" doc:"unit name; without a suffix, .service is meant"`
+	State        string `yaml:"state" choices:"started,stopped,restarted,reloaded" doc:"started/stopped are kept; restarted and reloaded act on every run (reloaded starts a stopped unit)"`
+	Enabled      *bool  `yaml:"enabled" doc:"start at boot (systemctl enable) or not; static units are left alone"`
+	Masked       *bool  `yaml:"masked" doc:"mask the unit so nothing can start it, or unmask it"`
+	DaemonReload bool   `yaml:"daemon_reload" doc:"run systemctl daemon-reload first when the unit's files changed on disk"`
+
+	unit string
+}
+
+func (m *Service) Validate() error {
+	if m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload {
+		return errors.New("give at least one of state, enabled, masked or daemon_reload")
+	}
+	if strings.ContainsAny(m.Name, " \t\n/'\"") {
+		return fmt.Errorf("name %q is not a unit name", m.Name)
+	}
+	if m.Masked != nil && *m.Masked && (m.State == "started" || m.State == "restarted" || m.State == "reloaded") {
+		return fmt.Errorf("a masked unit cannot be %s", m.State)
+	}
+	if m.Masked != nil && *m.Masked && m.Enabled != nil && *m.Enabled {
+		return errors.New("a masked unit cannot be enabled")
+	}
+	m.unit = m.Name
+	if !strings.Contains(m.unit, ".") {
+		m.unit += ".service"
+	}
+	return nil
+}
+
+func (m *Service) Unverified() bool { return m.State == "restarted" || m.State == "reloaded" }
+
+// unitStatus is what systemctl show reports.
+type unitStatus map[string]string
+
+func (s unitStatus) running() bool {
+	return s["ActiveState"] == "active" || s["ActiveState"] == "activating" || s["ActiveState"] == "reloading"
+}
+
+func parseShow(out string) unitStatus {
+	s := unitStatus{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			s[k] = strings.TrimSpace(v)
+		}
+	}
+	return s
+}
+
+// serviceOp lists the systemctl calls Apply makes, in Ansible's order.
+// recheck is set when the unit only appears after daemon-reload, so the
+// rest can only be decided then.
+type serviceOp struct {
+	cmds    [][]string
+	recheck bool
+}
+
+func (m *Service) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	var d plan.Diff
+	res := "service:" + m.Name
+	out, err := conn.Output(ctx, h.Conn(), conn.Join("systemctl", "show", m.unit, "--no-pager",
+		"--property=LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload"))
+	if err != nil {
+		return d, fmt.Errorf("service %s: %w", m.Name, err)
+	}
+	st := parseShow(out)
+	op := &serviceOp{}
+	d.State = op
+	if st["LoadState"] == "not-found" && st["UnitFileState"] == "" {
+		if m.DaemonReload {
+			// daemon-reload may be what makes a new unit file visible.
+			op.cmds, op.recheck = append(op.cmds, []string{"daemon-reload"}), true
+			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "daemon_reload", Before: "unit not loaded", After: "reloaded"})
+		}
+		if h.CheckMode() {
+			d.Unknown = fmt.Sprintf("unit %s does not exist yet; known after apply", m.unit)
+			return d, nil
+		}
+		if !m.DaemonReload {
+			return d, fmt.Errorf("service %s: unit %s not found", m.Name, m.unit)
+		}
+		return d, nil
+	}
+	if m.DaemonReload && st["NeedDaemonReload"] == "yes" {
+		op.cmds = append(op.cmds, []string{"daemon-reload"})
+		d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "daemon_reload", Before: "unit files changed on disk", After: "reloaded"})
+	}
+	ufs := st["UnitFileState"]
+	masked := strings.HasPrefix(ufs, "masked")
+	if m.Masked != nil && *m.Masked != masked {
+		verb := "unmask"
+		if *m.Masked {
+			verb = "mask"
+		}
+		op.cmds = append(op.cmds, []string{verb, m.unit})
+		d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "masked", Before: strconv.FormatBool(masked), After: strconv.FormatBool(*m.Masked)})
+		masked = *m.Masked
+	}
+	if m.Enabled != nil && !masked {
+		switch ufs {
+		case "static", "indirect", "generated", "transient", "alias":
+			d.Note(fmt.Sprintf("%s is %s: it cannot be enabled or disabled", m.unit, ufs))
+		default:
+			enabled := ufs == "enabled" || ufs == "enabled-runtime"
+			if enabled != *m.Enabled {
+				verb := "disable"
+				if *m.Enabled {
+					verb = "enable"
+				}
+				op.cmds = append(op.cmds, []string{verb, m.unit})
+				d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "enabled", Before: strconv.FormatBool(enabled), After: strconv.FormatBool(*m.Enabled)})
+			}
+		}
+	}
+	active := st["ActiveState"]
+	switch m.State {
+	case "started":
+		if !st.running() {
+			op.cmds = append(op.cmds, []string{"start", m.unit})
+			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "state", Before: active, After: "active"})
+		}
+	case "stopped":
+		if st.running() {
+			op.cmds = append(op.cmds, []string{"stop", m.unit})
+			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "state", Before: active, After: "inactive"})
+		}
+	case "restarted", "reloaded":
+		verb := strings.TrimSuffix(m.State, "ed")
+		if !st.running() {
+			verb = "start"
+		}
+		op.cmds = append(op.cmds, []string{verb, m.unit})
+		d.Add(plan.Change{Resource: res, Action: plan.Run, Field: "state", Before: active, After: m.State})
+	}
+	return d, nil
+}
+
+func (m *Service) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	op, err := stateOf[*serviceOp](ctx, h, d, m.Check)
+	if err != nil {
+		return err
+	}
+	for _, c := range op.cmds {
+		if err := run(ctx, h, conn.Join(append([]string{"systemctl"}, c...)...)); err != nil {
+			return fmt.Errorf("service %s: %w", m.Name, err)
+		}
+	}
+	if op.recheck {
+		d2, err := m.Check(ctx, h)
+		if err != nil {
+			return err
+		}
+		op2, _ := d2.State.(*serviceOp)
+		if op2 == nil || op2.recheck {
+			return fmt.Errorf("service %s: unit %s not found, even after daemon-reload", m.Name, m.unit)
+		}
+		if len(op2.cmds) > 0 {
+			return m.Apply(ctx, h, d2)
+		}
+	}
+	return nil
+}
+
+var (
+	_ modules.Module     = (*Service)(nil)
+	_ modules.Unverified = (*Service)(nil)
+)
