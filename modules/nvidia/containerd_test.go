@@ -1,0 +1,204 @@
+package nvidia
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubeadmConfig is what the containerd module writes for kubeadm: runc
+// with the systemd cgroup driver, which the nvidia runtime must not undo.
+const kubeadmConfig = `version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = true
+`
+
+// nvidiaCtkConfig has the runtime as `nvidia-ctk runtime configure` writes it.
+const nvidiaCtkConfig = kubeadmConfig + `
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]
+        BinaryName = "/usr/bin/nvidia-container-runtime"
+`
+
+func TestEditMainConfigIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		def      bool
+	}{
+		{"empty", "", false},
+		{"kubeadm", kubeadmConfig, false},
+		{"kubeadm default nvidia", kubeadmConfig, true},
+		{"nvidia-ctk before", nvidiaCtkConfig, true},
+		{"no containerd table", "version = 2\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			once := editMainConfig(tc.in, tc.def)
+			if twice := editMainConfig(once, tc.def); twice != once {
+				t.Fatalf("second edit changed the config:\n%s\n---\n%s", once, twice)
+			}
+			if n := strings.Count(once, `.containerd.runtimes.nvidia]`); n != 1 {
+				t.Errorf("nvidia runtime defined %d times:\n%s", n, once)
+			}
+			if n := strings.Count(once, "default_runtime_name"); tc.def && n != 1 {
+				t.Errorf("default_runtime_name %d times:\n%s", n, once)
+			}
+			if tc.def != strings.Contains(once, `default_runtime_name = "nvidia"`) {
+				t.Errorf("default runtime: want nvidia=%v:\n%s", tc.def, once)
+			}
+			if err := verifyDump(once, 2, tc.def); err != nil {
+				t.Error(err)
+			}
+			// Turning the default off again gives runc back.
+			if tc.def {
+				off := editMainConfig(once, false)
+				if strings.Contains(off, `default_runtime_name = "nvidia"`) {
+					t.Errorf("default still nvidia:\n%s", off)
+				}
+			}
+		})
+	}
+}
+
+func TestAddImport(t *testing.T) {
+	glob := "/etc/containerd/conf.d/*.toml"
+	for in, want := range map[string]string{
+		"":                                       `imports = ["/etc/containerd/conf.d/*.toml"]` + "\n",
+		"version = 3\n[plugins]\n":               "version = 3\n" + `imports = ["/etc/containerd/conf.d/*.toml"]` + "\n[plugins]\n",
+		"version = 2\nimports = [\"/a.toml\"]\n": "version = 2\nimports = [\"/a.toml\", \"/etc/containerd/conf.d/*.toml\"]\n",
+		"version = 3\nimports = ['/etc/containerd/conf.d/*.toml']\n": "version = 3\nimports = ['/etc/containerd/conf.d/*.toml']\n",
+	} {
+		got := addImport(in, glob)
+		if got != want {
+			t.Errorf("addImport(%q) = %q, want %q", in, got, want)
+		}
+		if !importsCover(got, "/etc/containerd/conf.d/99-nvidia.toml") {
+			t.Errorf("%q does not import the drop-in", got)
+		}
+	}
+}
+
+func TestDropinConfig(t *testing.T) {
+	for _, v := range []int{2, 3} {
+		d := dropinConfig(v, true)
+		if configVersion(d) != v || verifyDump(d, v, true) != nil {
+			t.Errorf("version %d drop-in:\n%s", v, d)
+		}
+	}
+	if !strings.Contains(dropinConfig(3, false), `"io.containerd.cri.v1.runtime"`) {
+		t.Error("version 3 uses the cri runtime plugin")
+	}
+}
+
+func TestParseContainerdVersion(t *testing.T) {
+	for in, want := range map[string]int{
+		"containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3":                    1,
+		"containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da":                       1,
+		"containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376": 2,
+	} {
+		if got, _, ok := parseContainerdVersion(in); !ok || got != want {
+			t.Errorf("%q: got %d %v", in, got, ok)
+		}
+	}
+}
+
+// containerdBinary finds a real containerd: on PATH, or the folder named
+// by GPUCTL_TEST_CONTAINERD_DIR (e.g. unpacked from Debian's package with
+// `apt-get download containerd && dpkg-deb -x containerd_*.deb root`).
+func containerdBinary(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("GPUCTL_TEST_CONTAINERD_DIR"); dir != "" {
+		t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	p, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Skip("no containerd binary: install containerd or set GPUCTL_TEST_CONTAINERD_DIR")
+	}
+	return p
+}
+
+// TestToolkitConfiguresRealContainerd applies the module's containerd part
+// to a real containerd's config and reads it back with `containerd config
+// dump`, which is what containerd will run with.
+func TestToolkitConfiguresRealContainerd(t *testing.T) {
+	bin := containerdBinary(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(kubeadmConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{
+		"when_no_gpu": "install", "manage_repo": false, "install": false, "restart": false,
+		"containerd_config": cfg, "dropin_dir": filepath.Join(dir, "conf.d"), "default_runtime": true,
+	}
+	h := newLocalHost()
+
+	// Check mode changes nothing.
+	h.check = true
+	m := newModule(t, "nvidia_container_toolkit", args)
+	d, err := m.Check(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Empty() {
+		t.Fatal("check found nothing to change on a config without the nvidia runtime")
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != kubeadmConfig {
+		t.Fatal("check changed the config")
+	}
+	h.check = false
+
+	timeline(t, ctx, h, "nvidia_container_toolkit", args)
+
+	dump, err := exec.Command(bin, "--config", cfg, "config", "dump").CombinedOutput()
+	if err != nil {
+		t.Fatalf("containerd config dump: %v\n%s", err, dump)
+	}
+	if err := verifyDump(string(dump), 2, true); err != nil {
+		t.Errorf("%v\n%s", err, dump)
+	}
+	runc, ok := tableBody(string(dump), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`)
+	if !ok || !strings.Contains(runc, "SystemdCgroup = true") {
+		t.Errorf("the runc runtime lost SystemdCgroup:\n%s", runc)
+	}
+	nv, _ := tableBody(string(dump), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]`)
+	t.Logf("containerd config dump, nvidia runtime options:\n%s", nv)
+}
+
+// TestToolkitRejectsBadConfig proves a config containerd cannot read is
+// restored instead of being left for the next restart.
+func TestToolkitRestoresOnRejectedConfig(t *testing.T) {
+	containerdBinary(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	bad := kubeadmConfig + "\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n" // defined twice: invalid TOML
+	if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{"when_no_gpu": "install", "manage_repo": false, "install": false, "restart": false, "containerd_config": cfg}
+	m := newModule(t, "nvidia_container_toolkit", args)
+	h := newLocalHost()
+	d, err := m.Check(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(ctx, h, d); err == nil || !strings.Contains(err.Error(), "old config restored") {
+		t.Fatalf("want a rejected config, got %v", err)
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != bad {
+		t.Error("config not restored")
+	}
+}
