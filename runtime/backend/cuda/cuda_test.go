@@ -1,0 +1,96 @@
+package cuda
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/runtime/backend"
+	"github.com/gpuctl/gpuctl/runtime/model"
+)
+
+// newOrSkip gives a backend or skips: CI has no GPU.
+func newOrSkip(t *testing.T, m *model.Model, p backend.Precision) *CUDA {
+	t.Helper()
+	c, err := New(m, p, Options{MaxRows: 512})
+	if errors.Is(err, ErrNoLibrary) {
+		t.Skipf("no GPU here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("cuda backend (%s): %v", p, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func randInput(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 2*r.Float32() - 1
+	}
+	return x
+}
+
+// tolerance per precision, relative to the float64 reference (‖out−ref‖/‖ref‖).
+var tolerance = map[backend.Precision]float64{backend.FP32: 1e-4, backend.TF32: 2e-3, backend.BF16: 2e-2}
+
+func TestMLPMatchesReference(t *testing.T) {
+	spec := model.MLPSpec{Widths: []int{256, 1024, 1024, 256}, Seed: 1}
+	if !testing.Short() {
+		spec = model.ReferenceMLP
+	}
+	m := model.BuildMLP(spec)
+	for _, p := range []backend.Precision{backend.FP32, backend.TF32, backend.BF16} {
+		t.Run(string(p), func(t *testing.T) {
+			c := newOrSkip(t, m, p)
+			r := rand.New(rand.NewPCG(uint64(len(p)), 11))
+			for _, rows := range []int{1, 3, 256, 700} { // 700 > MaxRows: two chunks
+				x := randInput(r, rows*m.In)
+				out := make([]float32, rows*m.Out)
+				for i := range out {
+					out[i] = 12345 // poison
+				}
+				if err := c.Forward(context.Background(), x, rows, out); err != nil {
+					t.Fatal(err)
+				}
+				e := model.RelErr(out, m.Reference(x, rows))
+				t.Logf("%s rows %d: relative error %.2e", p, rows, e)
+				if e > tolerance[p] {
+					t.Fatalf("%s rows %d: relative error %g over %g", p, rows, e, tolerance[p])
+				}
+			}
+		})
+	}
+}
+
+// Every layer type on the GPU against the reference.
+func TestAllLayers(t *testing.T) {
+	a, ts := model.MLP(model.MLPSpec{Widths: []int{64, 96, 40}, Seed: 3})
+	r := rand.New(rand.NewPCG(1, 2))
+	ts["ln.weight"] = &model.Tensor{Name: "ln.weight", Shape: []int{96}, Data: randInput(r, 96)}
+	ts["ln.bias"] = &model.Tensor{Name: "ln.bias", Shape: []int{96}, Data: randInput(r, 96)}
+	a.Layers = []model.ArchLayer{a.Layers[0], {Type: model.LayerNorm, Weight: "ln.weight", Bias: "ln.bias"}, {Type: model.GELU},
+		{Type: model.Tanh}, {Type: model.Sigmoid}, {Type: model.GELU, Approximate: "tanh"}, a.Layers[2], {Type: model.Softmax}}
+	m, err := model.Build(a, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []backend.Precision{backend.FP32, backend.BF16} {
+		t.Run(string(p), func(t *testing.T) {
+			c := newOrSkip(t, m, p)
+			for _, rows := range []int{1, 33} {
+				x := randInput(r, rows*m.In)
+				out := make([]float32, rows*m.Out)
+				if err := c.Forward(context.Background(), x, rows, out); err != nil {
+					t.Fatal(err)
+				}
+				e := model.RelErr(out, m.Reference(x, rows))
+				t.Logf("%s rows %d: relative error %.2e", p, rows, e)
+				if e > tolerance[p] {
+					t.Fatalf("%s rows %d: relative error %g", p, rows, e)
+				}
+			}
+		})
+	}
+}

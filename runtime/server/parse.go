@@ -1,0 +1,259 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// inputError is a client mistake; its message says what was expected and
+// becomes the 4xx body.
+type inputError struct {
+	status int
+	msg    string
+}
+
+func (e *inputError) Error() string { return e.msg }
+
+func badInput(status int, format string, args ...any) error {
+	return &inputError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// parseRows reads the seed's /predict body: a JSON list of numbers (one
+// row) or a list of lists (a batch), each row `width` long. It is a small
+// hand-written scanner rather than encoding/json into []any: the body is
+// numbers only, and this path is most of the work per small request.
+// batched reports whether the body was a list of lists, which decides the
+// shape of the answer, as it does for the seed's torch.tensor(data).
+func parseRows(b []byte, width int, dst []float32, maxRows int) (vals []float32, rows int, batched bool, err error) {
+	p := scanner{b: b}
+	p.ws()
+	if !p.eat('[') {
+		return nil, 0, false, p.fail("expected a JSON list of %d numbers, or a list of such lists", width)
+	}
+	p.ws()
+	if p.peek() == '[' {
+		batched = true
+		if p.eat(']') {
+			return nil, 0, false, nil
+		}
+		for {
+			p.ws()
+			if !p.eat('[') {
+				return nil, 0, false, p.fail("row %d: expected a list of %d numbers", rows, width)
+			}
+			if rows >= maxRows {
+				return nil, 0, false, badInput(413, "batch has more than %d rows (the server's --max-rows)", maxRows)
+			}
+			var n int
+			dst, n, err = p.numbers(dst, rows)
+			if err != nil {
+				return nil, 0, false, err
+			}
+			if n != width {
+				return nil, 0, false, badInput(422, "row %d has %d numbers, the model takes %d", rows, n, width)
+			}
+			rows++
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			if p.eat(']') {
+				break
+			}
+			return nil, 0, false, p.fail("expected ',' or ']' after row %d", rows-1)
+		}
+	} else {
+		var n int
+		dst, n, err = p.numbers(dst, -1)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if n == 0 {
+			return nil, 0, false, nil
+		}
+		if n != width {
+			return nil, 0, false, badInput(422, "got a list of %d numbers, the model takes %d per row", n, width)
+		}
+		rows = 1
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, 0, false, p.fail("unexpected data after the list")
+	}
+	return dst, rows, batched, nil
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (p *scanner) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *scanner) peek() byte {
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *scanner) eat(c byte) bool {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *scanner) fail(format string, args ...any) error {
+	where := "end of body"
+	if p.i < len(p.b) {
+		where = fmt.Sprintf("byte %d (%q)", p.i, p.b[p.i])
+	}
+	if len(p.b) == 0 {
+		return badInput(400, "empty body: "+format, args...)
+	}
+	return badInput(400, "malformed JSON at "+where+": "+format, args...)
+}
+
+// numbers reads numbers up to the closing ']' (the '[' is already eaten).
+// row is -1 for a single-row body, for the messages.
+func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
+	where := ""
+	if row >= 0 {
+		where = fmt.Sprintf("row %d, ", row)
+	}
+	n := 0
+	p.ws()
+	if p.eat(']') {
+		return dst, 0, nil
+	}
+	for {
+		p.ws()
+		start := p.i
+		for p.i < len(p.b) {
+			c := p.b[p.i]
+			if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+				p.i++
+				continue
+			}
+			break
+		}
+		tok := p.b[start:p.i]
+		if len(tok) == 0 {
+			// Name what came instead: a string, null, a nested list, NaN.
+			rest := p.b[p.i:]
+			switch {
+			case len(rest) == 0:
+				return nil, 0, p.fail("%sunterminated list", where)
+			case rest[0] == '"':
+				return nil, 0, badInput(422, "%selement %d is a string; the model takes numbers", where, n)
+			case rest[0] == '[' || rest[0] == '{':
+				return nil, 0, badInput(422, "%selement %d is a nested list or object; expected a number (send one row as [x, ...] or a batch as [[x, ...], ...])", where, n)
+			case hasWord(rest, "NaN"), hasWord(rest, "Infinity"), hasWord(rest, "-Infinity"):
+				return nil, 0, badInput(422, "%selement %d is not finite; NaN and Infinity are not accepted", where, n)
+			case hasWord(rest, "null"), hasWord(rest, "true"), hasWord(rest, "false"):
+				return nil, 0, badInput(422, "%selement %d is %s; the model takes numbers", where, n, word(rest))
+			}
+			return nil, 0, p.fail("%sexpected a number", where)
+		}
+		if tok[0] == '-' && len(p.b) > p.i && hasWord(p.b[p.i:], "Infinity") {
+			return nil, 0, badInput(422, "%selement %d is not finite; NaN and Infinity are not accepted", where, n)
+		}
+		v, err := strconv.ParseFloat(string(tok), 64)
+		if err != nil || !validJSONNumber(tok) {
+			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+				return nil, 0, badInput(422, "%selement %d (%s) is out of the float32 range", where, n, tok)
+			}
+			return nil, 0, p.fail("%s%q is not a JSON number", where, tok)
+		}
+		if math.Abs(v) > math.MaxFloat32 {
+			return nil, 0, badInput(422, "%selement %d (%s) is out of the float32 range", where, n, tok)
+		}
+		dst = append(dst, float32(v))
+		n++
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if p.eat(']') {
+			return dst, n, nil
+		}
+		return nil, 0, p.fail("%sexpected ',' or ']' after element %d", where, n-1)
+	}
+}
+
+func hasWord(b []byte, w string) bool {
+	return len(b) >= len(w) && string(b[:len(w)]) == w
+}
+
+func word(b []byte) string {
+	for i, c := range b {
+		if c < 'a' || c > 'z' {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// validJSONNumber applies JSON's grammar, which is stricter than
+// ParseFloat's (no "+1", ".5", "1.", hex or underscores).
+func validJSONNumber(t []byte) bool {
+	i := 0
+	if i < len(t) && t[i] == '-' {
+		i++
+	}
+	if i >= len(t) {
+		return false
+	}
+	if t[i] == '0' {
+		i++
+	} else if t[i] >= '1' && t[i] <= '9' {
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+	} else {
+		return false
+	}
+	if i < len(t) && t[i] == '.' {
+		i++
+		d := i
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < len(t) && (t[i] == 'e' || t[i] == 'E') {
+		i++
+		if i < len(t) && (t[i] == '+' || t[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == len(t)
+}
+
+// appendFloat writes the shortest decimal that reads back as the same
+// float32, which is what a client comparing with the seed's output needs.
+func appendFloat(b []byte, v float32) []byte {
+	return strconv.AppendFloat(b, float64(v), 'g', -1, 32)
+}

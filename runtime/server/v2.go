@@ -1,0 +1,367 @@
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gpuctl/gpuctl/runtime/model"
+)
+
+// The Open Inference Protocol (KServe v2), as Triton and KServe speak it.
+
+// binaryHeader is the binary tensor data extension's header: the body is
+// that many bytes of JSON, then the raw tensors back to back.
+const binaryHeader = "Inference-Header-Content-Length"
+
+func (s *Server) handleV2Server(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"name": "gpuctl", "version": s.cfg.Version, "extensions": []string{"binary_tensor_data"}})
+}
+
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// v2Error answers in the protocol's error shape, {"error": "..."}.
+func v2Error(w http.ResponseWriter, code int, msg string) {
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// checkModel answers 404 unless the path names our model (and version).
+func (s *Server) checkModel(w http.ResponseWriter, r *http.Request) bool {
+	if name := r.PathValue("name"); name != s.m.Name {
+		v2Error(w, http.StatusNotFound, fmt.Sprintf("unknown model %q; this server serves %q", name, s.m.Name))
+		return false
+	}
+	if v := r.PathValue("version"); v != "" && v != s.m.Version {
+		v2Error(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q; it has %q", s.m.Name, v, s.m.Version))
+		return false
+	}
+	return true
+}
+
+type tensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+func (s *Server) handleV2Model(w http.ResponseWriter, r *http.Request) {
+	if !s.checkModel(w, r) {
+		return
+	}
+	dev := s.be.Device()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":     s.m.Name,
+		"versions": []string{s.m.Version},
+		"platform": "gpuctl_" + dev.Kind,
+		"inputs":   []tensorMeta{{s.m.InputName, "FP32", []int{-1, s.m.In}}},
+		"outputs":  []tensorMeta{{s.m.OutputName, "FP32", []int{-1, s.m.Out}}},
+		"parameters": map[string]any{
+			"device": dev, "max_batch_rows": s.cfg.MaxBatchRows, "dynamic_batching": s.cfg.Batching, "source": s.m.Source,
+		},
+	})
+}
+
+func (s *Server) handleV2ModelReady(w http.ResponseWriter, r *http.Request) {
+	if !s.checkModel(w, r) {
+		return
+	}
+	s.handleReady(w, r)
+}
+
+type inferInput struct {
+	Name       string          `json:"name"`
+	Shape      []int           `json:"shape"`
+	Datatype   string          `json:"datatype"`
+	Parameters map[string]any  `json:"parameters,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+type inferOutputReq struct {
+	Name       string         `json:"name"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+type inferRequest struct {
+	ID         string           `json:"id,omitempty"`
+	Parameters map[string]any   `json:"parameters,omitempty"`
+	Inputs     []inferInput     `json:"inputs"`
+	Outputs    []inferOutputReq `json:"outputs,omitempty"`
+}
+
+var dtypeBytes = map[string]int{
+	"FP32": 4, "FP64": 8, "FP16": 2, "BF16": 2,
+	"INT8": 1, "INT16": 2, "INT32": 4, "INT64": 8,
+	"UINT8": 1, "UINT16": 2, "UINT32": 4, "UINT64": 8,
+}
+
+func (s *Server) handleV2Infer(w http.ResponseWriter, r *http.Request) {
+	if !s.checkModel(w, r) {
+		return
+	}
+	rb := s.getBuf()
+	if err := s.readBody(w, r, rb); err != nil {
+		s.bufs.Put(rb)
+		s.v2Fail(w, err)
+		return
+	}
+	req, x, rows, shape, err := s.decodeInfer(r, rb.body)
+	s.bufs.Put(rb)
+	if err != nil {
+		s.v2Fail(w, err)
+		return
+	}
+	binaryOut := flag(req.Parameters, "binary_data_output")
+	for _, o := range req.Outputs {
+		if o.Name != s.m.OutputName {
+			s.v2Fail(w, badInput(http.StatusBadRequest, "unknown output %q; the model's output is %q", o.Name, s.m.OutputName))
+			return
+		}
+		if _, ok := o.Parameters["binary_data"]; ok {
+			binaryOut = flag(o.Parameters, "binary_data")
+		}
+	}
+	out := make([]float32, rows*s.m.Out)
+	if err := s.infer(r.Context(), x, rows, out); err != nil {
+		s.v2Fail(w, err)
+		return
+	}
+	oshape := []int{rows, s.m.Out}
+	if len(shape) == 1 {
+		oshape = []int{s.m.Out}
+	}
+	resp := map[string]any{"model_name": s.m.Name, "model_version": s.m.Version}
+	if req.ID != "" {
+		resp["id"] = req.ID
+	}
+	o := map[string]any{"name": s.m.OutputName, "datatype": "FP32", "shape": oshape}
+	resp["outputs"] = []any{o}
+	if !binaryOut {
+		o["data"] = out
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	o["parameters"] = map[string]any{"binary_data_size": 4 * len(out)}
+	js, err := json.Marshal(resp)
+	if err != nil {
+		s.v2Fail(w, err)
+		return
+	}
+	body := make([]byte, 0, len(js)+4*len(out))
+	body = append(body, js...)
+	for _, v := range out {
+		body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(binaryHeader, strconv.Itoa(len(js)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+func (s *Server) v2Fail(w http.ResponseWriter, err error) {
+	// Reuse the status mapping of the seed API, in the v2 error shape.
+	rec := &errCapture{header: http.Header{}}
+	s.fail(rec, "v2_infer", err)
+	var detail map[string]string
+	json.Unmarshal(rec.body, &detail)
+	v2Error(w, rec.code, detail["detail"])
+}
+
+type errCapture struct {
+	header http.Header
+	code   int
+	body   []byte
+}
+
+func (e *errCapture) Header() http.Header         { return e.header }
+func (e *errCapture) WriteHeader(c int)           { e.code = c }
+func (e *errCapture) Write(b []byte) (int, error) { e.body = append(e.body, b...); return len(b), nil }
+
+func flag(p map[string]any, k string) bool {
+	v, ok := p[k]
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	return ok && b
+}
+
+// decodeInfer reads the JSON (and binary) request into one row-major
+// float32 batch.
+func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []float32, int, []int, error) {
+	jsonPart, binPart := body, []byte(nil)
+	if hl := r.Header.Get(binaryHeader); hl != "" {
+		n, err := strconv.Atoi(hl)
+		if err != nil || n < 0 || n > len(body) {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "%s is %q; it must be the JSON part's length, at most the body's %d bytes", binaryHeader, hl, len(body))
+		}
+		jsonPart, binPart = body[:n], body[n:]
+	}
+	var req inferRequest
+	if err := json.Unmarshal(jsonPart, &req); err != nil {
+		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "malformed inference request JSON: %v", err)
+	}
+	if len(req.Inputs) != 1 {
+		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "got %d inputs; the model takes one, %q, FP32 of shape [-1, %d]", len(req.Inputs), s.m.InputName, s.m.In)
+	}
+	in := req.Inputs[0]
+	if in.Name != s.m.InputName {
+		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "unknown input %q; the model's input is %q", in.Name, s.m.InputName)
+	}
+	size, ok := dtypeBytes[in.Datatype]
+	if !ok {
+		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has datatype %q; expected FP32 (or another numeric type: FP64, FP16, BF16, INT*, UINT*)", in.Name, in.Datatype)
+	}
+	rows, err := s.checkShape(in.Shape)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	n := rows * s.m.In
+	var x []float32
+	if bs, ok := in.Parameters["binary_data_size"]; ok {
+		f, _ := bs.(float64)
+		if int(f) != n*size {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v, shape %v of %s needs %d bytes", in.Name, bs, in.Shape, in.Datatype, n*size)
+		}
+		if len(binPart) != n*size {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "binary part of the body has %d bytes, input %q needs %d (is %s right?)", len(binPart), in.Name, n*size, binaryHeader)
+		}
+		x = decodeBinary(in.Datatype, binPart, n)
+	} else {
+		if len(binPart) != 0 {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "body has %d binary bytes but no input sets binary_data_size", len(binPart))
+		}
+		if len(in.Data) == 0 {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has no data and no binary_data_size", in.Name)
+		}
+		vals, err := flatten(in.Data, make([]float32, 0, n))
+		if err != nil {
+			return nil, nil, 0, nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		if len(vals) != n {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: shape %v needs %d values, data has %d", in.Name, in.Shape, n, len(vals))
+		}
+		x = vals
+	}
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: element %d is not finite; NaN and Infinity are not accepted", in.Name, i)
+		}
+	}
+	return &req, x, rows, in.Shape, nil
+}
+
+func (s *Server) checkShape(shape []int) (int, error) {
+	switch {
+	case len(shape) == 1 && shape[0] == s.m.In:
+		return 1, nil
+	case len(shape) == 2 && shape[1] == s.m.In && shape[0] > 0:
+		if shape[0] > s.cfg.MaxRows {
+			return 0, badInput(http.StatusRequestEntityTooLarge, "shape %v has more than %d rows (the server's --max-rows)", shape, s.cfg.MaxRows)
+		}
+		return shape[0], nil
+	}
+	return 0, badInput(http.StatusBadRequest, "shape %v: the model takes [rows, %d] with rows ≥ 1 (or [%d] for one row)", shape, s.m.In, s.m.In)
+}
+
+// flatten reads nested JSON lists of numbers in row-major order, the
+// protocol's JSON tensor form (flat or nested both allowed).
+func flatten(raw json.RawMessage, dst []float32) ([]float32, error) {
+	p := scanner{b: raw}
+	dst, err := flattenValue(&p, dst, 0)
+	if err != nil {
+		return nil, err
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, badInput(http.StatusBadRequest, "unexpected data after the tensor")
+	}
+	return dst, nil
+}
+
+func flattenValue(p *scanner, dst []float32, depth int) ([]float32, error) {
+	if depth > 32 {
+		return nil, badInput(http.StatusBadRequest, "data is nested more than 32 deep")
+	}
+	p.ws()
+	if !p.eat('[') {
+		return nil, badInput(http.StatusBadRequest, "data must be a JSON list of numbers")
+	}
+	p.ws()
+	if p.peek() != '[' {
+		// A list of numbers; numbers() reports strings, NaN and the like.
+		d, _, err := p.numbers(dst, -1)
+		if err != nil {
+			var ie *inputError
+			if errors.As(err, &ie) {
+				ie.status = http.StatusBadRequest
+			}
+			return nil, err
+		}
+		return d, nil
+	}
+	for {
+		var err error
+		dst, err = flattenValue(p, dst, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if p.eat(',') {
+			continue
+		}
+		if p.eat(']') {
+			return dst, nil
+		}
+		return nil, badInput(http.StatusBadRequest, "malformed tensor data at byte %d", p.i)
+	}
+}
+
+func decodeBinary(dt string, b []byte, n int) []float32 {
+	x := make([]float32, n)
+	le := binary.LittleEndian
+	for i := range x {
+		switch dt {
+		case "FP32":
+			x[i] = math.Float32frombits(le.Uint32(b[4*i:]))
+		case "FP64":
+			x[i] = float32(math.Float64frombits(le.Uint64(b[8*i:])))
+		case "FP16":
+			x[i] = model.F16ToFloat32(le.Uint16(b[2*i:]))
+		case "BF16":
+			x[i] = model.BF16ToFloat32(le.Uint16(b[2*i:]))
+		case "INT8":
+			x[i] = float32(int8(b[i]))
+		case "UINT8":
+			x[i] = float32(b[i])
+		case "INT16":
+			x[i] = float32(int16(le.Uint16(b[2*i:])))
+		case "UINT16":
+			x[i] = float32(le.Uint16(b[2*i:]))
+		case "INT32":
+			x[i] = float32(int32(le.Uint32(b[4*i:])))
+		case "UINT32":
+			x[i] = float32(le.Uint32(b[4*i:]))
+		case "INT64":
+			x[i] = float32(int64(le.Uint64(b[8*i:])))
+		case "UINT64":
+			x[i] = float32(le.Uint64(b[8*i:]))
+		}
+	}
+	return x
+}
