@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/modules"
 )
 
 func init() {
 	modules.Register(modules.Info{
 		Name:      "assert",
-		Aliases:   []string{"ansible.builtin.assert"},
 		Summary:   "Fail unless every expression holds for the host",
 		CheckMode: "Evaluates the expressions exactly as in a real run and fails the same way; changes nothing.",
 		Example: `- name: Supported systems only
@@ -64,7 +63,7 @@ func (m *Assert) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		if err != nil {
 			return plan.Diff{}, fmt.Errorf("assert %q: %w", e, err)
 		}
-		if !Truthy(v) {
+		if !template.Truthy(v) {
 			msg := m.FailMsg
 			if msg == "" {
 				msg = m.Msg
@@ -91,38 +90,6 @@ type AssertError struct {
 }
 
 func (e *AssertError) Error() string { return fmt.Sprintf("%s (failed: %s)", e.Msg, e.Assertion) }
-
-// Truthy is Jinja2's (Python's) truth: false, none, zero, empty strings and
-// empty collections are false. The strings "false"/"no" also count as false,
-// because values that went through a template arrive as text.
-func Truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		switch strings.ToLower(strings.TrimSpace(x)) {
-		case "", "false", "no", "none", "0":
-			return false
-		}
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return rv.Int() != 0
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return rv.Uint() != 0
-	case reflect.Float32, reflect.Float64:
-		return rv.Float() != 0
-	case reflect.Slice, reflect.Map, reflect.Array:
-		return rv.Len() > 0
-	case reflect.Pointer, reflect.Interface:
-		return !rv.IsNil()
-	}
-	return true
-}
 
 var (
 	_ modules.Module   = (*Assert)(nil)

@@ -13,7 +13,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "command",
-		Aliases: []string{"ansible.builtin.command"},
 		Summary: "Run a program on the host without a shell",
 		CheckMode: "Reports the command line it would run (action run). With creates/removes it tests the path " +
 			"and reports nothing when the command would be skipped. Never runs the command.",

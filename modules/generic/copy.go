@@ -16,7 +16,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "copy",
-		Aliases: []string{"ansible.builtin.copy"},
 		Summary: "Write a file on the host from inline content or a file on the controller",
 		CheckMode: "Reads the destination and reports a unified diff of its contents (or a summary for binary " +
 			"data) and any mode/owner/group change. Writes nothing.",

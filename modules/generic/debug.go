@@ -14,7 +14,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:      "debug",
-		Aliases:   []string{"ansible.builtin.debug"},
 		Summary:   "Print a message or a variable in the task's output",
 		CheckMode: "Prints the same as in a real run; changes nothing.",
 		Example: `- debug:

@@ -90,9 +90,6 @@ func TestDecode(t *testing.T) {
 	if _, ok := modules.Lookup("systemd"); !ok {
 		t.Error("systemd alias missing")
 	}
-	if _, ok := modules.Lookup("ansible.builtin.lineinfile"); !ok {
-		t.Error("ansible.builtin alias missing")
-	}
 }
 
 // Every argument of every module is documented for `gpuctl doc`.

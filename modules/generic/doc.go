@@ -1,22 +1,22 @@
 // Package generic holds the modules every playbook uses, with Ansible's
 // argument names and meanings: command, shell, copy, file, lineinfile,
 // replace, template, service (systemd), wait_for, reboot, assert, debug and
-// set_fact. Each registers itself (also under its ansible.builtin name) in
-// init(); import modules/all to get them.
+// set_fact. Each registers itself in init() (the playbook loader strips
+// ansible.builtin. and friends); import modules/all to get them.
 //
 // Every module measures the host in Check and returns a plan.Diff; Apply
 // carries out exactly that diff, so a second Check after Apply is empty.
 // Modules whose effect cannot be observed (command without creates/removes,
 // reboot, service restarts) say so through modules.Unverified.
 //
-// Two capabilities are asked of the engine's Host here rather than in
-// package modules, because only these modules need them:
+// Two optional interfaces live here rather than in package modules,
+// because only these modules need them:
 //
 //   - Reconnector: reboot drops the connection on purpose and needs the
 //     engine to dial the host again.
-//   - RawArgs: set_fact takes arbitrary keys. It decodes through
-//     modules.New thanks to a ",remain" field, but an engine that wants the
-//     arguments untouched (no weak typing) can hand them over directly.
+//   - RawArgs, implemented by set_fact, which takes arbitrary keys: the
+//     engine hands them over untouched instead of strict decoding. It also
+//     decodes through modules.New thanks to a ",remain" field.
 package generic
 
 import "context"

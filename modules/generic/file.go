@@ -16,7 +16,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "file",
-		Aliases: []string{"ansible.builtin.file"},
 		Summary: "Manage a path's type and attributes: directory, empty file, symlink, or absent",
 		CheckMode: "Stats the path (and with recurse, everything under it) and reports what would be created, " +
 			"removed, relinked or have its mode/owner/group changed. Changes nothing.",

@@ -13,7 +13,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "lineinfile",
-		Aliases: []string{"ansible.builtin.lineinfile"},
 		Summary: "Ensure a line is present in (or absent from) a text file",
 		CheckMode: "Reads the file, edits it in memory exactly as apply would and reports the unified diff " +
 			"(plus mode/owner/group changes). Writes nothing.",

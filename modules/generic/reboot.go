@@ -16,7 +16,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "reboot",
-		Aliases: []string{"ansible.builtin.reboot"},
 		Summary: "Reboot the host and wait until it is back and answers commands",
 		CheckMode: "Reports that the host would reboot (action run). Nothing is run. " +
 			"Use `when:` on a registered result or fact to reboot only when needed.",

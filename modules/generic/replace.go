@@ -12,7 +12,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "replace",
-		Aliases: []string{"ansible.builtin.replace"},
 		Summary: "Replace every match of a regular expression in a file",
 		CheckMode: "Reads the file, applies the substitution in memory and reports the unified diff (plus " +
 			"mode/owner/group changes). Writes nothing.",

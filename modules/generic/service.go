@@ -14,9 +14,8 @@ import (
 
 func init() {
 	modules.Register(modules.Info{
-		Name: "service",
-		Aliases: []string{"systemd", "systemd_service", "ansible.builtin.service", "ansible.builtin.systemd",
-			"ansible.builtin.systemd_service"},
+		Name:    "service",
+		Aliases: []string{"systemd", "systemd_service"},
 		Summary: "Start, stop, restart, enable, mask a systemd unit; reload systemd",
 		CheckMode: "Reads the unit's ActiveState, UnitFileState and NeedDaemonReload with systemctl and reports " +
 			"each field that would change (restarted/reloaded always report). A unit that does not exist yet " +

@@ -14,7 +14,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:      "set_fact",
-		Aliases:   []string{"ansible.builtin.set_fact"},
 		Summary:   "Set variables on the host for the tasks that follow",
 		CheckMode: "Sets the same variables as in a real run, so later tasks check against them; changes nothing on the host.",
 		Example: `- set_fact:

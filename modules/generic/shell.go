@@ -14,7 +14,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "shell",
-		Aliases: []string{"ansible.builtin.shell"},
 		Summary: "Run a command line through the host's shell (pipes, redirection, variables)",
 		CheckMode: "Reports the command line it would run (action run). With creates/removes it tests the path " +
 			"and reports nothing when the command would be skipped. Never runs the command.",

@@ -14,7 +14,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "template",
-		Aliases: []string{"ansible.builtin.template"},
 		Summary: "Render a Jinja2 template from the controller into a file on the host",
 		CheckMode: "Renders the template with the host's variables, reads the destination and reports a unified " +
 			"diff and any mode/owner/group change. Writes nothing.",

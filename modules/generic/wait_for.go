@@ -18,7 +18,6 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "wait_for",
-		Aliases: []string{"ansible.builtin.wait_for"},
 		Summary: "Wait until a TCP port opens or closes, or a file appears or goes, as seen from the host",
 		CheckMode: "Tests the condition once, without the delay: nothing is reported when it already holds, " +
 			"otherwise a change of state that apply would wait for. Never waits.",

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -20,20 +19,19 @@ import (
 	"github.com/gpuctl/gpuctl/agent/conn"
 	"github.com/gpuctl/gpuctl/agent/conn/local"
 	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/modules"
 )
 
-// Host is a modules.Host for tests. Eval and Render default to a tiny
-// stand-in for Jinja2 that understands "{{ name }}" and bare names, which
-// is all the generic modules' tests need.
+// Host is a modules.Host for tests. Eval and Render use the engine's
+// Jinja2 (agent/template) unless replaced.
 type Host struct {
-	HostName   string
-	C          conn.Conn
-	L          conn.Conn
-	V          map[string]any
-	Check      bool
-	EvalFunc   func(expr string, vars map[string]any) (any, error)
-	RenderFunc func(tpl string, vars map[string]any) (string, error)
+	HostName string
+	C        conn.Conn
+	L        conn.Conn
+	V        map[string]any
+	Check    bool
+	Tpl      *template.Engine
 	// Reconnects counts Reconnect calls; Redial, when set, makes the Host
 	// a generic.Reconnector.
 	Reconnects int
@@ -42,28 +40,18 @@ type Host struct {
 
 // Local returns a Host whose connection is the local machine.
 func Local() *Host {
-	return &Host{HostName: "localhost", C: local.New(), L: local.New(), V: map[string]any{}}
+	return &Host{HostName: "localhost", C: local.New(), L: local.New(), V: map[string]any{}, Tpl: template.New()}
 }
 
-func (h *Host) Name() string         { return h.HostName }
-func (h *Host) Conn() conn.Conn      { return h.C }
-func (h *Host) Local() conn.Conn     { return h.L }
-func (h *Host) Facts() modules.Facts { return modules.Facts{} }
-func (h *Host) Vars() map[string]any { return h.V }
-func (h *Host) CheckMode() bool      { return h.Check }
-func (h *Host) Log() *slog.Logger    { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-func (h *Host) Eval(e string) (any, error) {
-	if h.EvalFunc != nil {
-		return h.EvalFunc(e, h.V)
-	}
-	return StubEval(e, h.V)
-}
-func (h *Host) Render(t string) (string, error) {
-	if h.RenderFunc != nil {
-		return h.RenderFunc(t, h.V)
-	}
-	return StubRender(t, h.V)
-}
+func (h *Host) Name() string                    { return h.HostName }
+func (h *Host) Conn() conn.Conn                 { return h.C }
+func (h *Host) Local() conn.Conn                { return h.L }
+func (h *Host) Facts() modules.Facts            { return modules.Facts{} }
+func (h *Host) Vars() map[string]any            { return h.V }
+func (h *Host) CheckMode() bool                 { return h.Check }
+func (h *Host) Log() *slog.Logger               { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (h *Host) Eval(e string) (any, error)      { return h.Tpl.Eval(e, h.V) }
+func (h *Host) Render(t string) (string, error) { return h.Tpl.RenderString(t, h.V) }
 
 // Reconnect re-dials through Redial; without it there is nothing to do.
 func (h *Host) Reconnect(ctx context.Context) error {
@@ -77,56 +65,6 @@ func (h *Host) Reconnect(ctx context.Context) error {
 	}
 	h.C = c
 	return nil
-}
-
-var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
-
-// StubRender replaces {{ name }} with the variable's value and fails on an
-// undefined one, as Jinja2 with StrictUndefined would.
-func StubRender(tpl string, vars map[string]any) (string, error) {
-	var err error
-	out := placeholder.ReplaceAllStringFunc(tpl, func(m string) string {
-		name := placeholder.FindStringSubmatch(m)[1]
-		v, ok := vars[name]
-		if !ok {
-			err = fmt.Errorf("%q is undefined", name)
-			return m
-		}
-		return fmt.Sprint(v)
-	})
-	return out, err
-}
-
-// StubEval understands true, false, a variable name, "not NAME" and
-// "NAME == 'literal'".
-func StubEval(expr string, vars map[string]any) (any, error) {
-	expr = strings.TrimSpace(expr)
-	switch expr {
-	case "true", "True":
-		return true, nil
-	case "false", "False":
-		return false, nil
-	}
-	if rest, ok := strings.CutPrefix(expr, "not "); ok {
-		v, err := StubEval(rest, vars)
-		if err != nil {
-			return nil, err
-		}
-		b, _ := v.(bool)
-		return !b, nil
-	}
-	if l, r, ok := strings.Cut(expr, "=="); ok {
-		lv, err := StubEval(l, vars)
-		if err != nil {
-			return nil, err
-		}
-		return fmt.Sprint(lv) == strings.Trim(strings.TrimSpace(r), `'"`), nil
-	}
-	v, ok := vars[expr]
-	if !ok {
-		return nil, fmt.Errorf("%q is undefined", expr)
-	}
-	return v, nil
 }
 
 // Timeline runs check → apply → check → check on a fresh module and
