@@ -339,12 +339,24 @@ func resolve(from, target string) string {
 }
 
 func suggestFrom(s string, options []string) string {
+	var best []string
+	bestD := 3
 	for _, o := range options {
-		if levenshtein(s, o) <= 2 {
-			return fmt.Sprintf(" (did you mean %q?)", o)
+		switch d := levenshtein(s, o); {
+		case d < bestD:
+			best, bestD = []string{o}, d
+		case d == bestD:
+			best = append(best, o)
 		}
 	}
-	return ""
+	if len(best) == 0 {
+		return ""
+	}
+	q := make([]string, len(best))
+	for i, b := range best {
+		q[i] = strconv.Quote(b)
+	}
+	return fmt.Sprintf(" (did you mean %s?)", strings.Join(q, " or "))
 }
 
 func levenshtein(a, b string) int {

@@ -133,7 +133,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 				if isKnownModule(k.Value) {
 					return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
 				}
-				return nil, l.errf(file, k, "task %q: unknown keyword %q%s", t.Title(), k.Value, suggestFrom(k.Value, taskKeys))
+				title := t.Name
+				if title == "" {
+					title = modKey.Value
+				}
+				return nil, l.errf(file, k, "task %q: unknown keyword %q%s", title, k.Value, suggestFrom(k.Value, taskKeys))
 			}
 			modKey, modNode = k, v
 		}

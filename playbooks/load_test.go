@@ -1,0 +1,141 @@
+package playbooks
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+type ptest struct {
+	Path  string `yaml:"path" required:"true"`
+	Mode  string `yaml:"mode" choices:"a,b"`
+	Count int    `yaml:"count"`
+	Cmd   string `yaml:"cmd"`
+}
+
+func (p *ptest) Validate() error                                        { return nil }
+func (p *ptest) Check(context.Context, modules.Host) (plan.Diff, error) { return plan.Diff{}, nil }
+func (p *ptest) Apply(context.Context, modules.Host, plan.Diff) error   { return nil }
+
+func init() {
+	modules.Register(modules.Info{Name: "ptest", New: func() modules.Module { return &ptest{} }})
+}
+
+func write(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadValid(t *testing.T) {
+	dir := write(t, map[string]string{
+		"site.yaml": `
+- import_playbook: sub.yaml
+- name: main
+  hosts: all
+  vars_files: [vars.yaml]
+  tasks:
+    - name: first
+      ptest: path=/x count=3
+    - import_tasks: tasks/more.yaml
+    - block:
+        - ansible.builtin.ptest: {path: "/{{ item }}"}
+          loop: [a, b]
+      rescue:
+        - ptest: {path: /r}
+      when: x is defined
+`,
+		"sub.yaml":        "- hosts: localhost\n  tasks: []\n",
+		"vars.yaml":       "x: 1\n",
+		"tasks/more.yaml": "- ptest: {path: /more, mode: a}\n  notify: h\n",
+	})
+	os.WriteFile(filepath.Join(dir, "site.yaml"), append(mustRead(t, filepath.Join(dir, "site.yaml")), []byte("  handlers:\n    - name: h\n      ptest: {path: /h}\n")...), 0o644)
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pb.Plays) != 2 || pb.Plays[1].Vars["x"] != 1 {
+		t.Fatalf("plays = %+v", pb.Plays)
+	}
+	tasks := pb.Plays[1].Tasks
+	if tasks[0].Args["count"] != "3" || tasks[0].Args["path"] != "/x" {
+		t.Fatalf("kv args = %v", tasks[0].Args)
+	}
+	if len(tasks[1].Include) != 1 || tasks[1].Include[0].Pos.Line != 1 || !strings.HasSuffix(tasks[1].Include[0].Pos.File, "more.yaml") {
+		t.Fatalf("include = %+v", tasks[1].Include)
+	}
+	if tasks[2].Block[0].Module != "ptest" || len(tasks[2].Rescue) != 1 {
+		t.Fatalf("block = %+v", tasks[2])
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLoadErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"yaml", "- hosts: all\n  tasks:\n    - ptest: {path: /x\n", "pb.yaml: line"},
+		{"unknown module", "- hosts: all\n  tasks:\n    - name: t\n      ptset: {path: /x}\n", `pb.yaml:4: task "t": unknown module "ptset" (did you mean "ptest"?)`},
+		{"unknown arg", "- hosts: all\n  tasks:\n    - ptest: {path: /x, bogus: 1}\n", `pb.yaml:3 (task "ptest"): module ptest: unknown argument "bogus"`},
+		{"wrong type", "- hosts: all\n  tasks:\n    - ptest: {path: /x, count: many}\n", `pb.yaml:3 (task "ptest"): module ptest:`},
+		{"choices", "- hosts: all\n  tasks:\n    - ptest: {path: /x, mode: c}\n", `expected one of a, b`},
+		{"required", "- hosts: all\n  tasks:\n    - ptest: {mode: a}\n", `missing required argument "path"`},
+		{"unknown keyword", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      whne: x\n", `pb.yaml:4: task "ptest": unknown keyword "whne" (did you mean "when"?)`},
+		{"two modules", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      ptest2: {}\n", `unknown keyword "ptest2"`},
+		{"play keyword", "- hosts: all\n  taks: []\n", `pb.yaml:2: unknown play keyword "taks" (did you mean "tags" or "tasks"?)`},
+		{"no hosts", "- name: x\n  tasks: []\n", `pb.yaml:1: play "x" has no hosts`},
+		{"missing handler", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      notify: nope\n", `notifies handler "nope"`},
+		{"bad condition", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      when: x ==== 1\n", `condition "x ==== 1"`},
+		{"undefined in hosts", "- hosts: '{{ target }}'\n  tasks: []\n", `pb.yaml:1: hosts: undefined variable "target"`},
+		{"bad include", "- hosts: all\n  tasks:\n    - import_tasks: missing.yaml\n", `missing.yaml`},
+		{"tasks not list", "- hosts: all\n  tasks: {a: 1}\n", `pb.yaml:2: tasks must be a list`},
+		{"bool", "- hosts: all\n  become: maybe\n  tasks: []\n", `pb.yaml:2: expected true or false, got "maybe"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"pb.yaml": c.src})
+			_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("not ErrInvalid: %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q\nwant it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add("- hosts: all\n  tasks:\n    - ptest: {path: /x}\n")
+	f.Add("- hosts: all\n  tasks:\n    - block: [{ptest: path=/x}]\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		l := &Loader{ReadFile: func(string) ([]byte, error) { return []byte(src), nil }}
+		pb, err := l.Load("pb.yaml")
+		if err == nil && pb == nil {
+			t.Fatal("nil playbook without error")
+		}
+	})
+}
