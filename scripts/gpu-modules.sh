@@ -1,14 +1,33 @@
 #!/bin/sh
 # gpu-modules.sh runs gpuctl's NVIDIA host modules on a machine with an
-# NVIDIA GPU and records the raw outputs the parsers are tested against.
+# NVIDIA GPU, in check mode, and records the raw outputs the parsers are
+# tested against. It changes nothing on the host.
 #
-# Build on a development machine first (the GPU machine needs no Go):
-#   CGO_ENABLED=1 go build -o .devcarry/gpuctl .                       # when the CLI exists
-#   go test -c -o .devcarry/nvidia.test ./modules/nvidia/              # always
-# then, on the GPU machine, from the repository root:
-#   OUT=/tmp/out sh scripts/gpu-modules.sh
-# It changes nothing on the host: every module runs in check mode.
+#   sh scripts/gpu-modules.sh build     # on a development machine with Go
+#   OUT=/tmp/out sh scripts/gpu-modules.sh   # on the GPU machine, repo root
+#
+# build writes .devcarry/gpuctl (the CLI with the NVIDIA modules linked in)
+# and .devcarry/nvidia.test (modules/nvidia's tests, for TestDevice, which
+# also compares the facts with the model server's NVML probe). The GPU
+# machine needs neither Go nor sshd: hosts use the local connection.
 set -u
+if [ "${1:-}" = build ]; then
+	set -e
+	mkdir -p .devcarry
+	# Link the NVIDIA modules even where modules/all does not import them
+	# yet, through a build overlay instead of an edit.
+	overlay=""
+	if ! grep -q modules/nvidia modules/all/all.go; then
+		sed 's#^import (#import (\n\t_ "github.com/gpuctl/gpuctl/modules/nvidia"#' modules/all/all.go >.devcarry/all.go
+		printf '{"Replace":{"%s":"%s"}}\n' "$PWD/modules/all/all.go" "$PWD/.devcarry/all.go" >.devcarry/overlay.json
+		overlay="-overlay=.devcarry/overlay.json"
+	fi
+	export CGO_ENABLED=1 CGO_CFLAGS=-Wno-deprecated-declarations
+	go build $overlay -o .devcarry/gpuctl .
+	go test -c -o .devcarry/nvidia.test ./modules/nvidia/
+	ls -la .devcarry
+	exit 0
+fi
 OUT=${OUT:-/tmp/gpu-modules-out}
 CAP=$OUT/capture
 mkdir -p "$CAP/sys"
@@ -78,12 +97,40 @@ done
 
 if [ -x .devcarry/nvidia.test ]; then
 	say "gpuctl NVIDIA modules, check mode, local connection (go test binary)"
-	GPUCTL_DEVICE=1 .devcarry/nvidia.test -test.run 'TestDevice' -test.v 2>&1 | tee "$OUT/device-test.log"
+	(cd modules/nvidia && GPUCTL_DEVICE=1 OUT="$OUT" ../../.devcarry/nvidia.test -test.run 'TestDevice|Recorded' -test.v 2>&1) | tee "$OUT/device-test.log"
 fi
-if [ -x .devcarry/gpuctl ] && [ -f scripts/gpu-modules/site.yaml ]; then
-	say "gpuctl facts"
-	.devcarry/gpuctl facts -i scripts/gpu-modules/hosts.yaml 2>&1 | tee "$OUT/facts.log"
-	say "gpuctl run --check --diff"
-	.devcarry/gpuctl run scripts/gpu-modules/site.yaml -i scripts/gpu-modules/hosts.yaml --check --diff 2>&1 | tee "$OUT/run.log"
+if [ -x .devcarry/gpuctl ]; then
+	pb=$(mktemp -d)
+	cat >"$pb/hosts.yaml" <<'INV'
+all:
+  hosts:
+    gpu-local:
+      ansible_connection: local
+INV
+	cat >"$pb/site.yaml" <<'PLAY'
+- name: NVIDIA host modules on the local GPU machine
+  hosts: all
+  tasks:
+    - name: driver on the installed branch
+      nvidia_driver:
+        branch: "580"
+        reboot: true
+    - name: GPU works on the host
+      gpu_check:
+        nvcc: true
+        min_cuda: "12.2"
+    - name: container toolkit (no network here, so no repository)
+      nvidia_container_toolkit:
+        manage_repo: false
+PLAY
+	say "gpuctl facts -i hosts.yaml (gpu_* keys)"
+	.devcarry/gpuctl facts -i "$pb/hosts.yaml" -o json >"$OUT/facts.json" 2>&1
+	grep -E '"gpu_' "$OUT/facts.json" || cat "$OUT/facts.json"
+	say "gpuctl run site.yaml -i hosts.yaml --check --diff"
+	.devcarry/gpuctl run "$pb/site.yaml" -i "$pb/hosts.yaml" --check --diff --color never >"$OUT/run.log" 2>&1
+	rc=$?
+	cat "$OUT/run.log"
+	echo "gpuctl run exit status: $rc"
+	rm -rf "$pb"
 fi
 exit 0

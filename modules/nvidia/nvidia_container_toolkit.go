@@ -7,11 +7,11 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/gpuctl/gpuctl/agent/conn"
 	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/node"
 )
 
 func init() {
@@ -31,6 +31,11 @@ func init() {
 const (
 	DefaultToolkitRepo = "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH)"
 	DefaultToolkitKey  = "https://nvidia.github.io/libnvidia-container/gpgkey"
+)
+
+const (
+	defaultContainerdConfig = "/etc/containerd/config.toml"
+	defaultDropinDir        = "/etc/containerd/conf.d"
 )
 
 // toolkitPackages are pinned together, as NVIDIA's install guide does: a
@@ -229,6 +234,24 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 	if exists && strings.TrimSpace(main) != "" && v < 2 {
 		return "", fmt.Errorf("%s: %s has config version %d: convert it to version 2 or later first (containerd config default > %s)", h.Name(), m.Config, v, m.Config)
 	}
+	// A config written by gpuctl's containerd module imports the default
+	// drop-in folder and is owned by that module: editing it here would make
+	// the two modules undo each other, so its drop-in helper is used.
+	if m.Config == defaultContainerdConfig && m.DropinDir == defaultDropinDir && importsCover(main, path.Join(defaultDropinDir, "99-nvidia.toml")) {
+		file, content, err := node.ContainerdRuntimeDropIn(ctx, h.Conn(), node.ContainerdRuntime{Name: "nvidia", BinaryName: NVIDIARuntimeBinary, Default: m.DefaultRuntime})
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", h.Name(), err)
+		}
+		p.cfgVersion = max(v, 2)
+		e, err := diffFile(ctx, h.Conn(), file, string(content))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", h.Name(), err)
+		}
+		if e != nil {
+			p.containerd = append(p.containerd, e)
+		}
+		return "", nil
+	}
 	var wantMain string
 	if major >= 2 {
 		if v == 0 {
@@ -338,16 +361,12 @@ func (m *Toolkit) applyContainerd(ctx context.Context, h modules.Host, p *toolki
 		h.Log().Info("containerd is not running; its new config applies when it starts")
 		return nil
 	}
-	if _, err := run(ctx, h, "systemctl restart containerd"); err != nil {
-		return fmt.Errorf("restart containerd: %w", err)
+	// The containerd module's restart waits for the CRI plugin, not only
+	// the process, which is what the kubelet needs.
+	if err := node.RestartContainerdIfChanged(ctx, h.Conn(), true); err != nil {
+		return fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	return waitFor(ctx, 60*time.Second, func() error {
-		_, err := run(ctx, h, "systemctl is-active --quiet containerd && ctr version >/dev/null")
-		if err != nil {
-			return fmt.Errorf("containerd did not come back after restart: %w", err)
-		}
-		return nil
-	})
+	return nil
 }
 
 func (m *Toolkit) Skip() string { return m.skip }

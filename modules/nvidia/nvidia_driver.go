@@ -40,7 +40,7 @@ type Driver struct {
 	Headless      bool          `yaml:"headless" default:"true" doc:"compute-only packages, no X11 parts"`
 	Server        bool          `yaml:"server" doc:"Ubuntu's -server packages (longer-supported branches for data-centre GPUs)"`
 	Reboot        bool          `yaml:"reboot" doc:"reboot when the new driver needs it (nouveau loaded, another driver version loaded); otherwise report reboot required"`
-	RebootTimeout time.Duration `yaml:"reboot_timeout" default:"10m" doc:"how long to wait for the host after a reboot"`
+	RebootTimeout time.Duration `yaml:"reboot_timeout" doc:"how long to wait for the host after a reboot (default 10m)"`
 	RequireGPU    bool          `yaml:"require_gpu" doc:"fail instead of skipping when the host has no NVIDIA GPU"`
 
 	skip           string
@@ -60,7 +60,12 @@ func (m *Driver) Validate() error {
 	if !branchRe.MatchString(m.Branch) {
 		return fmt.Errorf("branch %q: want a driver branch such as 535, 550, 570 or 580", m.Branch)
 	}
-	if m.RebootTimeout <= 0 {
+	// Set here, not with a default tag: defaults are decoded without the
+	// duration hook, so default:"10m" would not parse.
+	if m.RebootTimeout == 0 {
+		m.RebootTimeout = 10 * time.Minute
+	}
+	if m.RebootTimeout < 0 {
 		return errors.New("reboot_timeout must be positive")
 	}
 	return nil
