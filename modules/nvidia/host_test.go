@@ -64,3 +64,7 @@ func timeline(t *testing.T, ctx context.Context, h *testHost, name string, args 
 	}
 	return d
 }
+
+func newModuleErr(args map[string]any) (modules.Module, error) {
+	return modules.New("nvidia_container_toolkit", args)
+}
