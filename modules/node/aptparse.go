@@ -112,23 +112,26 @@ func (o simOp) change() plan.Change {
 	return c
 }
 
-var lockHeld = regexp.MustCompile(`Could not get lock (\S+?)\.?(?: It is held by process (\d+)(?: \(([^)]*)\))?)?(?:\s|$|-)`)
+var heldBy = regexp.MustCompile(`It is held by process (\d+)(?: \(([^)]*)\))?`)
 
 // lockHolder recognises apt's "Could not get lock" error and says who holds
 // the lock, for the waiting message.
 func lockHolder(stderr string) (lock, holder string, ok bool) {
-	m := lockHeld.FindStringSubmatch(stderr)
-	if m == nil {
+	_, rest, found := strings.Cut(stderr, "Could not get lock ")
+	if !found {
 		return "", "", false
 	}
+	if f := strings.Fields(rest); len(f) > 0 {
+		lock = strings.TrimSuffix(f[0], ".")
+	}
 	holder = "another process"
-	if m[2] != "" {
-		holder = "process " + m[2]
-		if m[3] != "" {
-			holder += " (" + m[3] + ")"
+	if m := heldBy.FindStringSubmatch(rest); m != nil {
+		holder = "process " + m[1]
+		if m[2] != "" {
+			holder += " (" + m[2] + ")"
 		}
 	}
-	return m[1], holder, true
+	return lock, holder, true
 }
 
 // notLocatable recognises apt's errors for packages or versions missing

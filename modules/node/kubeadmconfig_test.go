@@ -1,0 +1,115 @@
+package node
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func kubeadmModule(t *testing.T, args map[string]any) *Kubeadm {
+	t.Helper()
+	m, err := modules.New("kubeadm", args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*Kubeadm)
+}
+
+var kubeadmCases = []struct {
+	name string
+	args map[string]any
+}{
+	{"init-defaults", map[string]any{}},
+	{"init-full", map[string]any{"advertise_address": "10.77.0.2", "control_plane_endpoint": "k8s.example.com:6443",
+		"extra_sans": []any{"k8s.example.com", "10.77.0.100"}, "node_name": "gpu-1", "image_repository": "registry.local:5000",
+		"skip_phases": []any{"addon/kube-proxy"}, "ignore_preflight_errors": []any{"SystemVerification"}, "kubelet_config": map[string]any{"failSwapOn": false}}},
+	{"join", map[string]any{"action": "join", "api_server_endpoint": "10.77.0.2:6443", "token": "abcdef.0123456789abcdef",
+		"discovery_token_ca_cert_hash": "sha256:" + strings.Repeat("0f", 32)}},
+}
+
+func renderKubeadm(t *testing.T, args map[string]any) []byte {
+	k := kubeadmModule(t, args)
+	var out []byte
+	var err error
+	if k.Action == "join" {
+		out, err = k.params().joinConfig()
+	} else {
+		out, err = k.params().initConfig()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestKubeadmConfigGolden(t *testing.T) {
+	for _, tc := range kubeadmCases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := renderKubeadm(t, tc.args)
+			golden := filepath.Join("testdata", "kubeadm-"+tc.name+".yaml")
+			if *update {
+				os.WriteFile(golden, out, 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(want) != string(out) {
+				t.Fatalf("differs from %s (go test -update):\n%s", golden, out)
+			}
+		})
+	}
+	if v := kubeadmAPIVersion("v1.30.2"); v != "kubeadm.k8s.io/v1beta3" {
+		t.Fatal(v)
+	}
+}
+
+// kubeadmBinary finds a real kubeadm: GPUCTL_KUBEADM, the fixture cache
+// test/k8s builds into, or PATH.
+func kubeadmBinary(t *testing.T) string {
+	if p := os.Getenv("GPUCTL_KUBEADM"); p != "" {
+		return p
+	}
+	cache := os.Getenv("GPUCTL_K8S_CACHE")
+	if cache == "" {
+		cache = "/var/cache/gpuctl-k8s"
+	}
+	if p := filepath.Join(cache, "v1.34.4", "bin", "kubeadm"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("kubeadm"); err == nil {
+		return p
+	}
+	t.Skip("no kubeadm binary: build it with modules/node/testdata/build-kubeadm.sh or set GPUCTL_KUBEADM")
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// TestKubeadmConfigValidate feeds every generated configuration to a real
+// kubeadm 1.34 (`kubeadm config validate`), which rejects unknown fields
+// and bad values the way init and join would.
+func TestKubeadmConfigValidate(t *testing.T) {
+	bin := kubeadmBinary(t)
+	for _, tc := range kubeadmCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "kubeadm.yaml")
+			os.WriteFile(p, renderKubeadm(t, tc.args), 0o600)
+			out, err := exec.Command(bin, "config", "validate", "--config", p).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubeadm config validate: %v\n%s", err, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+}
