@@ -251,7 +251,9 @@ func (k *KubernetesPackages) planBinaries(ctx context.Context, h modules.Host) (
 		if len(s.list) > unitsBefore || strings.TrimSpace(enabled.Stdout) != "enabled" {
 			// kubeadm starts the kubelet; until then it only needs to be enabled.
 			s.add(plan.Change{Resource: "service:kubelet", Action: plan.Update, Field: "enabled", Before: strings.TrimSpace(enabled.Stdout), After: "enabled"},
-				func(ctx context.Context, c conn.Conn) error { return sh(ctx, c, "systemctl daemon-reload && systemctl enable kubelet") })
+				func(ctx context.Context, c conn.Conn) error {
+					return sh(ctx, c, "systemctl daemon-reload && systemctl enable kubelet")
+				})
 		}
 	}
 	return s, "", nil

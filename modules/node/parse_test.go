@@ -183,7 +183,7 @@ func TestListeningPorts(t *testing.T) {
 func TestFirstVersion(t *testing.T) {
 	for in, want := range map[string]string{
 		"containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3": "1.6.20~ds1",
-		"containerd containerd.io v1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da":  "1.7.27",
+		"containerd containerd.io v1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da":   "1.7.27",
 		"Kubernetes v1.34.4": "1.34.4",
 		"v1.34.4":            "1.34.4",
 		"":                   "",
@@ -208,7 +208,7 @@ func TestParseNodeFacts(t *testing.T) {
 func TestPreflightEvaluate(t *testing.T) {
 	good := preflightInput{
 		osRelease: "ID=ubuntu\nVERSION_ID=\"24.04\"\n", swaps: "Filename Type\n", bridgeNF: "1", ipForward: "1",
-		ctrdConfig: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n",
+		ctrdConfig:  "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n",
 		ctrdPresent: true, ctrdPlugins: "TYPE ID PLATFORMS STATUS\nio.containerd.grpc.v1 cri linux/amd64 ok\n",
 		meminfo: "MemTotal:       16318436 kB\n", cpus: 8, hostname: "gpu-1", resolves: true, hostTime: float64(time.Unix(1000, 0).Unix()),
 	}
