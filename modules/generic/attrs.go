@@ -92,7 +92,8 @@ func diffAttrs(ctx context.Context, h modules.Host, fi conn.FileInfo, a Attrs, r
 }
 
 // sameID settles owner "0" against "root": when exactly one side is numeric
-// the host is asked for the numeric id, since only it knows its user table.
+// the name's id is looked up in the host's /etc/passwd or /etc/group (a
+// file read, fast over SFTP), and failing that, the host is asked.
 func sameID(ctx context.Context, h modules.Host, path, want, have, format string) (bool, error) {
 	_, wantNum := strconv.Atoi(want)
 	_, haveNum := strconv.Atoi(have)
@@ -104,11 +105,31 @@ func sameID(ctx context.Context, h modules.Host, path, want, have, format string
 		// never matches: the name would resolve to a real entry.
 		return false, nil
 	}
+	db := "/etc/passwd"
+	if format == "%g" {
+		db = "/etc/group"
+	}
+	if b, err := h.Conn().ReadFile(ctx, db); err == nil {
+		if id, ok := lookupID(string(b), have); ok {
+			return id == want, nil
+		}
+	}
 	out, err := conn.Output(ctx, h.Conn(), conn.Join("stat", "-c", format, "--", path))
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", path, err)
 	}
 	return out == want, nil
+}
+
+// lookupID finds name's id (the third field) in passwd or group text.
+func lookupID(db, name string) (string, bool) {
+	for _, l := range strings.Split(db, "\n") {
+		f := strings.SplitN(l, ":", 4)
+		if len(f) >= 3 && f[0] == name {
+			return f[2], true
+		}
+	}
+	return "", false
 }
 
 // applyAttrs fixes metadata with chmod/chown on the host; symlinks are

@@ -93,19 +93,19 @@ func (m *Reboot) Apply(ctx context.Context, h modules.Host, _ plan.Diff) error {
 	if err := sleep(ctx, time.Duration(m.PreRebootDelay)*time.Second+2*time.Second); err != nil {
 		return err
 	}
-	var last error
-	for time.Now().Before(deadline) {
-		if err := m.back(ctx, h, rc, bootID); err == nil {
+	for {
+		err := m.back(ctx, h, rc, bootID)
+		if err == nil {
 			m.elapsed = time.Since(start)
 			return sleep(ctx, time.Duration(m.PostRebootDelay)*time.Second)
-		} else {
-			last = err
 		}
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("host did not come back within %ds: %w", m.RebootTimeout, err)
+		}
+		if err := sleep(ctx, time.Second); err != nil {
 			return err
 		}
 	}
-	return fmt.Errorf("host did not come back within %ds: %w", m.RebootTimeout, last)
 }
 
 // back reconnects and reports nil once the host runs a new boot and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,3 +436,5 @@ func TestWaitForPathAndPort(t *testing.T) {
 		t.Fatalf("recheck stopped: %v %v", err, d)
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

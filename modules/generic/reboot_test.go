@@ -1,0 +1,87 @@
+package generic_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/conn/local"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+)
+
+// bootConn is a local connection that reports a chosen boot id, so the
+// reboot module's wait loop can be tested without rebooting anything.
+type bootConn struct {
+	*local.Conn
+	id   string
+	cmds *[]string
+}
+
+func (c bootConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	if p == "/proc/sys/kernel/random/boot_id" {
+		return []byte(c.id + "\n"), nil
+	}
+	return c.Conn.ReadFile(ctx, p)
+}
+
+func (c bootConn) Run(ctx context.Context, cmd string, opts ...conn.ExecOption) (conn.Result, error) {
+	*c.cmds = append(*c.cmds, cmd)
+	if strings.Contains(cmd, "shutdown") || strings.Contains(cmd, "REBOOT") {
+		return conn.Result{}, nil // never run a real reboot
+	}
+	return c.Conn.Run(ctx, cmd, opts...)
+}
+
+func TestRebootWaitsForNewBoot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a few seconds")
+	}
+	var cmds []string
+	h := hosttest.Local()
+	h.C = bootConn{local.New(), "old", &cmds}
+	var dials atomic.Int32
+	h.Redial = func(ctx context.Context) (conn.Conn, error) {
+		switch dials.Add(1) {
+		case 1:
+			return nil, errors.New("connection refused") // host is down
+		case 2:
+			return bootConn{local.New(), "old", &cmds}, nil // not gone down yet
+		default:
+			return bootConn{local.New(), "new", &cmds}, nil
+		}
+	}
+	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true"})
+	d, _ := m.Check(context.Background(), h)
+	if err := m.Apply(context.Background(), h, d); err != nil {
+		t.Fatal(err)
+	}
+	if dials.Load() != 3 {
+		t.Errorf("reconnected %d times; want 3", dials.Load())
+	}
+	if res := m.(modules.Resulter).Result(); res["rebooted"] != true {
+		t.Errorf("result %v", res)
+	}
+	if len(cmds) < 2 || !strings.Contains(cmds[0], "REBOOT") || cmds[len(cmds)-1] != "true" {
+		t.Errorf("commands %q", cmds)
+	}
+}
+
+func TestRebootTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a few seconds")
+	}
+	var cmds []string
+	h := hosttest.Local()
+	h.C = bootConn{local.New(), "old", &cmds}
+	h.Redial = func(ctx context.Context) (conn.Conn, error) { return nil, errors.New("no route to host") }
+	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 1, "reboot_command": "REBOOT"})
+	d, _ := m.Check(context.Background(), h)
+	err := m.Apply(context.Background(), h, d)
+	if err == nil || !strings.Contains(err.Error(), "did not come back") || !strings.Contains(err.Error(), "no route") {
+		t.Errorf("timeout: %v", err)
+	}
+}
