@@ -121,6 +121,17 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		}
 		isFailed = v
 	}
+	// In check mode a task that would act leaves its registered result and
+	// the files it would write unknown, whatever changed_when says: later
+	// tasks must not be judged on a result that was never produced.
+	if check && !applied && !diff.Empty() {
+		if t.Register != "" {
+			r.pendingVars[t.Register] = true
+		}
+		for _, p := range diff.Paths() {
+			r.pendingPaths[p] = true
+		}
+	}
 	changed := template.Truthy(res["changed"])
 	if len(t.ChangedWhen) > 0 {
 		v, err := e.allTrue(t.ChangedWhen, vars, res)
@@ -151,15 +162,6 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 	}
 	if changed {
 		r.counts.Changed++
-		if check && !applied {
-			// Later tasks reading what this one would write are unknown.
-			if t.Register != "" {
-				r.pendingVars[t.Register] = true
-			}
-			for _, p := range diff.Paths() {
-				r.pendingPaths[p] = true
-			}
-		}
 		for _, n := range t.Notify {
 			notified[n] = true
 		}
