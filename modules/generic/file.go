@@ -131,6 +131,13 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	op := &fileOp{fixPath: m.Path}
 	d.State = op
+	if exists && fi.IsLink() && (m.state == "file" || m.state == "directory" || m.state == "touch") {
+		// Ansible follows a link and manages what it points to
+		// (/var/lib/containerd -> /data/containerd is common).
+		if op.fixPath, fi, err = follow(ctx, h, m.Path, fi); err != nil {
+			return d, err
+		}
+	}
 	switch m.state {
 	case "absent":
 		if exists {
@@ -148,7 +155,7 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 			return d, fmt.Errorf("%s exists and is a %s, not a directory", m.Path, kind(fi))
 		}
 		if m.Recurse {
-			op.rec, err = m.checkRecursive(ctx, h, res, &d)
+			op.rec, err = m.checkRecursive(ctx, h, op.fixPath, res, &d)
 			return d, err
 		}
 	case "file":
@@ -157,20 +164,6 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 		if fi.IsDir() {
 			return d, fmt.Errorf("%s is a directory, not a file", m.Path)
-		}
-		if fi.IsLink() {
-			// Ansible follows the link and manages what it points to.
-			op.fixPath = m.Path
-			if !path.IsAbs(fi.Link) {
-				op.fixPath = path.Join(path.Dir(m.Path), fi.Link)
-			} else {
-				op.fixPath = fi.Link
-			}
-			if fi, exists, err = stat(ctx, h, op.fixPath); err != nil {
-				return d, err
-			} else if !exists {
-				return d, fmt.Errorf("%s is a dangling symlink to %s", m.Path, op.fixPath)
-			}
 		}
 	case "touch":
 		if !exists {
@@ -196,6 +189,28 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	op.fix, err = diffAttrs(ctx, h, fi, m.Attrs, res, &d)
 	return d, err
+}
+
+// follow resolves a chain of symlinks to the final path and its info.
+func follow(ctx context.Context, h modules.Host, p string, fi conn.FileInfo) (string, conn.FileInfo, error) {
+	for range 16 {
+		if !fi.IsLink() {
+			return p, fi, nil
+		}
+		target := fi.Link
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(p), target)
+		}
+		next, ok, err := stat(ctx, h, target)
+		if err != nil {
+			return "", fi, err
+		}
+		if !ok {
+			return "", fi, fmt.Errorf("%s is a dangling symlink to %s", p, target)
+		}
+		p, fi = target, next
+	}
+	return "", fi, fmt.Errorf("%s: too many levels of symlinks", p)
 }
 
 // newAttrs reports the attributes a path being created will get.
@@ -318,7 +333,7 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		}
 	}
 	if op.rec != nil {
-		if err := op.rec.apply(ctx, h, m.Path); err != nil {
+		if err := op.rec.apply(ctx, h, op.fixPath); err != nil {
 			return err
 		}
 	}

@@ -68,19 +68,19 @@ func parseTree(out string) ([]treeEntry, error) {
 
 // checkRecursive compares every path in the tree with the attributes and
 // reports the root's difference exactly and the rest as a count.
-func (m *File) checkRecursive(ctx context.Context, h modules.Host, res string, d *plan.Diff) (*recursiveFix, error) {
-	r, err := h.Conn().Run(ctx, conn.Join("find", m.Path, "-printf", `%m %u %U %g %G %y %p\0`))
+func (m *File) checkRecursive(ctx context.Context, h modules.Host, root, res string, d *plan.Diff) (*recursiveFix, error) {
+	r, err := h.Conn().Run(ctx, conn.Join("find", root, "-printf", `%m %u %U %g %G %y %p\0`))
 	if err != nil || !r.OK() {
-		return nil, fmt.Errorf("list %s: %w", m.Path, orExit(err, r))
+		return nil, fmt.Errorf("list %s: %w", root, orExit(err, r))
 	}
 	es, err := parseTree(r.Stdout)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", m.Path, err)
+		return nil, fmt.Errorf("list %s: %w", root, err)
 	}
 	fix := &recursiveFix{}
 	var nMode, nOwner, nGroup int
 	for _, e := range es {
-		root := e.path == m.Path
+		isRoot := e.path == root
 		if m.Mode != "" && !e.isLink {
 			want, err := m.Mode.Apply(e.mode, e.isDir)
 			if err != nil {
@@ -88,7 +88,7 @@ func (m *File) checkRecursive(ctx context.Context, h modules.Host, res string, d
 			}
 			if toUnix(want) != toUnix(e.mode) {
 				fix.mode = m.Mode
-				if root {
+				if isRoot {
 					d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mode", Before: octal(e.mode), After: octal(want)})
 				} else {
 					nMode++
@@ -97,7 +97,7 @@ func (m *File) checkRecursive(ctx context.Context, h modules.Host, res string, d
 		}
 		if m.Owner != "" && m.Owner != e.user && m.Owner != e.uid {
 			fix.owner = m.Owner
-			if root {
+			if isRoot {
 				d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "owner", Before: e.user, After: m.Owner})
 			} else {
 				nOwner++
@@ -105,7 +105,7 @@ func (m *File) checkRecursive(ctx context.Context, h modules.Host, res string, d
 		}
 		if m.Group != "" && m.Group != e.grp && m.Group != e.gid {
 			fix.group = m.Group
-			if root {
+			if isRoot {
 				d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "group", Before: e.grp, After: m.Group})
 			} else {
 				nGroup++

@@ -14,7 +14,7 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:      "set_fact",
-		Summary:   "Set variables on the host for the tasks that follow",
+		Summary:   "Set variables (any name: value pairs) on the host for the tasks that follow",
 		CheckMode: "Sets the same variables as in a real run, so later tasks check against them; changes nothing on the host.",
 		Example: `- set_fact:
     kube_version: "1.34.4"

@@ -282,6 +282,22 @@ func TestFileTimeline(t *testing.T) {
 	}
 	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": plain, "state": "link", "src": deep, "force": true})
 	hasChange(t, d, plan.Replace, "link")
+	// state=directory follows a link to a directory and manages the target.
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	via := filepath.Join(dir, "via")
+	if err := os.Symlink("data", via); err != nil {
+		t.Fatal(err)
+	}
+	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": via, "state": "directory", "mode": "0755"})
+	if c := hasChange(t, d, plan.Update, "mode"); c.Before != "0700" {
+		t.Errorf("change %+v", c)
+	}
+	if fi, _ := os.Lstat(via); fi.Mode()&os.ModeSymlink == 0 || perm(t, data)&0o777 != 0o755 {
+		t.Error("link not followed")
+	}
 	// absent removes trees and links.
 	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "a"), "state": "absent"})
 	hasChange(t, d, plan.Delete, "state")

@@ -20,7 +20,7 @@ func init() {
 		Name:    "wait_for",
 		Summary: "Wait until a TCP port opens or closes, or a file appears or goes, as seen from the host",
 		CheckMode: "Tests the condition once, without the delay: nothing is reported when it already holds, " +
-			"otherwise a change of state that apply would wait for. Never waits.",
+			"otherwise the change of state a real run would wait for. Never waits.",
 		Example: `- name: Wait for the API server
   wait_for:
     port: 6443
