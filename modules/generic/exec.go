@@ -81,6 +81,14 @@ func (r *runner) check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 	}
 	d.Add(plan.Change{Resource: "command", Action: plan.Run, After: r.cmdline})
+	// The command promises to create or remove these paths: saying so
+	// lets check mode mark later readers of them as known after apply.
+	if r.Creates != "" && !hasGlob(r.Creates) {
+		d.Add(plan.Change{Resource: "file:" + r.abs(r.Creates), Action: plan.Create, Field: "state", After: "created by the command"})
+	}
+	if r.Removes != "" && !hasGlob(r.Removes) {
+		d.Add(plan.Change{Resource: "file:" + r.abs(r.Removes), Action: plan.Delete, Field: "state", After: "removed by the command"})
+	}
 	return d, nil
 }
 

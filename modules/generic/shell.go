@@ -53,8 +53,10 @@ func (m *Shell) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	m.run.ExecArgs = m.ExecArgs
 	d, err := m.run.check(ctx, h)
 	// Show what the user wrote, not the executable wrapper around it.
-	for i := range d.Changes {
-		d.Changes[i].After = m.Cmd
+	for i, c := range d.Changes {
+		if c.Action == plan.Run {
+			d.Changes[i].After = m.Cmd
+		}
 	}
 	return d, err
 }

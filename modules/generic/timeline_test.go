@@ -339,6 +339,9 @@ func TestCommandTimeline(t *testing.T) {
 	if c := hasChange(t, d, plan.Run, ""); c.After != "touch done" {
 		t.Errorf("change %+v", c)
 	}
+	if p := d.Paths(); len(p) != 1 || p[0] != marker {
+		t.Errorf("paths %v", p)
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +386,13 @@ func TestShellTimeline(t *testing.T) {
 	dir := t.TempDir()
 	h := hosttest.Local()
 	out := filepath.Join(dir, "out")
-	hosttest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "echo $((1+2)) | tr 3 x > " + out, "creates": out})
+	d := hosttest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "echo $((1+2)) | tr 3 x > " + out, "creates": out, "executable": "/bin/bash"})
+	if c := hasChange(t, d, plan.Run, ""); c.After != "echo $((1+2)) | tr 3 x > "+out {
+		t.Errorf("run change %+v", c)
+	}
+	if c := hasChange(t, d, plan.Create, "state"); c.Resource != "file:"+out {
+		t.Errorf("creates change %+v", c)
+	}
 	if read(t, out) != "x\n" {
 		t.Errorf("out %q", read(t, out))
 	}
