@@ -292,10 +292,19 @@ func AddUser(t testing.TB, sudoers string) User {
 	}
 	u.Home = home
 	t.Cleanup(func() { os.RemoveAll(home) })
-	if out, err := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh", u.Name).CombinedOutput(); err != nil {
+	// High ids keep clear of the users of containers sharing this kernel,
+	// whose processes would otherwise look like ours.
+	add := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh",
+		"-K", "UID_MIN=62000", "-K", "UID_MAX=64999", "-K", "GID_MIN=62000", "-K", "GID_MAX=64999", u.Name)
+	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("useradd: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("userdel", u.Name).Run() })
+	t.Cleanup(func() {
+		// -f: a session of the user may still be closing.
+		if out, err := exec.Command("userdel", "-f", u.Name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v: %s", u.Name, err, out)
+		}
+	})
 	if out, err := exec.Command("chown", u.Name+":", home).CombinedOutput(); err != nil {
 		t.Fatalf("chown home: %v: %s", err, out)
 	}
