@@ -44,7 +44,8 @@ if command -v nvidia-smi >/dev/null 2>&1; then
   echo '@@ smi_query'
   nvidia-smi --query-gpu=` + QueryFields + ` --format=csv,noheader,nounits 2>&1; echo "@@rc $?"
   echo '@@ smi_q'
-  nvidia-smi -q -d COMPUTE 2>&1; echo "@@rc $?"
+  q=$(nvidia-smi -q -d COMPUTE 2>&1); rc=$?; echo "$q"; echo "@@rc $rc"
+  case "$q" in *"CUDA Version"*) ;; *) echo '@@ smi_banner'; nvidia-smi 2>&1 | head -n 4; echo "@@rc 0" ;; esac
 fi
 exit 0
 `
@@ -182,6 +183,9 @@ func ParseProbe(out string) Facts {
 		}
 		if sq := s["smi_q"]; sq.rc == 0 {
 			f.CUDAVersion = ParseCUDAVersion(sq.text)
+		}
+		if f.CUDAVersion == "" {
+			f.CUDAVersion = ParseCUDAVersion(s["smi_banner"].text)
 		}
 	}
 	return f
