@@ -131,6 +131,14 @@ PLAY
 	rc=$?
 	cat "$OUT/run.log"
 	echo "gpuctl run exit status: $rc"
+	# Apply mode for the modules that must change nothing on a working GPU
+	# host: the driver on its installed branch, and the checks.
+	sed -n '1,/min_cuda/p' "$pb/site.yaml" >"$pb/apply.yaml"
+	say "gpuctl run apply.yaml (driver + gpu_check, apply mode: must change nothing)"
+	.devcarry/gpuctl run "$pb/apply.yaml" -i "$pb/hosts.yaml" --diff --color never >"$OUT/run-apply.log" 2>&1
+	rc=$?
+	cat "$OUT/run-apply.log"
+	echo "gpuctl run exit status: $rc"
 	rm -rf "$pb"
 fi
 exit 0
