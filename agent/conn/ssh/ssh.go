@@ -111,7 +111,7 @@ func dial(ctx context.Context, cfg *resolved, bastion *Conn) (*Conn, error) {
 	if err != nil {
 		tcp.Close()
 		release()
-		return nil, classifyHandshake(cfg, err, hostKeyErr, ctx)
+		return nil, classifyHandshake(ctx, cfg, err, hostKeyErr)
 	}
 	tcp.SetDeadline(time.Time{})
 
@@ -135,7 +135,7 @@ func dial(ctx context.Context, cfg *resolved, bastion *Conn) (*Conn, error) {
 	return c, nil
 }
 
-func classifyHandshake(cfg *resolved, err, hostKeyErr error, ctx context.Context) error {
+func classifyHandshake(ctx context.Context, cfg *resolved, err, hostKeyErr error) error {
 	switch {
 	case hostKeyErr != nil:
 		return fmt.Errorf("ssh: %s: %w", cfg.name(), hostKeyErr)

@@ -505,3 +505,5 @@ func marshal(k gossh.PublicKey) []byte { return gossh.MarshalAuthorizedKey(k) }
 func sshDial(srv *sshtest.Server) (*ssh.Conn, error) {
 	return ssh.Dial(context.Background(), config(srv, "root"))
 }
+
+func gosshParseRaw(pemBytes []byte) (any, error) { return gossh.ParseRawPrivateKey(pemBytes) }
