@@ -138,7 +138,15 @@ const debian12 = "ID=debian\nVERSION_ID=\"12\"\nNAME=\"Debian GNU/Linux\"\nVERSI
 const a100PCI = "/sys/bus/pci/devices/0000:07:00.0/vendor:0x10de\n/sys/bus/pci/devices/0000:07:00.0/device:0x20b0\n/sys/bus/pci/devices/0000:07:00.0/class:0x030200\n"
 
 func TestRecordedH200Facts(t *testing.T) {
-	f := ParseProbe(recordedH200(t))
+	// Once assembled from the single recorded outputs, once the probe's own
+	// output recorded on the same kind of machine by scripts/gpu-modules.sh.
+	for _, probe := range []string{recordedH200(t), read(t, h200+"/probe.txt")} {
+		checkH200Facts(t, ParseProbe(probe))
+	}
+}
+
+func checkH200Facts(t *testing.T, f Facts) {
+	t.Helper()
 	facts := f.ToFacts()
 	for k, want := range map[string]any{
 		"gpu_present": true, "gpu_count": 1, "gpu_driver_loaded": "nvidia", "gpu_driver_working": true,
@@ -153,7 +161,7 @@ func TestRecordedH200Facts(t *testing.T) {
 }
 
 func TestDriverRecordedH200NoChange(t *testing.T) {
-	fh := &fakeHost{probe: recordedH200(t)}
+	fh := &fakeHost{probe: read(t, h200+"/probe.txt")}
 	d, err := newModule(t, "nvidia_driver", map[string]any{"branch": "580"}).Check(context.Background(), asHost(fh))
 	if err != nil || !d.Empty() {
 		t.Fatalf("want no change, got %+v %v", d, err)

@@ -103,7 +103,8 @@ func isArmored(k string) bool {
 // toolkitPlan carries Check's findings to Apply.
 type toolkitPlan struct {
 	repo       []*fileEdit
-	packages   []string // pkg=version
+	packages   []string          // pkg=version
+	installed  map[string]string // pkg -> installed version
 	hold       []string
 	containerd []*fileEdit
 	cfgVersion int
@@ -142,7 +143,11 @@ func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 	}
 	for _, pv := range p.packages {
 		name, ver, _ := strings.Cut(pv, "=")
-		d.Add(plan.Change{Resource: "package:" + name, Action: plan.Update, Field: "version", After: ver})
+		c := plan.Change{Resource: "package:" + name, Action: plan.Update, Field: "version", Before: p.installed[name], After: ver}
+		if c.Before == "" {
+			c.Action, c.Before = plan.Create, "absent"
+		}
+		d.Add(c)
 	}
 	for _, name := range p.hold {
 		d.Add(plan.Change{Resource: "package:" + name, Action: plan.Update, Field: "hold", Before: "no", After: "yes"})
@@ -199,8 +204,10 @@ func (m *Toolkit) checkPackages(ctx context.Context, h modules.Host, p *toolkitP
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.Name(), err)
 	}
+	p.installed = map[string]string{}
 	for _, pkg := range toolkitPackages {
 		s := st[pkg]
+		p.installed[pkg] = s.version
 		if s.version != m.Version {
 			p.packages = append(p.packages, pkg+"="+m.Version)
 		}
