@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/gpuctl/gpuctl/agent/conn"
@@ -144,6 +145,16 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 	msg := ""
 	if mm, ok := m.(modules.Messager); ok {
 		msg = mm.Message()
+	}
+	if isFailed && e.opt.Check && runErr != nil {
+		// A task forced to run in check mode (check_mode: false) failing on a
+		// path an earlier task would create is a consequence of check mode,
+		// not a verdict on the playbook.
+		for p := range r.pendingPaths {
+			if strings.Contains(runErr.Error(), p) {
+				return e.unknown(play, r, t, item, fmt.Sprintf("failed on %s, which an earlier task would change", p), res), nil
+			}
+		}
 	}
 	if isFailed {
 		err := runErr
