@@ -49,8 +49,15 @@ func sh(t *testing.T, dir string, name string, args ...string) string {
 // newGPGKey makes a signing key in its own GNUPGHOME and returns the home
 // and the armoured public key.
 func newGPGKey(t *testing.T) (string, string) {
-	home := t.TempDir()
-	os.Chmod(home, 0o700)
+	// Short: gpg-agent's socket path must fit in 108 bytes.
+	home, err := os.MkdirTemp("", "gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
 	sh(t, home, "gpg", "--batch", "--homedir", home, "--passphrase", "", "--quick-gen-key", "gpuctl test repository <test@gpuctl.invalid>", "ed25519", "sign", "never")
 	return home, sh(t, home, "gpg", "--batch", "--homedir", home, "--armor", "--export")
 }
@@ -66,6 +73,12 @@ func newSignedRepo(t *testing.T, version string) *signedRepo {
 	for _, pkg := range toolkitPackages {
 		build := filepath.Join(t.TempDir(), pkg)
 		os.MkdirAll(filepath.Join(build, "DEBIAN"), 0o755)
+		if pkg == "nvidia-container-toolkit" {
+			// A stand-in runtime: runc under NVIDIA's name, so containerd
+			// can really start containers through the nvidia runtime.
+			os.MkdirAll(filepath.Join(build, "usr", "bin"), 0o755)
+			os.WriteFile(filepath.Join(build, "usr", "bin", "nvidia-container-runtime"), []byte("#!/bin/sh\nexec runc \"$@\"\n"), 0o755)
+		}
 		control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: gpuctl tests <test@gpuctl.invalid>\nDescription: stand-in for NVIDIA's %s\n", pkg, version, arch, pkg)
 		os.WriteFile(filepath.Join(build, "DEBIAN", "control"), []byte(control), 0o644)
 		deb := fmt.Sprintf("%s_%s_%s.deb", pkg, version, arch)
