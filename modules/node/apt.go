@@ -239,9 +239,11 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 		var cmd string
 		switch {
 		case r.State == "absent" && r.Purge:
-			cmd = "apt-get -q -y purge "
+			cmd = "apt-get -q -y --allow-change-held-packages purge "
 		case r.State == "absent":
-			cmd = "apt-get -q -y remove "
+			// Naming a held package for removal is the explicit request
+			// the hold is there to wait for.
+			cmd = "apt-get -q -y --allow-change-held-packages remove "
 		default:
 			cmd = "apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
 			if !r.InstallRecommends {
@@ -265,12 +267,26 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 			}
 			return nil, "", fmt.Errorf("apt-get simulation: %w", &conn.ExitError{Cmd: cmd, Result: sim})
 		}
+		// apt clears the hold of a package it installs (pinned versions pass
+		// --allow-change-held-packages): hold again what is meant to stay held.
+		var rehold []string
+		for _, sp := range specs {
+			if r.Hold != nil && *r.Hold || r.Hold == nil && status[sp.Name].Held {
+				rehold = append(rehold, sp.Name)
+			}
+		}
 		ops := parseSimulation(sim.Stdout)
 		for i, op := range ops {
 			var do func(ctx context.Context, c conn.Conn) error
 			if i == 0 {
 				do = func(ctx context.Context, c conn.Conn) error {
-					_, err := apt.must(ctx, cmd)
+					if _, err := apt.must(ctx, cmd); err != nil {
+						return err
+					}
+					if len(rehold) == 0 || r.State == "absent" {
+						return nil
+					}
+					_, err := apt.must(ctx, "apt-mark hold "+conn.Join(rehold...))
 					return err
 				}
 			}

@@ -77,23 +77,39 @@ func (a *aptRunner) must(ctx context.Context, cmd string) (string, error) {
 
 // update runs apt-get update and records when it succeeded.
 func (a *aptRunner) update(ctx context.Context) error {
-	out, err := a.must(ctx, "apt-get update -q")
+	r, err := a.run(ctx, "apt-get update -q")
 	if err != nil {
 		return fmt.Errorf("apt-get update: %w", err)
 	}
 	// apt-get update exits 0 even when a repository failed to download or
-	// verify; those are the errors users need to see.
-	if bad := updateErrors(out); bad != "" {
+	// verify; those are the errors users need to see, with apt's reason.
+	if bad := updateErrors(r.Stdout + "\n" + r.Stderr); bad != "" || r.ExitCode != 0 {
+		if bad == "" {
+			bad = (&conn.ExitError{Cmd: "apt-get update", Result: r}).Error()
+		}
 		return fmt.Errorf("apt-get update: %s", bad)
 	}
 	return sh(ctx, a.c, "touch "+updateStamp)
 }
 
+// updateErrors collects apt-get update's failures: "Err:" lines with the
+// indented reason that follows them, and E:/W: lines about signatures or
+// unreachable repositories.
 func updateErrors(out string) string {
 	var bad []string
+	inErr := false
 	for l := range strings.SplitSeq(out, "\n") {
-		if strings.HasPrefix(l, "Err:") || strings.HasPrefix(l, "E:") {
+		switch {
+		case strings.HasPrefix(l, "Err:"):
 			bad = append(bad, strings.TrimSpace(l))
+			inErr = true
+		case inErr && strings.HasPrefix(l, " "):
+			bad[len(bad)-1] += ": " + strings.TrimSpace(l)
+		case strings.HasPrefix(l, "E:"), strings.HasPrefix(l, "W:") && (strings.Contains(l, "GPG error") || strings.Contains(l, "Failed to fetch")):
+			bad = append(bad, strings.TrimSpace(l))
+			inErr = false
+		default:
+			inErr = false
 		}
 	}
 	return strings.Join(bad, "; ")

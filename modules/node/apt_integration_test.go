@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpuctl/gpuctl/agent/plan"
+)
+
+// TestAptRepositoryAndPackages runs apt_repository and apt against a real
+// Debian 12 host and a signed repository served on loopback: add the
+// repository (key inline), install a pinned version and hold it, move the
+// pin (the held package follows), remove, and refuse a wrong key.
+func TestAptRepositoryAndPackages(t *testing.T) {
+	gpgEnv := newGPG(t)
+	dir, key := buildRepo(t, gpgEnv, []fakeDeb{
+		{Name: "gpuctl-hello", Version: "1.0-1", Depends: "gpuctl-dep", Files: map[string][]byte{"/usr/bin/gpuctl-hello": script("hello 1.0")}},
+		{Name: "gpuctl-hello", Version: "2.0-1", Depends: "gpuctl-dep", Files: map[string][]byte{"/usr/bin/gpuctl-hello": script("hello 2.0")}},
+		{Name: "gpuctl-dep", Version: "0.1-1"},
+	}, "/", "")
+	h := startHosts(t, 1)[0]
+	url := serve(t, dir, h)
+	repo := map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key": key}
+
+	t.Run("repository", func(t *testing.T) {
+		// A hand-made list for the same URI, as upstream instructions leave it.
+		h.th.Run(t, "echo 'deb [signed-by=/etc/apt/keyrings/old.gpg] "+url+" /' > /etc/apt/sources.list.d/old-test.list")
+		d := timeline(t, h, "apt_repository", repo)
+		for _, r := range []string{"file:/etc/apt/keyrings/gpuctl-test.asc", "file:/etc/apt/sources.list.d/gpuctl-test.sources", "file:/etc/apt/sources.list.d/old-test.list", "apt:cache"} {
+			if !hasChange(d, r, "") {
+				t.Errorf("no change for %s", r)
+			}
+		}
+		if out := h.th.Run(t, "apt-cache policy gpuctl-hello"); !strings.Contains(out, "2.0-1") || !strings.Contains(out, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")) {
+			t.Fatalf("repository not in use:\n%s", out)
+		}
+	})
+
+	t.Run("install pinned and held", func(t *testing.T) {
+		args := map[string]any{"name": "gpuctl-hello=1.0-*", "hold": true}
+		d := timeline(t, h, "apt", args)
+		want := []plan.Change{
+			{Resource: "package:gpuctl-dep", Action: plan.Create, Field: "version", After: "0.1-1"},
+			{Resource: "package:gpuctl-hello", Action: plan.Create, Field: "version", After: "1.0-1"},
+			{Resource: "package:gpuctl-hello", Action: plan.Update, Field: "hold", Before: "false", After: "true"},
+		}
+		for _, w := range want {
+			found := false
+			for _, c := range d.Changes {
+				if c.Resource == w.Resource && c.Action == w.Action && c.Field == w.Field && c.After == w.After && c.Before == w.Before {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("check mode did not predict %+v", w)
+			}
+		}
+		if out := h.th.Run(t, "gpuctl-hello; apt-mark showhold"); out != "hello 1.0\ngpuctl-hello" {
+			t.Fatalf("got %q", out)
+		}
+	})
+
+	t.Run("move the pin of a held package", func(t *testing.T) {
+		d := timeline(t, h, "apt", map[string]any{"name": "gpuctl-hello=2.0-1", "hold": true})
+		if len(d.Changes) != 1 || d.Changes[0].Before != "1.0-1" || d.Changes[0].After != "2.0-1" {
+			t.Fatalf("diff %s", describe(d))
+		}
+		noChange(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "present"})
+		noChange(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "latest"})
+	})
+
+	t.Run("update_cache honours cache_valid_time", func(t *testing.T) {
+		noChange(t, h, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
+		h.th.Run(t, "touch -d '2 hours ago' "+updateStamp)
+		timeline(t, h, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		d := timeline(t, h, "apt", map[string]any{"name": []any{"gpuctl-hello"}, "state": "absent", "purge": true})
+		if !hasChange(d, "package:gpuctl-hello", "") || d.Changes[0].Action != plan.Delete {
+			t.Fatalf("diff %s", describe(d))
+		}
+	})
+
+	t.Run("waits for the dpkg lock", func(t *testing.T) {
+		// Hold dpkg's frontend lock the way dpkg does (an fcntl write lock),
+		// for a few seconds, as unattended-upgrades would.
+		holder := `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die; ` +
+			`my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; sleep 6'`
+		go h.th.Output("root", holder)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(h.th.Run(t, "ps -eo args | grep -c '[F]_SETLKW' || true"), "1") {
+			if time.Now().After(deadline) {
+				t.Fatal("lock holder did not start")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		start := time.Now()
+		if _, err := apply(t, h, "apt", map[string]any{"name": "gpuctl-dep", "state": "absent", "lock_timeout": 60}); err != nil {
+			t.Fatal(err)
+		}
+		waited := time.Since(start)
+		if !strings.Contains(h.logText(), "waiting for the apt/dpkg lock") || !strings.Contains(h.logText(), "perl") {
+			t.Fatalf("no waiting message; log:\n%s", h.logText())
+		}
+		t.Logf("waited %s; log: %s", waited.Round(time.Millisecond), strings.TrimSpace(h.logText()))
+	})
+
+	t.Run("lock timeout names the holder", func(t *testing.T) {
+		go h.th.Output("root", `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend"); my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s); sleep 8'`)
+		time.Sleep(1500 * time.Millisecond)
+		_, err := apply(t, h, "apt", map[string]any{"name": "gpuctl-dep", "lock_timeout": "2s"})
+		if err == nil || !strings.Contains(err.Error(), "still held by process") {
+			t.Fatalf("err = %v", err)
+		}
+		t.Log(err)
+		time.Sleep(7 * time.Second)
+	})
+
+	t.Run("wrong key is refused", func(t *testing.T) {
+		other, _ := buildRepo(t, newGPG(t), nil, "/", "")
+		wrong, _ := os.ReadFile(other + "/Release.key")
+		_, err := apply(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key": string(wrong)})
+		if err == nil || !strings.Contains(err.Error(), "NO_PUBKEY") && !strings.Contains(err.Error(), "not signed") && !strings.Contains(err.Error(), "signature") {
+			t.Fatalf("err = %v", err)
+		}
+		t.Log(err)
+	})
+
+	t.Run("absent", func(t *testing.T) {
+		d := timeline(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "state": "absent"})
+		if !hasChange(d, "file:/etc/apt/sources.list.d/gpuctl-test.sources", "") {
+			t.Fatal(describe(d))
+		}
+	})
+	_ = context.Background
+}
