@@ -29,6 +29,8 @@ type fakeHost struct {
 func (h *fakeHost) Run(ctx context.Context, cmd string, opts ...conn.ExecOption) (conn.Result, error) {
 	h.ran = append(h.ran, cmd)
 	switch {
+	case strings.Contains(cmd, "shutdown -r"):
+		h.bootID = "after-reboot"
 	case cmd == probeScript:
 		return conn.Result{Stdout: h.probe}, nil
 	case strings.HasPrefix(cmd, "LC_ALL=C dpkg-query"):
@@ -239,9 +241,16 @@ func TestDriverNouveauUbuntu(t *testing.T) {
 	}
 	// With reboot allowed on a remote host, the reboot is part of the plan.
 	fh.reconnect, fh.bootID = true, "another-machine"
-	d3, err := newModule(t, "nvidia_driver", map[string]any{"reboot": true}).Check(ctx, asHost(fh))
+	m3 := newModule(t, "nvidia_driver", map[string]any{"reboot": true, "reboot_timeout": "20s"})
+	d3, err := m3.Check(ctx, asHost(fh))
 	if err != nil || len(d3.Changes) != 1 || d3.Changes[0].Resource != "host:gpu-1" {
 		t.Fatalf("want a planned reboot, got %+v %v", d3, err)
+	}
+	if err := m3.Apply(ctx, asHost(fh), d3); err != nil {
+		t.Fatal(err)
+	}
+	if fh.bootID != "after-reboot" {
+		t.Error("no reboot was issued")
 	}
 }
 

@@ -2,20 +2,18 @@ package nvidia
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/generic"
 )
 
-// Reconnector is implemented by engine hosts that can drop and re-dial
-// their connection (the same method set as generic.Reconnector; declared
-// here so this package does not depend on the generic modules).
-type Reconnector interface {
-	Reconnect(ctx context.Context) error
-}
+// Reconnector is the generic reboot module's: engine hosts that can drop
+// and re-dial their connection.
+type Reconnector = generic.Reconnector
 
 // Rebooter is implemented by hosts that can reboot and wait for the host to
 // answer again themselves. When a host offers it, nvidia_driver uses it
@@ -48,46 +46,22 @@ func rebootBlocker(ctx context.Context, h modules.Host) string {
 	return ""
 }
 
-// reboot restarts the host and waits until it answers with a new boot ID.
+// reboot restarts the host and waits until it answers with a new boot ID,
+// through the host's Rebooter when it has one, else the generic reboot
+// module (which needs the engine's Reconnect).
 func reboot(ctx context.Context, h modules.Host, reason string, timeout time.Duration) error {
 	if r, ok := h.(Rebooter); ok {
 		return r.Reboot(ctx, reason)
 	}
-	rc, ok := h.(Reconnector)
-	if !ok {
-		return fmt.Errorf("%s: reboot required (%s) but this connection cannot reconnect", h.Name(), reason)
-	}
-	before, err := bootID(ctx, h)
-	if err != nil {
-		return fmt.Errorf("%s: read boot id: %w", h.Name(), err)
-	}
 	h.Log().Info("rebooting", "reason", reason)
-	// Detached and delayed so the command returns before the connection dies.
-	if _, err := h.Conn().Run(ctx, "nohup sh -c 'sleep 2; systemctl reboot || reboot' >/dev/null 2>&1 &"); err != nil {
-		return fmt.Errorf("%s: start reboot: %w", h.Name(), err)
+	r := &generic.Reboot{
+		RebootTimeout:  int(timeout.Seconds()),
+		ConnectTimeout: 10,
+		Msg:            "gpuctl nvidia_driver: " + reason,
+		TestCommand:    "true",
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	select {
-	case <-time.After(5 * time.Second):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	err = waitFor(ctx, timeout, func() error {
-		if err := rc.Reconnect(ctx); err != nil {
-			return err
-		}
-		id, err := bootID(ctx, h)
-		if err != nil {
-			return err
-		}
-		if id == before {
-			return errors.New("host has not rebooted yet")
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%s: waiting for the host to come back after reboot: %w", h.Name(), err)
+	if err := r.Apply(ctx, h, plan.Diff{}); err != nil {
+		return fmt.Errorf("%s: reboot (%s): %w", h.Name(), reason, err)
 	}
 	return nil
 }
