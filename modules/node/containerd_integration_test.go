@@ -1,0 +1,120 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+)
+
+// nspawnContainerd are the settings a containerd inside a systemd-nspawn
+// test host needs: its root is an overlay mount, on which the overlayfs
+// snapshotter cannot stack, and it lacks CAP_SYS_RESOURCE.
+var nspawnContainerd = map[string]any{
+	"plugins": map[string]any{"io.containerd.grpc.v1.cri": map[string]any{
+		"restrict_oom_score_adj": true,
+		"containerd":             map[string]any{"snapshotter": "native"},
+	}},
+}
+
+func containerdPID(t *testing.T, h *testHost) string {
+	return h.th.Run(t, "systemctl show -p MainPID --value containerd")
+}
+
+// TestContainerd installs Debian's containerd on a real Debian 12 host,
+// configures it for Kubernetes, checks that it restarts only on change and
+// that the CRI plugin answers, and adds a runtime through the drop-in API
+// the NVIDIA module uses.
+func TestContainerd(t *testing.T) {
+	h := startHosts(t, 1)[0]
+	ctx := context.Background()
+	args := map[string]any{"config_overrides": nspawnContainerd}
+
+	t.Run("preflight before", func(t *testing.T) {
+		_, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
+		if err == nil || !strings.Contains(err.Error(), "cri: containerd is not installed; run the containerd module") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("install and configure", func(t *testing.T) {
+		d := timeline(t, h, "containerd", args)
+		if !hasChange(d, "package:containerd", "version") || !strings.Contains(d.Unknown, "known after apply") {
+			t.Fatalf("check mode should predict the package and defer the config:\n%s", describe(d))
+		}
+		cfg := h.th.Run(t, "cat /etc/containerd/config.toml")
+		for _, want := range []string{"SystemdCgroup = true", "sandbox_image = 'registry.k8s.io/pause:3.10.1'", "/etc/containerd/conf.d/*.toml"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("config.toml lacks %s", want)
+			}
+		}
+		if st := criPluginStatus(h.th.Run(t, "ctr plugins ls")); st != "ok" {
+			t.Fatalf("CRI plugin %s", st)
+		}
+		t.Log(h.th.Run(t, "ctr version | head -3"))
+	})
+
+	t.Run("facts", func(t *testing.T) {
+		f, err := GatherNodeFacts(ctx, h.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f["os_id"] != "debian" || !f.Bool("os_supported") || f.String("containerd_version") == "" || !f.Bool("containerd_systemd_cgroup") ||
+			f.Bool("containerd_cri_disabled") || !f.Bool("containerd_running") || f["containerd_sandbox_image"] != DefaultSandboxImage {
+			t.Fatalf("facts %v", f)
+		}
+		t.Logf("facts: %v", f)
+	})
+
+	t.Run("preflight after", func(t *testing.T) {
+		// The container shares this machine's kernel: forwarding and ports are
+		// the machine's, so those are skipped.
+		if _, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("change restarts, no change does not", func(t *testing.T) {
+		pid := containerdPID(t, h)
+		noChange(t, h, "containerd", args)
+		changed := map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"}
+		d := timeline(t, h, "containerd", changed)
+		if !hasChange(d, "file:/etc/containerd/config.toml", "content") || !hasChange(d, "service:containerd", "restart") {
+			t.Fatalf("diff %s", describe(d))
+		}
+		if containerdPID(t, h) == pid {
+			t.Fatal("containerd was not restarted after a config change")
+		}
+	})
+
+	t.Run("runtime drop-in", func(t *testing.T) {
+		path, content, err := ContainerdRuntimeDropIn(ctx, h.c, ContainerdRuntime{Name: "nvidia", BinaryName: "/usr/sbin/runc", Default: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.c.WriteFile(ctx, path, content, conn.FileAttrs{Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		pid := containerdPID(t, h)
+		if err := RestartContainerdIfChanged(ctx, h.c, false); err != nil || containerdPID(t, h) != pid {
+			t.Fatalf("restart without change: %v", err)
+		}
+		if err := RestartContainerdIfChanged(ctx, h.c, true); err != nil {
+			t.Fatal(err)
+		}
+		if containerdPID(t, h) == pid {
+			t.Fatal("not restarted")
+		}
+		dump := h.th.Run(t, "containerd config dump")
+		v, err := viewContainerdConfig([]byte(dump))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.SystemdCgroup || !strings.Contains(dump, `default_runtime_name = "nvidia"`) || !strings.Contains(dump, `BinaryName = "/usr/sbin/runc"`) {
+			t.Fatalf("effective config: %+v\n%s", v, dump)
+		}
+		// The drop-in is not the containerd module's business: it stays.
+		noChange(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
+	})
+}
