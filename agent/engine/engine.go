@@ -142,6 +142,9 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 			}
 		}
 	}
+	if errs != nil {
+		errs.ErrorFormat = listErrors
+	}
 	recap.Duration = time.Since(start)
 	e.opt.Reporter.Event(Event{Type: EventRecap, Time: time.Now(), Recap: recap, Check: e.opt.Check})
 	return recap, errs.ErrorOrNil()
@@ -215,7 +218,7 @@ func listErrors(es []error) string {
 	for i, e := range es {
 		lines[i] = "  * " + e.Error()
 	}
-	return fmt.Sprintf("%d host(s) failed:\n%s", len(es), strings.Join(lines, "\n"))
+	return fmt.Sprintf("%d error(s):\n%s", len(es), strings.Join(lines, "\n"))
 }
 
 // batches splits hosts by a play's serial keyword (numbers, percentages,

@@ -144,7 +144,7 @@ func TestUnreachableAndChangedHostKey(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("want exit 1\n%s", r)
 	}
-	for _, want := range []string{"unreachable: [dead]", "[" + hosts[2].Name + "]", "host key"} {
+	for _, want := range []string{"unreachable:  [dead]", "connection refused", "unreachable:  [" + hosts[2].Name + "]", "host key for " + hosts[2].Addr + " changed"} {
 		if !strings.Contains(r.stdout+r.stderr, want) {
 			t.Errorf("output lacks %q\n%s", want, r)
 		}
@@ -236,7 +236,7 @@ func TestInterruptedRunThenRerun(t *testing.T) {
 		t.Fatal("interrupted run exited 0")
 	}
 	for _, h := range hosts {
-		if got := h.Run(t, "ls /opt; pgrep -f 'sleep 20' >/dev/null && echo still-running || true"); strings.Contains(got, "step3") || strings.Contains(got, "still-running") {
+		if got := h.Run(t, "ls /opt; pgrep -x sleep >/dev/null && echo still-running || true"); strings.Contains(got, "step3") || strings.Contains(got, "still-running") {
 			t.Errorf("%s after interrupt: %q", h.Name, got)
 		}
 	}
@@ -245,7 +245,7 @@ func TestInterruptedRunThenRerun(t *testing.T) {
 		t.Fatalf("re-run after interrupt: %s", r)
 	}
 	for _, h := range hosts {
-		if got := h.Run(t, "ls /opt | tr '\\n' ' '; find / -xdev -name '.*.gpuctl-*' 2>/dev/null | head -1"); got != "step1 step2 step3 " {
+		if got := h.Run(t, "ls /opt | tr '\\n' ' '; find / -xdev -name '.*.gpuctl-*' 2>/dev/null | head -1"); strings.TrimSpace(got) != "step1 step2 step3" {
 			t.Errorf("%s after re-run: %q", h.Name, got)
 		}
 	}
@@ -256,17 +256,17 @@ func TestBrokenPlaybookTouchesNoHost(t *testing.T) {
 	dir := t.TempDir()
 	inv := inventory(t, dir, hosts, nil)
 	writeFile(t, dir, "pb.yaml", "- hosts: all\n  tasks:\n    - copy: {dest: /opt/first, content: x}\n    - name: typo\n      coppy: {dest: /opt/second}\n")
-	before := hosts[0].Hash(t, "/opt", "/var/log")
+	before := hosts[0].Hash(t, "/opt")
 	authBefore := hosts[0].Run(t, "journalctl -u ssh --no-pager -q 2>/dev/null | grep -c Accepted || true")
 	r := gpuctl(t, nil, dir, "run", "pb.yaml", "-i", inv)
 	if r.code != 1 || !strings.Contains(r.stderr, "pb.yaml:5") || !strings.Contains(r.stderr, `unknown module "coppy"`) {
 		t.Fatalf("want a load error naming pb.yaml:5: %s", r)
 	}
-	if hosts[0].Hash(t, "/opt") != before && before != "" {
+	if hosts[0].Hash(t, "/opt") != before {
 		t.Fatal("host changed")
 	}
-	// the one login since is the fixture's own check above
-	if got := hosts[0].Run(t, "journalctl -u ssh --no-pager -q 2>/dev/null | grep -c Accepted || true"); got != authBefore && atoi(got) > atoi(authBefore)+1 {
+	// Hash above logged in once; any more logins came from gpuctl.
+	if got := hosts[0].Run(t, "journalctl -u ssh --no-pager -q 2>/dev/null | grep -c Accepted || true"); atoi(got) != atoi(authBefore)+2 {
 		t.Fatalf("gpuctl connected to the host: logins %s → %s", authBefore, got)
 	}
 	// wrong types and broken YAML are refused the same way
