@@ -2,6 +2,7 @@ package nvidia
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,74 +114,125 @@ func TestParseContainerdVersion(t *testing.T) {
 	}
 }
 
-// containerdBinary finds a real containerd: on PATH, or the folder named
-// by GPUCTL_TEST_CONTAINERD_DIR (e.g. unpacked from Debian's package with
-// `apt-get download containerd && dpkg-deb -x containerd_*.deb root`).
-func containerdBinary(t *testing.T) string {
+// containerdDirs lists folders holding a real containerd binary: the one
+// on PATH, and those in GPUCTL_TEST_CONTAINERD_DIRS (colon-separated), e.g.
+// Debian's 1.6 unpacked with `apt-get download containerd && dpkg-deb -x
+// containerd_*.deb root`, or a 2.x built from the Go module proxy.
+func containerdDirs(t *testing.T) []string {
 	t.Helper()
-	if dir := os.Getenv("GPUCTL_TEST_CONTAINERD_DIR"); dir != "" {
-		t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var dirs []string
+	if p, err := exec.LookPath("containerd"); err == nil {
+		dirs = append(dirs, filepath.Dir(p))
 	}
-	p, err := exec.LookPath("containerd")
-	if err != nil {
-		t.Skip("no containerd binary: install containerd or set GPUCTL_TEST_CONTAINERD_DIR")
+	for _, d := range filepath.SplitList(os.Getenv("GPUCTL_TEST_CONTAINERD_DIRS")) {
+		if _, err := os.Stat(filepath.Join(d, "containerd")); err == nil {
+			dirs = append(dirs, d)
+		}
 	}
-	return p
+	if len(dirs) == 0 {
+		t.Skip("no containerd binary: install containerd or set GPUCTL_TEST_CONTAINERD_DIRS")
+	}
+	return dirs
 }
 
 // TestToolkitConfiguresRealContainerd applies the module's containerd part
-// to a real containerd's config and reads it back with `containerd config
-// dump`, which is what containerd will run with.
+// to a config that each real containerd reads, and reads it back with
+// `containerd config dump`, which is what containerd will run with: 1.x
+// through the managed block in the main config, 2.x through a drop-in, for
+// main configs of version 2 and 3.
 func TestToolkitConfiguresRealContainerd(t *testing.T) {
-	bin := containerdBinary(t)
+	for _, dir := range containerdDirs(t) {
+		bin := filepath.Join(dir, "containerd")
+		out, _ := exec.Command(bin, "--version").Output()
+		major, minor, ok := parseContainerdVersion(string(out))
+		if !ok {
+			t.Fatalf("%s --version: %q", bin, out)
+		}
+		mains := map[string]string{"v2 config": kubeadmConfig}
+		if major >= 2 {
+			mains["v3 config"] = kubeadmConfigV3
+		}
+		for cname, main := range mains {
+			t.Run(fmt.Sprintf("containerd %d.%d %s", major, minor, cname), func(t *testing.T) {
+				t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+				configureRealContainerd(t, bin, major, main)
+			})
+		}
+	}
+}
+
+func configureRealContainerd(t *testing.T, bin string, major int, main string) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(kubeadmConfig), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	dropins := filepath.Join(dir, "conf.d")
 	args := map[string]any{
 		"when_no_gpu": "install", "manage_repo": false, "install": false, "restart": false,
-		"containerd_config": cfg, "dropin_dir": filepath.Join(dir, "conf.d"), "default_runtime": true,
+		"containerd_config": cfg, "dropin_dir": dropins, "default_runtime": true,
 	}
 	h := newLocalHost()
 
 	// Check mode changes nothing.
 	h.check = true
-	m := newModule(t, "nvidia_container_toolkit", args)
-	d, err := m.Check(ctx, h)
+	d, err := newModule(t, "nvidia_container_toolkit", args).Check(ctx, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Empty() {
 		t.Fatal("check found nothing to change on a config without the nvidia runtime")
 	}
-	if b, _ := os.ReadFile(cfg); string(b) != kubeadmConfig {
+	if b, _ := os.ReadFile(cfg); string(b) != main {
 		t.Fatal("check changed the config")
 	}
 	h.check = false
 
 	timeline(t, ctx, h, "nvidia_container_toolkit", args)
 
+	if b, _ := os.ReadFile(cfg); major >= 2 {
+		if !strings.Contains(string(b), dropins+"/*.toml") || strings.Contains(string(b), "nvidia") {
+			t.Errorf("2.x: the main config should only gain the import:\n%s", b)
+		}
+	} else if !strings.Contains(string(b), blockBegin) {
+		t.Errorf("1.x: no managed block in the main config:\n%s", b)
+	}
 	dump, err := exec.Command(bin, "--config", cfg, "config", "dump").CombinedOutput()
 	if err != nil {
 		t.Fatalf("containerd config dump: %v\n%s", err, dump)
 	}
-	if err := verifyDump(string(dump), 2, true); err != nil {
+	v := dumpVersionOf(major)
+	if err := verifyDump(string(dump), v, true); err != nil {
 		t.Errorf("%v\n%s", err, dump)
 	}
-	runc, ok := tableBody(string(dump), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`)
+	runc, ok := tableBody(string(dump), `[plugins."`+criPlugin(v)+`".containerd.runtimes.runc.options]`)
 	if !ok || !strings.Contains(runc, "SystemdCgroup = true") {
 		t.Errorf("the runc runtime lost SystemdCgroup:\n%s", runc)
 	}
-	nv, _ := tableBody(string(dump), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]`)
+	nv, _ := tableBody(string(dump), `[plugins."`+criPlugin(v)+`".containerd.runtimes.nvidia.options]`)
 	t.Logf("containerd config dump, nvidia runtime options:\n%s", nv)
 }
+
+// kubeadmConfigV3 is kubeadmConfig in containerd 2.x's format.
+const kubeadmConfigV3 = `version = 3
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+
+[plugins."io.containerd.cri.v1.runtime".containerd]
+  default_runtime_name = "runc"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+      SystemdCgroup = true
+`
 
 // TestToolkitRejectsBadConfig proves a config containerd cannot read is
 // restored instead of being left for the next restart.
 func TestToolkitRestoresOnRejectedConfig(t *testing.T) {
-	containerdBinary(t)
+	dirs := containerdDirs(t)
+	t.Setenv("PATH", dirs[0]+string(os.PathListSeparator)+os.Getenv("PATH"))
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")

@@ -107,7 +107,9 @@ type toolkitPlan struct {
 	installed  map[string]string // pkg -> installed version
 	hold       []string
 	containerd []*fileEdit
-	cfgVersion int
+	// dumpVersion is the config version `containerd config dump` prints:
+	// 2.x migrates whatever it reads to version 3.
+	dumpVersion int
 }
 
 func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -249,7 +251,7 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", h.Name(), err)
 		}
-		p.cfgVersion = max(v, 2)
+		p.dumpVersion = dumpVersionOf(major)
 		e, err := diffFile(ctx, h.Conn(), file, string(content))
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", h.Name(), err)
@@ -278,7 +280,7 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 		v = 2
 		wantMain = editMainConfig(main, m.DefaultRuntime)
 	}
-	p.cfgVersion = v
+	p.dumpVersion = dumpVersionOf(major)
 	e, err := diffFile(ctx, h.Conn(), m.Config, wantMain)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", h.Name(), err)
@@ -342,7 +344,7 @@ func (m *Toolkit) applyContainerd(ctx context.Context, h modules.Host, p *toolki
 	}
 	dump, err := run(ctx, h, "containerd --config "+conn.Quote(m.Config)+" config dump")
 	if err == nil {
-		err = verifyDump(dump, p.cfgVersion, m.DefaultRuntime)
+		err = verifyDump(dump, p.dumpVersion, m.DefaultRuntime)
 	}
 	if err != nil {
 		for _, e := range p.containerd {
@@ -374,6 +376,13 @@ func (m *Toolkit) applyContainerd(ctx context.Context, h modules.Host, p *toolki
 		return fmt.Errorf("%s: %w", h.Name(), err)
 	}
 	return nil
+}
+
+func dumpVersionOf(major int) int {
+	if major >= 2 {
+		return 3
+	}
+	return 2
 }
 
 func (m *Toolkit) Skip() string { return m.skip }
