@@ -137,17 +137,3 @@ func TestServiceMissingUnit(t *testing.T) {
 		t.Errorf("calls %q", got)
 	}
 }
-
-// TestServiceSystemd runs service, wait_for and reboot against real
-// systemd hosts.
-func TestServiceSystemd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs systemd test hosts")
-	}
-	// TODO: internal/testhosts (systemd-nspawn/QEMU Debian hosts with sshd)
-	// is being written; once testhosts.Start(t, n) exists, dial each host
-	// with agent/conn/ssh and run: service started+enabled on ssh.service
-	// and a unit written with copy (daemon_reload), wait_for on port 22 and
-	// on a file, and reboot (QEMU host) followed by a command.
-	t.Skip("TODO: needs internal/testhosts (real systemd hosts), not in the tree yet")
-}

@@ -72,9 +72,16 @@ func (h *Host) Reconnect(ctx context.Context) error {
 // byte-identical; everything after the apply must be empty.
 func Timeline(t *testing.T, h *Host, dir, name string, args map[string]any) plan.Diff {
 	t.Helper()
+	return TimelineSnap(t, h, func() string { return Snapshot(t, dir) }, name, args)
+}
+
+// TimelineSnap is Timeline with the proof that check changed nothing
+// taken by snap (a remote host's file hashes, a service's state).
+func TimelineSnap(t *testing.T, h *Host, snap func() string, name string, args map[string]any) plan.Diff {
+	t.Helper()
 	ctx := context.Background()
 	m := New(t, name, args)
-	before := Snapshot(t, dir)
+	before := snap()
 	h.Check = true
 	d, err := m.Check(ctx, h)
 	h.Check = false
@@ -84,7 +91,7 @@ func Timeline(t *testing.T, h *Host, dir, name string, args map[string]any) plan
 	if d.Empty() {
 		t.Fatalf("%s: first check found nothing to change", name)
 	}
-	if after := Snapshot(t, dir); after != before {
+	if after := snap(); after != before {
 		t.Fatalf("%s: check changed files:\nbefore:\n%s\nafter:\n%s", name, before, after)
 	}
 	if err := m.Apply(ctx, h, d); err != nil {
