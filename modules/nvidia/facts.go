@@ -72,8 +72,13 @@ type Facts struct {
 	OS                 map[string]string
 }
 
-// Present reports an NVIDIA GPU on the PCI bus, whatever the driver state.
-func (f Facts) Present() bool { return len(f.PCI) > 0 }
+// Present reports an NVIDIA GPU on the PCI bus, whatever the driver state,
+// or one that nvidia-smi lists where sysfs shows no PCI bus (containers,
+// gVisor sandboxes).
+func (f Facts) Present() bool { return len(f.PCI) > 0 || len(f.GPUs) > 0 }
+
+// Count is the number of GPUs, from whichever source sees more.
+func (f Facts) Count() int { return max(len(f.PCI), len(f.GPUs)) }
 
 // Working reports a loaded nvidia module that nvidia-smi can talk to.
 func (f Facts) Working() bool {
@@ -215,7 +220,7 @@ func (f Facts) ToFacts() modules.Facts {
 			flavor = "open"
 		}
 	}
-	count := len(f.PCI)
+	count := f.Count()
 	return modules.Facts{
 		"gpu_present":             f.Present(),
 		"gpu_count":               count,

@@ -138,7 +138,7 @@ func (m *GPUCheck) diagnose(f Facts) []string {
 	}
 	want := m.Count
 	if want == 0 {
-		want = len(f.PCI)
+		want = f.Count()
 	}
 	if len(f.GPUs) != want {
 		p = append(p, fmt.Sprintf("nvidia-smi sees %d GPU(s), expected %d: check `nvidia-smi -L` and dmesg for GPUs that fell off the bus or are excluded", len(f.GPUs), want))

@@ -154,3 +154,15 @@ func FuzzParseQueryGPU(f *testing.F) {
 	f.Add("0, NVIDIA H200, GPU-9b490ee9, 00000000:00:06.0, 143771, 580.159.04, 9.0\n")
 	f.Fuzz(func(t *testing.T, s string) { ParseQueryGPU(s) })
 }
+
+// A sandbox (gVisor, some containers) shows no PCI bus in sysfs, but
+// nvidia-smi still lists the GPU: that is a GPU too.
+func TestPresentWithoutPCISysfs(t *testing.T) {
+	f := ParseProbe(probeOf(map[string]string{
+		"proc_version": read(t, h200+"/proc-driver-nvidia-version.txt"), "sys_module": "nvidia\n",
+		"smi_query": read(t, h200+"/query-gpu.csv"), "smi_q": read(t, h200+"/nvidia-smi-q.txt"),
+	}))
+	if !f.Present() || f.Count() != 1 || !f.Working() {
+		t.Fatalf("%+v", f)
+	}
+}
