@@ -386,24 +386,3 @@ func dumpVersionOf(major int) int {
 }
 
 func (m *Toolkit) Skip() string { return m.skip }
-
-// pkgState is one package as dpkg sees it.
-type pkgState struct {
-	version string
-	held    bool
-}
-
-func packageStates(ctx context.Context, c conn.Conn, pkgs []string) (map[string]pkgState, error) {
-	r, err := c.Run(ctx, "LC_ALL=C dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' "+conn.Join(pkgs...)+" 2>/dev/null")
-	if err != nil {
-		return nil, fmt.Errorf("dpkg-query: %w", err)
-	}
-	m := map[string]pkgState{}
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && (f[2] == "ii" || f[2] == "hi") {
-			m[f[0]] = pkgState{version: f[1], held: f[2] == "hi"}
-		}
-	}
-	return m, nil
-}

@@ -110,7 +110,7 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return d, fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	have, err := installedVersions(ctx, h.Conn(), pk.Packages)
+	have, err := packageStates(ctx, h.Conn(), pk.Packages)
 	if err != nil {
 		return d, fmt.Errorf("%s: %w", h.Name(), err)
 	}

@@ -30,34 +30,6 @@ func run(ctx context.Context, h modules.Host, cmd string) (string, error) {
 	return out, nil
 }
 
-// installedVersions returns the installed version of each package that is
-// installed; a package absent from the map is not installed.
-func installedVersions(ctx context.Context, c conn.Conn, pkgs []string) (map[string]string, error) {
-	if len(pkgs) == 0 {
-		return map[string]string{}, nil
-	}
-	// dpkg-query exits 1 when some package is unknown; the rows it prints
-	// for the others are still right, so the exit status is ignored.
-	r, err := c.Run(ctx, "LC_ALL=C dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' "+conn.Join(pkgs...)+" 2>/dev/null")
-	if err != nil {
-		return nil, fmt.Errorf("dpkg-query: %w", err)
-	}
-	return parseDpkgQuery(r.Stdout), nil
-}
-
-// parseDpkgQuery reads "NAME VERSION STATUS" rows; only "ii" (installed,
-// no error) counts as installed.
-func parseDpkgQuery(out string) map[string]string {
-	m := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[2] == "ii" {
-			m[f[0]] = f[1]
-		}
-	}
-	return m
-}
-
 // candidate returns apt's candidate version of pkg, "" when apt knows none.
 func candidate(ctx context.Context, c conn.Conn, pkg string) (string, error) {
 	r, err := c.Run(ctx, "LC_ALL=C apt-cache policy "+conn.Quote(pkg))
@@ -155,4 +127,28 @@ func waitFor(ctx context.Context, timeout time.Duration, probe func() error) err
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// pkgState is one package as dpkg sees it.
+type pkgState struct {
+	version string
+	held    bool
+}
+
+// packageStates reads the packages that are installed (dpkg status ii or,
+// held, hi); a package absent from the map is not installed. dpkg-query
+// exits 1 when some package is unknown, which is not an error here.
+func packageStates(ctx context.Context, c conn.Conn, pkgs []string) (map[string]pkgState, error) {
+	r, err := c.Run(ctx, "LC_ALL=C dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' "+conn.Join(pkgs...)+" 2>/dev/null")
+	if err != nil {
+		return nil, fmt.Errorf("dpkg-query: %w", err)
+	}
+	m := map[string]pkgState{}
+	for _, line := range strings.Split(r.Stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[2] == "ii" || f[2] == "hi") {
+			m[f[0]] = pkgState{version: f[1], held: f[2] == "hi"}
+		}
+	}
+	return m, nil
 }
