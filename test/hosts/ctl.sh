@@ -37,11 +37,7 @@ kill)
 		grep -qsF "$D/" "/proc/$p/cmdline" && kill -9 "$p"
 		exit 0
 	fi
-	p=$(cat "$D/init.pid")
-	grep -qs "/gpuctl-hosts/$NAME" "/proc/$p/cgroup" && kill -9 "$p"
-	# a frozen host cannot die until it is thawed
-	g=$(freezer)
-	echo THAWED >"$g/freezer.state"
+	kill_payload "$D"
 	;;
 regen-hostkey)
 	gen=0

@@ -60,3 +60,20 @@ qemu_start() {
 		-serial "file:$dir/serial.log" -monitor "unix:$dir/mon,server,nowait" -display none \
 		-pidfile "$dir/qemu.pid" -daemonize "$@"
 }
+
+# kill_payload DIR: SIGKILL every process of an nspawn host except systemd-nspawn itself, all at the same
+# instant (frozen first, so none can answer or fork in between), and wait until its init is gone.
+kill_payload() {
+	local D=$1 g p n i fz=""
+	n=$(cat "$D/nspawn.pid" 2>/dev/null)
+	for g in $(cat "$D/cgroups" 2>/dev/null); do [ -f "$g/freezer.state" ] && fz=$g; done
+	[ -n "$fz" ] && [ -d "$fz" ] || return 0
+	echo FROZEN >"$fz/freezer.state"
+	for p in $(find "$fz" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+		[ "$p" = "$n" ] || kill -9 "$p" 2>/dev/null
+	done
+	echo THAWED >"$fz/freezer.state"
+	p=$(cat "$D/init.pid" 2>/dev/null)
+	for i in $(seq 1 200); do [ -n "$p" ] && kill -0 "$p" 2>/dev/null || break; sleep 0.01; done
+	return 0
+}

@@ -174,7 +174,7 @@ start_vm() {
 		sleep 0.1
 	done
 	[ $ok = 1 ] || die "VM $NAME did not answer on 127.0.0.1:$PORT"
-	wait_ssh 30 || die "VM $NAME did not come back with its new host key"
+	wait_ssh 120 || die "VM $NAME did not come back with its new host key"
 }
 
 case $MODE in

@@ -24,15 +24,9 @@ stop_one() {
 	local name=$1 D=$RUN/$1 t i p
 	[ -d "$D" ] || return 0
 	t=$(now)
-	# nspawn: SIGKILL of the container's init takes its whole pid namespace down in ~0.1 s; poweroff
-	# would take seconds and can hang on processes a test left behind.
-	p=$(cat "$D/init.pid" 2>/dev/null)
-	if [ -n "$p" ] && in_cgroups "$p" "$D"; then
-		for g in $(cat "$D/cgroups" 2>/dev/null); do
-			[ -f "$g/freezer.state" ] && echo THAWED >"$g/freezer.state" 2>/dev/null
-		done
-		kill -9 "$p" 2>/dev/null
-	fi
+	# nspawn: SIGKILL to every process of the container takes it down in ~0.1 s (poweroff would take
+	# seconds and can hang on processes a test left behind); systemd-nspawn then exits by itself.
+	kill_payload "$D"
 	p=$(cat "$D/nspawn.pid" 2>/dev/null)
 	if [ -n "$p" ]; then
 		for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
