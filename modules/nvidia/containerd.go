@@ -164,7 +164,9 @@ func headerKey(line string) (string, bool) {
 	if i := strings.Index(t, "]"); i >= 0 {
 		t = t[:i+1]
 	}
-	return strings.ReplaceAll(strings.ReplaceAll(t, " ", ""), `"nvidia"`, "nvidia"), true
+	// containerd 2.x dumps with single quotes, 1.x with double quotes.
+	t = strings.ReplaceAll(strings.ReplaceAll(t, " ", ""), "'", `"`)
+	return strings.ReplaceAll(t, `"nvidia"`, "nvidia"), true
 }
 
 // editMainConfig puts the nvidia runtime into a containerd 1.x main
@@ -235,7 +237,8 @@ func editMainConfig(toml string, defaultRuntime bool) string {
 }
 
 // tableBody returns the lines of the table with the given header in a
-// `containerd config dump`, or ok=false when it is absent.
+// `containerd config dump`, quoted with double quotes, or ok=false when it
+// is absent.
 func tableBody(dump, header string) (string, bool) {
 	want, _ := headerKey(header)
 	var b strings.Builder
@@ -247,7 +250,7 @@ func tableBody(dump, header string) (string, bool) {
 			continue
 		}
 		if in {
-			b.WriteString(strings.TrimSpace(line) + "\n")
+			b.WriteString(strings.ReplaceAll(strings.TrimSpace(line), "'", `"`) + "\n")
 		}
 	}
 	return b.String(), found
