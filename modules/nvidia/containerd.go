@@ -135,6 +135,10 @@ func addImport(toml, glob string) string {
 	top := topLevel(toml)
 	if loc := importsRe.FindStringSubmatchIndex(top); loc != nil {
 		list := strings.TrimSpace(top[loc[2]:loc[3]])
+		if strings.Count(list, `"`)%2 != 0 || strings.Count(list, "'")%2 != 0 {
+			// Not valid TOML: leave it to containerd's own check to report.
+			return toml
+		}
 		sep := ", "
 		if list == "" || strings.HasSuffix(list, ",") {
 			sep = " "

@@ -254,3 +254,28 @@ func TestToolkitRestoresOnRejectedConfig(t *testing.T) {
 		t.Error("config not restored")
 	}
 }
+
+// FuzzEditMainConfig: whatever the config, a second edit changes nothing
+// and the nvidia runtime is defined exactly once.
+func FuzzEditMainConfig(f *testing.F) {
+	f.Add(kubeadmConfig, true)
+	f.Add(nvidiaCtkConfig, false)
+	f.Add("", true)
+	f.Fuzz(func(t *testing.T, in string, def bool) {
+		once := editMainConfig(in, def)
+		if twice := editMainConfig(once, def); twice != once {
+			t.Fatalf("not idempotent:\n%q\n%q", once, twice)
+		}
+	})
+}
+
+func FuzzAddImport(f *testing.F) {
+	f.Add("version = 2\nimports = [\"/a.toml\"]\n")
+	f.Add("version = 3\n[plugins]\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		once := addImport(in, "/etc/containerd/conf.d/*.toml")
+		if twice := addImport(once, "/etc/containerd/conf.d/*.toml"); twice != once {
+			t.Fatalf("not idempotent:\n%q\n%q", once, twice)
+		}
+	})
+}
