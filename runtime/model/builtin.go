@@ -1,8 +1,13 @@
 package model
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 )
 
 // Seed returns the default model: the seed server's nn.Linear(10, 1) with
@@ -87,4 +92,38 @@ func BuildMLP(spec MLPSpec) *Model {
 	}
 	m.Source = "generated"
 	return m
+}
+
+// WriteFiles writes name.json and name.safetensors into dir, the layout
+// Load reads; the generator and benchmarks use it.
+func WriteFiles(dir, name string, a Arch, ts Tensors) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	a.Weights = name + ".safetensors"
+	js, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	archPath := filepath.Join(dir, name+".json")
+	if err := os.WriteFile(archPath, append(js, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, a.Weights))
+	if err != nil {
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := WriteSafetensors(bw, ts, map[string]string{"format": "pt", "generator": "gpuctl"}); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write model: %w", err)
+	}
+	return archPath, nil
 }

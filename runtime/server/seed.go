@@ -112,7 +112,7 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 		"status":        status,
 		"gpu_available": s.info.GPUAvailable,
 		"device":        s.be.Device(),
-		"gpus":          s.info.GPUs,
+		"gpus":          nonNil(s.info.GPUs),
 		"device_reason": s.info.Reason,
 		"model":         s.modelInfo(),
 		"batching": map[string]any{
@@ -261,4 +261,11 @@ func (s *Server) fail(w http.ResponseWriter, endpoint string, err error) {
 		s.log.Error("inference failed", "endpoint", endpoint, "err", err)
 		writeError(w, http.StatusInternalServerError, "inference failed: "+err.Error())
 	}
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
 }

@@ -312,7 +312,7 @@ func (c *CUDA) compile(major, minor int) error {
 		return err
 	}
 	defer C.c_nvrtc_destroy(a.nvDestroy, &prog)
-	opts := []string{fmt.Sprintf("--gpu-architecture=sm_%d%d", major, minor), "-std=c++17"}
+	opts := []string{fmt.Sprintf("--gpu-architecture=sm_%d%d", major, minor)}
 	copts := C.malloc(C.size_t(len(opts)) * C.size_t(unsafe.Sizeof(uintptr(0))))
 	defer C.free(copts)
 	optv := unsafe.Slice((**C.char)(copts), len(opts))

@@ -1,0 +1,328 @@
+// Command gpubench measures the CUDA backend against nothing but itself
+// (PyTorch is measured by bench/runtime/torch_mlp_bench.py in the same
+// run) and drives HTTP load at a running server. scripts/gpu-runtime.sh
+// runs it on the GPU machine.
+//
+//	gpubench kernels -model mlp.json -batches 1,32,256,1024,4096 -precisions fp32,tf32,bf16
+//	gpubench load -url http://127.0.0.1:8000/predict -conc 256 -width 1024 -dur 5s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gpuctl/gpuctl/runtime/backend"
+	"github.com/gpuctl/gpuctl/runtime/backend/cpu"
+	"github.com/gpuctl/gpuctl/runtime/backend/cuda"
+	"github.com/gpuctl/gpuctl/runtime/model"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: gpubench kernels|load|gen [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "kernels":
+		err = kernels(os.Args[2:])
+	case "load":
+		err = load(os.Args[2:])
+	case "gen":
+		// The reference MLP files, as runtime/cmd/mlpgen writes them.
+		if len(os.Args) < 3 {
+			err = fmt.Errorf("usage: gpubench gen DIR")
+			break
+		}
+		a, ts := model.MLP(model.ReferenceMLP)
+		a.Name = "mlp"
+		var p string
+		if p, err = model.WriteFiles(os.Args[2], "mlp", a, ts); err == nil {
+			fmt.Println(p)
+		}
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		os.Exit(1)
+	}
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func randRows(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+type result struct {
+	Impl      string  `json:"impl"`
+	Precision string  `json:"precision"`
+	Batch     int     `json:"batch"`
+	Ms        float64 `json:"ms"`
+	RowsPerS  float64 `json:"rows_per_s"`
+	TFLOPs    float64 `json:"tflops"`
+	Copies    bool    `json:"with_copies"`
+	RelErr    float64 `json:"rel_err,omitempty"`
+}
+
+// timeIt returns the median seconds per iteration over reps repetitions,
+// each long enough (≥ target) to hide timer and launch noise.
+func timeIt(run func(iters int) error, target time.Duration, reps int) (float64, error) {
+	for range 3 {
+		if err := run(1); err != nil {
+			return 0, err
+		}
+	}
+	t := time.Now()
+	if err := run(1); err != nil {
+		return 0, err
+	}
+	one := time.Since(t)
+	iters := max(1, int(target/max(one, time.Microsecond)))
+	var per []float64
+	for range reps {
+		t := time.Now()
+		if err := run(iters); err != nil {
+			return 0, err
+		}
+		per = append(per, time.Since(t).Seconds()/float64(iters))
+	}
+	slices.Sort(per)
+	return per[len(per)/2], nil
+}
+
+func kernels(args []string) error {
+	fs := flag.NewFlagSet("kernels", flag.ExitOnError)
+	modelPath := fs.String("model", "", "architecture JSON (default: generate the reference MLP)")
+	batches := fs.String("batches", "1,32,256,1024,4096", "batch sizes")
+	precs := fs.String("precisions", "fp32,tf32,bf16", "CUDA precisions, plus cpu for gonum")
+	cpuBatches := fs.String("cpu-batches", "1,256", "batch sizes for the cpu entry")
+	target := fs.Duration("target", 200*time.Millisecond, "time per repetition")
+	jsonOut := fs.String("json", "", "append JSON lines here")
+	fs.Parse(args)
+	var m *model.Model
+	var err error
+	if *modelPath != "" {
+		if m, err = model.Load(*modelPath); err != nil {
+			return err
+		}
+	} else {
+		m = model.BuildMLP(model.ReferenceMLP)
+	}
+	var jw io.Writer = io.Discard
+	if *jsonOut != "" {
+		f, err := os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		jw = f
+	}
+	emit := func(r result) {
+		b, _ := json.Marshal(r)
+		fmt.Fprintln(jw, string(b))
+		fmt.Printf("%-6s %-5s batch %5d  %9.3f ms  %12.0f rows/s  %7.1f TFLOP/s  copies=%v\n", r.Impl, r.Precision, r.Batch, r.Ms, r.RowsPerS, r.TFLOPs, r.Copies)
+	}
+	bs := ints(*batches)
+	maxB := slices.Max(bs)
+	rng := rand.New(rand.NewPCG(42, 1))
+	check := randRows(rng, 8*m.In)
+	ref := m.Reference(check, 8)
+	for _, ps := range strings.Split(*precs, ",") {
+		if ps == "cpu" {
+			c, _ := cpu.New(m, backend.FP32)
+			out := make([]float32, 8*m.Out)
+			c.Forward(context.Background(), check, 8, out)
+			fmt.Printf("cpu   gonum threads=%d rel_err=%.2e\n", runtime.GOMAXPROCS(0), model.RelErr(out, ref))
+			for _, b := range ints(*cpuBatches) {
+				x := randRows(rng, b*m.In)
+				o := make([]float32, b*m.Out)
+				sec, err := timeIt(func(it int) error {
+					for range it {
+						if err := c.Forward(context.Background(), x, b, o); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, *target, 3)
+				if err != nil {
+					return err
+				}
+				emit(result{Impl: "gonum", Precision: "fp32", Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
+			}
+			continue
+		}
+		p, err := backend.ParsePrecision(ps)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		c, err := cuda.New(m, p, cuda.Options{MaxRows: maxB})
+		if err != nil {
+			return fmt.Errorf("cuda %s: %w", p, err)
+		}
+		out := make([]float32, 8*m.Out)
+		for i := range out {
+			out[i] = float32(math.NaN()) // poison: every output must be written
+		}
+		if err := c.Forward(context.Background(), check, 8, out); err != nil {
+			return err
+		}
+		rel := model.RelErr(out, ref)
+		fmt.Printf("cuda  %-5s setup %v  rel_err vs float64 reference = %.2e\n", p, time.Since(t0).Round(time.Millisecond), rel)
+		for _, b := range bs {
+			x := randRows(rng, b*m.In)
+			o := make([]float32, b*m.Out)
+			// Fill the device input buffer with real data (never time on zeros).
+			if err := c.Forward(context.Background(), x, b, o); err != nil {
+				return err
+			}
+			sec, err := timeIt(func(it int) error { return c.Resident(b, it) }, *target, 5)
+			if err != nil {
+				return err
+			}
+			emit(result{Impl: "gpuctl", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, RelErr: rel})
+			sec, err = timeIt(func(it int) error {
+				for range it {
+					if err := c.Forward(context.Background(), x, b, o); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, *target, 3)
+			if err != nil {
+				return err
+			}
+			emit(result{Impl: "gpuctl", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// load runs conc clients, each sending one row per request, for dur.
+func load(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	url := fs.String("url", "http://127.0.0.1:8000/predict", "endpoint; a /v2/.../infer URL sends the binary tensor extension")
+	conc := fs.Int("conc", 256, "concurrent clients")
+	width := fs.Int("width", 1024, "numbers per row")
+	dur := fs.Duration("dur", 5*time.Second, "duration")
+	label := fs.String("label", "", "label for the result line")
+	jsonOut := fs.String("json", "", "append a JSON line here")
+	fs.Parse(args)
+	rng := rand.New(rand.NewPCG(7, 7))
+	row := randRows(rng, *width)
+	v2 := strings.Contains(*url, "/v2/")
+	var body []byte
+	var hdrLen string
+	if v2 {
+		js := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[1,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"outputs":[{"name":"output","parameters":{"binary_data":true}}]}`, *width, 4**width)
+		hdrLen = strconv.Itoa(len(js))
+		body = []byte(js)
+		for _, v := range row {
+			body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
+		}
+	} else {
+		b := []byte{'['}
+		for i, v := range row {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendFloat(b, float64(v), 'g', -1, 32)
+		}
+		body = append(b, ']')
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var mu sync.Mutex
+	var lats []float64
+	var errs, done int
+	deadline := time.Now().Add(*dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var my []float64
+			myErr := 0
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest("POST", *url, bytes.NewReader(body))
+				if v2 {
+					req.Header.Set("Inference-Header-Content-Length", hdrLen)
+					req.Header.Set("Content-Type", "application/octet-stream")
+				} else {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				t := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					myErr++
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					myErr++
+					continue
+				}
+				my = append(my, time.Since(t).Seconds())
+			}
+			mu.Lock()
+			lats = append(lats, my...)
+			errs += myErr
+			done += len(my)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	slices.Sort(lats)
+	pct := func(p float64) float64 {
+		if len(lats) == 0 {
+			return math.NaN()
+		}
+		return lats[min(len(lats)-1, int(p*float64(len(lats))))] * 1e3
+	}
+	res := map[string]any{"label": *label, "url": *url, "conc": *conc, "rows_per_s": float64(done) / el, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "errors": errs, "requests": done}
+	fmt.Printf("load %-28s conc %d: %10.0f rows/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", *label, *conc, float64(done)/el, pct(0.5), pct(0.99), errs)
+	if *jsonOut != "" {
+		f, err := os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(f, string(b))
+	}
+	return nil
+}

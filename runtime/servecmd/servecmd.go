@@ -1,0 +1,231 @@
+// Package servecmd is `gpuctl serve`: flags, device choice (NVML, then
+// CUDA, else the gonum CPU path), and the server's lifetime.
+package servecmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/gpuctl/gpuctl/runtime/backend"
+	"github.com/gpuctl/gpuctl/runtime/backend/cpu"
+	"github.com/gpuctl/gpuctl/runtime/backend/cuda"
+	"github.com/gpuctl/gpuctl/runtime/device"
+	"github.com/gpuctl/gpuctl/runtime/model"
+	"github.com/gpuctl/gpuctl/runtime/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+)
+
+// Options are the command's flags.
+type Options struct {
+	Model     string
+	Device    string
+	Precision string
+	GPU       int
+	Threads   int
+	LogFormat string
+	LogLevel  string
+	Server    server.Config
+
+	prec backend.Precision
+	log  *slog.Logger
+}
+
+// NewCommand returns `serve`, for the root command to add.
+func NewCommand() *cobra.Command {
+	o := &Options{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a model over HTTP (seed-compatible /predict, KServe v2, /metrics) on GPU or CPU",
+		Long: `Serve a model exported from PyTorch (safetensors weights plus a JSON architecture)
+over HTTP. Without --model it serves the built-in seed model, nn.Linear(10, 1)
+with fixed weights, so the seed server's requests work unchanged.
+
+At start NVML is asked for a GPU. With --device auto a usable GPU and CUDA
+libraries (libcudart, libcublas, libnvrtc, found at run time) select the CUDA
+path; otherwise the gonum CPU path runs on every core, and the log says why.`,
+		Example: `  gpuctl serve
+  gpuctl serve --model mlp.json --device cuda --precision bf16 --addr 0.0.0.0:8000
+  curl -s localhost:8000/predict -d '[0,1,2,3,4,5,6,7,8,9]'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	s := &o.Server
+	f.StringVar(&s.Addr, "addr", "127.0.0.1:8000", "address to listen on")
+	f.StringVar(&o.Model, "model", "", "architecture JSON of the model (weights: its \"weights\" field or the .safetensors beside it); empty serves the built-in seed model")
+	f.StringVar(&o.Device, "device", "auto", "auto, cpu or cuda; cuda fails at start when no GPU is usable")
+	f.StringVar(&o.Precision, "precision", "fp32", "matrix products on the GPU: fp32, tf32 or bf16 (the CPU path is fp32)")
+	f.IntVar(&o.GPU, "gpu", 0, "GPU index to use")
+	f.IntVar(&o.Threads, "threads", 0, "CPU threads (GOMAXPROCS); 0 uses every core")
+	f.BoolVar(&s.Batching, "batching", true, "gather concurrent requests into one forward pass")
+	f.IntVar(&s.MaxBatchRows, "max-batch", 256, "most rows in one forward pass")
+	f.DurationVar(&s.BatchDelay, "batch-delay", 0, "longest wait for a batch to fill; 0 batches whatever is queued when the device is free")
+	f.IntVar(&s.BatchWorkers, "batch-workers", 2, "batches formed and run at once")
+	f.IntVar(&s.QueueLen, "queue", 4096, "requests waiting for a batch before the server answers 503")
+	f.IntVar(&s.MaxRows, "max-rows", 4096, "most rows in one request")
+	f.Int64Var(&s.MaxBodyBytes, "max-body-bytes", 64<<20, "largest request body")
+	f.DurationVar(&s.ReadTimeout, "read-timeout", 30*time.Second, "time to read a whole request")
+	f.DurationVar(&s.HeaderTimeout, "header-timeout", 10*time.Second, "time to read request headers")
+	f.DurationVar(&s.WriteTimeout, "write-timeout", 60*time.Second, "time to write a response")
+	f.DurationVar(&s.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive idle time")
+	f.DurationVar(&s.RequestTimeout, "request-timeout", 30*time.Second, "queueing plus compute for one request, then 503")
+	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "after SIGTERM, keep serving this long with readiness false before closing the listener")
+	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for requests in flight at shutdown")
+	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
+	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// Complete derives what the flags imply.
+func (o *Options) Complete() error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", o.LogLevel, err)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch o.LogFormat {
+	case "text":
+		o.log = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+	case "json":
+		o.log = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	}
+	p, err := backend.ParsePrecision(o.Precision)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	o.prec = p
+	return nil
+}
+
+// Validate checks flags before anything is loaded.
+func (o *Options) Validate() error {
+	switch o.Device {
+	case "auto", "cpu", "cuda":
+	default:
+		return fmt.Errorf("--device %q: want auto, cpu or cuda", o.Device)
+	}
+	if o.Device == "cpu" && o.prec != backend.FP32 {
+		return fmt.Errorf("--precision %s needs the GPU; the CPU path is fp32", o.prec)
+	}
+	if o.Threads < 0 || o.GPU < 0 {
+		return errors.New("--threads and --gpu must not be negative")
+	}
+	// Flags carry their defaults already: a zero here is the user's, and wrong.
+	return o.Server.Validate()
+}
+
+// Run loads the model, picks the device and serves until SIGINT/SIGTERM.
+func (o *Options) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.Threads > 0 {
+		runtime.GOMAXPROCS(o.Threads)
+	}
+	m, err := LoadModel(o.Model)
+	if err != nil {
+		return err
+	}
+	o.log.Info("model loaded", "name", m.Name, "source", m.Source, "inputs", m.In, "outputs", m.Out, "params", m.Params())
+	be, info, err := Select(o.log, m, o.Device, o.prec, o.GPU, o.Server.MaxBatchRows)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	srv, err := server.New(o.Server, m, be, info, o.log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// LoadModel loads an architecture file, or the built-in seed model.
+func LoadModel(path string) (*model.Model, error) {
+	if path == "" {
+		return model.Seed(), nil
+	}
+	return model.Load(path)
+}
+
+// Select chooses the backend. It never fails in auto mode: any GPU
+// problem is logged with its reason and the CPU path serves instead.
+func Select(log *slog.Logger, m *model.Model, want string, prec backend.Precision, gpu, maxRows int) (backend.Backend, server.Info, error) {
+	probe := device.Detect()
+	info := server.Info{GPUAvailable: probe.Usable(), GPUs: probe.GPUs}
+	if probe.Usable() {
+		g := probe.GPUs[0]
+		if gpu < len(probe.GPUs) {
+			g = probe.GPUs[gpu]
+		}
+		log.Info("NVML found GPUs", "count", len(probe.GPUs), "driver", probe.Driver, "cuda", probe.CUDA, "gpu", gpu, "name", g.Name, "memory_bytes", g.MemoryTotal)
+		info.GPUMetrics = device.NewCollector()
+	} else {
+		log.Info("no GPU", "reason", probe.Err)
+	}
+	useCPU := func(reason string) (backend.Backend, server.Info, error) {
+		if prec != backend.FP32 {
+			log.Warn("precision applies to the GPU only; the CPU path runs fp32", "precision", prec)
+		}
+		c, err := cpu.New(m, backend.FP32)
+		if err != nil {
+			return nil, info, err
+		}
+		info.Reason = reason
+		log.Info("using the CPU path (gonum)", "reason", reason, "threads", runtime.GOMAXPROCS(0))
+		return c, info, nil
+	}
+	switch want {
+	case "cpu":
+		return useCPU("--device cpu")
+	case "cuda":
+		if !probe.Usable() {
+			return nil, info, fmt.Errorf("--device cuda: no usable GPU: %w", probe.Err)
+		}
+		if gpu >= len(probe.GPUs) {
+			return nil, info, fmt.Errorf("--device cuda: --gpu %d, but NVML found %d GPUs", gpu, len(probe.GPUs))
+		}
+	}
+	if !probe.Usable() {
+		return useCPU(fmt.Sprintf("no GPU: %v", probe.Err))
+	}
+	if gpu >= len(probe.GPUs) {
+		return useCPU(fmt.Sprintf("--gpu %d, but NVML found %d GPUs", gpu, len(probe.GPUs)))
+	}
+	start := time.Now()
+	c, err := cuda.New(m, prec, cuda.Options{Ordinal: gpu, MaxRows: max(maxRows, 1024)})
+	if err != nil {
+		if want == "cuda" {
+			return nil, info, fmt.Errorf("--device cuda: %w", err)
+		}
+		info.GPUAvailable = false
+		log.Warn("GPU found but the CUDA path failed; falling back to the CPU", "err", err)
+		return useCPU(fmt.Sprintf("CUDA path failed: %v", err))
+	}
+	c.SetInfo(probe.GPUs[gpu])
+	info.Reason = fmt.Sprintf("--device %s: GPU %d usable", want, gpu)
+	d := c.Device()
+	log.Info("using the CUDA path", "gpu", d.Name, "precision", d.Precision, "cublas", d.Library, "setup", time.Since(start).Round(time.Millisecond))
+	return c, info, nil
+}
+
+var _ prometheus.Collector = (*device.Collector)(nil)

@@ -1,0 +1,116 @@
+package servecmd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpuctl/gpuctl/runtime/backend"
+	"github.com/gpuctl/gpuctl/runtime/device"
+	"github.com/gpuctl/gpuctl/runtime/model"
+)
+
+func TestSelectAuto(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	be, info, err := Select(log, model.Seed(), "auto", backend.FP32, 0, 256)
+	if err != nil {
+		t.Fatalf("auto must never fail: %v", err)
+	}
+	defer be.Close()
+	d := be.Device()
+	t.Logf("auto chose %s (%s): %s", d.Kind, d.Name, info.Reason)
+	t.Logf("log:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "using the") {
+		t.Fatal("no log line says which path was chosen")
+	}
+	if device.Detect().Usable() && d.Kind != "cuda" {
+		t.Errorf("GPU present but auto chose %s: %s", d.Kind, info.Reason)
+	}
+	// The seed model answers the same on any device.
+	out := make([]float32, 1)
+	if err := be.Forward(context.Background(), []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 1, out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != -2.625 {
+		t.Fatalf("seed model on %s: %v, want -2.625", d.Kind, out[0])
+	}
+}
+
+func TestDeviceCUDAWithoutGPU(t *testing.T) {
+	if device.Detect().Usable() {
+		t.Skip("a GPU is present")
+	}
+	_, _, err := Select(slog.New(slog.NewTextHandler(io.Discard, nil)), model.Seed(), "cuda", backend.FP32, 0, 256)
+	if err == nil || !strings.Contains(err.Error(), "--device cuda: no usable GPU") {
+		t.Fatalf("want a start error, got %v", err)
+	}
+}
+
+func TestFlagValidation(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--device", "tpu"}, `--device "tpu"`},
+		{[]string{"--precision", "fp8"}, "precision"},
+		{[]string{"--device", "cpu", "--precision", "bf16"}, "needs the GPU"},
+		{[]string{"--max-batch", "0"}, "max batch rows"},
+		{[]string{"--model", "/nonexistent/m.json"}, "no such file"},
+	} {
+		cmd := NewCommand()
+		cmd.SetArgs(append(tc.args, "--addr", "127.0.0.1:0", "--log-level", "error"))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// The whole command: start, answer, stop on context end (as on SIGTERM).
+func TestServeCommand(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := NewCommand()
+	cmd.SetArgs([]string{"--addr", addr, "--log-level", "warn"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		resp, err = http.Post("http://"+addr+"/predict", "application/json", strings.NewReader("[0,1,2,3,4,5,6,7,8,9]"))
+		if err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "{\"prediction\":[-2.625]}\n" {
+		t.Fatalf("predict: %s", b)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

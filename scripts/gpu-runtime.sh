@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# GPU tests and benchmarks of the model server (runtime/), in two halves:
+#
+#   scripts/gpu-runtime.sh build   # on the development machine (Go + cgo): binaries into .devcarry/runtime/
+#   scripts/gpu-runtime.sh run     # on the GPU machine (no Go needed): tests, kernel and HTTP benchmarks
+#
+# With the device tool: run(command="scripts/gpu-runtime.sh run", carry=[".devcarry/runtime"]).
+# Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, serve-*.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.devcarry/runtime}
+OUT=${OUT:-/tmp/gpu-runtime}
+
+build() {
+	mkdir -p "$BIN"
+	export CGO_ENABLED=1 CGO_CFLAGS=-Wno-deprecated-declarations
+	local ld='-s -w'
+	go build -trimpath -ldflags="$ld" -o "$BIN/gpuctl-serve" ./runtime/cmd/gpuctl-serve
+	go build -trimpath -ldflags="$ld" -o "$BIN/gpubench" ./runtime/cmd/gpubench
+	go test -c -trimpath -ldflags="$ld" -o "$BIN/cuda.test" ./runtime/backend/cuda
+	go test -c -trimpath -ldflags="$ld" -o "$BIN/servecmd.test" ./runtime/servecmd
+	ls -la "$BIN"
+}
+
+wait_ready() {
+	for _ in $(seq 1 200); do
+		curl -sf "http://127.0.0.1:$1/v2/health/ready" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# serve_load NAME PORT "serve flags" "load flags": one server, one load run.
+serve_load() {
+	local name=$1 port=$2 sflags=$3 lflags=$4
+	"$BIN/gpuctl-serve" --addr "127.0.0.1:$port" $sflags >"$OUT/serve-$name.log" 2>&1 &
+	local pid=$!
+	if wait_ready "$port"; then
+		"$BIN/gpubench" load -label "$name" -json "$OUT/http.jsonl" $lflags -url "http://127.0.0.1:$port${URLPATH:-/predict}"
+		curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gpuctl_(serve_batch_rows_(sum|count)|gpu_)' >"$OUT/metrics-$name.txt"
+	else
+		echo "server $name did not become ready:"; tail -20 "$OUT/serve-$name.log"
+	fi
+	kill -TERM "$pid"; wait "$pid"
+}
+
+run() {
+	mkdir -p "$OUT"
+	export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
+	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
+	echo "== tests (CUDA libraries found by the backend's own search; /usr/local/cuda/... is not on LD_LIBRARY_PATH)"
+	"$BIN/cuda.test" -test.v -test.short 2>&1 | tee "$OUT/tests.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|relative error|skip' | head -60
+	"$BIN/servecmd.test" -test.v -test.short 2>&1 | tee -a "$OUT/tests.log" | grep -E '^(--- |PASS|FAIL|ok)|GPU' | head -30
+	echo "== seed model on the GPU"
+	"$BIN/gpuctl-serve" --addr 127.0.0.1:18080 --device cuda >"$OUT/serve-seed.log" 2>&1 &
+	local pid=$!
+	wait_ready 18080 && { curl -s 127.0.0.1:18080/; echo; curl -s 127.0.0.1:18080/predict -d '[0,1,2,3,4,5,6,7,8,9]'; echo; curl -s 127.0.0.1:18080/metrics | grep '^gpuctl_gpu'; } | tee "$OUT/seed.txt"
+	kill -TERM $pid; wait $pid; tail -5 "$OUT/serve-seed.log"
+	echo "== kernels: gpuctl (cuBLAS) vs PyTorch eager, reference MLP"
+	"$BIN/gpubench" gen /tmp/mlp >/dev/null
+	rm -f "$OUT/bench.jsonl" "$OUT/http.jsonl"
+	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions fp32,tf32,bf16,cpu -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
+	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cuda --json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/torch.log"
+	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee -a "$OUT/torch.log"
+	echo "== HTTP: 256 concurrent single-row clients, reference MLP on the GPU"
+	for prec in fp32 bf16; do
+		serve_load "$prec-batching-on" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=true --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+		serve_load "$prec-batching-off" 18082 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=false --log-level warn" "-conc 256 -dur 5s -width 1024"
+	done
+	URLPATH=/v2/models/mlp/infer serve_load "bf16-batching-on-v2-binary" 18083 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=true --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	echo "== summary"
+	python3 bench/runtime/compare.py "$OUT/bench.jsonl" | tee "$OUT/table.md"
+	cat "$OUT/http.jsonl"
+}
+
+case "${1:-}" in
+build) build ;;
+run) run ;;
+*) echo "usage: $0 build|run" >&2; exit 2 ;;
+esac
