@@ -166,3 +166,23 @@ func TestPresentWithoutPCISysfs(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+func TestRecordedH100(t *testing.T) {
+	const dir = "testdata/h100-ubuntu2404-580"
+	gpus := ParsePCISysfs(read(t, dir+"/pci-sysfs.txt"), nil)
+	if len(gpus) != 1 || gpus[0].DeviceID != "0x2330" {
+		t.Fatalf("pci: %+v", gpus)
+	}
+	f := ParseProbe(read(t, dir+"/probe.txt"))
+	if !f.Working() || f.DriverVersion != "580.159.04" || !f.Kernel.Open || f.CUDAVersion != "13.0" ||
+		len(f.GPUs) != 1 || f.GPUs[0].Name != "NVIDIA H100 80GB HBM3" || f.GPUs[0].MemoryMiB != 81559 {
+		t.Fatalf("%+v", f)
+	}
+	if v := ParseCUDAVersion(read(t, dir+"/nvidia-smi-q.txt")); v != "13.0" {
+		t.Error(v)
+	}
+	nogpu := ParseProbe(read(t, "testdata/nogpu-debian12/probe.txt"))
+	if nogpu.Present() || nogpu.OS["ID"] != "debian" {
+		t.Errorf("no-GPU probe: %+v", nogpu)
+	}
+}
