@@ -10,6 +10,8 @@
 # and .devcarry/nvidia.test (modules/nvidia's tests, for TestDevice, which
 # also compares the facts with the model server's NVML probe). The GPU
 # machine needs neither Go nor sshd: hosts use the local connection.
+# With the device tool: run(command="sh scripts/gpu-modules.sh",
+# carry=[".devcarry/gpuctl", ".devcarry/nvidia.test"]).
 set -u
 if [ "${1:-}" = build ]; then
 	set -e
@@ -18,9 +20,9 @@ if [ "${1:-}" = build ]; then
 	# yet, through a build overlay instead of an edit.
 	overlay=""
 	if ! grep -q modules/nvidia modules/all/all.go; then
-		sed 's#^import (#import (\n\t_ "github.com/gpuctl/gpuctl/modules/nvidia"#' modules/all/all.go >.devcarry/all.go
-		printf '{"Replace":{"%s":"%s"}}\n' "$PWD/modules/all/all.go" "$PWD/.devcarry/all.go" >.devcarry/overlay.json
-		overlay="-overlay=.devcarry/overlay.json"
+		sed 's#^import (#import (\n\t_ "github.com/gpuctl/gpuctl/modules/nvidia"#' modules/all/all.go >.devcarry/nvidia-all.go
+		printf '{"Replace":{"%s":"%s"}}\n' "$PWD/modules/all/all.go" "$PWD/.devcarry/nvidia-all.go" >.devcarry/nvidia-overlay.json
+		overlay="-overlay=.devcarry/nvidia-overlay.json"
 	fi
 	export CGO_ENABLED=1 CGO_CFLAGS=-Wno-deprecated-declarations
 	go build $overlay -o .devcarry/gpuctl .
