@@ -113,3 +113,15 @@ func TestKubeadmConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// The validation has teeth: kubeadm rejects what our Validate would have
+// stopped, had it been written by hand.
+func TestKubeadmConfigValidateRejects(t *testing.T) {
+	bin := kubeadmBinary(t)
+	bad := strings.Replace(string(renderKubeadm(t, map[string]any{})), "podSubnet: 10.244.0.0/16", "podSubnet: 10.244.0.0", 1)
+	p := filepath.Join(t.TempDir(), "kubeadm.yaml")
+	os.WriteFile(p, []byte(bad), 0o600)
+	if out, err := exec.Command(bin, "config", "validate", "--config", p).CombinedOutput(); err == nil {
+		t.Fatalf("kubeadm accepted a bad pod subnet:\n%s", out)
+	}
+}
