@@ -38,8 +38,9 @@ cleanup_on_error() {
 	local rc=$?
 	[ $rc = 0 ] && return
 	echo "start.sh: $NAME failed; console/serial log tail:" >&2
-	tail -15 "$D/console.log" "$D/serial.log" 2>/dev/null >&2 || true
-	"$HOSTS_DIR/stop.sh" "$NAME" >/dev/null 2>&1 || true
+	tail -15 "$D/console.log" "$D/serial.log" 1>&2 2>/dev/null || true
+	# GPUCTL_HOSTS_KEEP_FAILED=1 leaves the host as it is for a look (stop.sh NAME removes it)
+	[ "${GPUCTL_HOSTS_KEEP_FAILED:-}" = 1 ] || "$HOSTS_DIR/stop.sh" "$NAME" >/dev/null 2>&1 || true
 	exit $rc
 }
 trap cleanup_on_error EXIT
@@ -106,6 +107,8 @@ start_nspawn() {
 		fi
 		ip link set "$BRIDGE" up
 		rm -f "$M"/etc/systemd/system/systemd-networkd.{service,socket}
+		mkdir -p "$M/etc/systemd/system/multi-user.target.wants"
+		ln -sfn /lib/systemd/system/systemd-networkd.service "$M/etc/systemd/system/multi-user.target.wants/"
 		printf '[Match]\nName=host0\n\n[Network]\nAddress=%s/24\nGateway=%s.1\n' "$ADDR" "$BRIDGE_NET" \
 			>"$M/etc/systemd/network/10-host0.network"
 		net=(--network-bridge="$BRIDGE")
