@@ -68,9 +68,12 @@ build_rootfs() {
 	local R=$IMG/rootfs t
 	t=$(now)
 	# The machine's own apt sources (deb822 or one-line), so apt inside hosts reaches the same mirror.
-	local src=/etc/apt/sources.list.d/debian.sources
-	[ -f $src ] || src=/etc/apt/sources.list
-	[ -f $src ] || die "no Debian apt sources found on this machine"
+	local src=/etc/apt/sources.list.d/debian.sources f
+	if [ ! -f $src ]; then
+		src=/etc/apt/sources.list
+		grep -qs '^deb ' $src || src=$(ls /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+	fi
+	[ -f "$src" ] || die "no Debian apt sources found on this machine"
 	# Snapshot mirrors serve Release files past their Valid-Until; keep the machine's choice, in hosts too.
 	local aptconf=""
 	case $(apt-config dump) in *'Acquire::Check-Valid-Until "false"'*) aptconf='Acquire::Check-Valid-Until "false";' ;; esac
@@ -81,6 +84,8 @@ build_rootfs() {
 	echo "build: mmdebstrap $(elapsed "$t")s"
 
 	echo testhost >"$R/etc/hostname"
+	# mmdebstrap stores the sources as 0000NAME; hosts should look like an installed Debian
+	for f in "$R"/etc/apt/sources.list.d/0000*; do [ -e "$f" ] && mv "$f" "${f%/*}/${f##*/0000}"; done
 	[ -z "$aptconf" ] || echo "$aptconf" >"$R/etc/apt/apt.conf.d/99gpuctl-test"
 	rm -f "$R"/var/cache/apt/archives/*.deb
 	# Host keys are per host: start.sh writes one before boot; gpuctl-hostkey.service makes one when none is there.
@@ -156,7 +161,7 @@ build_vm() {
 	cp -L "$IMG"/rootfs/boot/initrd.img-* "$V/initrd.img"
 	M=$V/merged
 	mount -t overlay overlay -o "ro,lowerdir=$L:$IMG/rootfs" "$M"
-	mkfs.ext4 -q -F -L rootfs -d "$M" "$V/base.raw" 4G || { umount "$M"; die "mkfs.ext4 failed"; }
+	mkfs.ext4 -q -F -L rootfs -d "$M" "$V/base.raw" 4G >/dev/null || { umount "$M"; die "mkfs.ext4 failed"; }
 	umount "$M"
 	rmdir "$M"
 	echo "build: vm disk $(elapsed "$t")s"

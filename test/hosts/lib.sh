@@ -25,10 +25,10 @@ die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'; }
 
-# image_hash prints the key under which build.sh's output is cached: a changed build script or a new
-# client key gives a new image.
+# image_hash prints the key under which build.sh's output is cached: a changed build script, VM command
+# line (a saved template only resumes on the same devices) or client key gives a new image.
 image_hash() {
-	cat "$HOSTS_DIR/build.sh" "$KEY.pub" 2>/dev/null | sha256sum | cut -c1-16
+	{ cat "$HOSTS_DIR/build.sh" "$KEY.pub" 2>/dev/null; declare -f qemu_start; } | sha256sum | cut -c1-16
 }
 
 ssh_opts() { # ssh_opts KNOWN_HOSTS PORT
