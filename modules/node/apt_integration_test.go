@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpuctl/gpuctl/agent/conn"
 	"github.com/gpuctl/gpuctl/agent/plan"
 )
 
@@ -131,11 +132,25 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		t.Log(err)
 	})
 
+	t.Run("deb file", func(t *testing.T) {
+		deb, err := os.ReadFile(dir + "/gpuctl-dep_0.1-1_amd64.deb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.th.Run(t, "apt-get -q -y remove gpuctl-dep >/dev/null 2>&1 || true")
+		if err := h.c.WriteFile(context.Background(), "/root/gpuctl-dep_0.1-1_amd64.deb", deb, conn.FileAttrs{Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		d := timeline(t, h, "apt", map[string]any{"deb": "/root/gpuctl-dep_0.1-1_amd64.deb"})
+		if !hasChange(d, "package:gpuctl-dep", "version") {
+			t.Fatal(describe(d))
+		}
+	})
+
 	t.Run("absent", func(t *testing.T) {
 		d := timeline(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "state": "absent"})
 		if !hasChange(d, "file:/etc/apt/sources.list.d/gpuctl-test.sources", "") {
 			t.Fatal(describe(d))
 		}
 	})
-	_ = context.Background
 }
