@@ -29,6 +29,10 @@ sec kubeletconf; [ -e /etc/kubernetes/kubelet.conf ] && echo yes
 sec kubeletactive; systemctl is-active kubelet 2>/dev/null
 `
 
+func init() {
+	modules.RegisterFacts(modules.FactGatherer{Name: "node", Gather: GatherNodeFacts})
+}
+
 var semver = regexp.MustCompile(`v?(\d+\.\d+\.\d+[0-9A-Za-z.+~-]*)`)
 
 // firstVersion extracts the first version number from a --version line
@@ -49,7 +53,7 @@ func firstVersion(s string) string {
 // use. Keys:
 //
 //	os_id, os_version_id, os_codename, os_pretty_name, os_supported (bool)
-//	kernel_release, architecture, cgroup_version ("1" or "2")
+//	kernel_release, architecture, cgroup_version ("v1" or "v2")
 //	swap_active (bool), swap_devices ([]string)
 //	containerd_version ("" when absent), containerd_running (bool),
 //	containerd_config_present, containerd_systemd_cgroup, containerd_cri_disabled (bool),
@@ -79,9 +83,10 @@ func parseNodeFacts(sec map[string]string) modules.Facts {
 		"os_supported":   d.Supported() == nil,
 		"kernel_release": trim("kernel"), "architecture": trim("arch"),
 	}
-	f["cgroup_version"] = "1"
+	// Same spelling as the engine's base facts, which this overrides.
+	f["cgroup_version"] = "v1"
 	if trim("cgroupfs") == "cgroup2fs" {
-		f["cgroup_version"] = "2"
+		f["cgroup_version"] = "v2"
 	}
 	var devs []string
 	for _, s := range parseProcSwaps(sec["swaps"]) {

@@ -199,7 +199,7 @@ func TestParseNodeFacts(t *testing.T) {
 		"@@@containerd\ncontainerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\n@@@ctrdcfg\nversion = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n" +
 		"@@@kubeadm\nv1.34.4\n@@@cp\nkube-apiserver.yaml\netcd.yaml\n")
 	f := parseNodeFacts(sec)
-	if f["cgroup_version"] != "2" || !f.Bool("swap_active") || !f.Bool("containerd_systemd_cgroup") || f["kubeadm_version"] != "1.34.4" ||
+	if f["cgroup_version"] != "v2" || !f.Bool("swap_active") || !f.Bool("containerd_systemd_cgroup") || f["kubeadm_version"] != "1.34.4" ||
 		!f.Bool("control_plane_initialized") || f["kubelet_version"] != "" || !f.Bool("os_supported") || f["containerd_version"] != "1.6.20~ds1" {
 		t.Fatalf("%v", f)
 	}
