@@ -1,0 +1,62 @@
+package kube
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gpuctl/gpuctl/internal/kubetest"
+)
+
+func TestDevicePlugin(t *testing.T) {
+	cl := kubetest.Start(t)
+	ctx := context.Background()
+	cl.AddNode(t, "dp-gpu", kubetest.NodeOptions{Labels: map[string]string{"gpu": "true"}, Capacity: map[string]string{"nvidia.com/gpu": "1"}})
+	h := newHost(t, cl, "dp-gpu")
+	args := map[string]any{"runtime_class": true, "node_selector": map[string]any{"gpu": "true"}, "timeout": "1m"}
+
+	d := check(t, h, newModule(t, "device_plugin", args))
+	logDiff(t, d)
+	if len(d.Changes) != 2 || d.Changes[0].Resource != "runtimeclass/nvidia" ||
+		d.Changes[1].Resource != "daemonset/kube-system/nvidia-device-plugin-daemonset" ||
+		!strings.Contains(d.Changes[1].After, "nvcr.io/nvidia/k8s-device-plugin:v0.18.2") ||
+		!strings.Contains(d.Changes[1].After, "gpu: \"true\"") {
+		t.Fatalf("unexpected plan %+v", d.Changes)
+	}
+	if _, err := cl.Client.NodeV1().RuntimeClasses().Get(ctx, "nvidia", metav1.GetOptions{}); err == nil {
+		t.Fatal("check created the RuntimeClass")
+	}
+	converge(t, h, "device_plugin", args)
+
+	// Pinning the seed's version is an update of the image.
+	seed := map[string]any{"version": "v0.14.5", "runtime_class": true, "node_selector": map[string]any{"gpu": "true"}, "timeout": "1m"}
+	d = converge(t, h, "device_plugin", seed)
+	logDiff(t, d)
+	if !strings.Contains(d.Changes[0].Field, "image") {
+		t.Errorf("version change diff does not name the image: %q", d.Changes[0].Field)
+	}
+}
+
+// TestDevicePluginNoGPU: the plugin runs on a node that reports no GPU;
+// the error names the node and what was seen.
+func TestDevicePluginNoGPU(t *testing.T) {
+	cl := kubetest.Start(t)
+	ctx := context.Background()
+	cl.AddNode(t, "dp-nogpu", kubetest.NodeOptions{Labels: map[string]string{"gpu-nogpu": "true"}})
+	h := newHost(t, cl, "dp-nogpu")
+	args := map[string]any{"node_selector": map[string]any{"gpu-nogpu": "true"}, "verify_timeout": "2s", "timeout": "1m"}
+	m := newModule(t, "device_plugin", args)
+	d := check(t, h, m)
+	err := m.Apply(ctx, h, d)
+	t.Log(err)
+	if err == nil || !strings.Contains(err.Error(), "node/dp-nogpu to advertise nvidia.com/gpu") ||
+		!strings.Contains(err.Error(), "capacity 0") {
+		t.Fatalf("want verification timeout, got %v", err)
+	}
+	// Installed but no GPU: a later check fails too rather than saying ok.
+	if _, err := newModule(t, "device_plugin", args).Check(ctx, h); err == nil || !strings.Contains(err.Error(), "advertises no nvidia.com/gpu") {
+		t.Fatalf("check after failed verification: %v", err)
+	}
+}

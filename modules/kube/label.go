@@ -1,0 +1,133 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name:      "label",
+		Summary:   "Add and remove labels on a Kubernetes node",
+		CheckMode: "compares the node's labels and dry-runs the patch on the API server; changes nothing",
+		Example: `label:
+  labels: {gpu: "true"}`,
+		New: func() modules.Module { return &Label{} },
+	})
+}
+
+// Label sets and removes node labels (the seed's `kubectl label node n gpu=true`).
+type Label struct {
+	Access `yaml:",squash"`
+	Node   string            `yaml:"node" doc:"node name; default: the host's node (host variable node_name, else its hostname)"`
+	Labels map[string]string `yaml:"labels" doc:"labels the node must have, with their values"`
+	Remove []string          `yaml:"remove" doc:"label keys the node must not have"`
+}
+
+func (m *Label) Validate() error {
+	if len(m.Labels) == 0 && len(m.Remove) == 0 {
+		return errors.New("give labels to set or keys to remove")
+	}
+	for k, v := range m.Labels {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return fmt.Errorf("label key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return fmt.Errorf("label %s value %q: %s", k, v, strings.Join(errs, "; "))
+		}
+	}
+	for _, k := range m.Remove {
+		if _, both := m.Labels[k]; both {
+			return fmt.Errorf("label %q is both set and removed", k)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return fmt.Errorf("label key %q: %s", k, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+type nodePatch struct {
+	client *kubeapi.Client
+	node   string
+	patch  []byte
+}
+
+func (m *Label) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	var d plan.Diff
+	c, err := m.client(ctx, h)
+	if err != nil {
+		return d, err
+	}
+	node := nodeName(h, m.Node)
+	ref := "node/" + node
+	n, err := c.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return d, c.Wrap("get", ref, err)
+	}
+	patch := map[string]any{}
+	for _, k := range sortedKeys(m.Labels) {
+		v := m.Labels[k]
+		old, had := n.Labels[k]
+		if had && old == v {
+			continue
+		}
+		ch := plan.Change{Resource: ref, Action: plan.Update, Field: "label " + k, Before: old, After: v}
+		if !had {
+			ch.Before = "(unset)"
+		}
+		d.Add(ch)
+		patch[k] = v
+	}
+	for _, k := range m.Remove {
+		if old, had := n.Labels[k]; had {
+			d.Add(plan.Change{Resource: ref, Action: plan.Update, Field: "label " + k, Before: old, After: "(unset)"})
+			patch[k] = nil
+		}
+	}
+	if len(patch) == 0 {
+		return d, nil
+	}
+	body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": patch}})
+	// The API server validates the patch now, so a bad value fails in check
+	// mode too.
+	if _, err := c.Kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body,
+		metav1.PatchOptions{FieldManager: kubeapi.FieldManager, DryRun: []string{metav1.DryRunAll}}); err != nil {
+		return d, c.Wrap("dry-run label", ref, err)
+	}
+	d.State = &nodePatch{client: c, node: node, patch: body}
+	return d, nil
+}
+
+func (m *Label) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	st, ok := d.State.(*nodePatch)
+	if !ok {
+		return errors.New("label: Apply called without this module's Check")
+	}
+	_, err := st.client.Kube.CoreV1().Nodes().Patch(ctx, st.node, types.MergePatchType, st.patch,
+		metav1.PatchOptions{FieldManager: kubeapi.FieldManager})
+	return st.client.Wrap("label", "node/"+st.node, err)
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ modules.Module = (*Label)(nil)

@@ -1,0 +1,35 @@
+package kube
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+// waitObject waits for an applied object to be usable (or a deleted one to
+// be gone), for the kinds where "usable" has a clear meaning.
+func waitObject(ctx context.Context, h modules.Host, c *kubeapi.Client, p kubeapi.Planned, timeout time.Duration) error {
+	o := waitOpts(h, "", timeout, nil)
+	if p.Action == plan.Delete {
+		return c.WaitGone(ctx, p, o)
+	}
+	ns, name := p.Object.GetNamespace(), p.Object.GetName()
+	if p.Object.GroupVersionKind().Group == "apps" {
+		switch p.Object.GetKind() {
+		case "DaemonSet":
+			return c.WaitDaemonSet(ctx, ns, name, o)
+		case "Deployment":
+			return c.WaitDeployment(ctx, ns, name, o)
+		}
+	}
+	if p.Object.GetKind() == "Pod" && p.Object.GroupVersionKind().Group == "" {
+		_, err := c.WaitPod(ctx, ns, name, o, corev1.PodRunning, corev1.PodSucceeded)
+		return err
+	}
+	return nil
+}
