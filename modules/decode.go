@@ -157,7 +157,18 @@ func applyDefaults(out any) error {
 		if !ok || !fv.IsZero() {
 			return nil
 		}
-		return mapstructure.WeakDecode(def, fv.Addr().Interface())
+		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+			Result:           fv.Addr().Interface(),
+			WeaklyTypedInput: true,
+			DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), intToDurationSeconds, boolWords),
+		})
+		if err != nil {
+			return err
+		}
+		if err := dec.Decode(def); err != nil {
+			return fmt.Errorf("default of %s: %w", f.Name, err)
+		}
+		return nil
 	})
 }
 
