@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -140,10 +141,12 @@ func boolWords(from, to reflect.Type, data any) (any, error) {
 	return nil, fmt.Errorf("%q is not a boolean (use true or false)", s)
 }
 
+var invalidKeys = regexp.MustCompile(`'[^']*' has invalid keys: `)
+
 func cleanDecodeError(err error) error {
 	msg := err.Error()
 	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
-	msg = strings.ReplaceAll(msg, "'' has invalid keys: ", "unknown argument: ")
+	msg = invalidKeys.ReplaceAllString(msg, "unknown argument: ")
 	return errors.New(msg)
 }
 
