@@ -1,6 +1,10 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
 
-// serveCommand is wired to the runtime's `gpuctl serve` once it exists.
-var serveCommand func() *cobra.Command
+	"github.com/gpuctl/gpuctl/runtime/servecmd"
+)
+
+// serveCommand is the model server's `gpuctl serve`, kept in runtime/.
+func serveCommand() *cobra.Command { return servecmd.NewCommand() }
