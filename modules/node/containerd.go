@@ -199,6 +199,8 @@ func (c *Containerd) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 		if unknown == "" {
 			unknown = "containerd configuration: known after apply (containerd is not installed yet)"
 		}
+		// Listed so that later tasks reading it (preflight) know it changes.
+		all.add(plan.Change{Resource: "file:" + c.ConfigPath, Action: plan.Create, Field: "content", After: "(derived from containerd config default after install)"}, nil)
 	} else {
 		if st.config, err = c.planConfig(ctx, h.Conn()); err != nil {
 			return plan.Diff{}, err

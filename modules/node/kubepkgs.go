@@ -247,7 +247,10 @@ func (k *KubernetesPackages) planBinaries(ctx context.Context, h modules.Host) (
 		if err := fileStep(ctx, c, s, "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", fmt.Appendf(nil, kubeadmDropIn, k.InstallDir), 0o644, false); err != nil {
 			return nil, "", err
 		}
-		enabled, _ := c.Run(ctx, "systemctl is-enabled kubelet")
+		enabled, _ := c.Run(ctx, "systemctl is-enabled kubelet 2>/dev/null || true")
+		if strings.TrimSpace(enabled.Stdout) == "" {
+			enabled.Stdout = "absent"
+		}
 		if len(s.list) > unitsBefore || strings.TrimSpace(enabled.Stdout) != "enabled" {
 			// kubeadm starts the kubelet; until then it only needs to be enabled.
 			s.add(plan.Change{Resource: "service:kubelet", Action: plan.Update, Field: "enabled", Before: strings.TrimSpace(enabled.Stdout), After: "enabled"},

@@ -361,7 +361,17 @@ func (p *Preflight) Message() string {
 	return msg
 }
 
+// Reads names the files the checks depend on that the node modules write,
+// so that in check mode, after a task that would change one of them,
+// preflight reports "known after apply" instead of failing on the state
+// the run is about to fix.
+func (p *Preflight) Reads() []string {
+	return []string{"/etc/containerd/config.toml", "/var/lib/kubelet/config.yaml", "/etc/fstab",
+		"/etc/modules-load.d/kubernetes.conf", "/etc/sysctl.d/99-kubernetes.conf", "/etc/hosts"}
+}
+
 var (
 	_ modules.Module   = (*Preflight)(nil)
 	_ modules.Messager = (*Preflight)(nil)
+	_ modules.Reader   = (*Preflight)(nil)
 )
