@@ -104,7 +104,7 @@ def main():
             x = torch.randn(b, width, device=dev, dtype=dtype)
             with torch.inference_mode():
                 sec = time_it(lambda: m(x), sync, a.target, 5 if a.device != "cpu" else 3)
-            r = {"impl": "torch", "precision": mode, "batch": b, "ms": sec * 1e3, "rows_per_s": b / sec,
+            r = {"impl": "torch", "device": a.device, "precision": mode, "batch": b, "ms": sec * 1e3, "rows_per_s": b / sec,
                  "tflops": fl * b / sec / 1e12, "with_copies": False}
             print(f"torch  {mode:5s} batch {b:5d}  {sec*1e3:9.3f} ms  {b/sec:12.0f} rows/s  {r['tflops']:7.1f} TFLOP/s")
             if jf:

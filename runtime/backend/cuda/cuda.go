@@ -25,6 +25,12 @@ int c_cu_launch(void*, void*, unsigned, unsigned, unsigned, void*, void**);
 int c_blas_create(void*, void**);
 int c_blas_set_stream(void*, void*, void*);
 int c_blas_gemm_ex(void*, void*, int, int, int, int, int, const float*, const void*, int, int, const void*, int, int, const float*, void*, int, int, int);
+int c_blas_set_ws(void*, void*, void*, size_t);
+int c_lt_desc_create(void*, void**, int, int);
+int c_lt_set_attr(void*, void*, int, const void*, size_t);
+int c_lt_layout_create(void*, void**, int, unsigned long long, unsigned long long, long long);
+int c_lt_heuristic(void*, void*, void*, void*, void*, void*, void*, void*, void*, int*);
+int c_lt_matmul(void*, void*, void*, const float*, const void*, void*, const void*, void*, const float*, void*, void*, void*, void*, const void*, void*, size_t, void*);
 int c_nvrtc_create(void*, void**, const char*, const char*);
 int c_nvrtc_compile(void*, void*, int, const char* const*);
 int c_nvrtc_size(void*, void*, size_t*);
@@ -55,6 +61,12 @@ const (
 	attrCCMajor        = 75
 	attrCCMinor        = 76
 	streamNonBlocking  = 1
+
+	// cuBLASLt (cublasLt.h)
+	ltTransA, ltTransB, ltEpilogue, ltBiasPointer = 3, 4, 7, 8
+	epiDefault, epiRelu, epiBias, epiReluBias     = 1, 2, 4, 6
+	prefMaxWorkspace                              = 1
+	workspaceBytes                                = 32 << 20 // what NVIDIA advises for Hopper
 )
 
 // Activation codes shared with kernelSource's act().
@@ -72,6 +84,9 @@ func gelu(l model.Layer) int32 {
 type Options struct {
 	Ordinal int
 	MaxRows int
+	// NoLt turns off cuBLASLt (fused bias and ReLU in the product) and
+	// uses cublasGemmEx plus a bias/activation kernel, for comparison.
+	NoLt bool
 }
 
 // op is one step of the plan: a product with its fused bias and
@@ -83,6 +98,18 @@ type op struct {
 	g, beta unsafe.Pointer // layernorm, float32
 	act     int32
 	eps     float32
+	// cuBLASLt: the product's descriptor and the weight's layout; fused
+	// says the epilogue applies the activation too.
+	desc, aLayout unsafe.Pointer
+	fused         bool
+	plans         map[int]*ltPlan // by rows
+}
+
+// ltPlan is a product's layouts and chosen algorithm for one row count.
+type ltPlan struct {
+	b, d unsafe.Pointer
+	algo unsafe.Pointer // C memory: the heuristic result, algo first
+	ok   bool
 }
 
 // CUDA is the GPU backend.
@@ -105,6 +132,10 @@ type CUDA struct {
 	hOut    []float32 // pinned
 	args    unsafe.Pointer
 	allocs  []unsafe.Pointer
+	lt      unsafe.Pointer
+	pref    unsafe.Pointer
+	ws      unsafe.Pointer
+	cmem    []unsafe.Pointer // C allocations to free
 	dev     backend.Device
 	sms     int
 }
@@ -190,6 +221,17 @@ func New(m *model.Model, prec backend.Precision, o Options) (_ *CUDA, err error)
 		return nil, err
 	}
 	c.args = C.malloc(16 * 16)
+	if c.ws, err = c.alloc(workspaceBytes); err != nil {
+		return nil, err
+	}
+	if err := blasErr("cublasSetWorkspace", C.c_blas_set_ws(a.blasSetWorkspace, c.blas, c.ws, workspaceBytes)); err != nil {
+		return nil, err
+	}
+	if !o.NoLt {
+		if err := c.initLt(); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.upload(); err != nil {
 		return nil, err
 	}
@@ -282,6 +324,11 @@ func (c *CUDA) upload() error {
 			o.act = actCode[l.Kind]
 		case model.GELU:
 			o.act = gelu(l)
+			if c.lt != nil {
+				if err := c.ltDesc(&o); err != nil {
+					return err
+				}
+			}
 		case model.LayerNorm:
 			o.eps = l.Eps
 			if l.W != nil {
@@ -462,6 +509,25 @@ func (c *CUDA) run(n int) error {
 			if i == len(c.ops)-1 && !bf {
 				dst = c.dOut
 			}
+			if o.desc != nil {
+				p, err := c.ltPlan(&c.ops[i], n, gemmType)
+				if err != nil {
+					return err
+				}
+				if p.ok {
+					code := C.c_lt_matmul(c.a.ltMatmul, c.lt, o.desc, &alpha, o.w, o.aLayout, cur, p.b, &beta, dst, p.d, dst, p.d, p.algo, c.ws, workspaceBytes, c.stream)
+					if err := blasErr(fmt.Sprintf("cublasLtMatmul layer %d (%d×%d·%d)", i, n, o.in, o.out), code); err != nil {
+						return err
+					}
+					if !o.fused && o.act != 0 {
+						if err := c.launch("bias_act"+suffix, (o.out+1023)/1024, min(n, 65535), 256, dst, unsafe.Pointer(nil), int32(n), int32(o.out), o.act); err != nil {
+							return err
+						}
+					}
+					cur, width = dst, o.out
+					continue
+				}
+			}
 			code := C.c_blas_gemm_ex(c.a.gemmEx, c.blas, opT, opN, C.int(o.out), C.int(n), C.int(o.in), &alpha,
 				o.w, gemmType, C.int(o.in), cur, gemmType, C.int(o.in), &beta, dst, gemmType, C.int(o.out), compute)
 			if err := blasErr(fmt.Sprintf("cublasGemmEx layer %d (%d×%d·%d)", i, n, o.in, o.out), code); err != nil {
@@ -559,7 +625,98 @@ func (c *CUDA) Close() error {
 		C.free(c.args)
 		c.args = nil
 	}
+	for _, p := range c.cmem {
+		C.free(p)
+	}
+	c.cmem = nil
 	return nil
 }
 
 var _ backend.Backend = (*CUDA)(nil)
+
+// initLt creates the cuBLASLt handle and the preference that lets it use
+// the workspace.
+func (c *CUDA) initLt() error {
+	if err := blasErr("cublasLtCreate", C.c_blas_create(c.a.ltCreate, &c.lt)); err != nil {
+		return err
+	}
+	if err := blasErr("cublasLtMatmulPreferenceCreate", C.c_blas_create(c.a.ltPrefCreate, &c.pref)); err != nil {
+		return err
+	}
+	*(*uint64)(c.args) = workspaceBytes
+	return blasErr("cublasLtMatmulPreferenceSetAttribute", C.c_lt_set_attr(c.a.ltPrefSet, c.pref, prefMaxWorkspace, c.args, 8))
+}
+
+// ltDesc describes a linear layer's product for cuBLASLt: Wᵀ (as PyTorch
+// stores W) times the activations, with bias and ReLU in the epilogue.
+func (c *CUDA) ltDesc(o *op) error {
+	a := c.a
+	compute, dt := C.int(computeF32), C.int(dtF32)
+	if c.prec == backend.TF32 {
+		compute = computeF32FastTF32
+	}
+	if c.prec == backend.BF16 {
+		dt = dtBF16
+	}
+	if err := blasErr("cublasLtMatmulDescCreate", C.c_lt_desc_create(a.ltDescCreate, &o.desc, compute, dtF32)); err != nil {
+		return err
+	}
+	set := func(attr C.int, v int32) error {
+		*(*int32)(c.args) = v
+		return blasErr("cublasLtMatmulDescSetAttribute", C.c_lt_set_attr(a.ltDescSet, o.desc, attr, c.args, 4))
+	}
+	epi := int32(epiDefault)
+	switch {
+	case o.act == 1 && o.b != nil:
+		epi, o.fused = epiReluBias, true
+	case o.act == 1:
+		epi, o.fused = epiRelu, true
+	case o.b != nil:
+		epi, o.fused = epiBias, o.act == 0
+	default:
+		o.fused = o.act == 0
+	}
+	if err := set(ltTransA, opT); err != nil {
+		return err
+	}
+	if err := set(ltTransB, opN); err != nil {
+		return err
+	}
+	if err := set(ltEpilogue, epi); err != nil {
+		return err
+	}
+	if o.b != nil {
+		*(*unsafe.Pointer)(c.args) = o.b
+		if err := blasErr("cublasLtMatmulDescSetAttribute(bias)", C.c_lt_set_attr(a.ltDescSet, o.desc, ltBiasPointer, c.args, 8)); err != nil {
+			return err
+		}
+	}
+	o.plans = map[int]*ltPlan{}
+	return blasErr("cublasLtMatrixLayoutCreate(W)", C.c_lt_layout_create(a.ltLayoutCreate, &o.aLayout, dt, C.ulonglong(o.in), C.ulonglong(o.out), C.longlong(o.in)))
+}
+
+// ltPlan returns the layouts and algorithm for n rows, asking cuBLASLt's
+// heuristic once per row count. When it offers nothing, the plan is
+// marked not ok and the product falls back to cublasGemmEx.
+func (c *CUDA) ltPlan(o *op, n int, dt C.int) (*ltPlan, error) {
+	if p := o.plans[n]; p != nil {
+		return p, nil
+	}
+	a := c.a
+	p := &ltPlan{}
+	if err := blasErr("cublasLtMatrixLayoutCreate(X)", C.c_lt_layout_create(a.ltLayoutCreate, &p.b, dt, C.ulonglong(o.in), C.ulonglong(n), C.longlong(o.in))); err != nil {
+		return nil, err
+	}
+	if err := blasErr("cublasLtMatrixLayoutCreate(Y)", C.c_lt_layout_create(a.ltLayoutCreate, &p.d, dt, C.ulonglong(o.out), C.ulonglong(n), C.longlong(o.out))); err != nil {
+		return nil, err
+	}
+	p.algo = C.malloc(256)
+	c.cmem = append(c.cmem, p.algo)
+	count := (*C.int)(unsafe.Add(c.args, 128))
+	*count = 0
+	code := C.c_lt_heuristic(a.ltHeuristic, c.lt, o.desc, o.aLayout, p.b, p.d, p.d, c.pref, p.algo, count)
+	state := *(*int32)(unsafe.Add(p.algo, 72))
+	p.ok = code == 0 && *count > 0 && state == 0
+	o.plans[n] = p
+	return p, nil
+}

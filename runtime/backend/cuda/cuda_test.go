@@ -3,6 +3,7 @@ package cuda
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -11,9 +12,9 @@ import (
 )
 
 // newOrSkip gives a backend or skips: CI has no GPU.
-func newOrSkip(t *testing.T, m *model.Model, p backend.Precision) *CUDA {
+func newOrSkip(t *testing.T, m *model.Model, p backend.Precision, noLt ...bool) *CUDA {
 	t.Helper()
-	c, err := New(m, p, Options{MaxRows: 512})
+	c, err := New(m, p, Options{MaxRows: 512, NoLt: len(noLt) > 0 && noLt[0]})
 	if errors.Is(err, ErrNoLibrary) {
 		t.Skipf("no GPU here: %v", err)
 	}
@@ -42,25 +43,68 @@ func TestMLPMatchesReference(t *testing.T) {
 	}
 	m := model.BuildMLP(spec)
 	for _, p := range []backend.Precision{backend.FP32, backend.TF32, backend.BF16} {
-		t.Run(string(p), func(t *testing.T) {
-			c := newOrSkip(t, m, p)
-			r := rand.New(rand.NewPCG(uint64(len(p)), 11))
-			for _, rows := range []int{1, 3, 256, 700} { // 700 > MaxRows: two chunks
-				x := randInput(r, rows*m.In)
-				out := make([]float32, rows*m.Out)
-				for i := range out {
-					out[i] = 12345 // poison
+		for _, noLt := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/noLt=%v", p, noLt), func(t *testing.T) {
+				c := newOrSkip(t, m, p, noLt)
+				r := rand.New(rand.NewPCG(uint64(len(p)), 11))
+				for _, rows := range []int{1, 3, 256, 700} { // 700 > MaxRows: two chunks
+					x := randInput(r, rows*m.In)
+					out := make([]float32, rows*m.Out)
+					for i := range out {
+						out[i] = 12345 // poison
+					}
+					if err := c.Forward(context.Background(), x, rows, out); err != nil {
+						t.Fatal(err)
+					}
+					e := model.RelErr(out, m.Reference(x, rows))
+					t.Logf("%s rows %d: relative error %.2e", p, rows, e)
+					if e > tolerance[p] {
+						t.Fatalf("%s rows %d: relative error %g over %g", p, rows, e, tolerance[p])
+					}
 				}
-				if err := c.Forward(context.Background(), x, rows, out); err != nil {
-					t.Fatal(err)
+			})
+		}
+	}
+}
+
+// Products without bias, and activations the epilogue cannot apply.
+func TestFusionVariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	ts := model.Tensors{
+		"a.weight": {Name: "a.weight", Shape: []int{48, 32}, Data: randInput(r, 48*32)},
+		"a.bias":   {Name: "a.bias", Shape: []int{48}, Data: randInput(r, 48)},
+		"b.weight": {Name: "b.weight", Shape: []int{40, 48}, Data: randInput(r, 40*48)},
+		"c.weight": {Name: "c.weight", Shape: []int{24, 40}, Data: randInput(r, 24*40)},
+		"d.weight": {Name: "d.weight", Shape: []int{8, 24}, Data: randInput(r, 8*24)},
+	}
+	a := model.Arch{Inputs: 32, Layers: []model.ArchLayer{
+		{Type: model.Linear, Weight: "a.weight", Bias: "a.bias"}, {Type: model.GELU},
+		{Type: model.Linear, Weight: "b.weight"}, {Type: model.ReLU},
+		{Type: model.Linear, Weight: "c.weight"}, {Type: model.Sigmoid},
+		{Type: model.Linear, Weight: "d.weight"},
+	}}
+	m, err := model.Build(a, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []backend.Precision{backend.FP32, backend.BF16} {
+		for _, noLt := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/noLt=%v", p, noLt), func(t *testing.T) {
+				c := newOrSkip(t, m, p, noLt)
+				for _, rows := range []int{1, 17} {
+					x := randInput(r, rows*m.In)
+					out := make([]float32, rows*m.Out)
+					if err := c.Forward(context.Background(), x, rows, out); err != nil {
+						t.Fatal(err)
+					}
+					e := model.RelErr(out, m.Reference(x, rows))
+					t.Logf("%s noLt=%v rows %d: relative error %.2e", p, noLt, rows, e)
+					if e > tolerance[p] {
+						t.Fatalf("relative error %g", e)
+					}
 				}
-				e := model.RelErr(out, m.Reference(x, rows))
-				t.Logf("%s rows %d: relative error %.2e", p, rows, e)
-				if e > tolerance[p] {
-					t.Fatalf("%s rows %d: relative error %g over %g", p, rows, e, tolerance[p])
-				}
-			}
-		})
+			})
+		}
 	}
 }
 

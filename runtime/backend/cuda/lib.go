@@ -31,6 +31,13 @@ typedef int (*fn_blas_create)(void**);
 typedef int (*fn_blas_set_stream)(void*, void*);
 typedef int (*fn_blas_gemm_ex)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int, const void*, void*, int, int, int, int);
 
+typedef int (*fn_blas_set_ws)(void*, void*, size_t);
+typedef int (*fn_lt_desc_create)(void**, int, int);
+typedef int (*fn_lt_set_attr)(void*, int, const void*, size_t);
+typedef int (*fn_lt_layout_create)(void**, int, unsigned long long, unsigned long long, long long);
+typedef int (*fn_lt_heuristic)(void*, void*, void*, void*, void*, void*, void*, int, void*, int*);
+typedef int (*fn_lt_matmul)(void*, void*, const void*, const void*, void*, const void*, void*, const void*, const void*, void*, void*, void*, const void*, void*, size_t, void*);
+
 typedef int (*fn_nvrtc_create)(void**, const char*, const char*, int, const char* const*, const char* const*);
 typedef int (*fn_nvrtc_compile)(void*, int, const char* const*);
 typedef int (*fn_nvrtc_size)(void*, size_t*);
@@ -66,6 +73,19 @@ int c_blas_set_stream(void* f, void* h, void* s) { return ((fn_blas_set_stream)f
 int c_blas_gemm_ex(void* f, void* h, int ta, int tb, int m, int n, int k, const float* al,
 	const void* A, int at, int lda, const void* B, int bt, int ldb, const float* be, void* C, int ct, int ldc, int comp) {
 	return ((fn_blas_gemm_ex)f)(h, ta, tb, m, n, k, al, A, at, lda, B, bt, ldb, be, C, ct, ldc, comp, -1);
+}
+
+int c_blas_set_ws(void* f, void* h, void* w, size_t n) { return ((fn_blas_set_ws)f)(h, w, n); }
+int c_lt_desc_create(void* f, void** d, int comp, int scale) { return ((fn_lt_desc_create)f)(d, comp, scale); }
+int c_lt_set_attr(void* f, void* d, int attr, const void* v, size_t n) { return ((fn_lt_set_attr)f)(d, attr, v, n); }
+int c_lt_layout_create(void* f, void** l, int t, unsigned long long rows, unsigned long long cols, long long ld) { return ((fn_lt_layout_create)f)(l, t, rows, cols, ld); }
+// One heuristic result is 96 bytes: the 64-byte algo, workspace size, state, waves, reserved.
+int c_lt_heuristic(void* f, void* h, void* desc, void* a, void* b, void* c, void* d, void* pref, void* result, int* count) {
+	return ((fn_lt_heuristic)f)(h, desc, a, b, c, d, pref, 1, result, count);
+}
+int c_lt_matmul(void* f, void* h, void* desc, const float* alpha, const void* A, void* Ad, const void* B, void* Bd, const float* beta,
+	void* C, void* Cd, void* D, void* Dd, const void* algo, void* ws, size_t wsn, void* stream) {
+	return ((fn_lt_matmul)f)(h, desc, alpha, A, Ad, B, Bd, beta, C, Cd, D, Dd, algo, ws, wsn, stream);
 }
 
 int c_nvrtc_create(void* f, void** p, const char* src, const char* name) { return ((fn_nvrtc_create)f)(p, src, name, 0, NULL, NULL); }
@@ -145,12 +165,13 @@ func (l *lib) sym(name string) (unsafe.Pointer, error) {
 
 // api holds the entry points, resolved once.
 type api struct {
-	rt, drv, blas, nvrtc *lib
+	rt, drv, blas, lt, nvrtc *lib
 
 	setDevice, deviceSynchronize, malloc, free, mallocHost, freeHost, memcpyAsync, streamCreate, streamSync,
 	getAttr, memInfo, errStr, runtimeVersion, getLastError unsafe.Pointer
 	cuInit, cuDeviceGet, cuPrimaryRetain, cuCtxSetCurrent, cuModuleLoadData, cuModuleGetFunction, cuLaunch, cuErrStr unsafe.Pointer
-	blasCreate, blasDestroy, blasSetStream, gemmEx                                                                   unsafe.Pointer
+	blasCreate, blasDestroy, blasSetStream, gemmEx, blasSetWorkspace                                                 unsafe.Pointer
+	ltCreate, ltDescCreate, ltDescSet, ltLayoutCreate, ltPrefCreate, ltPrefSet, ltHeuristic, ltMatmul                unsafe.Pointer
 	nvCreate, nvCompile, nvCubinSize, nvCubin, nvLogSize, nvLog, nvDestroy, nvErrStr, nvVersion                      unsafe.Pointer
 }
 
@@ -164,6 +185,9 @@ func loadAPI() (*api, error) {
 		return nil, err
 	}
 	if a.blas, err = openLib("libcublas.so.13", "libcublas.so.12", "libcublas.so"); err != nil {
+		return nil, err
+	}
+	if a.lt, err = openLib("libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"); err != nil {
 		return nil, err
 	}
 	if a.nvrtc, err = openLib("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"); err != nil {
@@ -187,6 +211,11 @@ func loadAPI() (*api, error) {
 		{a.drv, "cuLaunchKernel", &a.cuLaunch}, {a.drv, "cuGetErrorString", &a.cuErrStr},
 		{a.blas, "cublasCreate_v2", &a.blasCreate}, {a.blas, "cublasDestroy_v2", &a.blasDestroy},
 		{a.blas, "cublasSetStream_v2", &a.blasSetStream}, {a.blas, "cublasGemmEx", &a.gemmEx},
+		{a.blas, "cublasSetWorkspace_v2", &a.blasSetWorkspace},
+		{a.lt, "cublasLtCreate", &a.ltCreate}, {a.lt, "cublasLtMatmulDescCreate", &a.ltDescCreate},
+		{a.lt, "cublasLtMatmulDescSetAttribute", &a.ltDescSet}, {a.lt, "cublasLtMatrixLayoutCreate", &a.ltLayoutCreate},
+		{a.lt, "cublasLtMatmulPreferenceCreate", &a.ltPrefCreate}, {a.lt, "cublasLtMatmulPreferenceSetAttribute", &a.ltPrefSet},
+		{a.lt, "cublasLtMatmulAlgoGetHeuristic", &a.ltHeuristic}, {a.lt, "cublasLtMatmul", &a.ltMatmul},
 		{a.nvrtc, "nvrtcCreateProgram", &a.nvCreate}, {a.nvrtc, "nvrtcCompileProgram", &a.nvCompile},
 		{a.nvrtc, "nvrtcGetCUBINSize", &a.nvCubinSize}, {a.nvrtc, "nvrtcGetCUBIN", &a.nvCubin},
 		{a.nvrtc, "nvrtcGetProgramLogSize", &a.nvLogSize}, {a.nvrtc, "nvrtcGetProgramLog", &a.nvLog},

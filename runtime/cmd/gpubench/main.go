@@ -85,6 +85,7 @@ func randRows(r *rand.Rand, n int) []float32 {
 
 type result struct {
 	Impl      string  `json:"impl"`
+	Device    string  `json:"device"`
 	Precision string  `json:"precision"`
 	Batch     int     `json:"batch"`
 	Ms        float64 `json:"ms"`
@@ -128,6 +129,7 @@ func kernels(args []string) error {
 	cpuBatches := fs.String("cpu-batches", "1,256", "batch sizes for the cpu entry")
 	target := fs.Duration("target", 200*time.Millisecond, "time per repetition")
 	jsonOut := fs.String("json", "", "append JSON lines here")
+	paths := fs.String("paths", "lt,gemmex", "CUDA product paths: lt (cuBLASLt, fused epilogue), gemmex (cublasGemmEx + kernel)")
 	fs.Parse(args)
 	var m *model.Model
 	var err error
@@ -150,7 +152,7 @@ func kernels(args []string) error {
 	emit := func(r result) {
 		b, _ := json.Marshal(r)
 		fmt.Fprintln(jw, string(b))
-		fmt.Printf("%-6s %-5s batch %5d  %9.3f ms  %12.0f rows/s  %7.1f TFLOP/s  copies=%v\n", r.Impl, r.Precision, r.Batch, r.Ms, r.RowsPerS, r.TFLOPs, r.Copies)
+		fmt.Printf("%-13s %-5s batch %5d  %9.3f ms  %12.0f rows/s  %7.1f TFLOP/s  copies=%v\n", r.Impl, r.Precision, r.Batch, r.Ms, r.RowsPerS, r.TFLOPs, r.Copies)
 	}
 	bs := ints(*batches)
 	maxB := slices.Max(bs)
@@ -177,7 +179,7 @@ func kernels(args []string) error {
 				if err != nil {
 					return err
 				}
-				emit(result{Impl: "gonum", Precision: "fp32", Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
+				emit(result{Impl: "gonum", Device: "cpu", Precision: "fp32", Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
 			}
 			continue
 		}
@@ -185,46 +187,52 @@ func kernels(args []string) error {
 		if err != nil {
 			return err
 		}
-		t0 := time.Now()
-		c, err := cuda.New(m, p, cuda.Options{MaxRows: maxB})
-		if err != nil {
-			return fmt.Errorf("cuda %s: %w", p, err)
-		}
-		out := make([]float32, 8*m.Out)
-		for i := range out {
-			out[i] = float32(math.NaN()) // poison: every output must be written
-		}
-		if err := c.Forward(context.Background(), check, 8, out); err != nil {
-			return err
-		}
-		rel := model.RelErr(out, ref)
-		fmt.Printf("cuda  %-5s setup %v  rel_err vs float64 reference = %.2e\n", p, time.Since(t0).Round(time.Millisecond), rel)
-		for _, b := range bs {
-			x := randRows(rng, b*m.In)
-			o := make([]float32, b*m.Out)
-			// Fill the device input buffer with real data (never time on zeros).
-			if err := c.Forward(context.Background(), x, b, o); err != nil {
-				return err
+		for _, path := range strings.Split(*paths, ",") {
+			impl := "gpuctl"
+			if path == "gemmex" {
+				impl = "gpuctl-gemmex"
 			}
-			sec, err := timeIt(func(it int) error { return c.Resident(b, it) }, *target, 5)
+			t0 := time.Now()
+			c, err := cuda.New(m, p, cuda.Options{MaxRows: maxB, NoLt: path == "gemmex"})
 			if err != nil {
+				return fmt.Errorf("cuda %s: %w", p, err)
+			}
+			out := make([]float32, 8*m.Out)
+			for i := range out {
+				out[i] = float32(math.NaN()) // poison: every output must be written
+			}
+			if err := c.Forward(context.Background(), check, 8, out); err != nil {
 				return err
 			}
-			emit(result{Impl: "gpuctl", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, RelErr: rel})
-			sec, err = timeIt(func(it int) error {
-				for range it {
-					if err := c.Forward(context.Background(), x, b, o); err != nil {
-						return err
-					}
+			rel := model.RelErr(out, ref)
+			fmt.Printf("cuda  %-5s %-6s setup %v  rel_err vs float64 reference = %.2e\n", p, path, time.Since(t0).Round(time.Millisecond), rel)
+			for _, b := range bs {
+				x := randRows(rng, b*m.In)
+				o := make([]float32, b*m.Out)
+				// Fill the device input buffer with real data (never time on zeros).
+				if err := c.Forward(context.Background(), x, b, o); err != nil {
+					return err
 				}
-				return nil
-			}, *target, 3)
-			if err != nil {
-				return err
+				sec, err := timeIt(func(it int) error { return c.Resident(b, it) }, *target, 5)
+				if err != nil {
+					return err
+				}
+				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, RelErr: rel})
+				sec, err = timeIt(func(it int) error {
+					for range it {
+						if err := c.Forward(context.Background(), x, b, o); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, *target, 3)
+				if err != nil {
+					return err
+				}
+				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
 			}
-			emit(result{Impl: "gpuctl", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
+			c.Close()
 		}
-		c.Close()
 	}
 	return nil
 }
