@@ -303,7 +303,7 @@ func (inv *Inventory) Match(pattern string) ([]*Host, error) {
 	}
 	parts := splitPattern(pattern)
 	selected := map[string]bool{}
-	first := true
+	var unknown []string
 	for _, p := range parts {
 		switch {
 		case strings.HasPrefix(p, "!"):
@@ -319,20 +319,22 @@ func (inv *Inventory) Match(pattern string) ([]*Host, error) {
 			}
 		default:
 			t := inv.term(p)
-			if len(t) == 0 && first && !inv.isKnown(p) {
-				return nil, fmt.Errorf("%w: %q is neither a group nor a host in %s", ErrNoMatch, p, inv.Path)
+			if !inv.isKnown(p) {
+				unknown = append(unknown, p)
 			}
 			for h := range t {
 				selected[h] = true
 			}
 		}
-		first = false
 	}
 	var out []*Host
 	for _, n := range inv.allNames() {
 		if selected[n] {
 			out = append(out, inv.hosts[n])
 		}
+	}
+	if len(out) == 0 && len(unknown) > 0 {
+		return nil, fmt.Errorf("%w: %s neither a group nor a host in %s", ErrNoMatch, strings.Join(quoteAll(unknown), ", "), inv.Path)
 	}
 	return out, nil
 }
@@ -395,6 +397,14 @@ func splitPattern(p string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = fmt.Sprintf("%q is", x)
 	}
 	return out
 }

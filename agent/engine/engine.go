@@ -125,6 +125,13 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 			break
 		}
 		hosts, err := e.playHosts(play)
+		if errors.Is(err, inventory.ErrNoMatch) || (err == nil && len(hosts) == 0) {
+			// As Ansible does: a play whose pattern matches nothing (a
+			// single-node inventory has no workers group) is skipped.
+			msg := fmt.Sprintf("play %q (%s): no hosts matched %q; skipping", play.Name, play.Pos, play.Hosts)
+			e.opt.Reporter.Event(Event{Type: EventWarning, Time: time.Now(), Play: play.Name, Msg: msg})
+			continue
+		}
 		if err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("play %q (%s): %w", play.Name, play.Pos, err))
 			continue

@@ -301,3 +301,39 @@ type badConnector struct{}
 func (badConnector) Connect(ctx context.Context, h *inventory.Host, vars map[string]any) (conn.Conn, error) {
 	return nil, fmt.Errorf("dial %s: %w", h.Name, conn.ErrUnreachable)
 }
+
+func TestNoLogHidesOutput(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - etest_echo: {msg: "token=abcdef.0123456789abcdef"}
+      no_log: true
+    - etest_fail: {}
+      no_log: true
+`
+	_, rec, err := run(t, pb, engine.Options{Diff: true})
+	if err == nil || strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want a hidden failure", err)
+	}
+	for _, e := range rec.events {
+		if strings.Contains(e.Msg, "abcdef") || strings.Contains(e.Msg, "boom") {
+			t.Fatalf("no_log output leaked: %+v", e)
+		}
+	}
+}
+
+func TestNoHostsMatchedSkipsPlay(t *testing.T) {
+	pb := "- hosts: workers\n  tasks:\n    - etest_echo: {msg: x}\n- hosts: a\n  gather_facts: false\n  tasks:\n    - etest_echo: {msg: y}\n"
+	recap, rec, err := run(t, pb, engine.Options{})
+	if err != nil || recap.Hosts["a"].OK != 1 {
+		t.Fatalf("err=%v recap=%+v", err, recap.Hosts)
+	}
+	var warned bool
+	for _, e := range rec.events {
+		warned = warned || (e.Type == engine.EventWarning && strings.Contains(e.Msg, "no hosts matched"))
+	}
+	if !warned {
+		t.Fatal("no warning for the skipped play")
+	}
+}

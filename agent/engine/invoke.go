@@ -108,7 +108,7 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		r.unreachable = true
 		r.counts.Unreachable++
 		e.emitResult(play, t, r.inv.Name, StatusUnreachable, e.redact(runErr.Error()), nil, dur, item)
-		return failed(res, runErr), &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: redactErr{runErr, e}}
+		return failed(res, runErr), e.hostErr(r, t, runErr)
 	}
 	isFailed := runErr != nil
 	if t.Register != "" {
@@ -169,7 +169,7 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		}
 		r.counts.Failed++
 		e.emitResult(play, t, r.inv.Name, StatusFailed, e.redact(err.Error()), &diff, dur, item)
-		return res, &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: redactErr{err, e}}
+		return res, e.hostErr(r, t, err)
 	}
 	if changed {
 		r.counts.Changed++

@@ -79,7 +79,7 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 	r, err := e.hostRunFor(ctx, play, h)
 	if err != nil {
 		counts.Unreachable++
-		e.emitResult(play, nil, h.Name, StatusUnreachable, e.redact(err.Error()), nil, 0, nil)
+		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.redact(err.Error()), nil, 0, nil)
 		return &HostError{Host: h.Name, Err: err}
 	}
 	r.counts = counts

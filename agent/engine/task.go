@@ -320,16 +320,32 @@ func (e *Engine) fail(play *playbooks.Play, r *hostRun, t *playbooks.Task, item 
 	}
 	r.counts.Failed++
 	e.emitResult(play, t, r.inv.Name, StatusFailed, e.redact(err.Error()), nil, 0, item)
-	return &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: redactErr{err, e}}
+	return e.hostErr(r, t, err)
+}
+
+// hostErr wraps a task failure for the run's error, hiding its text for
+// no_log tasks while keeping the chain for errors.Is.
+func (e *Engine) hostErr(r *hostRun, t *playbooks.Task, err error) *HostError {
+	re := redactErr{err: err, e: e}
+	if t.NoLog {
+		re.hidden = true
+	}
+	return &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: re}
 }
 
 // redactErr keeps the chain for errors.Is while masking secrets in text.
 type redactErr struct {
-	err error
-	e   *Engine
+	err    error
+	e      *Engine
+	hidden bool
 }
 
-func (r redactErr) Error() string { return r.e.redact(r.err.Error()) }
+func (r redactErr) Error() string {
+	if r.hidden {
+		return "failed (output hidden: no_log is set)"
+	}
+	return r.e.redact(r.err.Error())
+}
 func (r redactErr) Unwrap() error { return r.err }
 
 func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string, st Status, msg string, d *plan.Diff, dur time.Duration, item any) {
@@ -339,6 +355,14 @@ func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string
 	}
 	if t != nil {
 		ev.Task, ev.Module, ev.Pos = t.Title(), t.Module, t.Pos.String()
+	}
+	if t != nil && t.NoLog {
+		// no_log hides everything a task's output could leak: message,
+		// diff, loop item.
+		if msg != "" {
+			msg = "(output hidden: no_log is set)"
+		}
+		ev.Msg, ev.Item, d = msg, nil, nil
 	}
 	if d != nil && (e.opt.Diff || d.Unknown != "") {
 		masked := d.Masked(e.secrets)
