@@ -109,6 +109,7 @@ func summary(b []byte) string {
 type writeOpts struct {
 	backup   bool
 	validate string
+	parents  bool // create missing parent directories (lineinfile create)
 }
 
 // apply writes the file (atomically, through the connection) and fixes
@@ -128,11 +129,26 @@ func (cp *contentPlan) apply(ctx context.Context, h modules.Host, o writeOpts) (
 			}
 			backupFile = b
 		}
+		if o.parents && !cp.exists {
+			if err := run(ctx, h, conn.Join("mkdir", "-p", "--", path.Dir(cp.path))); err != nil {
+				return "", err
+			}
+		}
 		attrs, err := cp.writeAttrs()
 		if err != nil {
 			return backupFile, err
 		}
-		if err := h.Conn().WriteFile(ctx, cp.path, cp.data, attrs); err != nil {
+		err = h.Conn().WriteFile(ctx, cp.path, cp.data, attrs)
+		if err != nil && cp.exists && cp.attrs.Owner == "" && cp.attrs.Group == "" {
+			// Keeping the old owner needs chown, which an unprivileged
+			// user may not do; like Ansible, write anyway as ourselves.
+			attrs.Owner, attrs.Group = "", ""
+			if h.Conn().WriteFile(ctx, cp.path, cp.data, attrs) == nil {
+				h.Log().Warn("could not keep the owner of a replaced file", "path", cp.path, "owner", cp.info.Owner, "group", cp.info.Group, "err", err)
+				err = nil
+			}
+		}
+		if err != nil {
 			return backupFile, fmt.Errorf("write %s: %w", cp.path, err)
 		}
 		return backupFile, nil

@@ -38,7 +38,7 @@ type LineInFile struct {
 	InsertBefore string  `yaml:"insertbefore" doc:"when regexp/search_string match nothing, insert before the last line matching this regexp, or BOF"`
 	Backrefs     bool    `yaml:"backrefs" doc:"expand \\1 or \\g<name> in line from the regexp match; when nothing matches the file is left alone"`
 	FirstMatch   bool    `yaml:"firstmatch" doc:"use the first matching line instead of the last, for regexp and insertafter/insertbefore"`
-	Create       bool    `yaml:"create" doc:"create the file when it does not exist (with state=present); otherwise a missing file is an error"`
+	Create       bool    `yaml:"create" doc:"create the file (and its directory) when it does not exist, with state=present; otherwise a missing file is an error"`
 	Backup       bool    `yaml:"backup" doc:"keep a timestamped copy (path.YYYY-MM-DD@HH:MM:SS~) before changing the file"`
 	ValidateCmd  string  `yaml:"validate" doc:"command that checks the edited file before it replaces path; %s is its path"`
 	Attrs        `yaml:",squash"`
@@ -144,7 +144,7 @@ func (m *LineInFile) Apply(ctx context.Context, h modules.Host, d plan.Diff) err
 	if err != nil {
 		return err
 	}
-	m.backupFile, err = cp.apply(ctx, h, writeOpts{backup: m.Backup, validate: m.ValidateCmd})
+	m.backupFile, err = cp.apply(ctx, h, writeOpts{backup: m.Backup, validate: m.ValidateCmd, parents: m.Create})
 	return err
 }
 

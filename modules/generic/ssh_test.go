@@ -20,8 +20,13 @@ import (
 func sshHost(t *testing.T) *hosttest.Host {
 	t.Helper()
 	srv := sshtest.Start(t) // skips without root/sshd and with -short
+	return sshHostAs(t, srv, "root")
+}
+
+func sshHostAs(t *testing.T, srv *sshtest.Server, user string) *hosttest.Host {
+	t.Helper()
 	c, err := ssh.Dial(context.Background(), ssh.Config{
-		Host: srv.Host, Port: srv.Port, User: "root",
+		Host: srv.Host, Port: srv.Port, User: user,
 		KeyFiles: []string{srv.ClientKey}, NoAgent: true,
 		KnownHostsFiles: []string{srv.KnownHosts}, NoUserKnownHosts: true,
 		ConnectTimeout: 5 * time.Second,
@@ -133,4 +138,30 @@ func TestOverSSH(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// An unprivileged user edits a file it owns but whose group it is not in:
+// the owner cannot be kept by chown, so the file is written as the user,
+// as Ansible does, instead of failing.
+func TestUnprivilegedEdit(t *testing.T) {
+	srv := sshtest.Start(t)
+	u := sshtest.AddUser(t, "")
+	h := sshHostAs(t, srv, u.Name)
+	p := filepath.Join(u.Home, "app.conf")
+	write(t, p, "a=1\n", 0o664)
+	if err := os.Chown(p, uidOf(t, u.Home), 0); err != nil {
+		t.Fatal(err)
+	}
+	hosttest.Timeline(t, h, u.Home, "lineinfile", map[string]any{"path": p, "line": "b=2"})
+	if read(t, p) != "a=1\nb=2\n" || perm(t, p) != 0o664 {
+		t.Errorf("%q %v", read(t, p), perm(t, p))
+	}
+	if uid, _ := owner(t, p); int(uid) != uidOf(t, u.Home) {
+		t.Errorf("owner %d", uid)
+	}
+}
+
+func uidOf(t *testing.T, p string) int {
+	uid, _ := owner(t, p)
+	return int(uid)
 }

@@ -191,7 +191,7 @@ func TestLineInFileTimeline(t *testing.T) {
 	if got := read(t, p); got != "# managed\nPermitRootLogin no\n" {
 		t.Errorf("file %q", got)
 	}
-	created := filepath.Join(dir, "new.conf")
+	created := filepath.Join(dir, "conf.d", "new.conf")
 	d = hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": created, "line": "x=1", "create": true, "mode": "0600"})
 	hasChange(t, d, plan.Create, "content")
 	if read(t, created) != "x=1\n" || perm(t, created) != 0o600 {
