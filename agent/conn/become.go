@@ -52,10 +52,16 @@ func Become(c Conn, opts BecomeOptions) Conn {
 	if opts.Method == "" {
 		opts.Method = "sudo"
 	}
-	if u, ok := c.(interface{ User() string }); ok && u.User() == "root" && opts.User == "root" {
-		return c
+	b := &becomeConn{c: c, opts: opts, token: randomToken()}
+	// The engine wraps a connection per task: a transport that knows its
+	// login user saves a round trip to ask the host.
+	if u, ok := c.(interface{ User() string }); ok && u.User() != "" {
+		if u.User() == "root" && opts.User == "root" {
+			return c
+		}
+		b.known, b.isRoot, b.loginUser = true, u.User() == "root", u.User()
 	}
-	return &becomeConn{c: c, opts: opts, token: randomToken()}
+	return b
 }
 
 type becomeConn struct {

@@ -48,7 +48,8 @@ func (e *HostKeyError) Error() string {
 	}
 	return fmt.Sprintf("%v: host %s is unknown (not in %s); it offers %s %s. "+
 		"After checking that fingerprint, add it with `%s >> ~/.ssh/known_hosts` "+
-		"(or list another known_hosts file), or turn host key checking off explicitly for throwaway hosts",
+		"(or list another known_hosts file); for throwaway hosts only, turn checking off explicitly "+
+		"(inventory variable ansible_host_key_checking: false, or GPUCTL_HOST_KEY_CHECKING=false)",
 		conn.ErrHostKey, shown, files, e.Key.Type(), e.Fingerprint, keyscan)
 }
 

@@ -70,7 +70,7 @@ func (p *freezingProxy) pipe(dst, src net.Conn) {
 func TestKeepAliveDetectsSilentPeer(t *testing.T) {
 	srv := sshtest.Start(t)
 	proxy := newFreezingProxy(t, srv.Addr())
-	cfg := config(srv, "root")
+	cfg, _ := shellUser(t, srv)
 	cfg.Port = proxy.l.Addr().(*net.TCPAddr).Port
 	// The proxy's port is not in known_hosts under that name.
 	cfg.InsecureIgnoreHostKey = true

@@ -136,10 +136,19 @@ func TestRun(t *testing.T) {
 	})
 }
 
+// shellUser is a throwaway user whose login shell is /bin/sh. Tests that
+// kill sessions use it: root's shell start-up files on a developer machine
+// (pyenv rehash takes a lock) must never be killed halfway.
+func shellUser(t *testing.T, srv *sshtest.Server) (ssh.Config, string) {
+	u := sshtest.AddUser(t, "")
+	return config(srv, u.Name), u.Home
+}
+
 func TestRunCancel(t *testing.T) {
 	srv := sshtest.Start(t)
-	c := dial(t, config(srv, "root"))
-	marker := filepath.Join(srv.Dir, "still-running")
+	cfg, home := shellUser(t, srv)
+	c := dial(t, cfg)
+	marker := filepath.Join(home, "still-running")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -347,7 +356,7 @@ func TestHostKeys(t *testing.T) {
 		if !errors.As(err, &hk) || hk.Changed {
 			t.Fatalf("want unknown-host error, got %v", err)
 		}
-		for _, want := range []string{"unknown", "ssh-keyscan -p", "off explicitly", "SHA256:"} {
+		for _, want := range []string{"unknown", "ssh-keyscan -p", "off explicitly", "GPUCTL_HOST_KEY_CHECKING=false", "SHA256:"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("message lacks %q: %v", want, err)
 			}
@@ -450,11 +459,10 @@ func TestAuthAndReachability(t *testing.T) {
 
 func TestConnLost(t *testing.T) {
 	srv := sshtest.Start(t)
-	cfg := config(srv, "root")
+	cfg, dir := shellUser(t, srv)
 	cfg.KeepAliveInterval = 200 * time.Millisecond
 	c := dial(t, cfg)
 	ctx := context.Background()
-	dir := t.TempDir()
 	target := filepath.Join(dir, "target")
 	if err := c.WriteFile(ctx, target, []byte("original"), conn.FileAttrs{}); err != nil {
 		t.Fatal(err)
@@ -480,7 +488,8 @@ func TestConnLost(t *testing.T) {
 
 func TestConnLostDuringRun(t *testing.T) {
 	srv := sshtest.Start(t)
-	c := dial(t, config(srv, "root"))
+	cfg, _ := shellUser(t, srv)
+	c := dial(t, cfg)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Run(context.Background(), "sleep 30")

@@ -60,6 +60,13 @@ func Available() string {
 
 // Start runs sshd for the test and stops it at cleanup. It skips the test
 // when sshd is unavailable.
+//
+// Logging in as root runs root's login shell, and bash sources ~/.bashrc
+// under sshd: on a developer machine that can cost far more than the
+// command (pyenv init: about 0.4 s), and killing such a session midway can
+// leave pyenv's rehash lock behind, stalling later root sessions for 60 s.
+// Tests that kill sessions or measure speed should log in as an AddUser
+// user, whose shell is /bin/sh.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	if testing.Short() {
