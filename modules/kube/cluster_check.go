@@ -111,7 +111,7 @@ func (m *ClusterCheck) Check(ctx context.Context, h modules.Host) (plan.Diff, er
 	var d plan.Diff
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return d, err
+		return noCluster(h, err)
 	}
 	d.State = &checkState{client: c}
 	results, err := m.run(ctx, h, c, false)

@@ -125,7 +125,7 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return d, err
+		return noCluster(h, err)
 	}
 	cidr, err := m.podCIDR(ctx, c)
 	if err != nil {

@@ -8,11 +8,14 @@ package kube
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
 	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
+	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
 )
 
@@ -36,6 +39,26 @@ func (a Access) client(ctx context.Context, h modules.Host) (*kubeapi.Client, er
 		path = kubeapi.DefaultKubeconfig
 	}
 	return kubeapi.Connect(ctx, h.Conn(), h.Name(), path)
+}
+
+// Reads names the kubeconfig, so that in check mode a play whose earlier
+// task would create it (kubeadm init) shows this task as known after apply.
+// A kubeconfig from the host variable is not known here; noCluster covers it.
+func (a Access) Reads() []string {
+	if a.Kubeconfig != "" {
+		return []string{a.Kubeconfig}
+	}
+	return []string{kubeapi.DefaultKubeconfig}
+}
+
+// noCluster turns a missing kubeconfig in check mode into "known after
+// apply": when a play that creates the control plane is only checked, the
+// cluster its later tasks talk to does not exist yet.
+func noCluster(h modules.Host, err error) (plan.Diff, error) {
+	if h.CheckMode() && errors.Is(err, fs.ErrNotExist) {
+		return plan.Diff{Unknown: "known after apply: " + err.Error()}, nil
+	}
+	return plan.Diff{}, err
 }
 
 // nodeName is the Kubernetes node a host is: the node argument when given,

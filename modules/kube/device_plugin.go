@@ -140,7 +140,7 @@ func (m *DevicePlugin) Check(ctx context.Context, h modules.Host) (plan.Diff, er
 	}
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return plan.Diff{}, err
+		return noCluster(h, err)
 	}
 	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{})
 	if err != nil {

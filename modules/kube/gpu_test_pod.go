@@ -106,7 +106,7 @@ func (m *GPUTestPod) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 	var d plan.Diff
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return d, err
+		return noCluster(h, err)
 	}
 	d.State = &podState{client: c}
 	want := m.pod()

@@ -124,7 +124,7 @@ func (m *K8s) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return plan.Diff{}, err
+		return noCluster(h, err)
 	}
 	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{Namespace: m.Namespace, Delete: m.State == "absent"})
 	if err != nil {

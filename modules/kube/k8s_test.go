@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/conn/local"
 	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
 	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/modules"
 )
 
 const appManifest = `
@@ -179,4 +182,35 @@ func TestK8sErrors(t *testing.T) {
 		}
 		converge(t, h, "k8s", map[string]any{"state": "absent", "definition": args["definition"]})
 	})
+}
+
+// TestNoClusterYet: in check mode, before kubeadm has written admin.conf,
+// every kube module says "known after apply" instead of failing.
+func TestNoClusterYet(t *testing.T) {
+	h := &testHost{name: "fresh", conn: local.New(), vars: map[string]any{"kubeconfig": "/nonexistent/admin.conf"}, check: true,
+		log: slog.New(slog.DiscardHandler)}
+	for name, args := range map[string]map[string]any{
+		"k8s":           {"definition": map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "x"}}},
+		"cni":           {},
+		"label":         {"labels": map[string]any{"gpu": "true"}},
+		"taint":         {"key": "gpu-only"},
+		"device_plugin": {},
+		"gpu_test_pod":  {},
+		"cluster_check": {},
+	} {
+		m := newModule(t, name, args)
+		d, err := m.Check(context.Background(), h)
+		if err != nil || !strings.HasPrefix(d.Unknown, "known after apply") {
+			t.Errorf("%s: diff %+v, err %v", name, d, err)
+		}
+		if r, ok := m.(modules.Reader); !ok || r.Reads()[0] != kubeapi.DefaultKubeconfig {
+			t.Errorf("%s does not declare that it reads the kubeconfig", name)
+		}
+	}
+	// Outside check mode a missing kubeconfig is an error that says where.
+	h.check = false
+	_, err := newModule(t, "label", map[string]any{"labels": map[string]any{"gpu": "true"}}).Check(context.Background(), h)
+	if err == nil || !strings.Contains(err.Error(), "kubeconfig /nonexistent/admin.conf not found on host fresh") {
+		t.Fatalf("got %v", err)
+	}
 }

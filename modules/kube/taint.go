@@ -134,7 +134,7 @@ func (m *Taint) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
 	c, err := m.client(ctx, h)
 	if err != nil {
-		return d, err
+		return noCluster(h, err)
 	}
 	node := nodeName(h, m.Node)
 	ref := "node/" + node
