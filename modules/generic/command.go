@@ -58,7 +58,10 @@ func (m *Command) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 	return m.run.check(ctx, h)
 }
 
-func (m *Command) Apply(ctx context.Context, h modules.Host, _ plan.Diff) error {
+func (m *Command) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	m.run.ExecArgs = m.ExecArgs
 	return m.run.apply(ctx, h)
 }

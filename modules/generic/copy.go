@@ -99,6 +99,9 @@ func (m *Copy) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (m *Copy) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err

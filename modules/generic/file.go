@@ -300,6 +300,9 @@ func kind(fi conn.FileInfo) string {
 }
 
 func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*fileOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -140,6 +140,9 @@ func (m *LineInFile) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 }
 
 func (m *LineInFile) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err

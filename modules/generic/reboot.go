@@ -66,7 +66,10 @@ func (m *Reboot) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	return d, nil
 }
 
-func (m *Reboot) Apply(ctx context.Context, h modules.Host, _ plan.Diff) error {
+func (m *Reboot) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	if _, ok := h.Conn().(*local.Conn); ok {
 		return errors.New("refusing to reboot the machine gpuctl runs on (connection: local)")
 	}

@@ -124,6 +124,9 @@ func (m *Replace) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 }
 
 func (m *Replace) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -169,6 +169,9 @@ func (m *Service) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 }
 
 func (m *Service) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*serviceOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

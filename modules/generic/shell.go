@@ -61,7 +61,10 @@ func (m *Shell) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	return d, err
 }
 
-func (m *Shell) Apply(ctx context.Context, h modules.Host, _ plan.Diff) error {
+func (m *Shell) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	m.run.ExecArgs = m.ExecArgs
 	return m.run.apply(ctx, h)
 }

@@ -97,6 +97,9 @@ func (m *Template) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 }
 
 func (m *Template) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -372,7 +372,10 @@ func TestCommandTimeline(t *testing.T) {
 
 	// A failing command returns a CommandError carrying the result.
 	m = hosttest.New(t, "command", map[string]any{"argv": []any{"sh", "-c", "echo out; echo err >&2; exit 3"}})
-	err = m.Apply(context.Background(), h, plan.Diff{})
+	if d, err = m.Check(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Apply(context.Background(), h, d)
 	var ce *generic.CommandError
 	if !errors.As(err, &ce) || ce.RC != 3 || ce.Result()["stdout"] != "out" || ce.Result()["stderr"] != "err" {
 		t.Fatalf("error %#v", err)
@@ -397,7 +400,11 @@ func TestShellTimeline(t *testing.T) {
 		t.Errorf("out %q", read(t, out))
 	}
 	m := hosttest.New(t, "shell", map[string]any{"cmd": "cat; echo [[ ok ]]", "stdin": "in", "executable": "/bin/bash"})
-	if err := m.Apply(context.Background(), h, plan.Diff{}); err != nil {
+	d, err := m.Check(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(context.Background(), h, d); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.(modules.Resulter).Result()["stdout_lines"].([]string); len(got) != 2 || got[0] != "in" {
@@ -463,3 +470,27 @@ func TestWaitForPathAndPort(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Apply with an empty diff does nothing, even for a command.
+func TestApplyEmptyDiff(t *testing.T) {
+	dir := t.TempDir()
+	h := hosttest.Local()
+	marker := filepath.Join(dir, "ran")
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+	}{
+		{"command", map[string]any{"argv": []any{"touch", marker}}},
+		{"shell", map[string]any{"cmd": "touch " + marker}},
+		{"copy", map[string]any{"dest": marker, "content": "x"}},
+		{"file", map[string]any{"path": marker, "state": "touch"}},
+		{"reboot", map[string]any{}},
+	} {
+		if err := hosttest.New(t, tc.name, tc.args).Apply(context.Background(), h, plan.Diff{}); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("an empty diff was applied")
+	}
+}

@@ -137,6 +137,9 @@ func (m *WaitFor) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 }
 
 func (m *WaitFor) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	start := time.Now()
 	defer func() { m.elapsed = time.Since(start) }()
 	if m.Port == 0 && m.Path == "" {

@@ -100,10 +100,19 @@ func TimelineSnap(t *testing.T, h *Host, snap func() string, name string, args m
 	if d2, err := m.Check(ctx, h); err != nil || !d2.Empty() {
 		t.Fatalf("%s: check after apply: err=%v diff=%+v", name, err, d2.Changes)
 	}
-	// A fresh value, as the engine builds for the next run.
+	// A fresh value, as the engine builds for the next run: nothing to
+	// do, and applying that nothing changes nothing.
 	m2 := New(t, name, args)
-	if d3, err := m2.Check(ctx, h); err != nil || !d3.Empty() {
+	d3, err := m2.Check(ctx, h)
+	if err != nil || !d3.Empty() {
 		t.Fatalf("%s: second run: err=%v diff=%+v", name, err, d3.Changes)
+	}
+	before = snap()
+	if err := m2.Apply(ctx, h, d3); err != nil {
+		t.Fatalf("%s: second apply: %v", name, err)
+	}
+	if after := snap(); after != before {
+		t.Fatalf("%s: second apply changed files:\nbefore:\n%s\nafter:\n%s", name, before, after)
 	}
 	return d
 }
