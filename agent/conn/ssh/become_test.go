@@ -38,6 +38,42 @@ func TestBecomeLocalSSHD(t *testing.T) {
 		config:   func(user string) ssh.Config { return config(srv, user) },
 		nopasswd: deploy.Name, pwUser: alice.Name, password: alice.Password,
 	})
+
+	t.Run("connection lost during write", func(t *testing.T) {
+		srv := sshtest.Start(t) // its own, as all its sessions get killed
+		dir, err := os.MkdirTemp("", "gpuctl-become-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		target := dir + "/target"
+		os.WriteFile(target, []byte("original"), 0o644)
+		login := dial(t, config(srv, alice.Name))
+		c := conn.Become(login, conn.BecomeOptions{Password: alice.Password})
+		errc := make(chan error, 1)
+		go func() { errc <- c.WriteFile(context.Background(), target, make([]byte, 512<<20), conn.FileAttrs{}) }()
+		time.Sleep(time.Second)
+		srv.KillSessions()
+		if err := <-errc; !errors.Is(err, conn.ErrConnLost) {
+			t.Fatalf("err = %v, want ErrConnLost", err)
+		}
+		// The shell under sudo sees a short stream, fails the checksum and
+		// removes its temporary file.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			entries, _ := os.ReadDir(dir)
+			if len(entries) == 1 || time.Now().After(deadline) {
+				if len(entries) != 1 {
+					t.Errorf("left in %s: %v", dir, entries)
+				}
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got, _ := os.ReadFile(target); string(got) != "original" {
+			t.Errorf("target changed to %d bytes", len(got))
+		}
+	})
 }
 
 // TestBecomeTestHosts runs the same against a throwaway Debian host.

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -290,6 +291,7 @@ func AddUser(t testing.TB, sudoers string) User {
 	if os.Geteuid() != 0 {
 		t.Skip("creating test users needs root")
 	}
+	staleUsers.Do(removeStaleUsers)
 	var b [4]byte
 	rand.Read(b[:])
 	u := User{Name: "gpt" + hex.EncodeToString(b[:]), Password: "pw-" + hex.EncodeToString(b[:]) + "-x"}
@@ -301,7 +303,7 @@ func AddUser(t testing.TB, sudoers string) User {
 	t.Cleanup(func() { os.RemoveAll(home) })
 	// High ids keep clear of the users of containers sharing this kernel,
 	// whose processes would otherwise look like ours.
-	add := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh",
+	add := exec.Command("useradd", "-M", "-d", home, "-s", "/bin/sh", "-c", userTag+strconv.Itoa(os.Getpid()),
 		"-K", "UID_MIN=62000", "-K", "UID_MAX=64999", "-K", "GID_MIN=62000", "-K", "GID_MAX=64999", u.Name)
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("useradd: %v: %s", err, out)
@@ -335,6 +337,35 @@ func AddUser(t testing.TB, sudoers string) User {
 		})
 	}
 	return u
+}
+
+// userTag marks the users AddUser creates, with the owning process id, so
+// a later run can remove those of a test binary that died before cleanup.
+const userTag = "gpuctl-sshtest pid="
+
+var staleUsers sync.Once
+
+func removeStaleUsers() {
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 7 || !strings.HasPrefix(f[4], userTag) {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimPrefix(f[4], userTag))
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		exec.Command("userdel", "-f", f[0]).Run()
+		os.Remove("/etc/sudoers.d/" + f[0])
+		os.Remove("/var/lib/sudo/lectured/" + f[0])
+		if strings.HasPrefix(f[5], os.TempDir()+"/gpuctl-home-") {
+			os.RemoveAll(f[5])
+		}
+	}
 }
 
 func freePort() (int, error) {
