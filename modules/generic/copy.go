@@ -32,13 +32,14 @@ func init() {
 
 // Copy writes a whole file.
 type Copy struct {
-	Src         string  `yaml:"src" doc:"file on the controller to copy; a relative path is looked up in files/ next to the playbook, then next to the playbook (directories are not supported)"`
+	Src         string  `yaml:"src" doc:"file or directory on the controller to copy; a relative path is looked up in files/ next to the playbook, then next to it. A directory is copied recursively: with a trailing / its contents go into dest, without it the directory itself"`
 	Content     *string `yaml:"content" doc:"the file's contents, instead of src"`
 	Dest        string  `yaml:"dest" required:"true" doc:"absolute path on the host; when it ends in / or is a directory, the file keeps src's name inside it"`
 	Attrs       `yaml:",squash"`
 	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS~) of the file being replaced"`
 	Force       bool   `yaml:"force" default:"true" doc:"replace a file whose contents differ; false only creates missing files"`
-	RemoteSrc   bool   `yaml:"remote_src" doc:"src is a path on the host rather than on the controller"`
+	RemoteSrc   bool   `yaml:"remote_src" doc:"src is a file on the host rather than on the controller"`
+	DirMode     Mode   `yaml:"directory_mode" doc:"mode of directories created when src is a directory (default 0755)"`
 	ValidateCmd string `yaml:"validate" doc:"command that checks the new file before it replaces dest; %s is its path (e.g. visudo -cf %s)"`
 
 	dest, backupFile string
@@ -63,6 +64,9 @@ func (m *Copy) Validate() error {
 	if err := validateValidate(m.ValidateCmd); err != nil {
 		return err
 	}
+	if err := m.DirMode.Validate(); err != nil {
+		return err
+	}
 	return m.Attrs.validate()
 }
 
@@ -72,7 +76,18 @@ func (m *Copy) Result() map[string]any { return fileResult("dest", m.dest, m.bac
 
 func (m *Copy) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
-	want, name, err := m.source(ctx, h)
+	local := ""
+	if m.Content == nil && !m.RemoteSrc {
+		p, isDir, err := findLocal(ctx, h, "files", m.Src, true)
+		if err != nil {
+			return d, err
+		}
+		if isDir {
+			return m.checkDir(ctx, h, p)
+		}
+		local = p
+	}
+	want, name, err := m.source(ctx, h, local)
 	if err != nil {
 		return d, err
 	}
@@ -102,6 +117,9 @@ func (m *Copy) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
+	if dp, ok := d.State.(*copyDirPlan); ok {
+		return dp.apply(ctx, h, m)
+	}
 	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err
@@ -110,8 +128,9 @@ func (m *Copy) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	return err
 }
 
-// source returns the bytes to write and src's base name.
-func (m *Copy) source(ctx context.Context, h modules.Host) ([]byte, string, error) {
+// source returns the bytes to write and src's base name; local is src
+// found on the controller.
+func (m *Copy) source(ctx context.Context, h modules.Host, local string) ([]byte, string, error) {
 	if m.Content != nil {
 		return []byte(*m.Content), "", nil
 	}
@@ -122,15 +141,11 @@ func (m *Copy) source(ctx context.Context, h modules.Host) ([]byte, string, erro
 		}
 		return b, path.Base(m.Src), err
 	}
-	p, err := findLocal(ctx, h, "files", m.Src)
+	b, err := h.Local().ReadFile(ctx, local)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("read src %s on the controller: %w", local, err)
 	}
-	b, err := h.Local().ReadFile(ctx, p)
-	if err != nil {
-		return nil, "", fmt.Errorf("read src %s on the controller: %w", p, err)
-	}
-	return b, filepath.Base(p), nil
+	return b, filepath.Base(local), nil
 }
 
 // target puts the file inside dest when dest names a directory.
@@ -154,8 +169,9 @@ func (m *Copy) target(ctx context.Context, h modules.Host, name string) (string,
 // findLocal resolves a controller path the way Ansible searches: a
 // relative name is tried under sub/ and directly in the role and playbook
 // directories, then as given.
-func findLocal(ctx context.Context, h modules.Host, sub, name string) (string, error) {
+func findLocal(ctx context.Context, h modules.Host, sub, name string, allowDir bool) (string, bool, error) {
 	var tried []string
+	isDir := false
 	try := func(p string) (bool, error) {
 		tried = append(tried, p)
 		fi, err := h.Local().Stat(ctx, p)
@@ -165,9 +181,10 @@ func findLocal(ctx context.Context, h modules.Host, sub, name string) (string, e
 		if err != nil {
 			return false, fmt.Errorf("src %s: %w", p, err)
 		}
-		if fi.IsDir() {
-			return false, fmt.Errorf("src %s is a directory; copy handles single files", p)
+		if fi.IsDir() && !allowDir {
+			return false, fmt.Errorf("src %s is a directory", p)
 		}
+		isDir = fi.IsDir()
 		return true, nil
 	}
 	if !filepath.IsAbs(name) {
@@ -178,15 +195,15 @@ func findLocal(ctx context.Context, h modules.Host, sub, name string) (string, e
 			}
 			for _, p := range []string{filepath.Join(base, sub, name), filepath.Join(base, name)} {
 				if ok, err := try(p); ok || err != nil {
-					return p, err
+					return p, isDir, err
 				}
 			}
 		}
 	}
 	if ok, err := try(name); ok || err != nil {
-		return name, err
+		return name, isDir, err
 	}
-	return "", fmt.Errorf("src %s not found on the controller (tried %s)", name, strings.Join(tried, ", "))
+	return "", false, fmt.Errorf("src %s not found on the controller (tried %s)", name, strings.Join(tried, ", "))
 }
 
 var (

@@ -74,6 +74,14 @@ func TestOverSSH(t *testing.T) {
 			t.Errorf("diff %v", got)
 		}
 	})
+	t.Run("copy dir", func(t *testing.T) {
+		src := t.TempDir()
+		write(t, filepath.Join(src, "x", "y.conf"), "y\n", 0o644)
+		hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": src + "/", "dest": filepath.Join(dir, "tree"), "owner": "nobody"})
+		if uid, _ := owner(t, filepath.Join(dir, "tree", "x", "y.conf")); uid != 65534 || read(t, filepath.Join(dir, "tree", "x", "y.conf")) != "y\n" {
+			t.Error("tree over ssh")
+		}
+	})
 	t.Run("lineinfile", func(t *testing.T) {
 		hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": conf, "regexp": "^a=", "line": "a=4", "backup": true})
 		if read(t, conf) != "a=4\n" || perm(t, conf) != 0o600 {

@@ -54,7 +54,7 @@ func (m *Template) Result() map[string]any { return fileResult("dest", m.dest, m
 
 func (m *Template) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
-	src, err := findLocal(ctx, h, "templates", m.Src)
+	src, _, err := findLocal(ctx, h, "templates", m.Src, false)
 	if err != nil {
 		return d, err
 	}

@@ -121,6 +121,36 @@ func TestCopyTimeline(t *testing.T) {
 	}
 }
 
+func TestCopyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	h := hosttest.Local()
+	pb := t.TempDir()
+	h.V["playbook_dir"] = pb
+	write(t, filepath.Join(pb, "files", "conf.d", "a.conf"), "a\n", 0o644)
+	write(t, filepath.Join(pb, "files", "conf.d", "sub", "b.conf"), "b\n", 0o600)
+	dest := filepath.Join(dir, "etc", "app")
+	// Trailing slash: the contents go into dest.
+	d := hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640", "directory_mode": "0750"})
+	if got := d.Paths(); len(got) != 4 {
+		t.Errorf("paths %v", got)
+	}
+	if read(t, filepath.Join(dest, "sub", "b.conf")) != "b\n" || perm(t, filepath.Join(dest, "a.conf")) != 0o640 || perm(t, filepath.Join(dest, "sub"))&0o777 != 0o750 {
+		t.Error("tree not copied")
+	}
+	// A changed file in the tree is the only change; extra files stay.
+	write(t, filepath.Join(pb, "files", "conf.d", "a.conf"), "a2\n", 0o644)
+	write(t, filepath.Join(dest, "extra"), "keep", 0o644)
+	d = hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640"})
+	if got := fields(d); len(got) != 1 || got[0] != "update content" {
+		t.Errorf("diff %v", got)
+	}
+	// Without the slash, the directory itself is copied into dest.
+	hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": filepath.Join(pb, "files", "conf.d"), "dest": dest})
+	if read(t, filepath.Join(dest, "conf.d", "a.conf")) != "a2\n" || read(t, filepath.Join(dest, "extra")) != "keep" {
+		t.Error("directory not copied into dest")
+	}
+}
+
 func TestCopyValidate(t *testing.T) {
 	dir := t.TempDir()
 	h := hosttest.Local()
