@@ -65,3 +65,21 @@ func benchConn(b *testing.B) (*ssh.Conn, error) {
 	u := sshtest.AddUser(b, "")
 	return ssh.Dial(context.Background(), config(srv, u.Name))
 }
+
+// BenchmarkBecomeRun measures a command through passwordless sudo.
+func BenchmarkBecomeRun(b *testing.B) {
+	srv := sshtest.Start(b)
+	u := sshtest.AddUser(b, "ALL=(ALL:ALL) NOPASSWD: ALL")
+	c, err := ssh.Dial(context.Background(), config(srv, u.Name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	bc := conn.Become(c, conn.BecomeOptions{})
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := bc.Run(ctx, "true"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
