@@ -276,6 +276,18 @@ func (l *Loader) strList(file string, n *yaml.Node) ([]string, error) {
 	return nil, l.errf(file, n, "expected a string or a list of strings, got %s", kindName(n))
 }
 
+// exprList reads conditions and handler names: a string is one item, commas
+// and all, unlike tags.
+func (l *Loader) exprList(file string, n *yaml.Node) ([]string, error) {
+	if n.Kind == yaml.ScalarNode {
+		if n.Tag == "!!null" {
+			return nil, nil
+		}
+		return []string{n.Value}, nil
+	}
+	return l.strList(file, n)
+}
+
 func (l *Loader) boolPtr(file string, n *yaml.Node) (*bool, error) {
 	if n.Kind == yaml.ScalarNode {
 		switch strings.ToLower(n.Value) {

@@ -52,13 +52,13 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		switch k.Value {
 		case "name":
 		case "when":
-			t.When, err = l.strList(file, v)
+			t.When, err = l.exprList(file, v)
 		case "changed_when":
-			t.ChangedWhen, err = l.strList(file, v)
+			t.ChangedWhen, err = l.exprList(file, v)
 		case "failed_when":
-			t.FailedWhen, err = l.strList(file, v)
+			t.FailedWhen, err = l.exprList(file, v)
 		case "until":
-			t.Until, err = l.strList(file, v)
+			t.Until, err = l.exprList(file, v)
 		case "loop", "with_items":
 			err = v.Decode(&t.Loop)
 		case "loop_control":
@@ -71,9 +71,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "register":
 			t.Register, err = l.str(file, v)
 		case "notify":
-			t.Notify, err = l.strList(file, v)
+			t.Notify, err = l.exprList(file, v)
 		case "listen":
-			t.Listen, err = l.strList(file, v)
+			t.Listen, err = l.exprList(file, v)
 		case "tags":
 			t.Tags, err = l.strList(file, v)
 		case "ignore_errors":

@@ -117,7 +117,13 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 	} else {
 		o.inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
 	}
-	l := &playbooks.Loader{Vars: vars}
+	// Static parts of plays (hosts patterns, imports) may use extra vars and
+	// the inventory's groups, as Ansible allows.
+	static := map[string]any{"groups": groupsVar(o.inv)}
+	for k, v := range vars {
+		static[k] = v
+	}
+	l := &playbooks.Loader{Vars: static}
 	path := o.playbook
 	if _, statErr := os.Stat(path); statErr != nil {
 		if b, ok := playbooks.Bundled(path); ok {
@@ -239,4 +245,16 @@ func readPassword(streams IO, prompt string) (string, error) {
 	var line string
 	_, err := fmt.Fscanln(streams.In, &line)
 	return line, err
+}
+
+func groupsVar(inv *inventory.Inventory) map[string]any {
+	out := map[string]any{}
+	for g, hosts := range inv.Groups() {
+		l := make([]any, len(hosts))
+		for i, h := range hosts {
+			l[i] = h
+		}
+		out[g] = l
+	}
+	return out
 }

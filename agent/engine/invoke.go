@@ -171,6 +171,10 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		e.emitResult(play, t, r.inv.Name, StatusFailed, e.redact(err.Error()), &diff, dur, item)
 		return res, e.hostErr(r, t, err)
 	}
+	if changed && check && !applied && diff.Unknown != "" && len(diff.Changes) == 0 {
+		// The module itself could not tell: say so rather than "would change".
+		return e.unknown(play, r, t, item, diff.Unknown, res), nil
+	}
 	if changed {
 		r.counts.Changed++
 		for _, n := range t.Notify {
@@ -282,7 +286,7 @@ func (e *Engine) unknown(play *playbooks.Play, r *hostRun, t *playbooks.Task, it
 		r.pendingVars[t.Register] = true
 	}
 	d := plan.Diff{Unknown: why}
-	e.emitResult(play, t, r.inv.Name, StatusUnknown, "known after apply: "+why, &d, 0, item)
+	e.emitResult(play, t, r.inv.Name, StatusUnknown, why, &d, 0, item)
 	res["changed"] = true
 	return res
 }

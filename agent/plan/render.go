@@ -21,7 +21,8 @@ var ColorStyle = Style{Add: "\x1b[32m", Del: "\x1b[31m", Mod: "\x1b[33m", Dim: "
 func WriteText(w io.Writer, d Diff, secrets []string, indent string, st Style) {
 	d = d.Masked(secrets)
 	if d.Unknown != "" {
-		fmt.Fprintf(w, "%s%s? known after apply: %s%s\n", indent, st.Mod, d.Unknown, st.Reset)
+		why := strings.TrimPrefix(strings.TrimPrefix(d.Unknown, "known after apply: "), "known after apply")
+		fmt.Fprintf(w, "%s%s? known after apply: %s%s\n", indent, st.Mod, strings.TrimPrefix(why, ": "), st.Reset)
 	}
 	for _, c := range d.Changes {
 		col := st.Mod

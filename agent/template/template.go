@@ -100,7 +100,7 @@ func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
 		captured = v
 		return ""
 	})
-	src := "{{ __gpuctl_capture(" + expr + ") }}"
+	src := "{% set __gpuctl_v = " + expr + " %}{{ __gpuctl_capture(__gpuctl_v) }}"
 	t, err := e.parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", expr, unwrapParse(err))

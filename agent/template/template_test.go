@@ -79,3 +79,11 @@ func TestEvalBool(t *testing.T) {
 		}
 	}
 }
+
+func TestInlineIf(t *testing.T) {
+	e := New()
+	got, err := e.Render("{{ 'a' if x == 1 else 'b' }}", map[string]any{"x": 1})
+	if err != nil || got != "a" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}
