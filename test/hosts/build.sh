@@ -42,7 +42,7 @@ if [ -n "$missing" ]; then
 	t=$(now)
 	export DEBIAN_FRONTEND=noninteractive
 	# A fresh machine may have no package lists yet; update only when an install fails.
-	apt-get install -y -q --no-install-recommends $missing >/dev/null ||
+	apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1 ||
 		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null; }
 	echo "build: installed $(echo $missing) in $(elapsed "$t")s"
 fi
