@@ -50,11 +50,34 @@ func readFile(ctx context.Context, h modules.Host, p string) (data []byte, fi co
 	return data, fi, true, nil
 }
 
-// planContent compares the host's file with want and describes the
-// difference in d. Content changes come first, then mode and owner.
-func planContent(ctx context.Context, h modules.Host, p string, cur []byte, fi conn.FileInfo, exists bool, want []byte, a Attrs, d *plan.Diff) (*contentPlan, error) {
+// readReal is readFile for modules that edit a file in place (lineinfile,
+// replace): like Ansible they follow symlinks and edit the target, so
+// /etc/resolv.conf stays a link to systemd-resolved's file.
+func readReal(ctx context.Context, h modules.Host, p string) (real string, data []byte, fi conn.FileInfo, exists bool, err error) {
+	real = p
+	for range 16 {
+		fi, exists, err = stat(ctx, h, real)
+		if err != nil || !exists || !fi.IsLink() {
+			break
+		}
+		if path.IsAbs(fi.Link) {
+			real = fi.Link
+		} else {
+			real = path.Join(path.Dir(real), fi.Link)
+		}
+	}
+	if err != nil || !exists {
+		return real, nil, fi, exists, err
+	}
+	data, fi, exists, err = readFile(ctx, h, real)
+	return real, data, fi, exists, err
+}
+
+// planContent compares the host's file p with want and describes the
+// difference in d as changes of res ("file:" and the path the user
+// named). Content changes come first, then mode and owner.
+func planContent(ctx context.Context, h modules.Host, res, p string, cur []byte, fi conn.FileInfo, exists bool, want []byte, a Attrs, d *plan.Diff) (*contentPlan, error) {
 	cp := &contentPlan{path: p, exists: exists, info: fi, data: want, attrs: a}
-	res := "file:" + p
 	switch {
 	case !exists:
 		cp.write = true

@@ -104,7 +104,7 @@ func (m *Copy) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		// but still manages its attributes.
 		want = cur
 	}
-	cp, err := planContent(ctx, h, dest, cur, fi, exists, want, m.Attrs, &d)
+	cp, err := planContent(ctx, h, "file:"+dest, dest, cur, fi, exists, want, m.Attrs, &d)
 	if err != nil {
 		return d, err
 	}

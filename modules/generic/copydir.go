@@ -79,7 +79,7 @@ func (m *Copy) checkDir(ctx context.Context, h modules.Host, src string) (plan.D
 		if exists && !m.Force {
 			want = cur
 		}
-		cp, err := planContent(ctx, h, p, cur, fi, exists, want, m.Attrs, &d)
+		cp, err := planContent(ctx, h, "file:"+p, p, cur, fi, exists, want, m.Attrs, &d)
 		if err != nil {
 			return d, err
 		}

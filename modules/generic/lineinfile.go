@@ -111,7 +111,7 @@ func (m *LineInFile) Result() map[string]any {
 
 func (m *LineInFile) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
-	cur, fi, exists, err := readFile(ctx, h, m.Path)
+	real, cur, fi, exists, err := readReal(ctx, h, m.Path)
 	if err != nil {
 		return d, err
 	}
@@ -131,7 +131,7 @@ func (m *LineInFile) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 	if msg != "" {
 		m.msg = msg
 	}
-	cp, err := planContent(ctx, h, m.Path, cur, fi, exists, []byte(out), m.Attrs, &d)
+	cp, err := planContent(ctx, h, "file:"+m.Path, real, cur, fi, exists, []byte(out), m.Attrs, &d)
 	if err != nil {
 		return d, err
 	}

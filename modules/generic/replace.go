@@ -104,7 +104,7 @@ func (m *Replace) Result() map[string]any {
 
 func (m *Replace) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
-	cur, fi, exists, err := readFile(ctx, h, m.Path)
+	real, cur, fi, exists, err := readReal(ctx, h, m.Path)
 	if err != nil {
 		return d, err
 	}
@@ -115,7 +115,7 @@ func (m *Replace) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 	if out != string(cur) {
 		m.count = n
 	}
-	cp, err := planContent(ctx, h, m.Path, cur, fi, true, []byte(out), m.Attrs, &d)
+	cp, err := planContent(ctx, h, "file:"+m.Path, real, cur, fi, true, []byte(out), m.Attrs, &d)
 	if err != nil {
 		return d, err
 	}

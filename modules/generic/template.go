@@ -88,7 +88,7 @@ func (m *Template) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 	if exists && !m.Force {
 		want = cur
 	}
-	cp, err := planContent(ctx, h, dest, cur, fi, exists, want, m.Attrs, &d)
+	cp, err := planContent(ctx, h, "file:"+dest, dest, cur, fi, exists, want, m.Attrs, &d)
 	if err != nil {
 		return d, err
 	}

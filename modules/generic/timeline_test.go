@@ -221,6 +221,21 @@ func TestLineInFileTimeline(t *testing.T) {
 	if got := read(t, p); got != "# managed\nPermitRootLogin no\n" {
 		t.Errorf("file %q", got)
 	}
+	// A link is followed and its target edited, as Ansible does.
+	target := filepath.Join(dir, "run", "stub-resolv.conf")
+	write(t, target, "nameserver 127.0.0.53\n", 0o644)
+	link := filepath.Join(dir, "resolv.conf")
+	if err := os.Symlink("run/stub-resolv.conf", link); err != nil {
+		t.Fatal(err)
+	}
+	d = hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": link, "line": "options edns0"})
+	if c := hasChange(t, d, plan.Update, "content"); c.Resource != "file:"+link {
+		t.Errorf("change %+v", c)
+	}
+	hosttest.Timeline(t, h, dir, "replace", map[string]any{"path": link, "regexp": "edns0", "replace": "trust-ad"})
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 || read(t, target) != "nameserver 127.0.0.53\noptions trust-ad\n" {
+		t.Errorf("link replaced or target not edited: %q", read(t, target))
+	}
 	created := filepath.Join(dir, "conf.d", "new.conf")
 	d = hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": created, "line": "x=1", "create": true, "mode": "0600"})
 	hasChange(t, d, plan.Create, "content")
