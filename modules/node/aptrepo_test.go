@@ -17,6 +17,7 @@ type fakeDeb struct {
 	Name, Version string
 	Depends       string
 	Files         map[string][]byte // absolute path → content (executables under /usr/bin)
+	Raw           []byte            // a ready-made .deb instead (Name and Version name the file)
 }
 
 // testRepo is a signed apt repository built by the test with dpkg-deb,
@@ -81,6 +82,10 @@ func buildRepo(t *testing.T, gpgEnv []string, debs []fakeDeb, suite, component s
 	}
 	os.MkdirAll(pool, 0o755)
 	for _, d := range debs {
+		if d.Raw != nil {
+			os.WriteFile(filepath.Join(pool, fmt.Sprintf("%s_%s_amd64.deb", d.Name, d.Version)), d.Raw, 0o644)
+			continue
+		}
 		src := filepath.Join(t.TempDir(), d.Name)
 		os.MkdirAll(filepath.Join(src, "DEBIAN"), 0o755)
 		control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: gpuctl tests <t@gpuctl.test>\nDescription: test package %s\n", d.Name, d.Version, d.Name)

@@ -140,7 +140,7 @@ func (c *Containerd) planConfig(ctx context.Context, cn conn.Conn) (*steps, erro
 		return nil, fmt.Errorf("containerd config default: %w", err)
 	}
 	set := c.settings()
-	probe, err := parseContainerdConfig([]byte(def))
+	probe, err := parseDefaultConfig([]byte(def))
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +154,13 @@ func (c *Containerd) planConfig(ctx context.Context, cn conn.Conn) (*steps, erro
 	if err := fileStep(ctx, cn, s, c.ConfigPath, main, 0o644, false); err != nil {
 		return nil, err
 	}
-	if err := fileStep(ctx, cn, s, c.DropInDir+"/.gpuctl-keep", nil, 0o644, false); err != nil {
+	dir := c.DropInDir
+	// Other tools (nvidia-ctk, the nvidia module) drop their files here.
+	if ok, err := exists(ctx, cn, c.DropInDir); err != nil {
 		return nil, err
+	} else if !ok {
+		s.add(plan.Change{Resource: "dir:" + c.DropInDir, Action: plan.Create},
+			func(ctx context.Context, c conn.Conn) error { return sh(ctx, c, "mkdir -p "+conn.Quote(dir)) })
 	}
 	if probe.version >= 3 {
 		for _, r := range c.Runtimes {

@@ -78,11 +78,23 @@ func parseContainerdConfig(data []byte) (*ctrdConfig, error) {
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("parse containerd config: %w", err)
 	}
+	// No version key means version 1, which containerd 1.x still reads;
+	// Docker's containerd.io ships such a file.
 	v, _ := m["version"].(int64)
-	if v < 2 {
-		return nil, fmt.Errorf("containerd config version %d: containerd older than 1.3 is not supported", v)
+	return &ctrdConfig{m: m, version: max(int(v), 1)}, nil
+}
+
+// parseDefaultConfig parses `containerd config default` output, which gpuctl
+// only derives from for versions 2 (containerd 1.x) and 3 (2.x).
+func parseDefaultConfig(data []byte) (*ctrdConfig, error) {
+	c, err := parseContainerdConfig(data)
+	if err != nil {
+		return nil, err
 	}
-	return &ctrdConfig{m: m, version: int(v)}, nil
+	if c.version < 2 {
+		return nil, fmt.Errorf("containerd config version %d: containerd older than 1.3 is not supported", c.version)
+	}
+	return c, nil
 }
 
 // table returns the nested table at path, creating missing levels.
@@ -101,8 +113,11 @@ func table(m map[string]any, path ...string) map[string]any {
 // runtimesPath is the table holding runtime handlers, and its parent
 // holding default_runtime_name.
 func (c *ctrdConfig) criContainerd() []string {
-	if c.version >= 3 {
+	switch {
+	case c.version >= 3:
 		return []string{"plugins", criRuntimeV3, "containerd"}
+	case c.version == 1:
+		return []string{"plugins", "cri", "containerd"}
 	}
 	return []string{"plugins", criV2, "containerd"}
 }
@@ -236,7 +251,7 @@ func (c *ctrdConfig) marshal(header string) ([]byte, error) {
 // buildContainerdConfig derives the managed config.toml from `containerd
 // config default` output.
 func buildContainerdConfig(defaults []byte, s ctrdSettings, header string) ([]byte, int, error) {
-	c, err := parseContainerdConfig(defaults)
+	c, err := parseDefaultConfig(defaults)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -253,7 +268,7 @@ func buildContainerdConfig(defaults []byte, s ctrdSettings, header string) ([]by
 // drop-in must carry the complete CRI table of main plus the runtime, or it
 // would silently drop SystemdCgroup and the sandbox image.
 func runtimeDropIn(main []byte, rt ContainerdRuntime, header string) ([]byte, error) {
-	c, err := parseContainerdConfig(main)
+	c, err := parseDefaultConfig(main)
 	if err != nil {
 		return nil, err
 	}
@@ -304,10 +319,13 @@ func viewContainerdConfig(data []byte) (ctrdView, error) {
 	if opts := lookup(cd, "runtimes", "runc", "options"); opts != nil {
 		v.SystemdCgroup, _ = opts["SystemdCgroup"].(bool)
 	}
-	if c.version >= 3 {
-		v.SandboxImage, _ = lookup(c.m, "plugins", criImagesV3, "pinned_images")["sandbox"].(string)
-	} else {
+	switch c.version {
+	case 1:
+		v.SandboxImage, _ = lookup(c.m, "plugins", "cri")["sandbox_image"].(string)
+	case 2:
 		v.SandboxImage, _ = lookup(c.m, "plugins", criV2)["sandbox_image"].(string)
+	default:
+		v.SandboxImage, _ = lookup(c.m, "plugins", criImagesV3, "pinned_images")["sandbox"].(string)
 	}
 	return v, nil
 }
