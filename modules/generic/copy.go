@@ -36,7 +36,7 @@ type Copy struct {
 	Content     *string `yaml:"content" doc:"the file's contents, instead of src"`
 	Dest        string  `yaml:"dest" required:"true" doc:"absolute path on the host; when it ends in / or is a directory, the file keeps src's name inside it"`
 	Attrs       `yaml:",squash"`
-	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS~) of the file being replaced"`
+	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS.ffffff~) of the file being replaced"`
 	Force       bool   `yaml:"force" default:"true" doc:"replace a file whose contents differ; false only creates missing files"`
 	RemoteSrc   bool   `yaml:"remote_src" doc:"src is a file on the host rather than on the controller"`
 	DirMode     Mode   `yaml:"directory_mode" doc:"mode of directories created when src is a directory (default 0755)"`

@@ -39,7 +39,7 @@ type LineInFile struct {
 	Backrefs     bool    `yaml:"backrefs" doc:"expand \\1 or \\g<name> in line from the regexp match; when nothing matches the file is left alone"`
 	FirstMatch   bool    `yaml:"firstmatch" doc:"use the first matching line instead of the last, for regexp and insertafter/insertbefore"`
 	Create       bool    `yaml:"create" doc:"create the file (and its directory) when it does not exist, with state=present; otherwise a missing file is an error"`
-	Backup       bool    `yaml:"backup" doc:"keep a timestamped copy (path.YYYY-MM-DD@HH:MM:SS~) before changing the file"`
+	Backup       bool    `yaml:"backup" doc:"keep a timestamped copy (path.YYYY-MM-DD@HH:MM:SS.ffffff~) before changing the file"`
 	ValidateCmd  string  `yaml:"validate" doc:"command that checks the edited file before it replaces path; %s is its path"`
 	Attrs        `yaml:",squash"`
 

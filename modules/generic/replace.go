@@ -33,7 +33,7 @@ type Replace struct {
 	Replace     string `yaml:"replace" doc:"replacement; \\1 and \\g<name> insert groups; empty removes the matches"`
 	After       string `yaml:"after" doc:"only replace in the text after the first match of this regexp"`
 	Before      string `yaml:"before" doc:"only replace in the text before the first match of this regexp"`
-	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (path.YYYY-MM-DD@HH:MM:SS~) before changing the file"`
+	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (path.YYYY-MM-DD@HH:MM:SS.ffffff~) before changing the file"`
 	ValidateCmd string `yaml:"validate" doc:"command that checks the edited file before it replaces path; %s is its path"`
 	Attrs       `yaml:",squash"`
 

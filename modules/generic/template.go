@@ -31,7 +31,7 @@ type Template struct {
 	Src         string `yaml:"src" required:"true" doc:"Jinja2 template on the controller; a relative path is looked up in templates/ next to the playbook, then next to the playbook"`
 	Dest        string `yaml:"dest" required:"true" doc:"absolute path on the host; when it ends in / or is a directory, the file takes src's name without .j2"`
 	Attrs       `yaml:",squash"`
-	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS~) of the file being replaced"`
+	Backup      bool   `yaml:"backup" doc:"keep a timestamped copy (dest.YYYY-MM-DD@HH:MM:SS.ffffff~) of the file being replaced"`
 	Force       bool   `yaml:"force" default:"true" doc:"replace a file whose contents differ; false only creates missing files"`
 	ValidateCmd string `yaml:"validate" doc:"command that checks the new file before it replaces dest; %s is its path"`
 
