@@ -33,6 +33,9 @@ bash test/hosts/build.sh
 step "Kubernetes control-plane binaries (test/k8s/build.sh)"
 bash test/k8s/build.sh
 
+step "kubeadm and kubelet for the node module tests (modules/node/testdata/build-kubeadm.sh)"
+bash modules/node/testdata/build-kubeadm.sh kubeadm kubelet
+
 step "go test"
 export GPUCTL_TEST_HOSTS=require GPUCTL_K8S_FIXTURE=require
 # -p 1: integration packages share the machine's 2 cores, loopback addresses and fixtures.

@@ -24,7 +24,7 @@ func k8sBinDir(t *testing.T, names ...string) string {
 	dir := filepath.Join(cache, "v1.34.4", "bin")
 	for _, n := range names {
 		if !fileExists(filepath.Join(dir, n)) {
-			t.Skipf("no %s in %s: run modules/node/testdata/build-kubeadm.sh", n, dir)
+			missingK8s(t, "no "+n+" in "+dir+": run modules/node/testdata/build-kubeadm.sh")
 		}
 	}
 	return dir

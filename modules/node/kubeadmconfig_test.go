@@ -87,8 +87,18 @@ func kubeadmBinary(t *testing.T) string {
 	if p, err := exec.LookPath("kubeadm"); err == nil {
 		return p
 	}
-	t.Skip("no kubeadm binary: build it with modules/node/testdata/build-kubeadm.sh or set GPUCTL_KUBEADM")
+	missingK8s(t, "no kubeadm binary: build it with modules/node/testdata/build-kubeadm.sh or set GPUCTL_KUBEADM")
 	return ""
+}
+
+// missingK8s skips, or fails where CI demands the fixture
+// (GPUCTL_K8S_FIXTURE=require), so a missing build cannot pass as skipped.
+func missingK8s(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("GPUCTL_K8S_FIXTURE") == "require" && !testing.Short() {
+		t.Fatal(why + " (GPUCTL_K8S_FIXTURE=require)")
+	}
+	t.Skip(why)
 }
 
 func fileExists(p string) bool {
