@@ -179,6 +179,20 @@ func testBecome(t *testing.T, h sudoHost) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("cancel", func(t *testing.T) {
+		login := dial(t, h.config(h.nopasswd))
+		c := conn.Become(login, conn.BecomeOptions{})
+		marker := dir + "/cancelled-but-ran"
+		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		if _, err := c.Run(cctx, "sleep 3; touch "+marker); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+		time.Sleep(3500 * time.Millisecond)
+		if _, err := root.Stat(ctx, marker); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the cancelled command under sudo kept running (stat: %v)", err)
+		}
+	})
 	t.Run("wrong password", func(t *testing.T) {
 		login := dial(t, h.config(h.pwUser))
 		_, err := conn.Become(login, conn.BecomeOptions{Password: "not-" + h.password}).Run(ctx, "true")
