@@ -473,7 +473,7 @@ func TestWaitForPathAndPort(t *testing.T) {
 	if d, err := m.Check(context.Background(), h); err != nil || !d.Empty() {
 		t.Fatalf("recheck: %v %v", err, d)
 	}
-	m = hosttest.New(t, "wait_for", map[string]any{"path": p, "search_regex": "^never$", "timeout": 1, "msg": "no luck"})
+	m = hosttest.New(t, "wait_for", map[string]any{"path": p, "search_regex": "^never$", "timeout": 0, "msg": "no luck"})
 	d, _ = m.Check(context.Background(), h)
 	if err := m.Apply(context.Background(), h, d); err == nil || err.Error() != "no luck" {
 		t.Errorf("timeout: %v", err)
