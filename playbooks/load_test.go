@@ -49,7 +49,7 @@ func TestLoadValid(t *testing.T) {
   vars_files: [vars.yaml]
   tasks:
     - name: first
-      ptest: path=/x count=3
+      ptest: path=/x count=3 cmd={{ x | default('a b') }}/y
     - import_tasks: tasks/more.yaml
     - block:
         - ansible.builtin.ptest: {path: "/{{ item }}"}
@@ -71,7 +71,7 @@ func TestLoadValid(t *testing.T) {
 		t.Fatalf("plays = %+v", pb.Plays)
 	}
 	tasks := pb.Plays[1].Tasks
-	if tasks[0].Args["count"] != "3" || tasks[0].Args["path"] != "/x" {
+	if tasks[0].Args["count"] != "3" || tasks[0].Args["path"] != "/x" || tasks[0].Args["cmd"] != "{{ x | default('a b') }}/y" {
 		t.Fatalf("kv args = %v", tasks[0].Args)
 	}
 	if len(tasks[1].Include) != 1 || tasks[1].Include[0].Pos.Line != 1 || !strings.HasSuffix(tasks[1].Include[0].Pos.File, "more.yaml") {

@@ -258,8 +258,22 @@ func splitWords(s string) []string {
 	var out []string
 	var cur strings.Builder
 	var quote rune
-	for _, r := range s {
+	depth := 0 // inside {{ }} or {% %}, spaces belong to the expression
+	rs := []rune(s)
+	for i, r := range rs {
+		if quote == 0 && i+1 < len(rs) {
+			switch string(rs[i : i+2]) {
+			case "{{", "{%":
+				depth++
+			case "}}", "%}":
+				if depth > 0 {
+					depth--
+				}
+			}
+		}
 		switch {
+		case depth > 0 && quote == 0:
+			cur.WriteRune(r)
 		case quote != 0:
 			cur.WriteRune(r)
 			if r == quote {

@@ -247,10 +247,7 @@ func (e *Engine) result(res map[string]any, m modules.Module, d plan.Diff, appli
 	var rs modules.Resulter
 	if errors.As(err, &rs) || func() bool { r, ok := m.(modules.Resulter); rs = r; return ok }() {
 		for k, v := range rs.Result() {
-			if s, ok := v.(string); ok {
-				v = e.redact(s)
-			}
-			out[k] = v
+			out[k] = e.redactValue(v)
 		}
 	}
 	if mm, ok := m.(modules.Messager); ok && out["msg"] == nil {
@@ -332,4 +329,31 @@ func newModule(name string, args map[string]any) (modules.Module, error) {
 		return m, nil
 	}
 	return modules.New(name, args)
+}
+
+// redactValue masks secrets in strings, also inside lists and maps.
+func (e *Engine) redactValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return e.redact(x)
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = e.redact(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = e.redactValue(s)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, s := range x {
+			out[k] = e.redactValue(s)
+		}
+		return out
+	}
+	return v
 }
