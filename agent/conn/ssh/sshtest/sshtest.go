@@ -78,7 +78,8 @@ func Start(t testing.TB) *Server {
 	}
 	// Non-root test users read authorized_keys as themselves, so this
 	// directory cannot be t.TempDir's private one.
-	dir, err := os.MkdirTemp("", "gpuctl-sshd-")
+	staleDirs.Do(removeStaleDirs)
+	dir, err := os.MkdirTemp("", "gpuctl-sshd-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +169,8 @@ Subsystem sftp internal-sftp
 		cmd = exec.Command("strace", "-f", "-tt", "-o", os.Getenv("SSHTEST_STRACE"), sshdPath, "-D", "-e", "-f", cfgPath)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed by its timeout runs no cleanup: take sshd along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -337,6 +340,22 @@ func AddUser(t testing.TB, sudoers string) User {
 		})
 	}
 	return u
+}
+
+var staleDirs sync.Once
+
+// removeStaleDirs removes the directories of servers whose test binary died
+// before its cleanup (their sshd died with it, see Pdeathsig).
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gpuctl-sshd-*-*"))
+	for _, d := range dirs {
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), "gpuctl-sshd-"), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // userTag marks the users AddUser creates, with the owning process id, so
