@@ -34,3 +34,14 @@ func TestBundledPlaybooksLoad(t *testing.T) {
 		}
 	}
 }
+
+// The example playbooks load against the example inventory.
+func TestExamplePlaybooksLoad(t *testing.T) {
+	groups := map[string]any{"all": []any{"cp-1", "gpu-1", "gpu-2"}, "control_plane": []any{"cp-1"}, "workers": []any{"gpu-1", "gpu-2"}, "gpu": []any{"gpu-1", "gpu-2"}}
+	for _, p := range []string{"../examples/add-gpu-node.yaml"} {
+		l := &playbooks.Loader{Vars: map[string]any{"groups": groups}}
+		if _, err := l.Load(p); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+}
