@@ -198,7 +198,7 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 	switch r.State {
 	case "absent":
 		for _, sp := range specs {
-			if st := status[sp.Name]; st.Installed || (r.Purge && status[sp.Name] != (pkgStatus{})) {
+			if st := status[sp.Name]; st.Installed || r.Purge && st.Config {
 				args = append(args, sp.Name)
 			}
 		}

@@ -45,6 +45,7 @@ type pkgStatus struct {
 	Version   string // installed version, "" when not installed
 	Installed bool
 	Held      bool
+	Config    bool // removed, configuration files left (purge would remove them)
 }
 
 // parseDpkgQuery reads `dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n'`.
@@ -57,7 +58,7 @@ func parseDpkgQuery(out string) map[string]pkgStatus {
 			continue
 		}
 		abbrev := f[2] + "   "
-		st := pkgStatus{Held: abbrev[0] == 'h', Installed: abbrev[1] == 'i'}
+		st := pkgStatus{Held: abbrev[0] == 'h', Installed: abbrev[1] == 'i', Config: abbrev[1] == 'c'}
 		if st.Installed {
 			st.Version = f[1]
 		}

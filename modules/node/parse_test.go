@@ -52,7 +52,7 @@ func TestParseDpkgQuery(t *testing.T) {
 	want := map[string]pkgStatus{
 		"apt":     {Version: "2.6.1", Installed: true},
 		"kubelet": {Version: "1.34.4-1.1", Installed: true, Held: true},
-		"old":     {},
+		"old":     {Config: true},
 		"libc6":   {Version: "2.36", Installed: true},
 	}
 	if !reflect.DeepEqual(got, want) {
