@@ -5,11 +5,15 @@
 #   scripts/gpu-runtime.sh run     # on the GPU machine (no Go needed): tests, kernel and HTTP benchmarks
 #
 # With the device tool: run(command="scripts/gpu-runtime.sh run", carry=[".devcarry/runtime"]).
-# Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, serve-*.log.
+# Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, and logs.tgz
+# with every server log, /metrics sample and raw benchmark output.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.devcarry/runtime}
-OUT=${OUT:-/tmp/gpu-runtime}
+FINAL=${OUT:-/tmp/gpu-runtime}
+# Everything is written under $OUT/work and packed into logs.tgz at the end;
+# the summary files stay at the top (the device tool returns 8 files).
+OUT=$FINAL/work
 
 build() {
 	mkdir -p "$BIN"
@@ -71,6 +75,8 @@ run() {
 	echo "== summary"
 	python3 bench/runtime/compare.py "$OUT/bench.jsonl" | tee "$OUT/table.md"
 	cat "$OUT/http.jsonl"
+	cp "$OUT/bench.jsonl" "$OUT/http.jsonl" "$OUT/table.md" "$OUT/tests.log" "$FINAL/"
+	tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
 }
 
 case "${1:-}" in

@@ -136,8 +136,12 @@ type CUDA struct {
 	pref    unsafe.Pointer
 	ws      unsafe.Pointer
 	cmem    []unsafe.Pointer // C allocations to free
-	dev     backend.Device
-	sms     int
+	// Which path each (layer, rows) product took, and why cuBLASLt was
+	// refused the first time it was, for logs and benchmarks.
+	ltOK, ltRefused int
+	ltWhy           string
+	dev             backend.Device
+	sms             int
 }
 
 func (c *CUDA) elem() int {
@@ -320,15 +324,15 @@ func (c *CUDA) upload() error {
 					i++
 				}
 			}
-		case model.ReLU, model.Sigmoid, model.Tanh:
-			o.act = actCode[l.Kind]
-		case model.GELU:
-			o.act = gelu(l)
 			if c.lt != nil {
 				if err := c.ltDesc(&o); err != nil {
 					return err
 				}
 			}
+		case model.ReLU, model.Sigmoid, model.Tanh:
+			o.act = actCode[l.Kind]
+		case model.GELU:
+			o.act = gelu(l)
 		case model.LayerNorm:
 			o.eps = l.Eps
 			if l.W != nil {
@@ -717,6 +721,22 @@ func (c *CUDA) ltPlan(o *op, n int, dt C.int) (*ltPlan, error) {
 	code := C.c_lt_heuristic(a.ltHeuristic, c.lt, o.desc, o.aLayout, p.b, p.d, p.d, c.pref, p.algo, count)
 	state := *(*int32)(unsafe.Add(p.algo, 72))
 	p.ok = code == 0 && *count > 0 && state == 0
+	if p.ok {
+		c.ltOK++
+	} else {
+		c.ltRefused++
+		if c.ltWhy == "" {
+			c.ltWhy = fmt.Sprintf("heuristic for %d×%d·%d: status %d, %d algorithms, state %d", n, o.in, o.out, int(code), int(*count), state)
+		}
+	}
 	o.plans[n] = p
 	return p, nil
+}
+
+// Paths reports how many (layer, rows) products use cuBLASLt and how many
+// fell back to cublasGemmEx, with the first refusal's reason.
+func (c *CUDA) Paths() (lt, fallback int, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ltOK, c.ltRefused, c.ltWhy
 }

@@ -130,7 +130,8 @@ func TestAllLayers(t *testing.T) {
 					t.Fatal(err)
 				}
 				e := model.RelErr(out, m.Reference(x, rows))
-				t.Logf("%s rows %d: relative error %.2e", p, rows, e)
+				lt, fb, why := c.Paths()
+				t.Logf("%s rows %d: relative error %.2e (cuBLASLt %d, GemmEx %d %s)", p, rows, e, lt, fb, why)
 				if e > tolerance[p] {
 					t.Fatalf("%s rows %d: relative error %g", p, rows, e)
 				}

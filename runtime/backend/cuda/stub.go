@@ -16,6 +16,7 @@ var ErrNoLibrary = errors.New("CUDA unavailable: binary built without cgo")
 type Options struct {
 	Ordinal int
 	MaxRows int
+	NoLt    bool
 }
 
 // CUDA is never constructed without cgo.
@@ -30,3 +31,5 @@ func (c *CUDA) Device() backend.Device         { return backend.Device{} }
 func (c *CUDA) SetInfo(d backend.Device)       {}
 func (c *CUDA) Resident(rows, iters int) error { return ErrNoLibrary }
 func (c *CUDA) Close() error                   { return nil }
+
+func (c *CUDA) Paths() (lt, fallback int, why string) { return 0, 0, "" }

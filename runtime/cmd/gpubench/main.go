@@ -231,6 +231,8 @@ func kernels(args []string) error {
 				}
 				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
 			}
+			lt, fb, why := c.Paths()
+			fmt.Printf("cuda  %-5s %-6s products on cuBLASLt: %d, on GemmEx: %d %s\n", p, path, lt, fb, why)
 			c.Close()
 		}
 	}
