@@ -1,0 +1,252 @@
+package modelserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+// importer puts image archives into containerd's store on one host; it is
+// image_import's engine and model_server's path for images gpuctl builds.
+type importer struct {
+	Namespace    string
+	RemoteDir    string
+	Snapshotter  string
+	AllPlatforms bool
+	Keep         bool
+}
+
+// archiveSource is one archive to import.
+type archiveSource struct {
+	info   archiveInfo
+	remote bool // already on the host at info.Path
+	// data produces the archive's bytes when it has to be uploaded; nil
+	// reads info.Path on the controller.
+	data func(ctx context.Context) ([]byte, error)
+}
+
+// pendingImport is an archive Check found something missing from.
+type pendingImport struct {
+	src   archiveSource
+	refs  []string // the references it brings or changes
+	dest  string   // path on the host
+	bytes int64
+}
+
+// importState carries the plan from Check to Apply.
+type importState struct {
+	pending []pendingImport
+}
+
+// plan compares each archive's images with containerd's store: an image
+// counts as present only when every one of its names points at the same
+// content (OCI: the same manifest or index digest; docker archives: the
+// same image ID, since containerd writes their manifests itself).
+func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSource) (plan.Diff, *importState, error) {
+	var d plan.Diff
+	have, err := listImages(ctx, h.Conn(), im.Namespace)
+	if err != nil {
+		if h.CheckMode() {
+			d.Unknown = fmt.Sprintf("known after apply: %v on host %s", err, h.Name())
+			st := &importState{}
+			for _, s := range srcs {
+				st.pending = append(st.pending, pendingImport{src: s})
+			}
+			return d, st, nil
+		}
+		return d, nil, fmt.Errorf("host %s: %w", h.Name(), err)
+	}
+	// Docker archives are compared by image ID, which needs the manifests
+	// of the names the host already has.
+	var resolve []hostImage
+	for _, s := range srcs {
+		for _, img := range s.info.Images {
+			if img.Target != "" {
+				continue
+			}
+			for _, r := range img.Refs {
+				if hi, ok := have[r]; ok {
+					resolve = append(resolve, hi)
+				}
+			}
+		}
+	}
+	ids, err := configDigests(ctx, h.Conn(), im.Namespace, resolve)
+	if err != nil {
+		return d, nil, fmt.Errorf("host %s: read image manifests: %w", h.Name(), err)
+	}
+	st := &importState{}
+	used := map[string]int{}
+	for _, s := range srcs {
+		p := pendingImport{src: s, bytes: s.info.Size}
+		for _, img := range s.info.Images {
+			for _, r := range img.Refs {
+				hi, ok := have[r]
+				res := "image:" + r
+				after := fmt.Sprintf("%s from %s", shortID(img.id()), path.Base(s.info.Path))
+				switch {
+				case !ok:
+					d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "imported", After: after})
+				case img.Target != "" && hi.Digest == img.Target:
+					continue
+				case img.Target == "" && slices.Contains(ids[r], img.Config):
+					continue
+				default:
+					before := hi.Digest
+					if img.Target == "" && len(ids[r]) > 0 {
+						before = strings.Join(ids[r], ",")
+					}
+					d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "id", Before: shortID(before), After: after})
+				}
+				p.refs = append(p.refs, r)
+			}
+		}
+		if len(p.refs) == 0 {
+			continue
+		}
+		if s.remote {
+			p.dest = s.info.Path
+		} else {
+			base := path.Base(filepath.ToSlash(s.info.Path))
+			if n := used[base]; n > 0 {
+				base = fmt.Sprintf("%d-%s", n, base)
+			}
+			used[path.Base(filepath.ToSlash(s.info.Path))]++
+			p.dest = path.Join(im.RemoteDir, base)
+			d.Add(plan.Change{Resource: "upload:" + p.dest, Action: plan.Create, Field: "archive", After: humanBytes(p.bytes) + " from " + s.info.Path})
+		}
+		st.pending = append(st.pending, p)
+	}
+	if len(st.pending) > 0 && !im.Keep {
+		d.Note("uploaded archives are removed after import (keep_archives: false)")
+	}
+	return d, st, nil
+}
+
+// execute uploads and imports the pending archives. Uploads run one archive
+// ahead of imports, so the link and containerd work at the same time.
+func (im importer) execute(ctx context.Context, h modules.Host, st *importState) error {
+	if st == nil || len(st.pending) == 0 {
+		return nil
+	}
+	c := h.Conn()
+	if needUpload := slices.ContainsFunc(st.pending, func(p pendingImport) bool { return !p.src.remote }); needUpload {
+		if _, err := conn.Output(ctx, c, "mkdir -p -m 0700 "+conn.Quote(im.RemoteDir)); err != nil {
+			return fmt.Errorf("host %s: create %s: %w", h.Name(), im.RemoteDir, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type uploaded struct {
+		p   pendingImport
+		err error
+	}
+	ready := make(chan uploaded, 1)
+	go func() {
+		defer close(ready)
+		for _, p := range st.pending {
+			var err error
+			if !p.src.remote {
+				err = im.upload(ctx, h, p)
+			}
+			select {
+			case ready <- uploaded{p, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var errs []error
+	for u := range ready {
+		if u.err != nil {
+			errs = append(errs, u.err)
+			break
+		}
+		if err := im.importOne(ctx, h, u.p); err != nil {
+			errs = append(errs, err)
+			cancel()
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (im importer) upload(ctx context.Context, h modules.Host, p pendingImport) error {
+	start := time.Now()
+	var data []byte
+	var err error
+	if p.src.data != nil {
+		data, err = p.src.data(ctx)
+	} else {
+		data, err = os.ReadFile(p.src.info.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("read archive %s: %w", p.src.info.Path, err)
+	}
+	if err := h.Conn().WriteFile(ctx, p.dest, data, conn.FileAttrs{Mode: 0o600}); err != nil {
+		return fmt.Errorf("host %s: upload %s to %s: %w", h.Name(), p.src.info.Path, p.dest, err)
+	}
+	el := time.Since(start)
+	h.Log().Info("image archive uploaded", "archive", p.src.info.Path, "dest", p.dest, "bytes", len(data),
+		"seconds", el.Seconds(), "MBps", float64(len(data))/1e6/max(el.Seconds(), 1e-6))
+	return nil
+}
+
+func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImport) error {
+	args := []string{"ctr", "-n", im.Namespace, "images", "import"}
+	if im.Snapshotter != "" {
+		args = append(args, "--snapshotter", im.Snapshotter)
+	}
+	if im.AllPlatforms {
+		args = append(args, "--all-platforms")
+	}
+	args = append(args, p.dest)
+	start := time.Now()
+	_, err := conn.Output(ctx, h.Conn(), conn.Join(args...))
+	if !p.src.remote && !im.Keep {
+		// A failed import leaves the archive for the next run to replace.
+		if err == nil {
+			if _, rerr := conn.Output(ctx, h.Conn(), conn.Join("rm", "-f", "--", p.dest)); rerr != nil {
+				h.Log().Warn("could not remove imported archive", "path", p.dest, "err", rerr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("host %s: import %s into containerd namespace %s: %w", h.Name(), p.dest, im.Namespace, err)
+	}
+	h.Log().Info("image archive imported", "archive", p.dest, "images", strings.Join(p.refs, " "), "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// shortID trims a digest for one-line output.
+func shortID(d string) string {
+	if h, ok := strings.CutPrefix(d, "sha256:"); ok && len(h) > 12 {
+		return "sha256:" + h[:12]
+	}
+	return d
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
