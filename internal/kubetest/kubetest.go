@@ -156,6 +156,7 @@ func start(ctx context.Context) (*Cluster, error) {
 		"GPUCTL_K8S_APISERVER_PORT="+strconv.Itoa(ports[2]),
 		"GPUCTL_K8S_KWOK_PORT="+strconv.Itoa(ports[3]),
 		"GPUCTL_K8S_WATCH_PID="+strconv.Itoa(os.Getpid()),
+		"GPUCTL_K8S_RUN_EPHEMERAL=1",
 	)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

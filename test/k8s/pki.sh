@@ -5,7 +5,9 @@
 set -euo pipefail
 P=$1; SERVER=$2
 mkdir -p "$P"; cd "$P"
-[ -f admin.kubeconfig ] && exit 0
+# Reuse a PKI made for the same API server address; the ports may change.
+if [ -f admin.kubeconfig ] && grep -q "server: $SERVER\$" admin.kubeconfig; then exit 0; fi
+rm -f ./*.kubeconfig ./*.crt ./*.key ./*.csr ./*.ext ./*.srl ./*.pub tokens.csv
 openssl genrsa -out ca.key 2048 2>/dev/null
 openssl req -x509 -new -nodes -key ca.key -subj "/CN=gpuctl-test-ca" -days 3650 -out ca.crt 2>/dev/null
 openssl genrsa -out apiserver.key 2048 2>/dev/null

@@ -23,6 +23,20 @@ if ls "$RUN"/pids/*.pid >/dev/null 2>&1; then
 fi
 trap 'echo "up: failed; logs in $RUN/logs" >&2; "$HERE/down.sh" >&2' ERR
 
+if [ -n "${GPUCTL_K8S_WATCH_PID:-}" ]; then
+	# A test binary killed by a timeout never runs its cleanup, possibly
+	# while this script is still starting things: stop this script (only
+	# while it is still starting, so a recycled pid is never hit), then
+	# everything it recorded; a throwaway run dir goes too.
+	touch "$RUN/starting"
+	setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+		[ -f "$3/starting" ] && kill "$2" 2>/dev/null && sleep 0.5
+		GPUCTL_K8S_RUN="$3" "$4/down.sh"
+		[ "$5" = 1 ] && rm -rf "$3"' _ \
+		"$GPUCTL_K8S_WATCH_PID" "$$" "$RUN" "$HERE" "${GPUCTL_K8S_RUN_EPHEMERAL:-0}" > "$RUN/logs/watchdog.log" 2>&1 < /dev/null &
+	echo $! > "$RUN/watchdog.pid"
+fi
+
 SERVER=https://127.0.0.1:$APISERVER_PORT
 P=$RUN/pki
 "$HERE/pki.sh" "$P" "$SERVER"
@@ -112,11 +126,6 @@ wait_for kwok 30 kwok_ok
 alive scheduler
 echo "up: control plane ready after $(since)s (apiserver $SERVER, run dir $RUN)" >&2
 
-if [ -n "${GPUCTL_K8S_WATCH_PID:-}" ]; then
-	# A test binary killed by a timeout never runs its cleanup; this does.
-	setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; GPUCTL_K8S_RUN="$2" "$3/down.sh"' _ \
-		"$GPUCTL_K8S_WATCH_PID" "$RUN" "$HERE" > "$RUN/logs/watchdog.log" 2>&1 < /dev/null &
-	echo $! > "$RUN/watchdog.pid"
-fi
 trap - ERR
+rm -f "$RUN/starting"
 echo "$P/admin.kubeconfig"
