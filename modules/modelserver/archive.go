@@ -338,6 +338,9 @@ func normalizeRef(s string) (string, error) {
 	repo, tag := rest, ""
 	if i := strings.LastIndex(rest, ":"); i >= 0 && !strings.Contains(rest[i:], "/") {
 		repo, tag = rest[:i], rest[i+1:]
+		if tag == "" {
+			return "", fmt.Errorf("image name %q: empty tag", orig)
+		}
 	}
 	if domain == "docker.io" && !strings.Contains(repo, "/") {
 		repo = "library/" + repo

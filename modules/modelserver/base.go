@@ -97,7 +97,7 @@ type ociImage struct {
 }
 
 func (o *ociImage) MediaType() (types.MediaType, error) { return o.mediaType, nil }
-func (o *ociImage) RawManifest() ([]byte, error)       { return o.manifest, nil }
+func (o *ociImage) RawManifest() ([]byte, error)        { return o.manifest, nil }
 
 func (o *ociImage) RawConfigFile() ([]byte, error) {
 	m, err := v1.ParseManifest(strings.NewReader(string(o.manifest)))

@@ -108,7 +108,7 @@ func configDigests(ctx context.Context, c conn.Conn, ns string, imgs []hostImage
 	var second []string
 	for d, b := range first {
 		var doc struct {
-			Config    struct{ Digest string } `json:"config"`
+			Config    struct{ Digest string }   `json:"config"`
 			Manifests []struct{ Digest string } `json:"manifests"`
 		}
 		if json.Unmarshal(b, &doc) != nil {
