@@ -210,12 +210,35 @@ func (m *ModelServer) dialAddress() string {
 	return m.Address
 }
 
-// journal is the unit's recent log, for failures.
+// journal is the unit's recent log, for failures, without the command
+// usage a flag error prints after the error itself.
 func (m *ModelServer) journal(ctx context.Context, h modules.Host) string {
-	out, _ := h.Conn().Run(ctx, conn.Join("journalctl", "-u", m.unitName(), "-n", "30", "--no-pager", "-o", "cat"))
-	s := strings.TrimSpace(out.Stdout)
-	if s == "" {
+	out, _ := h.Conn().Run(ctx, conn.Join("journalctl", "-u", m.unitName(), "-n", "200", "--no-pager", "-o", "cat"))
+	lines := dropUsage(strings.Split(strings.TrimSpace(out.Stdout), "\n"))
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	if len(lines) == 0 || lines[0] == "" {
 		return "  (no journal lines for " + m.unitName() + ")"
 	}
-	return "  journal of " + m.unitName() + " (last 30 lines):\n    " + strings.ReplaceAll(s, "\n", "\n    ")
+	return "  journal of " + m.unitName() + " (last lines):\n    " + strings.Join(lines, "\n    ")
+}
+
+// dropUsage removes cobra's usage blocks (Usage:, Examples:, Flags: and
+// their indented lines).
+func dropUsage(lines []string) []string {
+	var out []string
+	inUsage := false
+	for _, l := range lines {
+		switch {
+		case l == "Usage:" || l == "Examples:" || l == "Flags:" || l == "Global Flags:":
+			inUsage = true
+			continue
+		case inUsage && (l == "" || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") || strings.HasSuffix(l, "[flags]")):
+			continue
+		}
+		inUsage = false
+		out = append(out, l)
+	}
+	return out
 }
