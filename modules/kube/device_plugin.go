@@ -227,7 +227,8 @@ func gpuSummary(n *corev1.Node) string {
 	return fmt.Sprintf("nvidia.com/gpu capacity %s, allocatable %s", c.String(), a.String())
 }
 
-// logHints maps what the plugin logs to the usual cause.
+// logHints maps what the plugin logs to the usual cause, most specific
+// first; the first match is the one reported.
 var logHints = []struct{ needle, cause string }{
 	{"NVML", "the plugin cannot use NVML (libnvidia-ml.so): the container does not see the NVIDIA driver. Usually the NVIDIA container toolkit is missing or containerd's default runtime is not nvidia (nvidia-ctk runtime configure --runtime=containerd --set-as-default, restart containerd), or set runtime_class: true"},
 	{"did you configure the NVIDIA Container Toolkit", "the NVIDIA container runtime is not configured for containerd (nvidia-ctk runtime configure --runtime=containerd)"},
@@ -270,8 +271,9 @@ func (m *DevicePlugin) gpuAbsentReasons(ctx context.Context, st *pluginState) st
 			found := false
 			for _, hint := range logHints {
 				if strings.Contains(string(logs), hint.needle) {
-					fmt.Fprintf(&b, "  likely cause: %s\n", hint.cause)
+					fmt.Fprintf(&b, "  likely cause: %s\n  plugin log: %s\n", hint.cause, lineWith(string(logs), hint.needle))
 					found = true
+					break
 				}
 			}
 			if !found {
@@ -283,6 +285,15 @@ func (m *DevicePlugin) gpuAbsentReasons(ctx context.Context, st *pluginState) st
 		b.WriteString("  RuntimeClass nvidia does not exist: unless containerd's default runtime is nvidia, set runtime_class: true\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+func lineWith(s, needle string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, needle) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }
 
 func lastLines(s string, n int) string {

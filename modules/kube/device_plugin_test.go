@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,4 +61,33 @@ func TestDevicePluginNoGPU(t *testing.T) {
 	if _, err := newModule(t, "device_plugin", args).Check(ctx, h); err == nil || !strings.Contains(err.Error(), "advertises no nvidia.com/gpu") {
 		t.Fatalf("check after failed verification: %v", err)
 	}
+}
+
+// TestDevicePluginNVMLHint: the plugin pod logs what it logs on a node whose
+// containers cannot see the driver (the fixture's kwok serves that log for
+// namespace nvml-fail); the error names the cause.
+func TestDevicePluginNVMLHint(t *testing.T) {
+	cl := kubetest.Start(t)
+	ctx := context.Background()
+	cl.AddNode(t, "dp-nvml", kubetest.NodeOptions{Labels: map[string]string{"gpu-nvml": "true"}})
+	h := newHost(t, cl, "dp-nvml")
+	embedded, err := manifests.ReadFile("manifests/nvidia-device-plugin-v0.18.2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := "apiVersion: v1\nkind: Namespace\nmetadata: {name: nvml-fail}\n---\n" +
+		strings.Replace(string(embedded), "namespace: kube-system", "namespace: nvml-fail", 1)
+	path := filepath.Join(t.TempDir(), "plugin.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newModule(t, "device_plugin", map[string]any{"manifest": path, "node_selector": map[string]any{"gpu-nvml": "true"},
+		"verify_timeout": "2s", "timeout": "1m"})
+	err = m.Apply(ctx, h, check(t, h, m))
+	t.Log(err)
+	if err == nil || !strings.Contains(err.Error(), "likely cause: the plugin cannot use NVML") ||
+		!strings.Contains(err.Error(), "Failed to initialize NVML") {
+		t.Fatalf("want the NVML cause, got %v", err)
+	}
+	converge(t, h, "k8s", map[string]any{"src": path, "state": "absent", "wait": true})
 }

@@ -100,7 +100,8 @@ start scheduler "$BIN/kube-scheduler" --kubeconfig="$P/sched.kubeconfig" --leade
 # kwok replaces the pod stages wholesale when the config has any, so the three
 # we need are spelled out: run, complete (restartPolicy Never pods finish like
 # a one-shot container would), delete. Logs: a fake nvidia-smi output for
-# every pod except gpu-test-nogpu, which prints what a GPU-less node prints.
+# every pod except gpu-test-nogpu, which prints what a GPU-less node prints,
+# and pods in namespace nvml-fail, which print a device plugin failing on NVML.
 cat > "$RUN/nvidia-smi.log" <<'L'
 2026-01-01T00:00:00.000000000Z stdout F +-----------------------------------------------------------------------------------------+
 2026-01-01T00:00:00.000000000Z stdout F | NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
@@ -109,6 +110,15 @@ cat > "$RUN/nvidia-smi.log" <<'L'
 L
 cat > "$RUN/nogpu.log" <<'L'
 2026-01-01T00:00:00.000000000Z stdout F No devices were found
+L
+# What the device plugin logs on a node whose containers cannot see the driver.
+cat > "$RUN/nvml-fail.log" <<'L'
+2026-01-01T00:00:00.000000000Z stderr F I0101 00:00:00.000000       1 main.go:235] "Starting NVIDIA Device Plugin" version="v0.18.2"
+2026-01-01T00:00:00.000000000Z stderr F E0101 00:00:00.000000       1 factory.go:112] Incompatible strategy detected auto
+2026-01-01T00:00:00.000000000Z stderr F E0101 00:00:00.000000       1 factory.go:113] If this is a GPU node, did you configure the NVIDIA Container Toolkit?
+2026-01-01T00:00:00.000000000Z stderr F E0101 00:00:00.000000       1 factory.go:114] You can check the prerequisites at: https://github.com/NVIDIA/k8s-device-plugin#prerequisites
+2026-01-01T00:00:00.000000000Z stderr F I0101 00:00:00.000000       1 main.go:381] No devices found. Waiting indefinitely.
+2026-01-01T00:00:00.000000000Z stderr F E0101 00:00:00.000000       1 nvml.go:45] Failed to initialize NVML: could not load NVML library
 L
 sed -e "s#@RUN@#$RUN#g" "$HERE/kwok.yaml" > "$RUN/kwok.yaml"
 start kwok "$BIN/kwok" --kubeconfig="$P/kwok.kubeconfig" -c "$RUN/kwok.yaml" \
