@@ -68,10 +68,10 @@ run() {
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee -a "$OUT/torch.log"
 	echo "== HTTP: 256 concurrent single-row clients, reference MLP on the GPU"
 	for prec in fp32 bf16; do
-		serve_load "$prec-batching-on" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=true --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
-		serve_load "$prec-batching-off" 18082 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=false --log-level warn" "-conc 256 -dur 5s -width 1024"
+		serve_load "$prec-batching-on" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+		serve_load "$prec-batching-off" 18082 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=off --log-level warn" "-conc 256 -dur 5s -width 1024"
 	done
-	URLPATH=/v2/models/mlp/infer serve_load "bf16-batching-on-v2-binary" 18083 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=true --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	URLPATH=/v2/models/mlp/infer serve_load "bf16-batching-on-v2-binary" 18083 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
 	echo "== summary"
 	python3 bench/runtime/compare.py "$OUT/bench.jsonl" | tee "$OUT/table.md"
 	cat "$OUT/http.jsonl"

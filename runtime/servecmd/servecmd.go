@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type Options struct {
 	Threads   int
 	LogFormat string
 	LogLevel  string
+	Batching  string
 	Server    server.Config
 
 	prec backend.Precision
@@ -73,7 +75,7 @@ path; otherwise the gonum CPU path runs on every core, and the log says why.`,
 	f.StringVar(&o.Precision, "precision", "fp32", "matrix products on the GPU: fp32, tf32 or bf16 (the CPU path is fp32)")
 	f.IntVar(&o.GPU, "gpu", 0, "GPU index to use")
 	f.IntVar(&o.Threads, "threads", 0, "CPU threads (GOMAXPROCS); 0 uses every core")
-	f.BoolVar(&s.Batching, "batching", true, "gather concurrent requests into one forward pass")
+	f.StringVar(&o.Batching, "batching", "auto", "gather concurrent requests into one forward pass: on, off, or auto (on, except for tiny models on the CPU, where the hand-off costs more than the product)")
 	f.IntVar(&s.MaxBatchRows, "max-batch", 256, "most rows in one forward pass")
 	f.DurationVar(&s.BatchDelay, "batch-delay", 0, "longest wait for a batch to fill; 0 batches whatever is queued when the device is free")
 	f.IntVar(&s.BatchWorkers, "batch-workers", 2, "batches formed and run at once")
@@ -125,6 +127,11 @@ func (o *Options) Validate() error {
 	if o.Device == "cpu" && o.prec != backend.FP32 {
 		return fmt.Errorf("--precision %s needs the GPU; the CPU path is fp32", o.prec)
 	}
+	switch o.Batching {
+	case "auto", "on", "off", "true", "false":
+	default:
+		return fmt.Errorf("--batching %q: want auto, on or off", o.Batching)
+	}
 	if o.Threads < 0 || o.GPU < 0 {
 		return errors.New("--threads and --gpu must not be negative")
 	}
@@ -142,6 +149,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Threads > 0 {
 		runtime.GOMAXPROCS(o.Threads)
 	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is the model plus a few buffers; collecting at 4×
+		// instead of 2× halves the collector's share of small requests.
+		debug.SetGCPercent(400)
+	}
 	m, err := LoadModel(o.Model)
 	if err != nil {
 		return err
@@ -152,11 +164,27 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	defer be.Close()
+	o.Server.Batching = batching(o.Batching, be.Device().Kind, m)
 	srv, err := server.New(o.Server, m, be, info, o.log)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// tinyFLOPs is the work per row under which auto turns batching off on
+// the CPU: the seed's 10→1 product takes nanoseconds, the batcher's
+// hand-off between goroutines microseconds.
+const tinyFLOPs = 1 << 20
+
+func batching(flag, device string, m *model.Model) bool {
+	switch flag {
+	case "on", "true":
+		return true
+	case "off", "false":
+		return false
+	}
+	return device != "cpu" || m.FLOPs() >= tinyFLOPs
 }
 
 // LoadModel loads an architecture file, or the built-in seed model.

@@ -62,6 +62,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"--precision", "fp8"}, "precision"},
 		{[]string{"--device", "cpu", "--precision", "bf16"}, "needs the GPU"},
 		{[]string{"--max-batch", "0"}, "max batch rows"},
+		{[]string{"--batching", "sometimes"}, "want auto, on or off"},
 		{[]string{"--model", "/nonexistent/m.json"}, "no such file"},
 	} {
 		cmd := NewCommand()
@@ -112,5 +113,21 @@ func TestServeCommand(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+func TestBatchingAuto(t *testing.T) {
+	mlp := model.BuildMLP(model.MLPSpec{Widths: []int{512, 1024, 512}, Seed: 1})
+	for _, tc := range []struct {
+		flag, dev string
+		m         *model.Model
+		want      bool
+	}{
+		{"auto", "cpu", model.Seed(), false}, {"auto", "cuda", model.Seed(), true}, {"auto", "cpu", mlp, true},
+		{"on", "cpu", model.Seed(), true}, {"off", "cuda", mlp, false}, {"false", "cuda", mlp, false},
+	} {
+		if got := batching(tc.flag, tc.dev, tc.m); got != tc.want {
+			t.Errorf("batching(%s, %s, %s) = %v", tc.flag, tc.dev, tc.m.Name, got)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 )
 
 // inputError is a client mistake; its message says what was expected and
@@ -130,10 +131,7 @@ func (p *scanner) fail(format string, args ...any) error {
 // numbers reads numbers up to the closing ']' (the '[' is already eaten).
 // row is -1 for a single-row body, for the messages.
 func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
-	where := ""
-	if row >= 0 {
-		where = fmt.Sprintf("row %d, ", row)
-	}
+	where := rowPrefix(row)
 	n := 0
 	p.ws()
 	if p.eat(']') {
@@ -171,7 +169,9 @@ func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
 		if tok[0] == '-' && len(p.b) > p.i && hasWord(p.b[p.i:], "Infinity") {
 			return nil, 0, badInput(422, "%selement %d is not finite; NaN and Infinity are not accepted", where, n)
 		}
-		v, err := strconv.ParseFloat(string(tok), 64)
+		// unsafe.String: ParseFloat only reads tok, and an error is
+		// formatted before the body buffer is reused.
+		v, err := strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)
 		if err != nil || !validJSONNumber(tok) {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 				return nil, 0, badInput(422, "%selement %d (%s) is out of the float32 range", where, n, tok)
@@ -192,6 +192,17 @@ func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
 		}
 		return nil, 0, p.fail("%sexpected ',' or ']' after element %d", where, n-1)
 	}
+}
+
+// rowPrefix is a lazy "row N, " for messages: formatting it for every
+// row of every request would cost an allocation per row.
+type rowPrefix int
+
+func (r rowPrefix) String() string {
+	if r < 0 {
+		return ""
+	}
+	return fmt.Sprintf("row %d, ", int(r))
 }
 
 func hasWord(b []byte, w string) bool {

@@ -37,6 +37,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // handler into a 500 with a log line instead of a dropped connection.
 func (s *Server) instrument(endpoint string, f http.HandlerFunc) http.Handler {
 	hist := s.met.total.WithLabelValues(endpoint)
+	ok := s.met.requests.WithLabelValues(endpoint, "200") // the common case, without a label lookup
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.met.inflight.Inc()
@@ -57,7 +58,11 @@ func (s *Server) instrument(endpoint string, f http.HandlerFunc) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			s.met.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+			if code == http.StatusOK {
+				ok.Inc()
+			} else {
+				s.met.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+			}
 			hist.Observe(time.Since(start).Seconds())
 		}()
 		f(sw, r)
@@ -195,10 +200,13 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	b = appendRows(b, out, rows, s.m.Out, batched)
 	b = append(b, "}\n"...)
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = jsonContentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.Write(b)
 }
+
+// jsonContentType is shared by every answer; net/http only reads it.
+var jsonContentType = []string{"application/json"}
 
 func appendRows(b []byte, out []float32, rows, width int, batched bool) []byte {
 	if batched {
