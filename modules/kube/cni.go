@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -40,7 +41,7 @@ type CNI struct {
 	Plugin   string        `yaml:"plugin" default:"flannel" choices:"flannel" doc:"CNI to install"`
 	Version  string        `yaml:"version" default:"v0.28.10" choices:"v0.28.10" doc:"embedded Flannel version"`
 	PodCIDR  string        `yaml:"pod_cidr" doc:"pod network; default: networking.podSubnet of kubeadm's ClusterConfiguration, else 10.244.0.0/16. Must agree with kubeadm's when both are set"`
-	Manifest string        `yaml:"manifest" doc:"Flannel manifest file on the machine gpuctl runs on, instead of the embedded one"`
+	Manifest string        `yaml:"manifest" doc:"Flannel manifest file on the machine gpuctl runs on, instead of the embedded one (e.g. with images from a private registry); its net-conf.json Network is set to the pod CIDR too"`
 	Node     string        `yaml:"node" doc:"node to wait for; default: the host's node"`
 	Wait     bool          `yaml:"wait" default:"true" doc:"wait until the node is Ready"`
 	Timeout  time.Duration `yaml:"timeout" doc:"how long the node may take to become Ready (default 5m)"`
@@ -95,7 +96,7 @@ func (m *CNI) podCIDR(ctx context.Context, c *kubeapi.Client) (string, error) {
 	return flannelDefaultCIDR, nil
 }
 
-func (m *CNI) manifest(ctx context.Context, h modules.Host, cidr string) ([]byte, string, error) {
+func (m *CNI) manifest(ctx context.Context, h modules.Host) ([]byte, string, error) {
 	if m.Manifest != "" {
 		data, err := readManifest(ctx, h, m.Manifest)
 		return data, m.Manifest, err
@@ -105,13 +106,35 @@ func (m *CNI) manifest(ctx context.Context, h modules.Host, cidr string) ([]byte
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded %s: %w", name, err)
 	}
-	// The upstream manifest hard-codes its Network in net-conf.json; editing
-	// the text keeps the rest of the manifest exactly as upstream ships it.
-	old := fmt.Sprintf("%q: %q", "Network", flannelDefaultCIDR)
-	if !strings.Contains(string(data), old) {
-		return nil, "", fmt.Errorf("embedded %s: no %s to set the pod CIDR in", name, old)
+	return data, "flannel " + m.Version, nil
+}
+
+// setNetwork points Flannel's net-conf.json at the pod CIDR, in the
+// embedded manifest and in a user's alike, so Flannel and kubeadm cannot
+// disagree. Only the Network value is edited: the rest of the text stays as
+// written, so a later run compares equal.
+func setNetwork(source string, objs []*unstructured.Unstructured, cidr string) error {
+	for _, o := range objs {
+		if o.GetKind() != "ConfigMap" {
+			continue
+		}
+		conf, found, _ := unstructured.NestedString(o.Object, "data", "net-conf.json")
+		if !found {
+			continue
+		}
+		var nc struct{ Network string }
+		if err := json.Unmarshal([]byte(conf), &nc); err != nil {
+			return fmt.Errorf("%s: %s net-conf.json: %w", source, kubeapi.Ref(o), err)
+		}
+		if nc.Network != cidr {
+			conf = strings.Replace(conf, fmt.Sprintf("%q", nc.Network), fmt.Sprintf("%q", cidr), 1)
+			if err := unstructured.SetNestedField(o.Object, conf, "data", "net-conf.json"); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return []byte(strings.Replace(string(data), old, fmt.Sprintf("%q: %q", "Network", cidr), 1)), "flannel " + m.Version, nil
+	return fmt.Errorf("%s: no ConfigMap with net-conf.json to set the pod CIDR in", source)
 }
 
 type cniState struct {
@@ -131,12 +154,15 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return d, err
 	}
-	data, source, err := m.manifest(ctx, h, cidr)
+	data, source, err := m.manifest(ctx, h)
 	if err != nil {
 		return d, err
 	}
 	objs, err := kubeapi.Decode(source, data)
 	if err != nil {
+		return d, err
+	}
+	if err := setNetwork(source, objs, cidr); err != nil {
 		return d, err
 	}
 	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{})

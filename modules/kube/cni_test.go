@@ -8,8 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 )
 
@@ -80,5 +82,31 @@ func TestCNITimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "node/cni-stuck Ready") || !strings.Contains(err.Error(), "cni plugin not initialized") ||
 		!strings.Contains(err.Error(), "daemonset/kube-flannel/kube-flannel-ds") {
 		t.Fatalf("want timeout with node condition and DaemonSet state, got %v", err)
+	}
+}
+
+func TestSetNetwork(t *testing.T) {
+	data, err := manifests.ReadFile("manifests/flannel-v0.28.10.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kubeapi.Decode("flannel", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setNetwork("flannel", objs, "10.10.0.0/16"); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" {
+			conf, _, _ := unstructured.NestedString(o.Object, "data", "net-conf.json")
+			if !strings.Contains(conf, `"Network": "10.10.0.0/16"`) || !strings.Contains(conf, `"Type": "vxlan"`) {
+				t.Fatalf("net-conf.json:\n%s", conf)
+			}
+		}
+	}
+	noCM, _ := kubeapi.Decode("x", []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"))
+	if err := setNetwork("mine.yaml", noCM, "10.10.0.0/16"); err == nil || !strings.Contains(err.Error(), "mine.yaml: no ConfigMap with net-conf.json") {
+		t.Fatalf("got %v", err)
 	}
 }
