@@ -59,7 +59,7 @@ func TestBecomeLocalSSHD(t *testing.T) {
 		}
 		// The shell under sudo sees a short stream, fails the checksum and
 		// removes its temporary file.
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			entries, _ := os.ReadDir(dir)
 			if len(entries) == 1 || time.Now().After(deadline) {
@@ -161,19 +161,24 @@ func testBecome(t *testing.T, h sudoHost) {
 		c := conn.Become(login, conn.BecomeOptions{Password: h.password})
 		done := make(chan error, 1)
 		go func() {
-			_, err := c.Run(ctx, "sleep 2")
+			_, err := c.Run(ctx, "sleep 4")
 			done <- err
 		}()
-		time.Sleep(time.Second)
-		ps, err := conn.Output(ctx, root, "ps -eo args; cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
-		if err != nil {
-			t.Fatal(err)
+		// Look until the command shows up, so sudo and the shells around
+		// it were all there to be seen.
+		seen := false
+		for deadline := time.Now().Add(4 * time.Second); !seen && time.Now().Before(deadline); {
+			ps, err := conn.Output(ctx, root, "ps -eo args; cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(ps, h.password) {
+				t.Fatal("the sudo password is visible in the process list")
+			}
+			seen = strings.Contains(ps, "sleep 4")
 		}
-		if !strings.Contains(ps, "sleep 2") {
-			t.Errorf("the command was not running when checked")
-		}
-		if strings.Contains(ps, h.password) {
-			t.Error("the sudo password is visible in the process list")
+		if !seen {
+			t.Errorf("the command never showed up in the process list")
 		}
 		if err := <-done; err != nil {
 			t.Fatal(err)
