@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+
 	"github.com/gpuctl/gpuctl/agent/cli"
 	_ "github.com/gpuctl/gpuctl/modules/all"
 )
@@ -19,6 +22,9 @@ func main() {
 }
 
 func run() int {
+	// client-go logs through klog to stderr ("Unhandled Error" on an
+	// unreachable API server); gpuctl reports those errors itself.
+	klog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first Ctrl-C cancels the run, restore the default handler

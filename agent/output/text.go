@@ -91,7 +91,7 @@ func (t *Text) result(ev engine.Event) {
 		line += t.paint("\x1b[2m", fmt.Sprintf(" %.1fs", ev.Duration.Seconds()))
 	}
 	fmt.Fprintln(t.W, line)
-	if ev.Msg != "" && (ev.Status != engine.StatusOK || t.Verbose || ev.Module == "debug" || ev.Module == "assert") && ev.Status != engine.StatusUnknown {
+	if ev.Msg != "" && ev.Status != engine.StatusUnknown {
 		for _, l := range strings.Split(strings.TrimRight(ev.Msg, "\n"), "\n") {
 			fmt.Fprintf(t.W, "    %s\n", l)
 		}
