@@ -57,6 +57,8 @@ path; otherwise the gonum CPU path runs on every core, and the log says why.`,
   gpuctl serve --model mlp.json --device cuda --precision bf16 --addr 0.0.0.0:8000
   curl -s localhost:8000/predict -d '[0,1,2,3,4,5,6,7,8,9]'`,
 		Args: cobra.NoArgs,
+		// A failed start is not a usage mistake: print the error, not the flags.
+		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(); err != nil {
 				return err

@@ -35,9 +35,6 @@ func parseRows(b []byte, width int, dst []float32, maxRows int) (vals []float32,
 	p.ws()
 	if p.peek() == '[' {
 		batched = true
-		if p.eat(']') {
-			return nil, 0, false, nil
-		}
 		for {
 			p.ws()
 			if !p.eat('[') {
@@ -70,13 +67,12 @@ func parseRows(b []byte, width int, dst []float32, maxRows int) (vals []float32,
 		if err != nil {
 			return nil, 0, false, err
 		}
-		if n == 0 {
-			return nil, 0, false, nil
-		}
-		if n != width {
+		if n != 0 && n != width {
 			return nil, 0, false, badInput(422, "got a list of %d numbers, the model takes %d per row", n, width)
 		}
-		rows = 1
+		if n != 0 {
+			rows = 1
+		}
 	}
 	p.ws()
 	if p.i != len(p.b) {
