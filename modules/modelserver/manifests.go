@@ -134,15 +134,22 @@ func (m *ModelServer) objects(image string, lm *loadedModel) ([]*unstructured.Un
 	if len(podAnn) > 0 {
 		tmplMeta["annotations"] = podAnn
 	}
+	spec := map[string]any{
+		"replicas": int64(m.Replicas),
+		"selector": map[string]any{"matchLabels": m.selectorLabels()},
+		"template": map[string]any{"metadata": tmplMeta, "spec": podSpec},
+	}
+	if m.GPUs > 0 {
+		// A surge pod would wait for a GPU the old pod holds: on a node
+		// with one GPU the default rolling update never finishes. Replace
+		// pods one at a time instead.
+		spec["strategy"] = map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxSurge": int64(0), "maxUnavailable": int64(1)}}
+	}
 	out = append(out, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1",
 		"kind":       "Deployment",
 		"metadata":   m.meta(m.Name),
-		"spec": map[string]any{
-			"replicas": int64(m.Replicas),
-			"selector": map[string]any{"matchLabels": m.selectorLabels()},
-			"template": map[string]any{"metadata": tmplMeta, "spec": podSpec},
-		},
+		"spec":       spec,
 	}})
 	port := map[string]any{"name": "http", "port": int64(m.Port), "targetPort": "http", "protocol": "TCP"}
 	if m.NodePort != 0 {

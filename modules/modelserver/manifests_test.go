@@ -51,6 +51,9 @@ func TestObjectsSeedDefaults(t *testing.T) {
 	if q := c.Resources.Limits["nvidia.com/gpu"]; q.String() != "1" {
 		t.Fatalf("gpu limit %v", c.Resources.Limits)
 	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxSurge.IntValue() != 0 || ru.MaxUnavailable.IntValue() != 1 {
+		t.Fatalf("a GPU deployment must not surge: %+v", d.Spec.Strategy)
+	}
 	if c.ReadinessProbe.HTTPGet.Path != "/v2/health/ready" || c.LivenessProbe.HTTPGet.Path != "/v2/health/live" || c.ReadinessProbe.HTTPGet.Port.String() != "http" {
 		t.Fatalf("probes %+v %+v", c.ReadinessProbe, c.LivenessProbe)
 	}
