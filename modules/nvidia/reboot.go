@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
 )
@@ -60,7 +59,11 @@ func reboot(ctx context.Context, h modules.Host, reason string, timeout time.Dur
 		Msg:            "gpuctl nvidia_driver: " + reason,
 		TestCommand:    "true",
 	}
-	if err := r.Apply(ctx, h, plan.Diff{}); err != nil {
+	d, err := r.Check(ctx, h)
+	if err != nil {
+		return fmt.Errorf("%s: reboot (%s): %w", h.Name(), reason, err)
+	}
+	if err := r.Apply(ctx, h, d); err != nil {
 		return fmt.Errorf("%s: reboot (%s): %w", h.Name(), reason, err)
 	}
 	return nil
