@@ -123,11 +123,20 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 	})
 
 	t.Run("wrong key is refused", func(t *testing.T) {
-		other, _ := buildRepo(t, newGPG(t), nil, "/", "")
-		wrong, _ := os.ReadFile(other + "/Release.key")
-		_, err := apply(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key": string(wrong)})
-		if err == nil || !strings.Contains(err.Error(), "NO_PUBKEY") && !strings.Contains(err.Error(), "not signed") && !strings.Contains(err.Error(), "signature") {
+		// A binary key in a file on the controller this time (key_file, .gpg).
+		otherEnv := newGPG(t)
+		buildRepo(t, otherEnv, nil, "/", "")
+		keyFile := t.TempDir() + "/other.gpg"
+		run(t, "", otherEnv, "sh", "-c", "gpg --export > "+keyFile)
+		d, err := apply(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key_file": keyFile})
+		if err == nil || !strings.Contains(err.Error(), "NO_PUBKEY") {
 			t.Fatalf("err = %v", err)
+		}
+		if !hasChange(d, "file:/etc/apt/keyrings/gpuctl-test.gpg", "content") || !hasChange(d, "file:/etc/apt/keyrings/gpuctl-test.asc", "") {
+			t.Fatalf("binary key should replace the armoured one:\n%s", describe(d))
+		}
+		if src := h.th.Run(t, "grep Signed-By /etc/apt/sources.list.d/gpuctl-test.sources"); src != "Signed-By: /etc/apt/keyrings/gpuctl-test.gpg" {
+			t.Fatal(src)
 		}
 		t.Log(err)
 	})
