@@ -23,6 +23,7 @@ type CPU struct {
 	maxW    int
 	scratch sync.Pool
 	impl    gonum.Implementation
+	packed  []*packedW // per layer; nil where gonum runs the product
 }
 
 // New prepares m for the CPU. Only fp32 is offered: gonum has no reduced
@@ -31,20 +32,27 @@ func New(m *model.Model, p backend.Precision) (*CPU, error) {
 	if p != "" && p != backend.FP32 {
 		return nil, fmt.Errorf("cpu backend: precision %s is not supported, only fp32", p)
 	}
-	c := &CPU{m: m, maxW: m.In}
-	for _, l := range m.Layers {
+	c := &CPU{m: m, maxW: m.In, packed: make([]*packedW, len(m.Layers))}
+	for i, l := range m.Layers {
 		c.maxW = max(c.maxW, l.Out)
+		if l.Kind == model.Linear && useKernel(l.In, l.Out) {
+			c.packed[i] = packW(l.W, l.In, l.Out)
+		}
 	}
 	return c, nil
 }
 
 func (c *CPU) Device() backend.Device {
-	return backend.Device{Kind: "cpu", Name: runtime.GOARCH + " (gonum)", Precision: string(backend.FP32), Threads: runtime.GOMAXPROCS(0), Library: "gonum"}
+	lib := "gonum"
+	if haveKernel {
+		lib = "gonum + AVX2/FMA kernel"
+	}
+	return backend.Device{Kind: "cpu", Name: runtime.GOARCH, Precision: string(backend.FP32), Threads: runtime.GOMAXPROCS(0), Library: lib}
 }
 
 func (c *CPU) Close() error { return nil }
 
-type bufs struct{ a, b []float32 }
+type bufs struct{ a, b, pack []float32 }
 
 // Forward runs the layers, ping-ponging between two scratch buffers.
 func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
@@ -78,7 +86,15 @@ func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32)
 			} else {
 				dst = bp.a[:rows*l.Out]
 			}
-			linear(c.impl, cur, rows, l, dst)
+			if pw := c.packed[i]; pw != nil {
+				if rows >= mr {
+					bp.pack = packA(bp.pack, cur, rows, l.In)
+				}
+				gemmPacked(pw, cur, bp.pack, rows, dst)
+				addBias(dst, l.B, rows, l.Out)
+			} else {
+				linear(c.impl, cur, rows, l, dst)
+			}
 			cur, width = dst, l.Out
 		default:
 			if last {
@@ -106,6 +122,18 @@ func linear(impl gonum.Implementation, cur []float32, rows int, l model.Layer, d
 		beta = 1
 	}
 	impl.Sgemm(blas.NoTrans, blas.Trans, rows, l.Out, l.In, 1, cur, l.In, l.W, l.In, beta, dst, l.Out)
+}
+
+func addBias(dst, b []float32, rows, out int) {
+	if b == nil {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		row := dst[r*out : (r+1)*out]
+		for j, v := range b {
+			row[j] += v
+		}
+	}
 }
 
 func elementwise(l model.Layer, v []float32, rows, width int) {

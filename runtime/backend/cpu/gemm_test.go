@@ -1,0 +1,35 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The packed kernel on shapes that leave partial row blocks and panels.
+func TestGemmPackedEdges(t *testing.T) {
+	if !haveKernel {
+		t.Skip("no AVX2+FMA on this CPU: the packed kernel is not used")
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, sh := range [][3]int{{1, 37, 50}, {1, 1024, 16}, {2, 7, 40}, {3, 9, 3}, {5, 16, 16}, {6, 1, 16}, {7, 64, 33}, {13, 100, 17}, {64, 300, 130}} {
+		rows, in, out := sh[0], sh[1], sh[2]
+		x, w := randInput(r, rows*in), randInput(r, out*in)
+		dst := make([]float32, rows*out)
+		for i := range dst {
+			dst[i] = float32(math.NaN())
+		}
+		gemmPacked(packW(w, in, out), x, packA(nil, x, rows, in), rows, dst)
+		for i := 0; i < rows; i++ {
+			for o := 0; o < out; o++ {
+				var s float64
+				for k := 0; k < in; k++ {
+					s += float64(x[i*in+k]) * float64(w[o*in+k])
+				}
+				if d := math.Abs(float64(dst[i*out+o]) - s); !(d <= 1e-4*(1+math.Abs(s))) {
+					t.Fatalf("%v: dst[%d][%d] = %v, want %v", sh, i, o, dst[i*out+o], s)
+				}
+			}
+		}
+	}
+}

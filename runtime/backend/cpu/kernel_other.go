@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package cpu
+
+const haveKernel = false
+
+func kern6x16(k int, a, b, c *float32, ldc int) { panic("cpu: no micro-kernel on this architecture") }
+
+func kern1x16(k int, a, b, c *float32) { panic("cpu: no micro-kernel on this architecture") }
