@@ -176,6 +176,24 @@ func (c *Containerd) planConfig(ctx context.Context, cn conn.Conn) (*steps, erro
 	return s, nil
 }
 
+// noteOverrides warns when drop-ins undo what config.toml sets: on
+// containerd 1.x a drop-in holding part of the CRI table replaces all of it.
+// The files belong to other tools, so this is a note, not a change.
+func (c *Containerd) noteOverrides(ctx context.Context, cn conn.Conn, s *steps) {
+	dump, err := output(ctx, cn, "timeout 5 containerd --config "+conn.Quote(c.ConfigPath)+" config dump")
+	if err != nil {
+		return
+	}
+	v, err := viewContainerdConfig([]byte(dump))
+	if err != nil {
+		return
+	}
+	if v.SystemdCgroup != c.SystemdCgroup || v.SandboxImage != c.SandboxImage || v.CRIDisabled {
+		s.note("a drop-in in %s overrides config.toml (effective: SystemdCgroup=%t, sandbox image %q, CRI disabled=%t); on containerd 1.x a drop-in must repeat the whole CRI table (see node.ContainerdRuntimeDropIn)",
+			c.DropInDir, v.SystemdCgroup, v.SandboxImage, v.CRIDisabled)
+	}
+}
+
 func runtimeDropInPath(dir, name string) string { return dir + "/50-" + name + ".toml" }
 
 func (c *Containerd) planService(ctx context.Context, cn conn.Conn) *steps {
@@ -213,6 +231,9 @@ func (c *Containerd) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 		all.merge(st.config)
 		st.service = c.planService(ctx, h.Conn())
 		all.merge(st.service)
+		if st.config.empty() {
+			c.noteOverrides(ctx, h.Conn(), all)
+		}
 		if !st.config.empty() || !st.pkgs.empty() {
 			all.add(plan.Change{Resource: "service:containerd", Action: plan.Run, Field: "restart", After: "restart, then wait for the CRI endpoint"}, nil)
 		}

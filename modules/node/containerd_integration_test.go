@@ -116,5 +116,26 @@ func TestContainerd(t *testing.T) {
 		}
 		// The drop-in is not the containerd module's business: it stays.
 		noChange(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
+		if _, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("preflight sees a drop-in that clobbers the CRI table", func(t *testing.T) {
+		// What a tool writing only its runtime's table does to containerd 1.x.
+		h.th.Run(t, `printf 'version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.naive]
+  runtime_type = "io.containerd.runc.v2"
+' > /etc/containerd/conf.d/60-naive.toml`)
+		_, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
+		if err == nil || !strings.Contains(err.Error(), "cgroup_driver: containerd uses the cgroupfs cgroup driver") {
+			t.Fatalf("err = %v", err)
+		}
+		d, err := checkOnly(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
+		if err != nil || !d.Empty() || len(d.Notes) == 0 || !strings.Contains(d.Notes[0], "overrides config.toml") {
+			t.Fatalf("containerd should note the override: %v\n%s", err, describe(d))
+		}
+		t.Log(d.Notes[0])
+		h.th.Run(t, "rm /etc/containerd/conf.d/60-naive.toml")
 	})
 }

@@ -20,6 +20,7 @@ sec cgroupfs; stat -fc %T /sys/fs/cgroup 2>/dev/null
 sec swaps; cat /proc/swaps
 sec containerd; containerd --version 2>/dev/null
 sec ctrdcfg; cat /etc/containerd/config.toml 2>/dev/null
+sec ctrddump; [ -e /etc/containerd/config.toml ] && timeout 5 containerd config dump 2>/dev/null
 sec ctrdactive; systemctl is-active containerd 2>/dev/null
 sec kubelet; kubelet --version 2>/dev/null
 sec kubeadm; kubeadm version -o short 2>/dev/null
@@ -100,7 +101,12 @@ func parseNodeFacts(sec map[string]string) modules.Facts {
 	f["containerd_systemd_cgroup"] = false
 	f["containerd_cri_disabled"] = false
 	f["containerd_sandbox_image"] = ""
-	if v, err := viewContainerdConfig([]byte(sec["ctrdcfg"])); err == nil {
+	// What containerd really uses (drop-ins merged), else the file.
+	cfg := sec["ctrddump"]
+	if strings.TrimSpace(cfg) == "" {
+		cfg = sec["ctrdcfg"]
+	}
+	if v, err := viewContainerdConfig([]byte(cfg)); err == nil && strings.TrimSpace(cfg) != "" {
 		f["containerd_systemd_cgroup"] = v.SystemdCgroup
 		f["containerd_cri_disabled"] = v.CRIDisabled
 		f["containerd_sandbox_image"] = v.SandboxImage

@@ -273,6 +273,9 @@ func (k *Kubeadm) planInit(ctx context.Context, h modules.Host, n nodeState, s *
 	case n.has("/etc/kubernetes/kubelet.conf"):
 		return errors.New("this node has joined a cluster (/etc/kubernetes/kubelet.conf exists): it cannot also init one; use action: reset first")
 	default:
+		if err := k.checkKubeadmVersion(ctx, h, s); err != nil {
+			return err
+		}
 		if err := fileStep(ctx, c, s, k.ConfigPath, cfg, 0o600, false); err != nil {
 			return err
 		}
@@ -320,6 +323,31 @@ func (k *Kubeadm) planInit(ctx context.Context, h modules.Host, n nodeState, s *
 		}
 		return h.Local().WriteFile(ctx, dest, data, conn.FileAttrs{Mode: 0o600})
 	})
+	return nil
+}
+
+// checkKubeadmVersion refuses an init kubeadm would refuse: it deploys its
+// own minor version or the one before. Without kubeadm, check mode notes
+// that an earlier task must install it; a real run fails saying which.
+func (k *Kubeadm) checkKubeadmVersion(ctx context.Context, h modules.Host, s *steps) error {
+	out, err := output(ctx, h.Conn(), "kubeadm version -o short")
+	if err != nil {
+		if h.CheckMode() {
+			s.note("kubeadm is not installed yet: an earlier task (kubernetes_packages) must install it")
+			return nil
+		}
+		return fmt.Errorf("kubeadm is not installed (or does not run): run kubernetes_packages first: %w", err)
+	}
+	have := kubeVersion.FindStringSubmatch(strings.TrimSpace(out))
+	want := kubeVersion.FindStringSubmatch(k.KubernetesVersion)
+	if have == nil || want == nil {
+		return nil
+	}
+	hm, _ := strconv.Atoi(have[2])
+	wm, _ := strconv.Atoi(want[2])
+	if hm < wm || hm > wm+1 {
+		return fmt.Errorf("kubeadm %s cannot deploy Kubernetes %s (it deploys its own minor version or the one before): install kubeadm 1.%d with kubernetes_packages", strings.TrimSpace(out), k.KubernetesVersion, wm)
+	}
 	return nil
 }
 

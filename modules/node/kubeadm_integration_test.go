@@ -188,4 +188,14 @@ func TestKubeadmStates(t *testing.T) {
 			t.Fatalf("reset left %s manifests", out)
 		}
 	})
+
+	t.Run("kubeadm version skew", func(t *testing.T) {
+		_, err := checkOnly(t, h, "kubeadm", map[string]any{"kubernetes_version": "v1.36.0", "fetch_admin_conf": ""})
+		if err == nil || !strings.Contains(err.Error(), "kubeadm v1.34.4 cannot deploy Kubernetes v1.36.0") {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := checkOnly(t, h, "kubeadm", map[string]any{"kubernetes_version": "v1.33.7", "fetch_admin_conf": ""}); err != nil {
+			t.Fatalf("one minor older must be allowed: %v", err)
+		}
+	})
 }

@@ -240,6 +240,13 @@ func TestPreflightEvaluate(t *testing.T) {
 	if len(failed) != len(preflightChecks)-2 {
 		t.Fatal(failed)
 	}
+	// A runtime drop-in that replaced containerd 1.x's whole CRI table: the
+	// file says systemd, what containerd runs with says cgroupfs.
+	clobbered := good
+	clobbered.ctrdDump = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\nBinaryName = \"x\"\n"
+	if failed, _ := p.evaluate(clobbered, time.Unix(1000, 0)); len(failed) != 1 || !strings.HasPrefix(failed[0], "cgroup_driver: containerd uses the cgroupfs") {
+		t.Fatalf("clobbered drop-in not seen: %v", failed)
+	}
 	// A worker only needs the kubelet port and less memory.
 	w := &Preflight{Role: "worker", CgroupDriver: "systemd"}
 	wi := good

@@ -71,6 +71,7 @@ type preflightInput struct {
 	bridgeNF     string // content of bridge-nf-call-iptables, "" when absent
 	ipForward    string
 	ctrdConfig   string
+	ctrdDump     string // `containerd config dump`: config.toml merged with its drop-ins
 	ctrdPlugins  string // ctr plugins ls, "" when containerd does not run
 	ctrdPresent  bool
 	kubeletCfg   string
@@ -89,6 +90,7 @@ sec swaps; cat /proc/swaps
 sec bridge; cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null
 sec fwd; cat /proc/sys/net/ipv4/ip_forward
 sec ctrdcfg; cat /etc/containerd/config.toml 2>/dev/null
+sec ctrddump; timeout 5 containerd config dump 2>/dev/null
 sec ctrdpresent; command -v containerd >/dev/null && echo yes
 sec ctrdplugins; timeout 5 ctr plugins ls 2>/dev/null
 sec kubelet; cat /var/lib/kubelet/config.yaml 2>/dev/null
@@ -131,13 +133,24 @@ func readPreflight(ctx context.Context, c conn.Conn) (preflightInput, error) {
 	sec := splitSections(r.Stdout)
 	in := preflightInput{
 		osRelease: sec["os"], swaps: sec["swaps"], bridgeNF: strings.TrimSpace(sec["bridge"]), ipForward: strings.TrimSpace(sec["fwd"]),
-		ctrdConfig: sec["ctrdcfg"], ctrdPlugins: sec["ctrdplugins"], ctrdPresent: strings.TrimSpace(sec["ctrdpresent"]) == "yes",
+		ctrdConfig: sec["ctrdcfg"], ctrdDump: sec["ctrddump"], ctrdPlugins: sec["ctrdplugins"], ctrdPresent: strings.TrimSpace(sec["ctrdpresent"]) == "yes",
 		kubeletCfg: sec["kubelet"], listening: sec["tcp"], meminfo: sec["mem"], hostname: strings.TrimSpace(sec["hostname"]),
 		resolves: strings.TrimSpace(sec["resolves"]) == "yes", controlPlane: strings.TrimSpace(sec["cp"]) == "yes",
 	}
 	in.cpus, _ = strconv.Atoi(strings.TrimSpace(sec["cpus"]))
 	in.hostTime, _ = strconv.ParseFloat(strings.TrimSpace(sec["time"]), 64)
 	return in, nil
+}
+
+// effectiveContainerd views the configuration containerd really uses: the
+// dump (drop-ins included, which on containerd 1.x can replace the whole CRI
+// table), or config.toml when containerd cannot dump it.
+func (in preflightInput) effectiveContainerd() ctrdView {
+	if v, err := viewContainerdConfig([]byte(in.ctrdDump)); err == nil && strings.TrimSpace(in.ctrdDump) != "" {
+		return v
+	}
+	v, _ := viewContainerdConfig([]byte(in.ctrdConfig))
+	return v
 }
 
 // memTotalMB reads MemTotal from /proc/meminfo.
@@ -228,11 +241,10 @@ func (p *Preflight) evaluate(in preflightInput, controllerTime time.Time) (faile
 			return "containerd is not installed; run the containerd module"
 		}
 		if strings.TrimSpace(in.ctrdConfig) != "" {
-			v, err := viewContainerdConfig([]byte(in.ctrdConfig))
-			if err != nil {
+			if _, err := viewContainerdConfig([]byte(in.ctrdConfig)); err != nil {
 				return "/etc/containerd/config.toml does not parse (" + err.Error() + "); run the containerd module to regenerate it"
 			}
-			if v.CRIDisabled {
+			if v := in.effectiveContainerd(); v.CRIDisabled {
 				return `containerd's CRI plugin is disabled in /etc/containerd/config.toml (disabled_plugins = ["cri"], as Docker's containerd.io ships it): kubeadm reports "container runtime is not running"; run the containerd module`
 			}
 		}
@@ -248,10 +260,7 @@ func (p *Preflight) evaluate(in preflightInput, controllerTime time.Time) (faile
 		if strings.TrimSpace(in.ctrdConfig) == "" {
 			return "no /etc/containerd/config.toml: containerd's built-in default uses cgroupfs while kubeadm configures the kubelet for systemd; run the containerd module"
 		}
-		v, err := viewContainerdConfig([]byte(in.ctrdConfig))
-		if err != nil {
-			return ""
-		}
+		v := in.effectiveContainerd()
 		ctrd := "cgroupfs"
 		if v.SystemdCgroup {
 			ctrd = "systemd"
