@@ -213,9 +213,8 @@ func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImpor
 	if im.AllPlatforms {
 		args = append(args, "--all-platforms")
 	}
-	args = append(args, p.dest)
 	start := time.Now()
-	_, err := conn.Output(ctx, h.Conn(), conn.Join(args...))
+	_, err := conn.Output(ctx, h.Conn(), importScript(args, p.dest))
 	if !p.src.remote && !im.Keep {
 		// A failed import leaves the archive for the next run to replace.
 		if err == nil {
@@ -229,6 +228,18 @@ func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImpor
 	}
 	h.Log().Info("image archive imported", "archive", p.dest, "images", strings.Join(p.refs, " "), "seconds", time.Since(start).Seconds())
 	return nil
+}
+
+// importScript imports path with the ctr command line args. containerd
+// 1.6 (Debian 12, Ubuntu 22.04) reads only uncompressed archives, so a
+// gzip one is unpacked beside itself first; its exit status is kept.
+func importScript(args []string, p string) string {
+	tmp := p + ".gpuctl-unpacked"
+	return fmt.Sprintf(`if [ "$(head -c2 %[1]s | od -An -tx1 | tr -d ' \n')" = 1f8b ]; then
+  gzip -dc %[1]s > %[2]s || { rm -f %[2]s; exit 1; }
+  %[3]s %[2]s; rc=$?; rm -f %[2]s; exit $rc
+fi
+exec %[3]s %[1]s`, conn.Quote(p), conn.Quote(tmp), conn.Join(args...))
 }
 
 // shortID trims a digest for one-line output.

@@ -1,0 +1,165 @@
+package modelserver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/modules"
+)
+
+// containerdHost is a test host with Debian's containerd running, as the
+// node modules leave it.
+func containerdHost(t *testing.T) *sshHost {
+	t.Helper()
+	h := startHost(t)
+	start := time.Now()
+	h.th.Run(t, "DEBIAN_FRONTEND=noninteractive apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends containerd >/dev/null")
+	h.th.Run(t, "systemctl start containerd && for i in $(seq 50); do ctr version >/dev/null 2>&1 && break; sleep 0.2; done; ctr version >/dev/null")
+	t.Logf("containerd %s installed in %s", h.th.Run(t, "containerd --version | cut -d' ' -f3"), time.Since(start).Round(time.Second))
+	return h
+}
+
+func ctrRefs(t *testing.T, h *sshHost) string {
+	return h.th.Run(t, "ctr -n k8s.io images ls -q")
+}
+
+// TestImageImport imports docker, OCI and gzip archives built here into a
+// real containerd over SSH: check mode lists them and changes nothing,
+// apply imports, a re-run has nothing to do (no upload), a changed image
+// re-imports only its archive, and archives already on the host are
+// imported in place. Then model_server imports the image it builds, and
+// the image runs and answers a prediction when the host can run containers.
+func TestImageImport(t *testing.T) {
+	h := containerdHost(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	imgs := filepath.Join(dir, "images")
+	dockerArchive(t, filepath.Join(imgs, "pause.tar"), tinyImage(t, "pause"), "registry.k8s.io/pause:3.10.1")
+	ociArchive(t, filepath.Join(imgs, "etcd.tar"), tinyImage(t, "etcd"), "registry.k8s.io/etcd:3.6.5-0")
+	dockerArchive(t, filepath.Join(dir, "busybox.tar"), tinyImage(t, "busybox"), "busybox:local")
+	args := map[string]any{"archives": []any{"images", "busybox.tar"}, "snapshotter": "native"}
+	h.vars = map[string]any{"playbook_dir": dir}
+
+	t.Run("import", func(t *testing.T) {
+		d, _ := timeline(t, h, "image_import", args, "/var/lib/gpuctl")
+		for _, r := range []string{"image:registry.k8s.io/pause:3.10.1", "image:registry.k8s.io/etcd:3.6.5-0", "image:docker.io/library/busybox:local", "upload:/var/lib/gpuctl/images/pause.tar"} {
+			if !hasChange(d, r, "") {
+				t.Errorf("check-mode diff lacks %s", r)
+			}
+		}
+		refs := ctrRefs(t, h)
+		for _, r := range []string{"registry.k8s.io/pause:3.10.1", "registry.k8s.io/etcd:3.6.5-0", "docker.io/library/busybox:local"} {
+			if !strings.Contains(refs, r) {
+				t.Errorf("containerd lacks %s:\n%s", r, refs)
+			}
+		}
+		if left := h.th.Run(t, "ls -A /var/lib/gpuctl/images"); left != "" {
+			t.Errorf("uploaded archives left behind: %s", left)
+		}
+	})
+
+	t.Run("changed image re-imports only its archive", func(t *testing.T) {
+		dockerArchive(t, filepath.Join(imgs, "pause.tar"), tinyImage(t, "pause v2"), "registry.k8s.io/pause:3.10.1")
+		d, _ := timeline(t, h, "image_import", args)
+		if len(d.Changes) != 2 || !hasChange(d, "image:registry.k8s.io/pause:3.10.1", "id") || !hasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
+			t.Fatalf("diff:\n%s", describe(d))
+		}
+	})
+
+	t.Run("gzip and remote_src", func(t *testing.T) {
+		gz := filepath.Join(dir, "app.tar.gz")
+		dockerArchive(t, filepath.Join(dir, "app.tar"), tinyImage(t, "app"), "example.com/app:v1")
+		if out, err := osexec.Command("gzip", "-k", "-f", filepath.Join(dir, "app.tar")).CombinedOutput(); err != nil {
+			t.Fatalf("gzip: %v %s", err, out)
+		}
+		data, err := os.ReadFile(gz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.c.WriteFile(ctx, "/srv/app.tar.gz", data, conn.FileAttrs{}); err != nil {
+			t.Fatal(err)
+		}
+		rargs := map[string]any{"archives": []any{"/srv/*.tar.gz"}, "remote_src": true, "snapshotter": "native"}
+		d, _ := timeline(t, h, "image_import", rargs)
+		if len(d.Changes) != 1 || !hasChange(d, "image:example.com/app:v1", "imported") {
+			t.Fatalf("diff:\n%s", describe(d))
+		}
+		if h.th.Run(t, "ls /srv") != "app.tar.gz" {
+			t.Fatal("remote archive moved")
+		}
+	})
+
+	t.Run("check mode without containerd is known after apply", func(t *testing.T) {
+		hh := *h
+		hh.c = noCtr{h.c}
+		hh.check = true
+		d, err := newModule(t, "image_import", args).Check(ctx, &hh)
+		if err != nil || !strings.Contains(d.Unknown, "not installed") {
+			t.Fatalf("%+v %v", d, err)
+		}
+	})
+
+	t.Run("model_server imports its built image", func(t *testing.T) {
+		bin := serveBinary(t)
+		port := freePort(t, h.th.Addr)
+		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "port": port, "model": seedModel(t, t.TempDir())}
+		_, m := timeline(t, h, "model_server", margs)
+		msg := m.(modules.Messager).Message()
+		ref := strings.TrimSuffix(strings.TrimPrefix(msg, "image "), " imported")
+		if !strings.HasPrefix(ref, "gpuctl.local/model-server:") || !strings.Contains(ctrRefs(t, h), ref) {
+			t.Fatalf("message %q, containerd:\n%s", msg, ctrRefs(t, h))
+		}
+		runBuiltImage(t, h, ref, port)
+	})
+}
+
+// runBuiltImage starts the built image with ctr on the host network and
+// sends the seed's prediction through SSH: the image is complete. nspawn
+// hosts may refuse to run containers; that skips with ctr's message.
+func runBuiltImage(t *testing.T, h *sshHost, ref string, port int) {
+	ctx := context.Background()
+	cmd := fmt.Sprintf("ctr -n k8s.io run -d --snapshotter native --net-host %s ms-test /usr/local/bin/gpuctl --addr=%s:%d --device=cpu --model=/models/seed.json", ref, h.th.Addr, port)
+	res, err := h.c.Run(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.c.Run(ctx, "ctr -n k8s.io task kill -s KILL ms-test; sleep 0.5; ctr -n k8s.io task rm -f ms-test; ctr -n k8s.io containers rm ms-test")
+	})
+	if res.ExitCode != 0 {
+		// runc needs writable cgroups, which nspawn test hosts do not give.
+		// The image's root filesystem, as containerd unpacked it, still runs
+		// the server chrooted into it.
+		t.Logf("ctr run failed (%s); running the unpacked image chrooted instead", strings.TrimSpace(res.Stderr))
+		h.th.Run(t, fmt.Sprintf("mkdir -p /mnt/ms && ctr -n k8s.io images mount --snapshotter native %s /mnt/ms >/dev/null", ref))
+		t.Cleanup(func() { h.c.Run(ctx, "kill $(cat /run/ms-chroot.pid); sleep 0.3; ctr -n k8s.io images unmount /mnt/ms") })
+		h.th.Run(t, fmt.Sprintf("setsid chroot --userspec=65532:65532 /mnt/ms /usr/local/bin/gpuctl --addr=%s:%d --device=cpu --model=/models/seed.json </dev/null >/run/ms-chroot.log 2>&1 & echo $! >/run/ms-chroot.pid", h.th.Addr, port))
+	}
+	addr := fmt.Sprintf("%s:%d", h.th.Addr, port)
+	if err := waitReady(ctx, h.c, addr, 30*time.Second); err != nil {
+		out, _ := h.c.Run(ctx, "ctr -n k8s.io task ls; cat /run/ms-chroot.log")
+		t.Fatalf("container not ready: %v\n%s", err, out.Stdout)
+	}
+	ans, err := predict(ctx, h.c, addr, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image %s answered: %s", ref, ans)
+	if !strings.Contains(ans, `{"prediction":[3.8`) {
+		t.Fatalf("answer %s", ans)
+	}
+}
+
+// noCtr is a host whose ctr is missing.
+type noCtr struct{ conn.Conn }
+
+func (n noCtr) Run(ctx context.Context, cmd string, opts ...conn.ExecOption) (conn.Result, error) {
+	return n.Conn.Run(ctx, "PATH=/nonexistent; "+cmd, opts...)
+}
