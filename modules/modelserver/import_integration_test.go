@@ -139,7 +139,9 @@ func runBuiltImage(t *testing.T, h *sshHost, ref string, port int) {
 		// the server chrooted into it.
 		t.Logf("ctr run failed (%s); running the unpacked image chrooted instead", strings.TrimSpace(res.Stderr))
 		h.th.Run(t, fmt.Sprintf("mkdir -p /mnt/ms && ctr -n k8s.io images mount --snapshotter native %s /mnt/ms >/dev/null", ref))
-		t.Cleanup(func() { h.c.Run(ctx, "kill $(cat /run/ms-chroot.pid); sleep 0.3; ctr -n k8s.io images unmount /mnt/ms") })
+		t.Cleanup(func() {
+			h.c.Run(ctx, "kill $(cat /run/ms-chroot.pid); sleep 0.3; ctr -n k8s.io images unmount /mnt/ms")
+		})
 		h.th.Run(t, fmt.Sprintf("setsid chroot --userspec=65532:65532 /mnt/ms /usr/local/bin/gpuctl --addr=%s:%d --device=cpu --model=/models/seed.json </dev/null >/run/ms-chroot.log 2>&1 & echo $! >/run/ms-chroot.pid", h.th.Addr, port))
 	}
 	addr := fmt.Sprintf("%s:%d", h.th.Addr, port)

@@ -214,7 +214,7 @@ func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImpor
 		args = append(args, "--all-platforms")
 	}
 	start := time.Now()
-	_, err := conn.Output(ctx, h.Conn(), importScript(args, p.dest))
+	err := runImport(ctx, h.Conn(), args, p.dest)
 	if !p.src.remote && !im.Keep {
 		// A failed import leaves the archive for the next run to replace.
 		if err == nil {
@@ -240,6 +240,22 @@ func importScript(args []string, p string) string {
   %[3]s %[2]s; rc=$?; rm -f %[2]s; exit $rc
 fi
 exec %[3]s %[1]s`, conn.Quote(p), conn.Quote(tmp), conn.Join(args...))
+}
+
+// runImport runs the import script and words its failure.
+func runImport(ctx context.Context, c conn.Conn, args []string, p string) error {
+	res, err := c.Run(ctx, importScript(args, p))
+	if err != nil {
+		return err
+	}
+	if res.ExitCode == 0 {
+		return nil
+	}
+	msg := strings.TrimSpace(res.Stderr + res.Stdout)
+	if strings.Contains(msg, "filtered out") {
+		msg += " (no image in the archive is for the host's platform: check the image config's os/architecture, or set all_platforms: true)"
+	}
+	return fmt.Errorf("%s %s exited %d: %s", strings.Join(args, " "), p, res.ExitCode, msg)
 }
 
 // shortID trims a digest for one-line output.
