@@ -142,6 +142,28 @@ func TestModelServerKubernetesBuiltImage(t *testing.T) {
 	}
 }
 
+// TestModelServerKubernetesHostPath uploads the model to the host (here
+// this machine, into a temporary directory) and mounts it with hostPath.
+func TestModelServerKubernetesHostPath(t *testing.T) {
+	cl := kubetest.Start(t)
+	gpuNode(t, cl, "ms-gpu3")
+	h := kubeHost(t, cl)
+	cleanupServer(t, cl, "ms-hp")
+	dir := t.TempDir()
+	args := map[string]any{"name": "ms-hp", "image": "r.io/gpuctl-serve:v1", "model": seedModel(t, t.TempDir()), "model_from": "host_path", "model_dir": dir, "timeout": "60s"}
+	converge(t, cl, h, args)
+	if _, err := os.Stat(dir + "/seed.safetensors"); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := cl.Client.AppsV1().Deployments("default").Get(context.Background(), "ms-hp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := dep.Spec.Template.Spec.Volumes[0].HostPath; v == nil || v.Path != dir {
+		t.Fatalf("volumes %+v", dep.Spec.Template.Spec.Volumes)
+	}
+}
+
 func TestModelServerKubernetesFailures(t *testing.T) {
 	cl := kubetest.Start(t)
 	ctx := context.Background()
