@@ -125,6 +125,9 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	}
 	im := importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}
 	id, ist, err := im.plan(ctx, h, []archiveSource{src})
+	if errors.Is(err, errNoContainerd) {
+		return fmt.Errorf("%w: the built image is imported into this host's containerd; set import_image: false when this host runs no pods, and import it on the nodes with deploy: false", err)
+	}
 	if err != nil {
 		return err
 	}
