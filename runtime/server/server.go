@@ -179,7 +179,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String(), "model", s.m.Name, "device", s.be.Device().Kind, "batching", s.cfg.Batching)
 	select {
 	case err := <-errc:
-		s.shutdownBatcher()
+		// Handlers may still be running, so the batcher stays open: the
+		// process is about to exit with this error anyway.
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
