@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/gpuctl/gpuctl/modules/generic"
 	_ "github.com/gpuctl/gpuctl/modules/kube"
+	_ "github.com/gpuctl/gpuctl/modules/modelserver"
 	_ "github.com/gpuctl/gpuctl/modules/node"
 	_ "github.com/gpuctl/gpuctl/modules/nvidia"
 )
