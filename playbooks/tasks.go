@@ -322,6 +322,18 @@ func (l *Loader) validateTask(t *Task, at *yaml.Node) error {
 			return wrap(err)
 		}
 	}
+	// Templates in arguments cannot be evaluated yet, but their syntax can.
+	var walkErr error
+	walkStrings(t.Args, func(s string) {
+		if walkErr == nil && template.IsTemplate(s) {
+			if _, err := l.tpl.RenderString(s, map[string]any{}); err != nil && !errors.Is(err, template.ErrUndefined) && isSyntaxErr(err) {
+				walkErr = fmt.Errorf("template %q: %v", s, err)
+			}
+		}
+	})
+	if walkErr != nil {
+		return wrap(walkErr)
+	}
 	for _, group := range [][]string{t.When, t.ChangedWhen, t.FailedWhen, t.Until} {
 		for _, expr := range group {
 			if err := syntaxCheck(l.tpl, expr); err != nil {
@@ -359,8 +371,28 @@ func syntaxCheck(e *template.Engine, expr string) error {
 	if err == nil || errors.Is(err, template.ErrUndefined) {
 		return nil
 	}
-	if strings.Contains(err.Error(), "template syntax") || strings.Contains(err.Error(), "expression") {
+	if isSyntaxErr(err) || strings.Contains(err.Error(), "expression") {
 		return fmt.Errorf("condition %q: %v", expr, err)
 	}
 	return nil
+}
+
+func isSyntaxErr(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "template syntax") || strings.Contains(m, "failed to parse") || strings.Contains(m, "Unbalanced")
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case map[string]any:
+		for _, val := range x {
+			walkStrings(val, fn)
+		}
+	case []any:
+		for _, val := range x {
+			walkStrings(val, fn)
+		}
+	}
 }

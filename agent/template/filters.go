@@ -130,6 +130,20 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			}
 			return exec.AsValue(out)
 		},
+		// extract is Ansible's container lookup: 'a' | extract(hostvars, 'x') is hostvars['a']['x'].
+		"extract": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if len(p.Args) < 1 {
+				return exec.AsValue(errors.New("extract needs a container"))
+			}
+			v := lookup(normalize(p.Args[0].Interface()), normalize(in.Interface()))
+			for _, k := range p.Args[1:] {
+				v = lookup(v, normalize(k.Interface()))
+			}
+			return exec.AsValue(v)
+		},
 		"split": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() {
 				return in
@@ -213,4 +227,16 @@ func yamlFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value 
 // pyBackrefs turns Python's \1 into Go's ${1}.
 func pyBackrefs(s string) string {
 	return regexp.MustCompile(`\\(\d+)`).ReplaceAllString(s, `$${$1}`)
+}
+
+func lookup(container, key any) any {
+	switch c := container.(type) {
+	case map[string]any:
+		return c[toString(key)]
+	case []any:
+		if i, ok := key.(int); ok && i >= 0 && i < len(c) {
+			return c[i]
+		}
+	}
+	return nil
 }
