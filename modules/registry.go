@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gpuctl/gpuctl/agent/conn"
 )
@@ -129,6 +130,9 @@ func argsOf(t reflect.Type) []Arg {
 }
 
 func typeName(t reflect.Type) string {
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return "duration"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "string"
