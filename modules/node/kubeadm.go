@@ -287,6 +287,9 @@ func (k *Kubeadm) planInit(ctx context.Context, h modules.Host, n nodeState, s *
 				}
 				return nil
 			})
+		// Named so that check mode knows later tasks reading admin.conf (the
+		// kube modules) depend on this one.
+		s.add(plan.Change{Resource: "file:/etc/kubernetes/admin.conf", Action: plan.Create, After: "written by kubeadm init"}, nil)
 		s.note("the node stays NotReady until a CNI (Flannel) is installed")
 	}
 	if k.FetchAdminConf == "" {
