@@ -3,6 +3,7 @@ package servecmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -129,5 +130,68 @@ func TestBatchingAuto(t *testing.T) {
 		if got := batching(tc.flag, tc.dev, tc.m); got != tc.want {
 			t.Errorf("batching(%s, %s, %s) = %v", tc.flag, tc.dev, tc.m.Name, got)
 		}
+	}
+}
+
+// A model from files: mlpgen's layout, served on the CPU, answers the
+// same as the float64 reference.
+func TestServeModelFromFiles(t *testing.T) {
+	a, ts := model.MLP(model.MLPSpec{Widths: []int{8, 32, 3}, Seed: 4})
+	a.Name = "small"
+	path, err := model.WriteFiles(t.TempDir(), "small", a, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := NewCommand()
+	cmd.SetArgs([]string{"--addr", addr, "--model", path, "--device", "cpu", "--log-level", "warn"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	body := "[[1,2,3,4,5,6,7,8],[0,0,0,0,0,0,0,0]]"
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Post("http://"+addr+"/predict", "application/json", strings.NewReader(body)); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Prediction [][]float64 }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ref := m.Reference([]float32{1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0}, 2)
+	if len(got.Prediction) != 2 || len(got.Prediction[0]) != 3 {
+		t.Fatalf("prediction shape: %v", got.Prediction)
+	}
+	for r := 0; r < 2; r++ {
+		for j := 0; j < 3; j++ {
+			if d := got.Prediction[r][j] - ref[r*3+j]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("row %d output %d: %v, reference %v", r, j, got.Prediction[r][j], ref[r*3+j])
+			}
+		}
+	}
+	meta, err := http.Get("http://" + addr + "/v2/models/small")
+	if err != nil || meta.StatusCode != 200 {
+		t.Fatalf("v2 metadata: %v %v", err, meta)
+	}
+	meta.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
