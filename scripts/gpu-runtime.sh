@@ -64,6 +64,8 @@ run() {
 	"$BIN/gpubench" gen /tmp/mlp >/dev/null
 	rm -f "$OUT/bench.jsonl" "$OUT/http.jsonl"
 	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions fp32,tf32,bf16,cpu -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
+	echo "-- CPU path with the AVX2 kernels only (for comparison; not in bench.jsonl)"
+	GPUCTL_NO_AVX512=1 "$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions cpu 2>&1 | tee -a "$OUT/gpubench.log"
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cuda --json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/torch.log"
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee -a "$OUT/torch.log"
 	echo "== HTTP: 256 concurrent single-row clients, reference MLP on the GPU"

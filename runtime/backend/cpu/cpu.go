@@ -36,7 +36,7 @@ func New(m *model.Model, p backend.Precision) (*CPU, error) {
 	for i, l := range m.Layers {
 		c.maxW = max(c.maxW, l.Out)
 		if l.Kind == model.Linear && useKernel(l.In, l.Out) {
-			c.packed[i] = packW(l.W, l.In, l.Out)
+			c.packed[i] = packW(l.W, l.In, l.Out, wide)
 		}
 	}
 	return c, nil
@@ -44,8 +44,11 @@ func New(m *model.Model, p backend.Precision) (*CPU, error) {
 
 func (c *CPU) Device() backend.Device {
 	lib := "gonum"
-	if haveKernel {
-		lib = "gonum + AVX2/FMA kernel"
+	switch {
+	case wide:
+		lib = "gonum + AVX-512 kernels"
+	case haveKernel:
+		lib = "gonum + AVX2/FMA kernels"
 	}
 	return backend.Device{Kind: "cpu", Name: runtime.GOARCH, Precision: string(backend.FP32), Threads: runtime.GOMAXPROCS(0), Library: lib}
 }

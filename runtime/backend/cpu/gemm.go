@@ -14,20 +14,25 @@ import (
 // goroutines; each walks its panels' row blocks while the panel is hot in
 // cache.
 
+// mr rows per block; panels are 16 outputs wide for AVX2, 32 for AVX-512.
 const (
-	mr = 6
-	nr = 16
+	mr    = 6
+	maxNR = 32
 )
 
 // packedW is Wᵀ in panels: panel p holds, for every k, W[p*16+j][k] for j
 // in 0..15 (zero past the last output).
 type packedW struct {
-	in, out, panels int
-	data            []float32
+	in, out, panels, nr int
+	data                []float32
 }
 
-func packW(w []float32, in, out int) *packedW {
-	p := &packedW{in: in, out: out, panels: (out + nr - 1) / nr}
+func packW(w []float32, in, out int, wide bool) *packedW {
+	nr := 16
+	if wide {
+		nr = 32
+	}
+	p := &packedW{in: in, out: out, nr: nr, panels: (out + nr - 1) / nr}
 	p.data = make([]float32, p.panels*in*nr)
 	for o := 0; o < out; o++ {
 		panel, j := o/nr, o%nr
@@ -78,19 +83,23 @@ func packA(dst, x []float32, rows, in int) []float32 {
 // 6-row blocks from apack, or, under 6 rows, one row at a time from x.
 func gemmPacked(pw *packedW, x, apack []float32, rows int, dst []float32) {
 	blocks := (rows + mr - 1) / mr
-	in, out := pw.in, pw.out
+	in, out, nr := pw.in, pw.out, pw.nr
+	k6, k1 := kern6x16, kern1x16
+	if nr == 32 {
+		k6, k1 = kern6x32, kern1x32
+	}
 	work := func(p0, p1 int) {
-		var tile [mr * nr]float32
+		var tile [mr * maxNR]float32
 		for p := p0; p < p1; p++ {
 			bp := pw.data[p*in*nr : (p+1)*in*nr]
 			full := (p+1)*nr <= out
 			if rows < mr {
 				for r := 0; r < rows; r++ {
 					if full {
-						kern1x16(in, &x[r*in], &bp[0], &dst[r*out+p*nr])
+						k1(in, &x[r*in], &bp[0], &dst[r*out+p*nr])
 						continue
 					}
-					kern1x16(in, &x[r*in], &bp[0], &tile[0])
+					k1(in, &x[r*in], &bp[0], &tile[0])
 					copy(dst[r*out+p*nr:(r+1)*out], tile[:out-p*nr])
 				}
 				continue
@@ -98,10 +107,10 @@ func gemmPacked(pw *packedW, x, apack []float32, rows int, dst []float32) {
 			for b := 0; b < blocks; b++ {
 				ap := apack[b*in*mr : (b+1)*in*mr]
 				if full && (b+1)*mr <= rows {
-					kern6x16(in, &ap[0], &bp[0], &dst[b*mr*out+p*nr], out)
+					k6(in, &ap[0], &bp[0], &dst[b*mr*out+p*nr], out)
 					continue
 				}
-				kern6x16(in, &ap[0], &bp[0], &tile[0], nr)
+				k6(in, &ap[0], &bp[0], &tile[0], nr)
 				for r := 0; r < mr && b*mr+r < rows; r++ {
 					for j := 0; j < nr && p*nr+j < out; j++ {
 						dst[(b*mr+r)*out+p*nr+j] = tile[r*nr+j]

@@ -19,15 +19,17 @@ func TestGemmPackedEdges(t *testing.T) {
 		for i := range dst {
 			dst[i] = float32(math.NaN())
 		}
-		gemmPacked(packW(w, in, out), x, packA(nil, x, rows, in), rows, dst)
-		for i := 0; i < rows; i++ {
-			for o := 0; o < out; o++ {
-				var s float64
-				for k := 0; k < in; k++ {
-					s += float64(x[i*in+k]) * float64(w[o*in+k])
-				}
-				if d := math.Abs(float64(dst[i*out+o]) - s); !(d <= 1e-4*(1+math.Abs(s))) {
-					t.Fatalf("%v: dst[%d][%d] = %v, want %v", sh, i, o, dst[i*out+o], s)
+		for _, wd := range []bool{false, wide} {
+			gemmPacked(packW(w, in, out, wd), x, packA(nil, x, rows, in), rows, dst)
+			for i := 0; i < rows; i++ {
+				for o := 0; o < out; o++ {
+					var s float64
+					for k := 0; k < in; k++ {
+						s += float64(x[i*in+k]) * float64(w[o*in+k])
+					}
+					if d := math.Abs(float64(dst[i*out+o]) - s); !(d <= 1e-4*(1+math.Abs(s))) {
+						t.Fatalf("%v wide=%v: dst[%d][%d] = %v, want %v", sh, wd, i, o, dst[i*out+o], s)
+					}
 				}
 			}
 		}
