@@ -36,11 +36,25 @@ func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]a
 	t.Helper()
 	ctx := context.Background()
 	name, _ := args["name"].(string)
+	version := func() string {
+		dep, err := cl.Client.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "absent"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dep.ResourceVersion
+	}
+	before := version()
 	h.check = true
 	d, err := newModule(t, "model_server", args).Check(ctx, h)
 	h.check = false
 	if err != nil {
 		t.Fatalf("check: %v", err)
+	}
+	if after := version(); after != before {
+		t.Fatalf("check mode changed deployment/%s: %s → %s", name, before, after)
 	}
 	if d.Empty() {
 		t.Fatal("first check found nothing to do")
