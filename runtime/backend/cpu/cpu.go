@@ -75,13 +75,18 @@ func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32)
 	cur := x
 	width := m.In
 	dst := bp.a[:0]
-	for i, l := range m.Layers {
+	for i := 0; i < len(m.Layers); i++ {
+		l := m.Layers[i]
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		last := i == len(m.Layers)-1
 		switch l.Kind {
 		case model.Linear:
+			pw := c.packed[i]
+			// The packed path applies bias and a following ReLU in one
+			// parallel pass over the product.
+			relu := pw != nil && i+1 < len(m.Layers) && m.Layers[i+1].Kind == model.ReLU
+			last := i == len(m.Layers)-1 || (relu && i+1 == len(m.Layers)-1)
 			if last {
 				dst = out
 			} else if &cur[0] == &bp.a[0] {
@@ -89,18 +94,21 @@ func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32)
 			} else {
 				dst = bp.a[:rows*l.Out]
 			}
-			if pw := c.packed[i]; pw != nil {
+			if pw != nil {
 				if rows >= mr {
 					bp.pack = packA(bp.pack, cur, rows, l.In)
 				}
 				gemmPacked(pw, cur, bp.pack, rows, dst)
-				addBias(dst, l.B, rows, l.Out)
+				biasReLU(dst, l.B, rows, l.Out, relu)
+				if relu {
+					i++
+				}
 			} else {
 				linear(c.impl, cur, rows, l, dst)
 			}
 			cur, width = dst, l.Out
 		default:
-			if last {
+			if i == len(m.Layers)-1 {
 				copy(out, cur)
 				cur = out
 			} else if &cur[0] == &x[0] {
@@ -127,16 +135,28 @@ func linear(impl gonum.Implementation, cur []float32, rows int, l model.Layer, d
 	impl.Sgemm(blas.NoTrans, blas.Trans, rows, l.Out, l.In, 1, cur, l.In, l.W, l.In, beta, dst, l.Out)
 }
 
-func addBias(dst, b []float32, rows, out int) {
-	if b == nil {
+// biasReLU adds the bias and, when asked, clamps at zero, rows in parallel.
+func biasReLU(dst, b []float32, rows, out int, relu bool) {
+	if b == nil && !relu {
 		return
 	}
-	for r := 0; r < rows; r++ {
-		row := dst[r*out : (r+1)*out]
-		for j, v := range b {
-			row[j] += v
+	parallelRows(rows, out, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			row := dst[r*out : (r+1)*out]
+			if b != nil {
+				for j, v := range b {
+					row[j] += v
+				}
+			}
+			if relu {
+				for j, v := range row {
+					if v < 0 {
+						row[j] = 0
+					}
+				}
+			}
 		}
-	}
+	})
 }
 
 func elementwise(l model.Layer, v []float32, rows, width int) {

@@ -60,7 +60,12 @@ func packA(dst, x []float32, rows, in int) []float32 {
 		dst = make([]float32, need)
 	}
 	dst = dst[:need]
-	for b := 0; b < blocks; b++ {
+	parallelRows(blocks, in*mr, func(b0, b1 int) { packBlocks(dst, x, rows, in, b0, b1) })
+	return dst
+}
+
+func packBlocks(dst, x []float32, rows, in, b0, b1 int) {
+	for b := b0; b < b1; b++ {
 		blk := dst[b*in*mr : (b+1)*in*mr]
 		for r := 0; r < mr; r++ {
 			row := b*mr + r
@@ -76,7 +81,26 @@ func packA(dst, x []float32, rows, in int) []float32 {
 			}
 		}
 	}
-	return dst
+}
+
+// parallelRows splits n rows of width w over GOMAXPROCS goroutines, or
+// runs fn(0, n) alone when the pass is too small to share.
+func parallelRows(n, w int, fn func(r0, r1 int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 || n*w < 1<<16 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for r0 := 0; r0 < n; r0 += per {
+		wg.Add(1)
+		go func(r0, r1 int) {
+			defer wg.Done()
+			fn(r0, r1)
+		}(r0, min(r0+per, n))
+	}
+	wg.Wait()
 }
 
 // gemmPacked computes dst[rows][out] = x·Wᵀ (no bias) with the kernels:

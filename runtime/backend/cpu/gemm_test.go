@@ -1,9 +1,12 @@
 package cpu
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/gpuctl/gpuctl/runtime/model"
 )
 
 // The packed kernel on shapes that leave partial row blocks and panels.
@@ -32,6 +35,31 @@ func TestGemmPackedEdges(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// A packed linear whose ReLU is the model's last layer writes the answer
+// straight into the caller's output.
+func TestPackedLinearThenFinalReLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 9))
+	ts := model.Tensors{
+		"w": {Name: "w", Shape: []int{256, 128}, Data: randInput(r, 256*128)},
+		"b": {Name: "b", Shape: []int{256}, Data: randInput(r, 256)},
+	}
+	m, err := model.Build(model.Arch{Inputs: 128, Layers: []model.ArchLayer{{Type: model.Linear, Weight: "w", Bias: "b"}, {Type: model.ReLU}}}, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := New(m, "")
+	for _, rows := range []int{1, 9} {
+		x := randInput(r, rows*128)
+		out := make([]float32, rows*256)
+		if err := c.Forward(context.Background(), x, rows, out); err != nil {
+			t.Fatal(err)
+		}
+		if e := model.RelErr(out, m.Reference(x, rows)); e > 1e-5 {
+			t.Fatalf("rows %d: relative error %g", rows, e)
 		}
 	}
 }
