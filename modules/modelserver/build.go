@@ -46,6 +46,9 @@ type imageSpec struct {
 	Repo        string      // repository of the tag
 	Arch        string      // GOARCH the node runs
 	Port        int
+	// Interp is the binary's ELF interpreter when it is dynamically
+	// linked; on an empty base its libraries are added from this machine.
+	Interp string
 }
 
 // builtImage is an image ready to be written, with the names it will have.
@@ -113,15 +116,12 @@ func inspectBinary(p string) (binaryInfo, error) {
 }
 
 // checkBinary says clearly why a binary cannot serve on the node.
-func checkBinary(p string, bi binaryInfo, arch string, emptyBase bool) error {
+func checkBinary(p string, bi binaryInfo, arch string) error {
 	if bi.OS != "linux" {
 		return fmt.Errorf("binary %s is a %s executable; the node needs a linux/%s gpuctl: build one (GOOS=linux GOARCH=%s go build) and pass it as binary, or give image", p, bi.OS, arch, arch)
 	}
 	if bi.Arch != arch {
 		return fmt.Errorf("binary %s is built for linux/%s but the node is linux/%s: pass a linux/%s gpuctl as binary, or give image", p, bi.Arch, arch, arch)
-	}
-	if emptyBase && !bi.Static {
-		return fmt.Errorf("binary %s is dynamically linked (interpreter %s), so it cannot start on an empty base image: give base_image (an image archive with glibc, e.g. a CUDA runtime image) or build gpuctl with CGO_ENABLED=0 (CPU path only)", p, bi.Interp)
 	}
 	return nil
 }
@@ -208,6 +208,17 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 		return nil, err
 	}
 	layers = append(layers, l)
+	if spec.BaseArchive == "" && spec.Interp != "" {
+		libs, err := runtimeLibs(spec.Binary, spec.Interp, spec.Arch)
+		if err != nil {
+			return nil, fmt.Errorf("binary %s is dynamically linked and its libraries cannot be taken from this machine (%w): give base_image (an image archive with glibc, e.g. a CUDA runtime image) or build gpuctl with CGO_ENABLED=0", spec.Binary, err)
+		}
+		l, err := newLayer(libs, "gpuctl model_server: the binary's C libraries from the controller")
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, l)
+	}
 	if len(spec.Model) > 0 {
 		var files []layerFile
 		for _, mf := range spec.Model {
@@ -228,6 +239,11 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 		return nil, fmt.Errorf("base image config: %w", err)
 	}
 	cfg := imageConfig(cf.DeepCopy(), spec, spec.BaseArchive == "")
+	if spec.BaseArchive == "" && spec.Interp != "" {
+		// Without /etc/ld.so.cache the loader knows only its built-in
+		// directories, which need not include the multiarch ones.
+		cfg.Config.Env = append(cfg.Config.Env, "LD_LIBRARY_PATH="+strings.Join(libDirs[spec.Arch][:2], ":"))
+	}
 	for _, l := range layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
 		cfg.History = append(cfg.History, v1.History{Created: epoch, CreatedBy: l.history})

@@ -96,7 +96,7 @@ func (m *ModelServer) checkHost(ctx context.Context, h modules.Host) (plan.Diff,
 	if err != nil {
 		return d, err
 	}
-	if err := checkBinary(bin, bi, arch, false); err != nil {
+	if err := checkBinary(bin, bi, arch); err != nil {
 		return d, err
 	}
 	bf, err := hashFile(bin)

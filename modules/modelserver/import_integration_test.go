@@ -116,37 +116,61 @@ func TestImageImport(t *testing.T) {
 		if !strings.HasPrefix(ref, "gpuctl.local/model-server:") || !strings.Contains(ctrRefs(t, h), ref) {
 			t.Fatalf("message %q, containerd:\n%s", msg, ctrRefs(t, h))
 		}
-		runBuiltImage(t, h, ref, port)
+		runBuiltImage(t, h, ref, port, "")
 	})
+
+	t.Run("dynamically linked gpuctl on an empty base", func(t *testing.T) {
+		bin := fullBinary(t)
+		port := freePort(t, h.th.Addr)
+		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "model": seedModel(t, t.TempDir())}
+		_, m := timeline(t, h, "model_server", margs)
+		ref := strings.TrimSuffix(strings.TrimPrefix(m.(modules.Messager).Message(), "image "), " imported")
+		runBuiltImage(t, h, ref, port, "serve")
+	})
+}
+
+// fullBinary builds gpuctl itself the default way (cgo on: dynamically
+// linked against glibc), as users run it.
+func fullBinary(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gpuctl")
+	out, err := osexec.Command("go", "build", "-o", p, "github.com/gpuctl/gpuctl").CombinedOutput()
+	if err != nil {
+		t.Skipf("gpuctl does not build in this tree right now: %v\n%s", err, out)
+	}
+	return p
 }
 
 // runBuiltImage starts the built image with ctr on the host network and
 // sends the seed's prediction through SSH: the image is complete. nspawn
 // hosts may refuse to run containers; that skips with ctr's message.
-func runBuiltImage(t *testing.T, h *sshHost, ref string, port int) {
+func runBuiltImage(t *testing.T, h *sshHost, ref string, port int, sub string) {
 	ctx := context.Background()
-	cmd := fmt.Sprintf("ctr -n k8s.io run -d --snapshotter native --net-host %s ms-test /usr/local/bin/gpuctl --addr=%s:%d --device=cpu --model=/models/seed.json", ref, h.th.Addr, port)
+	name := "ms-" + strings.TrimPrefix(ref, "gpuctl.local/model-server:")
+	cmd := fmt.Sprintf("ctr -n k8s.io run -d --snapshotter native --net-host %s %s /usr/local/bin/gpuctl %s --addr=%s:%d --device=cpu --model=/models/seed.json", ref, name, sub, h.th.Addr, port)
 	res, err := h.c.Run(ctx, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		h.c.Run(ctx, "ctr -n k8s.io task kill -s KILL ms-test; sleep 0.5; ctr -n k8s.io task rm -f ms-test; ctr -n k8s.io containers rm ms-test")
+		h.c.Run(ctx, fmt.Sprintf("ctr -n k8s.io task kill -s KILL %[1]s; sleep 0.5; ctr -n k8s.io task rm -f %[1]s; ctr -n k8s.io containers rm %[1]s", name))
 	})
 	if res.ExitCode != 0 {
 		// runc needs writable cgroups, which nspawn test hosts do not give.
 		// The image's root filesystem, as containerd unpacked it, still runs
 		// the server chrooted into it.
 		t.Logf("ctr run failed (%s); running the unpacked image chrooted instead", strings.TrimSpace(res.Stderr))
-		h.th.Run(t, fmt.Sprintf("mkdir -p /mnt/ms && ctr -n k8s.io images mount --snapshotter native %s /mnt/ms >/dev/null", ref))
+		mnt := "/mnt/" + name
+		h.th.Run(t, fmt.Sprintf("mkdir -p %[2]s && ctr -n k8s.io images mount --snapshotter native %[1]s %[2]s >/dev/null", ref, mnt))
 		t.Cleanup(func() {
-			h.c.Run(ctx, "kill $(cat /run/ms-chroot.pid); sleep 0.3; ctr -n k8s.io images unmount /mnt/ms")
+			h.c.Run(ctx, fmt.Sprintf("kill $(cat /run/%s.pid); sleep 0.3; ctr -n k8s.io images unmount %s", name, mnt))
 		})
-		h.th.Run(t, fmt.Sprintf("setsid chroot --userspec=65532:65532 /mnt/ms /usr/local/bin/gpuctl --addr=%s:%d --device=cpu --model=/models/seed.json </dev/null >/run/ms-chroot.log 2>&1 & echo $! >/run/ms-chroot.pid", h.th.Addr, port))
+		// The image's environment, as a container would get it.
+		h.th.Run(t, fmt.Sprintf("env -i PATH=/usr/local/bin:/usr/bin:/bin LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu /usr/bin/setsid /usr/sbin/chroot --userspec=65532:65532 %[1]s /usr/local/bin/gpuctl %[2]s --addr=%[3]s:%[4]d --device=cpu --model=/models/seed.json </dev/null >/run/%[5]s.log 2>&1 & echo $! >/run/%[5]s.pid", mnt, sub, h.th.Addr, port, name))
 	}
 	addr := fmt.Sprintf("%s:%d", h.th.Addr, port)
 	if err := waitReady(ctx, h.c, addr, 30*time.Second); err != nil {
-		out, _ := h.c.Run(ctx, "ctr -n k8s.io task ls; cat /run/ms-chroot.log")
+		out, _ := h.c.Run(ctx, "ctr -n k8s.io task ls; cat /run/"+name+".log")
 		t.Fatalf("container not ready: %v\n%s", err, out.Stdout)
 	}
 	ans, err := predict(ctx, h.c, addr, 10, 1)

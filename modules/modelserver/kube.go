@@ -91,10 +91,13 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	if err != nil {
 		return err
 	}
-	if err := checkBinary(bin, bi, arch, m.BaseImage == ""); err != nil {
+	if err := checkBinary(bin, bi, arch); err != nil {
 		return err
 	}
 	spec := imageSpec{Binary: bin, ServeArgs: serveArgs(bin), BaseArchive: m.BaseImage, Repo: m.ImageRepository, Arch: arch, Port: m.Port}
+	if !bi.Static {
+		spec.Interp = bi.Interp
+	}
 	if m.ModelFrom == "image" {
 		spec.Model = st.model.Files
 	}
