@@ -383,7 +383,7 @@ func (b *becomeConn) WriteFile(ctx context.Context, p string, data []byte, attrs
 	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".gpuctl-"+randomToken()[:12])
 	var s strings.Builder
 	s.WriteString("if [ ! -d " + Quote(path.Dir(p)) + " ]; then echo " + b.notFound() + " >&2; exit 3; fi; ")
-	s.WriteString("set -e; umask 077; t=" + Quote(tmp) + "; trap 'rm -f -- \"$t\"' EXIT; cat > \"$t\"; ")
+	s.WriteString("set -e; umask 077; t=" + Quote(tmp) + "; trap 'rm -f -- \"$t\"' EXIT; trap 'exit 129' HUP INT TERM PIPE; cat > \"$t\"; ")
 	s.WriteString(`if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$t"); s=${s%% *}; else s=` + hex.EncodeToString(sum[:]) +
 		`; [ "$(wc -c < "$t")" -eq ` + strconv.Itoa(len(data)) + ` ] || s=size-mismatch; fi; `)
 	s.WriteString(`[ "$s" = ` + hex.EncodeToString(sum[:]) + ` ] || { echo "uploaded data does not match (sha256 $s)" >&2; exit 1; }; `)
@@ -395,7 +395,7 @@ func (b *becomeConn) WriteFile(ctx context.Context, p string, data []byte, attrs
 	case attrs.Group != "":
 		s.WriteString("chgrp -- " + Quote(attrs.Group) + ` "$t"; `)
 	}
-	s.WriteString(fmt.Sprintf(`chmod %04o "$t"; mv -fT -- "$t" %s; trap - EXIT`, chmodBits(attrs.Mode), Quote(p)))
+	s.WriteString(fmt.Sprintf(`chmod %04o "$t"; mv -fT -- "$t" %s; trap - EXIT HUP INT TERM PIPE`, chmodBits(attrs.Mode), Quote(p)))
 
 	res, err := b.Run(ctx, s.String(), Stdin(bytes.NewReader(data)))
 	if err != nil {

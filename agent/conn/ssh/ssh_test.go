@@ -30,7 +30,7 @@ func config(srv *sshtest.Server, user string) ssh.Config {
 		NoAgent:          true,
 		KnownHostsFiles:  []string{srv.KnownHosts},
 		NoUserKnownHosts: true,
-		ConnectTimeout:   5 * time.Second,
+		ConnectTimeout:   30 * time.Second,
 	}
 }
 
