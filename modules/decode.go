@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	suggestpkg "github.com/gpuctl/gpuctl/internal/suggest"
 )
 
 // ErrUnknownModule is returned by New for a name nobody registered.
@@ -223,35 +225,4 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // suggest offers the closest registered name for a typo.
-func suggest(name string) string {
-	best, bestD := "", 3
-	for _, n := range Names() {
-		if d := levenshtein(name, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
+func suggest(name string) string { return suggestpkg.Hint(name, Names()) }

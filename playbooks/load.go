@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gpuctl/gpuctl/agent/template"
+	"github.com/gpuctl/gpuctl/internal/suggest"
 	"github.com/gpuctl/gpuctl/modules"
 )
 
@@ -350,46 +351,7 @@ func resolve(from, target string) string {
 	return filepath.Join(filepath.Dir(from), target)
 }
 
-func suggestFrom(s string, options []string) string {
-	var best []string
-	bestD := 3
-	for _, o := range options {
-		switch d := levenshtein(s, o); {
-		case d < bestD:
-			best, bestD = []string{o}, d
-		case d == bestD:
-			best = append(best, o)
-		}
-	}
-	if len(best) == 0 {
-		return ""
-	}
-	q := make([]string, len(best))
-	for i, b := range best {
-		q[i] = strconv.Quote(b)
-	}
-	return fmt.Sprintf(" (did you mean %s?)", strings.Join(q, " or "))
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
+func suggestFrom(s string, options []string) string { return suggest.Hint(s, options) }
 
 var _ = slices.Contains[[]string]
 var _ = modules.Lookup
