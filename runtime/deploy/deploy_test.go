@@ -1,11 +1,9 @@
-// Package deploy holds the Kubernetes manifests of the model server; this
-// test decodes them strictly into the API types and checks what Day 2 and
-// the server rely on. Validation against a live API server is the
-// model-server module's integration test.
+// The manifests are decoded strictly into the API types and checked for
+// what Day 2 and the server rely on. Validation against a live API server
+// is the model-server module's integration test.
 package deploy
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -16,7 +14,7 @@ import (
 
 func decode(t *testing.T, file string, into any) {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	b, err := Manifests.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
