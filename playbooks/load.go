@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/internal/suggest"
-	"github.com/gpuctl/gpuctl/modules"
 )
 
 // Loader reads playbooks and the files they import. ReadFile defaults to
@@ -352,6 +350,3 @@ func resolve(from, target string) string {
 }
 
 func suggestFrom(s string, options []string) string { return suggest.Hint(s, options) }
-
-var _ = slices.Contains[[]string]
-var _ = modules.Lookup
