@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,7 +142,7 @@ func TestUnreachableAndChangedHostKey(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("want exit 1\n%s", r)
 	}
-	for _, want := range []string{"unreachable:  [dead]", "connection refused", "unreachable:  [" + hosts[2].Name + "]", "host key for " + hosts[2].Addr + " changed"} {
+	for _, want := range []string{"unreachable:  [dead] Connecting", "connection refused", "unreachable:  [" + hosts[2].Name + "]", "host key for " + hosts[2].Addr + " changed"} {
 		if !strings.Contains(r.stdout+r.stderr, want) {
 			t.Errorf("output lacks %q\n%s", want, r)
 		}
@@ -287,6 +285,3 @@ func atoi(s string) int {
 	fmt.Sscanf(strings.TrimSpace(s), "%d", &n)
 	return n
 }
-
-var _ = filepath.Join
-var _ = os.Getpid
