@@ -230,6 +230,9 @@ func TestV2(t *testing.T) {
 		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","parameters":{"binary_data_size":40}}]}`, "", "binary part of the body has 0 bytes"},
 		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","data":[0,1,2,3,4,5,6,7,8,9]}],"outputs":[{"name":"y"}]}`, "", "unknown output"},
 		{`{"inputs":`, "", "malformed"},
+		{`{"inputs":[{"name":"input","shape":[2,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9,1,1,1,1,1],[1,1,1,1,1]]}]}`, "", "row 0 has 15 numbers"},
+		{`{"inputs":[{"name":"input","shape":[2,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9]]}]}`, "", "data has 1 rows, shape says 2"},
+		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9]]}]}`, "", "data has 2 rows, shape says 1"},
 		{`{}`, "99", "Inference-Header-Content-Length"},
 	} {
 		var hdr []string
@@ -428,5 +431,39 @@ func BenchmarkPredict(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A client that never finishes its headers is cut off by the header
+// timeout instead of holding a connection forever.
+func TestSlowClientTimeout(t *testing.T) {
+	m := model.Seed()
+	c, _ := cpu.New(m, backend.FP32)
+	s, err := New(Config{HeaderTimeout: 100 * time.Millisecond, ReadTimeout: 200 * time.Millisecond}, m, c, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("POST /predict HTTP/1.1\r\nHost: x\r\n"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("closed after %s", el)
 	}
 }

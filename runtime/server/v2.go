@@ -250,8 +250,12 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []flo
 		if len(in.Data) == 0 {
 			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has no data and no binary_data_size", in.Name)
 		}
-		vals, err := flatten(in.Data, make([]float32, 0, n))
+		vals, err := tensorData(in.Data, n, s.m.In, rows, s.cfg.MaxRows)
 		if err != nil {
+			var ie *inputError
+			if errors.As(err, &ie) {
+				ie.status = http.StatusBadRequest
+			}
 			return nil, nil, 0, nil, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		if len(vals) != n {
@@ -278,6 +282,28 @@ func (s *Server) checkShape(shape []int) (int, error) {
 		return shape[0], nil
 	}
 	return 0, badInput(http.StatusBadRequest, "shape %v: the model takes [rows, %d] with rows ≥ 1 (or [%d] for one row)", shape, s.m.In, s.m.In)
+}
+
+// tensorData reads a tensor's JSON data: flat (row-major) or nested as
+// rows of width numbers, where every row must have the same length, as
+// the shape says.
+func tensorData(raw json.RawMessage, n, width, rows, maxRows int) ([]float32, error) {
+	p := scanner{b: raw}
+	p.ws()
+	if p.eat('[') {
+		p.ws()
+		if p.peek() == '[' {
+			vals, got, _, err := parseRows(raw, width, make([]float32, 0, n), maxRows)
+			if err != nil {
+				return nil, err
+			}
+			if got != rows {
+				return nil, badInput(http.StatusBadRequest, "data has %d rows, shape says %d", got, rows)
+			}
+			return vals, nil
+		}
+	}
+	return flatten(raw, make([]float32, 0, n))
 }
 
 // flatten reads nested JSON lists of numbers in row-major order, the
