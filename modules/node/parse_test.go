@@ -256,6 +256,15 @@ func TestPreflightEvaluate(t *testing.T) {
 	if failed, _ := w.evaluate(wi, time.Unix(1000, 0)); len(failed) != 0 {
 		t.Fatal(failed)
 	}
+	// A worker that has joined: its own kubelet holds 10250, so a re-run passes.
+	wi.listening = "0: 00000000:280A 00000000:0000 0A\n"
+	if failed, _ := w.evaluate(wi, time.Unix(1000, 0)); len(failed) != 1 || !strings.HasPrefix(failed[0], "ports:") {
+		t.Fatalf("kubelet port in use on a fresh worker: %v", failed)
+	}
+	wi.joined = true
+	if failed, _ := w.evaluate(wi, time.Unix(1000, 0)); len(failed) != 0 {
+		t.Fatalf("joined worker: %v", failed)
+	}
 }
 
 func FuzzParseSimulation(f *testing.F) {

@@ -82,6 +82,7 @@ type preflightInput struct {
 	resolves     bool
 	hostTime     float64
 	controlPlane bool
+	joined       bool
 }
 
 const preflightScript = `sec() { echo "@@@$1"; }
@@ -100,6 +101,7 @@ sec cpus; getconf _NPROCESSORS_ONLN
 sec hostname; hostname
 sec resolves; getent ahosts "$(hostname)" >/dev/null && echo yes
 sec cp; [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && echo yes
+sec joined; [ -e /etc/kubernetes/kubelet.conf ] && echo yes
 sec time; date +%s.%N
 `
 
@@ -136,6 +138,7 @@ func readPreflight(ctx context.Context, c conn.Conn) (preflightInput, error) {
 		ctrdConfig: sec["ctrdcfg"], ctrdDump: sec["ctrddump"], ctrdPlugins: sec["ctrdplugins"], ctrdPresent: strings.TrimSpace(sec["ctrdpresent"]) == "yes",
 		kubeletCfg: sec["kubelet"], listening: sec["tcp"], meminfo: sec["mem"], hostname: strings.TrimSpace(sec["hostname"]),
 		resolves: strings.TrimSpace(sec["resolves"]) == "yes", controlPlane: strings.TrimSpace(sec["cp"]) == "yes",
+		joined: strings.TrimSpace(sec["joined"]) == "yes",
 	}
 	in.cpus, _ = strconv.Atoi(strings.TrimSpace(sec["cpus"]))
 	in.hostTime, _ = strconv.ParseFloat(strings.TrimSpace(sec["time"]), 64)
@@ -275,8 +278,8 @@ func (p *Preflight) evaluate(in preflightInput, controllerTime time.Time) (faile
 		return ""
 	})
 	check("ports", func() string {
-		if in.controlPlane {
-			return "" // the control plane itself holds them
+		if in.controlPlane || in.joined {
+			return "" // the control plane, or this node's own kubelet once joined, holds them
 		}
 		ports := p.Ports
 		if ports == nil {

@@ -68,7 +68,8 @@ if ! have coredns $COREDNS_VERSION; then
 fi
 build_flannel() {
 	# Flannel's main package imports every backend; two cannot be built here: tencentvpc (its SDK is refused by
-	# the module proxy) and udp (needs cgo). A scratch module builds Flannel's own main.go without those imports.
+	# the module proxy) and udp (needs cgo). A scratch module builds Flannel's own main.go without those imports
+	# (a require, not `go get`, which would resolve Flannel's main package and its tencent import).
 	local d=$CCACHE/src/flannel-$FLANNEL_VERSION
 	if [ ! -f "$d/go.sum" ]; then
 		rm -rf "$d"
@@ -77,7 +78,7 @@ build_flannel() {
 		m=$(go mod download -json "github.com/flannel-io/flannel@$FLANNEL_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 		grep -v -e 'pkg/backend/tencentvpc"' -e 'pkg/backend/udp"' "$m/main.go" >"$d/main.go"
 		(cd "$d" && go mod init example.com/gpuctl-flannel >/dev/null 2>&1 &&
-			go get "github.com/flannel-io/flannel@$FLANNEL_VERSION" >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1) ||
+			go mod edit -require="github.com/flannel-io/flannel@$FLANNEL_VERSION" && go mod tidy >/dev/null 2>&1) ||
 			{ rm -f "$d/go.sum"; die "flannel scratch module failed"; }
 	fi
 	(cd "$d" && go build -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" -o "$CBIN/flanneld" .)
@@ -135,15 +136,14 @@ build_layer() {
 	mkdir -p "$L/upper" "$L/work" "$L/merged"
 	M=$L/merged
 	mount -t overlay overlay -o "lowerdir=$IMG/nspawn:$IMG/rootfs,upperdir=$L/upper,workdir=$L/work" "$M"
-	trap 'umount "$M" 2>/dev/null || true' RETURN
 	# The image ships package lists, so no apt-get update; they stay, so gpuctl's apt checks work offline.
-	SYSTEMD_SECCOMP=0 systemd-nspawn -q -D "$M" --register=no --keep-unit --resolv-conf=copy-host --timezone=off /bin/sh -c '
+	SYSTEMD_SECCOMP=0 systemd-nspawn -q -D "$M" -M gpuctl-e2e-layer --register=no --keep-unit --resolv-conf=copy-host --timezone=off /bin/sh -c '
 		export DEBIAN_FRONTEND=noninteractive
 		pk="containerd runc iptables conntrack containernetworking-plugins ethtool socat ebtables kmod iproute2"
 		apt-get install -y -q --no-install-recommends $pk >/tmp/apt.log 2>&1 ||
 			{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $pk >/tmp/apt.log 2>&1; } ||
 			{ tail -20 /tmp/apt.log; exit 1; }
-		rm -f /var/cache/apt/archives/*.deb /tmp/apt.log' || die "apt-get install in the node layer failed"
+		rm -f /var/cache/apt/archives/*.deb /tmp/apt.log' || { umount "$M"; die "apt-get install in the node layer failed"; }
 	rm -f "$M/etc/resolv.conf"
 	install -m 755 "$CBIN/crictl" "$M/usr/local/bin/crictl"
 	echo 'runtime-endpoint: unix:///run/containerd/containerd.sock' >"$M/etc/crictl.yaml"

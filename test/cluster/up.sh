@@ -38,9 +38,18 @@ flock 9
 t0=$(now)
 
 # kubelet rewrites global kernel sysctls (they are not per network namespace); down.sh puts them back.
+# kube-proxy sets nf_conntrack_max to max(32768 x CPUs, 131072) unless it already has that value, and only the
+# initial network namespace may write it: the fixture sets it on this machine so kube-proxy in a node leaves it
+# (the alternative, conntrack.maxPerCore: 0 in KubeProxyConfiguration, has no kubeadm module argument yet).
 if [ ! -f "$CRUN/sysctl.orig" ]; then
-	for k in vm/overcommit_memory kernel/panic kernel/panic_on_oops; do echo "$k $(cat /proc/sys/$k)"; done >"$CRUN/sysctl.orig"
+	for k in vm/overcommit_memory kernel/panic kernel/panic_on_oops net/netfilter/nf_conntrack_max; do
+		echo "$k $(cat /proc/sys/$k)"
+	done >"$CRUN/sysctl.orig.tmp"
+	mv "$CRUN/sysctl.orig.tmp" "$CRUN/sysctl.orig"
 fi
+ct=$((32768 * $(nproc)))
+[ $ct -lt 131072 ] && ct=131072
+echo $ct >/proc/sys/net/netfilter/nf_conntrack_max
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
 	ip link add "$BRIDGE" type bridge
 	ip addr add "$NODE_NET.1/24" dev "$BRIDGE"
@@ -63,6 +72,8 @@ boot() { # boot NAME ADDR
 	mount -t overlay overlay -o "lowerdir=$LAYER:$IMG/nspawn:$IMG/rootfs,upperdir=$D/upper,workdir=$D/work" "$M"
 	echo "$N" >"$M/etc/hostname"
 	printf '127.0.0.1 localhost\n%s' "$hosts" >"$M/etc/hosts"
+	# a resolver that is never reached (no route out): the kubelet copies it into pods, CoreDNS forwards to it
+	echo "nameserver $NODE_NET.1" >"$M/etc/resolv.conf"
 	head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$M/etc/machine-id"
 	printf 'NODE_CIDR=%s/24\nGW=%s.1\n' "$A" "$NODE_NET" >"$M/etc/e2e-node.env"
 	ssh-keygen -q -t ed25519 -N '' -C "$N" -f "$D/ssh_host_ed25519_key"
@@ -88,6 +99,7 @@ boot() { # boot NAME ADDR
 	done
 	echo "$cgs" >"$D/cgroups"
 	(
+		exec 9>&- # the node must not hold the fixture's lock
 		for g in $cgs; do echo $BASHPID >"$g/cgroup.procs"; done
 		export SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 SYSTEMD_SECCOMP=0
 		exec setsid systemd-nspawn -b -D "$M" -M "$N" --register=no --keep-unit --link-journal=no --timezone=off \
@@ -126,6 +138,15 @@ for n in "${names[@]}"; do
 		sleep 0.1
 	done
 	[ $ok = 1 ] || { tail -20 "$D/console.log" >&2; die "$n: ssh to $A did not answer within 60 s"; }
+	if [ $import = 1 ]; then # done before anyone restarts containerd under the import
+		st=""
+		for j in $(seq 1 1200); do
+			st=$("$CLUSTER_DIR/nx" "$n" systemctl show -p ActiveState --value e2e-images.service 2>/dev/null)
+			[ "$st" = active ] || [ "$st" = failed ] && break
+			sleep 0.1
+		done
+		[ "$st" = active ] || die "$n: importing the image archives: $st ($("$CLUSTER_DIR/nx" "$n" journalctl -u e2e-images --no-pager | tail -5))"
+	fi
 	echo "NAME=$n ADDR=$A KEY=$KEY KNOWN_HOSTS=$D/known_hosts DIR=$D"
 done
 echo "up: ${#names[@]} node(s) in $(elapsed "$t0")s" >&2
