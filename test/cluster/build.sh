@@ -148,7 +148,10 @@ build_layer() {
 	install -m 755 "$CBIN/crictl" "$M/usr/local/bin/crictl"
 	echo 'runtime-endpoint: unix:///run/containerd/containerd.sock' >"$M/etc/crictl.yaml"
 	# Debian puts the CNI plugins in /usr/lib/cni; containerd's default bin_dir is /opt/cni/bin.
-	mkdir -p "$M/opt/cni" "$M/opt/e2e/images"
+	mkdir -p "$M/opt/cni" "$M/opt/e2e/images" "$M/var/lib/systemd/linger"
+	# root's user manager stays up: stopping it after the last logout hangs for minutes in a node container
+	# (processes left in its cgroup after SIGKILL), and every login meanwhile waits for it.
+	touch "$M/var/lib/systemd/linger/root"
 	ln -sfn /usr/lib/cni "$M/opt/cni/bin"
 	local S=$M/etc/systemd/system
 	mkdir -p "$S/sysinit.target.wants" "$S/multi-user.target.wants"

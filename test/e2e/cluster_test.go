@@ -126,7 +126,7 @@ func TestCluster(t *testing.T) {
 		t.Errorf("web pods (no toleration) on nodes %q: want none on the tainted %s", got, workerName)
 	}
 	time.Sleep(3 * time.Second)
-	if got := k.mustRun(time.Minute, "get", "pod", "untolerated", "-o", "jsonpath={.status.phase} {.spec.nodeName}"); got != "Pending " {
+	if got := k.mustRun(time.Minute, "get", "pod", "untolerated", "-o", "jsonpath={.status.phase} {.spec.nodeName}"); got != "Pending" {
 		t.Errorf("pod with nodeSelector gpu=true but no toleration: %q, want Pending and unscheduled", got)
 	}
 	tm.mark("workloads: Service via DNS across nodes, nodeSelector, taint")
