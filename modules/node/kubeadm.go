@@ -382,9 +382,25 @@ func (k *Kubeadm) planJoin(ctx context.Context, c conn.Conn, n nodeState, s *ste
 			if err != nil {
 				return fmt.Errorf("kubeadm join: %w", err)
 			}
+			// kubeadm returns once the kubelet has its credentials; the Node object follows a few seconds
+			// later, and the tasks after a join (labels, taints) need it.
+			if err := sh(ctx, c, waitNodeRegistered(k.NodeName)); err != nil {
+				return fmt.Errorf("kubeadm join: node not registered with the API server after 2m (journalctl -u kubelet): %w", err)
+			}
 			return nil
 		})
 	return nil
+}
+
+// waitNodeRegistered polls, with the kubelet's own credentials, until this
+// node's Node object exists; without kubectl on the host it does not wait.
+func waitNodeRegistered(nodeName string) string {
+	name := "$(hostname | tr A-Z a-z)"
+	if nodeName != "" {
+		name = conn.Quote(strings.ToLower(nodeName))
+	}
+	return `command -v kubectl >/dev/null || exit 0; for i in $(seq 1 120); do ` +
+		`kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node ` + name + ` >/dev/null 2>&1 && exit 0; sleep 1; done; exit 1`
 }
 
 func (k *Kubeadm) planReset(ctx context.Context, c conn.Conn, n nodeState, s *steps) error {
