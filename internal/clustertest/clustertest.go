@@ -139,6 +139,13 @@ func Start(t testing.TB, names []string, opts ...Option) []Node {
 		o(&cfg)
 	}
 	scripts := ScriptsDir()
+	// Node names and addresses are fixed, so nodes left by a test binary that was killed (go test -timeout)
+	// would block this start: remove them first.
+	if out, err := exec.Command(filepath.Join(scripts, "down.sh"), "--all").CombinedOutput(); err != nil {
+		t.Fatalf("clustertest: down.sh --all (leftovers of an earlier run): %v\n%s", err, out)
+	} else if len(bytes.TrimSpace(out)) > 0 {
+		t.Logf("clustertest: removed leftovers of an earlier run:\n%s", out)
+	}
 	// Registered first, so that a half-done start is cleaned up as well.
 	t.Cleanup(func() {
 		if os.Getenv("GPUCTL_E2E_KEEP") == "1" {

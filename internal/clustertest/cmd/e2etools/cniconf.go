@@ -27,13 +27,33 @@ func cniConf(envPath, out string) error {
 		}
 		time.Sleep(time.Second)
 	}
+	data, err := conflist(env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", envPath, err)
+	}
+	tmp := filepath.Join(filepath.Dir(out), ".tmp-"+filepath.Base(out))
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s:\n%s\n", out, data)
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// conflist is the bridge + host-local configuration for this node's
+// Flannel subnet (FLANNEL_SUBNET is the node's gateway address/prefix).
+func conflist(env map[string]string) ([]byte, error) {
 	subnet, err := netip.ParsePrefix(env["FLANNEL_SUBNET"])
 	if err != nil {
-		return fmt.Errorf("%s: FLANNEL_SUBNET: %w", envPath, err)
+		return nil, fmt.Errorf("FLANNEL_SUBNET: %w", err)
 	}
 	mtu, err := strconv.Atoi(env["FLANNEL_MTU"])
 	if err != nil {
-		return fmt.Errorf("%s: FLANNEL_MTU: %w", envPath, err)
+		return nil, fmt.Errorf("FLANNEL_MTU: %w", err)
 	}
 	conf := map[string]any{
 		"cniVersion": "0.4.0",
@@ -50,21 +70,7 @@ func cniConf(envPath, out string) error {
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
 		},
 	}
-	data, err := json.MarshalIndent(conf, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(out), ".tmp-"+filepath.Base(out))
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return err
-	}
-	fmt.Printf("wrote %s:\n%s\n", out, data)
-	for {
-		time.Sleep(time.Hour)
-	}
+	return json.MarshalIndent(conf, "", "  ")
 }
 
 func readEnv(p string) (map[string]string, error) {
