@@ -170,6 +170,33 @@ func TestCluster(t *testing.T) {
 	k.mustRun(time.Minute, "apply", "-f", filepath.Join(dir, "workloads.yaml"))
 	k.mustRun(3*time.Minute, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/client", "--timeout=170s")
 	tm.mark("break (containerd stopped, Flannel deleted) and repair")
+
+	// 6. The model server in host mode (a systemd unit, no Kubernetes) on the worker; site.yaml already
+	// served it in the cluster (Day 3). Both check a prediction through the host's SSH connection.
+	if !strings.Contains(string(site), "model_server") {
+		t.Log("site.yaml has no model server step: host mode not exercised")
+		return
+	}
+	writeFile(t, dir, "host-model.yaml", `- name: model server as a systemd unit on the worker
+  hosts: workers
+  become: true
+  tasks:
+    - name: model server, host mode
+      model_server: {mode: host, name: e2e-host-model}
+`)
+	r = gpuctl(10*time.Minute, "run", "host-model.yaml", "-i", invPath)
+	if r.code != 0 || !strings.Contains(r.stdout, "prediction") {
+		t.Errorf("model server in host mode: want exit 0 and a prediction\n%s", r)
+	}
+	t.Logf("host-model.yaml:\n%s", tail(r.stdout, 12))
+	if got := w.Run(t, "systemctl is-active e2e-host-model"); got != "active" {
+		t.Errorf("e2e-host-model unit on %s: %s", workerName, got)
+	}
+	r = gpuctl(10*time.Minute, "run", "host-model.yaml", "-i", invPath, "--detailed-exitcode")
+	if r.code != 0 {
+		t.Errorf("host-mode model server re-run: want exit 0 (no changes)\n%s", r)
+	}
+	tm.mark("model server in host mode (deploy, prediction, re-run)")
 }
 
 type kubectl struct {
