@@ -144,6 +144,7 @@ build_layer() {
 			{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $pk >/tmp/apt.log 2>&1; } ||
 			{ tail -20 /tmp/apt.log; exit 1; }
 		rm -f /var/cache/apt/archives/*.deb /tmp/apt.log' || { umount "$M"; die "apt-get install in the node layer failed"; }
+	rmdir /run/systemd/nspawn/propagate/gpuctl-e2e-layer 2>/dev/null || true # nspawn without systemd leaves it
 	rm -f "$M/etc/resolv.conf"
 	install -m 755 "$CBIN/crictl" "$M/usr/local/bin/crictl"
 	echo 'runtime-endpoint: unix:///run/containerd/containerd.sock' >"$M/etc/crictl.yaml"
