@@ -28,6 +28,10 @@ done
 [ -f "$CACHE/current/READY" ] || die "no image: run $HOSTS_DIR/build.sh first"
 [ $MODE != vm ] || [ -f "$CACHE/current/vm/READY" ] || die "no VM image: run $HOSTS_DIR/build.sh (without --no-vm)"
 IMG=$(readlink -f "$CACHE/current")
+# Every container's systemd, journald and logind take inotify instances from this machine's one
+# per-user limit (128 by default): with a dozen hosts, or kubelets beside them, new hosts stop
+# answering. Raise it, as kind and k3d ask users to.
+[ "$(cat /proc/sys/fs/inotify/max_user_instances)" -ge 1024 ] || echo 1024 > /proc/sys/fs/inotify/max_user_instances
 D=$RUN/$NAME
 mkdir -p "$RUN" "$SLOTS"
 mkdir "$D" 2>/dev/null || die "host $NAME already exists (stop it with stop.sh $NAME)"
@@ -94,6 +98,10 @@ start_nspawn() {
 	local M=$D/root
 	mount -t overlay overlay -o "lowerdir=$IMG/nspawn:$IMG/rootfs,upperdir=$D/upper,workdir=$D/work" "$M"
 	echo "$NAME" >"$M/etc/hostname"
+	# Linger keeps each user's systemd manager running between logins. Without it a login that
+	# lands while the last session's user@.service is still stopping waits in PAM for up to a
+	# minute (seen after bursts of short logins), and clients' keepalives give up first.
+	mkdir -p "$M/var/lib/systemd/linger" && touch "$M/var/lib/systemd/linger/root" "$M/var/lib/systemd/linger/deploy" "$M/var/lib/systemd/linger/alice"
 	echo "$ADDR $NAME" >>"$M/etc/hosts"
 	install -m 600 "$D/ssh_host_ed25519_key" "$M/etc/ssh/ssh_host_ed25519_key"
 	install -m 644 "$D/ssh_host_ed25519_key.pub" "$M/etc/ssh/ssh_host_ed25519_key.pub"
