@@ -337,3 +337,27 @@ func TestNoHostsMatchedSkipsPlay(t *testing.T) {
 		t.Fatal("no warning for the skipped play")
 	}
 }
+
+func TestKnownAfterApplyAcrossHosts(t *testing.T) {
+	dir := t.TempDir()
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - etest_file: {path: "` + dir + `/token", content: "x"}
+      register: join
+- hosts: b
+  gather_facts: false
+  tasks:
+    - name: uses a's result
+      etest_echo: {msg: "{{ hostvars['a'].join.changed }}"}
+`
+	_, rec, err := run(t, pb, engine.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rec.results(), "\n")
+	if !strings.Contains(got, "b uses a's result unknown") {
+		t.Fatalf("results:\n%s", got)
+	}
+}

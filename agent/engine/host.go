@@ -95,3 +95,40 @@ func (r *hostRun) setVar(k string, v any) {
 	r.runtime[k] = v
 	r.mu.Unlock()
 }
+
+// Pending state is read by other hosts' goroutines (through hostvars), so
+// it is guarded by mu.
+
+func (r *hostRun) markPendingVar(name string) {
+	r.mu.Lock()
+	r.pendingVars[name] = true
+	r.mu.Unlock()
+}
+
+func (r *hostRun) isPendingVar(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pendingVars[name]
+}
+
+func (r *hostRun) markPendingPath(p string) {
+	r.mu.Lock()
+	r.pendingPaths[p] = true
+	r.mu.Unlock()
+}
+
+func (r *hostRun) isPendingPath(p string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pendingPaths[p]
+}
+
+func (r *hostRun) pendingPathList() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.pendingPaths))
+	for p := range r.pendingPaths {
+		out = append(out, p)
+	}
+	return out
+}

@@ -127,10 +127,10 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 	// tasks must not be judged on a result that was never produced.
 	if check && !applied && !diff.Empty() {
 		if t.Register != "" {
-			r.pendingVars[t.Register] = true
+			r.markPendingVar(t.Register)
 		}
 		for _, p := range diff.Paths() {
-			r.pendingPaths[p] = true
+			r.markPendingPath(p)
 		}
 	}
 	changed := template.Truthy(res["changed"])
@@ -150,7 +150,7 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		// A task forced to run in check mode (check_mode: false) failing on a
 		// path an earlier task would create is a consequence of check mode,
 		// not a verdict on the playbook.
-		for p := range r.pendingPaths {
+		for _, p := range r.pendingPathList() {
 			if strings.Contains(runErr.Error(), p) {
 				return e.unknown(play, r, t, item, fmt.Sprintf("failed on %s, which an earlier task would change", p), res), nil
 			}
@@ -280,7 +280,7 @@ func (e *Engine) allTrue(conds []string, vars map[string]any, res map[string]any
 func (e *Engine) unknown(play *playbooks.Play, r *hostRun, t *playbooks.Task, item any, why string, res map[string]any) map[string]any {
 	r.counts.Unknown++
 	if t.Register != "" {
-		r.pendingVars[t.Register] = true
+		r.markPendingVar(t.Register)
 	}
 	d := plan.Diff{Unknown: why}
 	e.emitResult(play, t, r.inv.Name, StatusUnknown, why, &d, 0, item)

@@ -283,16 +283,28 @@ var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 // dependsOnPending reports which pending (known after apply) variable or
 // path the task refers to, in check mode.
 func (e *Engine) dependsOnPending(r *hostRun, t *playbooks.Task, sc *scope) string {
-	if len(r.pendingVars) == 0 {
-		return ""
-	}
 	text := fmt.Sprint(t.Args, t.When, t.Loop, t.ChangedWhen, t.FailedWhen)
 	if sc != nil {
 		text += fmt.Sprint(sc.when)
 	}
+	// Through hostvars a task can read what another host registered.
+	others := strings.Contains(text, "hostvars")
+	var runs []*hostRun
+	if others {
+		e.mu.Lock()
+		for _, o := range e.hosts {
+			runs = append(runs, o)
+		}
+		e.mu.Unlock()
+	}
 	for _, id := range identRe.FindAllString(text, -1) {
-		if r.pendingVars[id] {
+		if r.isPendingVar(id) {
 			return fmt.Sprintf("depends on %q, registered by a task that would change", id)
+		}
+		for _, o := range runs {
+			if o != r && o.isPendingVar(id) {
+				return fmt.Sprintf("depends on %q of host %s, registered by a task that would change", id, o.inv.Name)
+			}
 		}
 	}
 	return ""
@@ -304,7 +316,7 @@ func (e *Engine) pendingPath(r *hostRun, m modules.Module) string {
 		return ""
 	}
 	for _, p := range rd.Reads() {
-		if r.pendingPaths[p] {
+		if r.isPendingPath(p) {
 			return fmt.Sprintf("reads %s, which an earlier task would change", p)
 		}
 	}
