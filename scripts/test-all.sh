@@ -36,8 +36,11 @@ bash test/k8s/build.sh
 step "kubeadm and kubelet for the node module tests (modules/node/testdata/build-kubeadm.sh)"
 bash modules/node/testdata/build-kubeadm.sh kubeadm kubelet
 
+step "end-to-end cluster artifacts (test/cluster/build.sh)"
+bash test/cluster/build.sh
+
 step "go test"
-export GPUCTL_TEST_HOSTS=require GPUCTL_K8S_FIXTURE=require
+export GPUCTL_TEST_HOSTS=require GPUCTL_K8S_FIXTURE=require GPUCTL_E2E=require
 # -p 1: integration packages share the machine's 2 cores, loopback addresses and fixtures.
 go test -count=1 -p 1 -timeout 75m ./... 2>&1 | tee /tmp/gpuctl-test.log
 step "done"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -284,4 +285,43 @@ func atoi(s string) int {
 	var n int
 	fmt.Sscanf(strings.TrimSpace(s), "%d", &n)
 	return n
+}
+
+// The bundled site.yaml in check mode against fresh hosts, a control plane
+// and a worker: a complete plan, nothing changed, exit 2.
+func TestSiteCheckOnFreshHosts(t *testing.T) {
+	hosts := testhosts.Start(t, 2)
+	dir := t.TempDir()
+	inv := inventory(t, dir, hosts, nil)
+	// regroup: first host is the control plane, second a worker
+	data := strings.Replace(mustRead(t, inv), "all:\n", "all:\n  children:\n    control_plane:\n      hosts:\n        "+hosts[0].Name+":\n    workers:\n      hosts:\n        "+hosts[1].Name+":\n", 1)
+	writeFile(t, dir, "hosts.yaml", data)
+	before := hashAll(t, hosts)
+	r := gpuctl(t, nil, dir, "run", "site.yaml", "-i", "hosts.yaml", "--check", "--diff", "--detailed-exitcode")
+	if r.code != 2 {
+		t.Fatalf("want exit 2\n%s", r)
+	}
+	for _, want := range []string{
+		"+ package:containerd", "kubeadm init", "known after apply",
+		"the node stays NotReady until a CNI", "[" + hosts[1].Name + "] kubeadm join", "no NVIDIA GPU found",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan lacks %q\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.stdout, "failed:") {
+		t.Errorf("plan has failures:\n%s", r)
+	}
+	if after := hashAll(t, hosts); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatal("check mode changed the hosts")
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
