@@ -14,14 +14,14 @@ func TestPlaybookExpressions(t *testing.T) {
 		"out":      "kubeadm join 10.0.0.1:6443 --token abc.def --discovery-token-ca-cert-hash sha256:00 \n",
 	}
 	cases := map[string]any{
-		"{{ groups['gpu'] | default(groups['control_plane'] + groups['workers']) }}":                   []any{"a", "b", "c"},
-		"{{ ['a', 'b', 'c'] | map('extract', hostvars, 'gpu_present') | select | list | length }}":     1,
-		"{{ 'b' | extract(hostvars, 'gpu_present') }}":                                                  true,
-		"{{ (out | split(' '))[2] }}":                                                                    "10.0.0.1:6443",
-		"{{ (out | split(' '))[6] | trim }}":                                                             "sha256:00",
-		"{{ groups['workers'] | default([]) | length > 0 }}":                                             true,
-		"{{ 'control-plane' if 'a' in groups['control_plane'] | default([]) else 'worker' }}":          "control-plane",
-		"{{ [{'key': 'gpu-only'}] if groups['workers'] | length > 1 else [] }}":                          []any{map[string]any{"key": "gpu-only"}},
+		"{{ groups['gpu'] | default(groups['control_plane'] + groups['workers']) }}":               []any{"a", "b", "c"},
+		"{{ ['a', 'b', 'c'] | map('extract', hostvars, 'gpu_present') | select | list | length }}": 1,
+		"{{ 'b' | extract(hostvars, 'gpu_present') }}":                                             true,
+		"{{ (out | split(' '))[2] }}":                                                              "10.0.0.1:6443",
+		"{{ (out | split(' '))[6] | trim }}":                                                       "sha256:00",
+		"{{ groups['workers'] | default([]) | length > 0 }}":                                       true,
+		"{{ 'control-plane' if 'a' in groups['control_plane'] | default([]) else 'worker' }}":      "control-plane",
+		"{{ [{'key': 'gpu-only'}] if groups['workers'] | length > 1 else [] }}":                    []any{map[string]any{"key": "gpu-only"}},
 	}
 	for in, want := range cases {
 		got, err := e.Render(in, vars)
