@@ -75,10 +75,11 @@ change, 2 changes pending (or made), 1 failure.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.playbook = args[0]
-			if err := o.Complete(cmd); err != nil {
+			// Flags first: a typo in a flag should not wait for playbook loading.
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.Validate(); err != nil {
+			if err := o.Complete(cmd); err != nil {
 				return err
 			}
 			return o.Run(cmd)
