@@ -60,6 +60,7 @@ type Kubeadm struct {
 	IgnorePreflight      []string       `yaml:"ignore_preflight_errors" doc:"kubeadm preflight checks to ignore"`
 	SkipPhases           []string       `yaml:"skip_phases" doc:"kubeadm phases to skip (e.g. addon/kube-proxy)"`
 	KubeletConfig        map[string]any `yaml:"kubelet_config" doc:"extra KubeletConfiguration fields (e.g. {failSwapOn: false})"`
+	KubeProxyConfig      map[string]any `yaml:"kube_proxy_config" doc:"init: KubeProxyConfiguration fields (e.g. {conntrack: {maxPerCore: 0}} where kube-proxy cannot set nf_conntrack_max, as in containers)"`
 	ConfigPath           string         `yaml:"config_path" default:"/etc/kubernetes/gpuctl-kubeadm.yaml" doc:"where the generated configuration is written on the host"`
 	FetchAdminConf       string         `yaml:"fetch_admin_conf" default:"~/.kube/gpuctl/{host}.conf" doc:"after init, copy admin.conf here on the controller (mode 0600; {host} is the inventory name; empty to skip)"`
 	APIServerEndpoint    string         `yaml:"api_server_endpoint" doc:"join: HOST:PORT of the control plane"`
@@ -134,6 +135,7 @@ func (k *Kubeadm) params() kubeadmParams {
 		AdvertiseAddress: k.AdvertiseAddress, BindPort: k.BindPort, ControlPlaneEndpoint: k.ControlPlaneEndpoint,
 		PodSubnet: k.PodNetworkCIDR, ServiceSubnet: k.ServiceCIDR, CertSANs: k.ExtraSANs, ImageRepository: k.ImageRepository,
 		IgnorePreflight: k.IgnorePreflight, SkipPhases: k.SkipPhases, KubeletConfig: k.KubeletConfig,
+		KubeProxyConfig:   k.KubeProxyConfig,
 		APIServerEndpoint: k.APIServerEndpoint, Token: k.Token, CACertHashes: k.CACertHash, UnsafeSkipCA: k.UnsafeSkipCAVerify,
 	}
 }

@@ -31,6 +31,7 @@ type kubeadmParams struct {
 	IgnorePreflight      []string
 	SkipPhases           []string
 	KubeletConfig        map[string]any
+	KubeProxyConfig      map[string]any
 	// join
 	APIServerEndpoint string
 	Token             string
@@ -94,7 +95,15 @@ func (p kubeadmParams) initConfig() ([]byte, error) {
 	if p.ImageRepository != "" {
 		cluster["imageRepository"] = p.ImageRepository
 	}
-	return renderDocs(initc, cluster, p.kubelet())
+	docs := []kv{initc, cluster, p.kubelet()}
+	if len(p.KubeProxyConfig) > 0 {
+		kp := kv{"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration"}
+		for key, v := range p.KubeProxyConfig {
+			kp[key] = v
+		}
+		docs = append(docs, kp)
+	}
+	return renderDocs(docs...)
 }
 
 // joinConfig renders JoinConfiguration; it holds the token, so the file is

@@ -30,6 +30,7 @@ var kubeadmCases = []struct {
 	{"init-full", map[string]any{"advertise_address": "10.77.0.2", "control_plane_endpoint": "k8s.example.com:6443",
 		"extra_sans": []any{"k8s.example.com", "10.77.0.100"}, "node_name": "gpu-1", "image_repository": "registry.local:5000",
 		"skip_phases": []any{"addon/kube-proxy"}, "ignore_preflight_errors": []any{"SystemVerification"}, "kubelet_config": map[string]any{"failSwapOn": false}}},
+	{"init-kube-proxy", map[string]any{"kube_proxy_config": map[string]any{"conntrack": map[string]any{"maxPerCore": 0}}}},
 	{"join", map[string]any{"action": "join", "api_server_endpoint": "10.77.0.2:6443", "token": "abcdef.0123456789abcdef",
 		"discovery_token_ca_cert_hash": "sha256:" + strings.Repeat("0f", 32)}},
 }
@@ -133,5 +134,22 @@ func TestKubeadmConfigValidateRejects(t *testing.T) {
 	os.WriteFile(p, []byte(bad), 0o600)
 	if out, err := exec.Command(bin, "config", "validate", "--config", p).CombinedOutput(); err == nil {
 		t.Fatalf("kubeadm accepted a bad pod subnet:\n%s", out)
+	}
+}
+
+func TestKubeProxyConfigRendered(t *testing.T) {
+	p := kubeadmParams{APIVersion: "kubeadm.k8s.io/v1beta4", KubernetesVersion: "v1.34.4", CRISocket: "unix:///run/containerd/containerd.sock",
+		CgroupDriver: "systemd", BindPort: 6443, PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
+		KubeProxyConfig: map[string]any{"conntrack": map[string]any{"maxPerCore": 0}}}
+	b, err := p.initConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "kind: KubeProxyConfiguration") || !strings.Contains(string(b), "maxPerCore: 0") {
+		t.Fatalf("config:\n%s", b)
+	}
+	p.KubeProxyConfig = nil
+	if b, _ := p.initConfig(); strings.Contains(string(b), "KubeProxyConfiguration") {
+		t.Fatal("empty kube_proxy_config rendered a document")
 	}
 }

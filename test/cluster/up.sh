@@ -38,18 +38,14 @@ flock 9
 t0=$(now)
 
 # kubelet rewrites global kernel sysctls (they are not per network namespace); down.sh puts them back.
-# kube-proxy sets nf_conntrack_max to max(32768 x CPUs, 131072) unless it already has that value, and only the
-# initial network namespace may write it: the fixture sets it on this machine so kube-proxy in a node leaves it
-# (the alternative, conntrack.maxPerCore: 0 in KubeProxyConfiguration, has no kubeadm module argument yet).
+# (kube-proxy would also raise nf_conntrack_max, which only the initial network namespace may write: the
+# test's inventory sets kubeadm_kube_proxy_config {conntrack: {maxPerCore: 0}} so it leaves it alone.)
 if [ ! -f "$CRUN/sysctl.orig" ]; then
 	for k in vm/overcommit_memory kernel/panic kernel/panic_on_oops net/netfilter/nf_conntrack_max; do
 		echo "$k $(cat /proc/sys/$k)"
 	done >"$CRUN/sysctl.orig.tmp"
 	mv "$CRUN/sysctl.orig.tmp" "$CRUN/sysctl.orig"
 fi
-ct=$((32768 * $(nproc)))
-[ $ct -lt 131072 ] && ct=131072
-echo $ct >/proc/sys/net/netfilter/nf_conntrack_max
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
 	ip link add "$BRIDGE" type bridge
 	ip addr add "$NODE_NET.1/24" dev "$BRIDGE"

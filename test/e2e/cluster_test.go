@@ -35,6 +35,9 @@ all:
     pod_network_cidr: ` + podCIDR + `
     # This machine runs cgroup v1: the kubelet must be told that is fine (1.35+ refuse it otherwise).
     kubeadm_kubelet_config: {failCgroupV1: false}
+    # Only this machine's initial network namespace may set nf_conntrack_max, which kube-proxy
+    # otherwise raises at start: in node containers it must leave it alone.
+    kubeadm_kube_proxy_config: {conntrack: {maxPerCore: 0}}
     # The VM lacks CAP_SYS_RESOURCE, so containerd cannot raise a container's oom_score_adj.
     containerd_config_overrides: {plugins: {io.containerd.grpc.v1.cri: {restrict_oom_score_adj: true}}}
     # One worker, and it is tainted for GPU work: let the control plane run ordinary workloads.

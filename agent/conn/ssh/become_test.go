@@ -53,7 +53,7 @@ func TestBecomeLocalSSHD(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { errc <- c.WriteFile(context.Background(), target, make([]byte, 512<<20), conn.FileAttrs{}) }()
 		time.Sleep(time.Second)
-		srv.KillSessions()
+		srv.DropConnections()
 		if err := <-errc; !errors.Is(err, conn.ErrConnLost) {
 			t.Fatalf("err = %v, want ErrConnLost", err)
 		}

@@ -222,6 +222,20 @@ func (s *Server) KillSessions() {
 	}
 }
 
+// DropConnections kills only the sshd processes serving connections, as a
+// network failure would end them: the commands they ran see their input
+// close and can clean up, unlike with KillSessions.
+func (s *Server) DropConnections() {
+	if s.cmd == nil {
+		return
+	}
+	for _, pid := range descendants(s.cmd.Process.Pid) {
+		if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "sshd") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
 // descendants lists the processes below pid, deepest last.
 func descendants(root int) []int {
 	parent := map[int]int{}
