@@ -361,3 +361,26 @@ func TestKnownAfterApplyAcrossHosts(t *testing.T) {
 		t.Fatalf("results:\n%s", got)
 	}
 }
+
+// A task whose own condition is false is skipped even when its arguments
+// would depend on a pending result.
+func TestSkippedBeforeUnknown(t *testing.T) {
+	dir := t.TempDir()
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - etest_file: {path: "` + dir + `/t", content: "x"}
+      register: w
+    - name: not needed here
+      etest_echo: {msg: "{{ w.changed }}"}
+      when: inventory_hostname == 'b'
+`
+	_, rec, err := run(t, pb, engine.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.results(), "\n"); !strings.Contains(got, "a not needed here skipped") {
+		t.Fatalf("results:\n%s", got)
+	}
+}

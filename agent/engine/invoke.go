@@ -25,17 +25,19 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		check = *t.CheckMode
 	}
 	// A task depending on something an earlier task would change cannot be
-	// judged from the host's current state: say so instead of guessing.
-	if e.opt.Check {
-		if why := e.dependsOnPending(r, t, sc); why != "" {
-			return e.unknown(play, r, t, item, why, res), nil
-		}
-	}
+	// judged from the host's current state: say so instead of guessing. A
+	// condition that does not depend on such a thing is decided first, so a
+	// task skipped anyway is reported skipped.
 	conds := t.When
 	if sc != nil {
 		conds = append(append([]string{}, sc.when...), t.When...)
 	}
 	for _, cond := range conds {
+		if e.opt.Check {
+			if why := e.pendingIn(r, cond); why != "" {
+				return e.unknown(play, r, t, item, why, res), nil
+			}
+		}
 		ok, err := e.tpl.EvalBool(cond, vars)
 		if err != nil {
 			return failed(res, err), e.fail(play, r, t, item, fmt.Errorf("when %q: %w", cond, err))
@@ -45,6 +47,11 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 			r.counts.Skipped++
 			e.emitResult(play, t, r.inv.Name, StatusSkipped, "condition false: "+cond, nil, 0, item)
 			return res, nil
+		}
+	}
+	if e.opt.Check {
+		if why := e.pendingIn(r, fmt.Sprint(t.Args, t.Loop, t.ChangedWhen, t.FailedWhen)); why != "" {
+			return e.unknown(play, r, t, item, why, res), nil
 		}
 	}
 	rendered, err := e.tpl.RenderValue(t.Args, vars)

@@ -280,17 +280,12 @@ func (e *Engine) register(r *hostRun, t *playbooks.Task, res map[string]any) {
 
 var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 
-// dependsOnPending reports which pending (known after apply) variable or
-// path the task refers to, in check mode.
-func (e *Engine) dependsOnPending(r *hostRun, t *playbooks.Task, sc *scope) string {
-	text := fmt.Sprint(t.Args, t.When, t.Loop, t.ChangedWhen, t.FailedWhen)
-	if sc != nil {
-		text += fmt.Sprint(sc.when)
-	}
+// pendingIn reports which pending (known after apply) variable the text of
+// a task's conditions or arguments refers to, in check mode.
+func (e *Engine) pendingIn(r *hostRun, text string) string {
 	// Through hostvars a task can read what another host registered.
-	others := strings.Contains(text, "hostvars")
 	var runs []*hostRun
-	if others {
+	if strings.Contains(text, "hostvars") {
 		e.mu.Lock()
 		for _, o := range e.hosts {
 			runs = append(runs, o)
