@@ -158,8 +158,21 @@ func (m *Taint) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if d.Empty() {
 		return d, nil
 	}
-	n.Spec.Taints = m.desired(n.Spec.Taints)
-	if _, err := c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeapi.FieldManager, DryRun: []string{metav1.DryRunAll}}); err != nil {
+	// The dry-run update races the kubelet's status updates like the real
+	// one does: on a conflict, read the node again.
+	first := true
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			if n, err = c.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
+				return err
+			}
+		}
+		first = false
+		n.Spec.Taints = m.desired(n.Spec.Taints)
+		_, err := c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeapi.FieldManager, DryRun: []string{metav1.DryRunAll}})
+		return err
+	})
+	if err != nil {
 		return d, c.Wrap("dry-run taint", ref, err)
 	}
 	d.State = &taintState{client: c, node: node}
