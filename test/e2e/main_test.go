@@ -15,12 +15,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gpuctl/gpuctl/internal/clustertest"
+	"github.com/gpuctl/gpuctl/internal/gpuctltest"
 )
 
 var gpuctlBin string
@@ -31,21 +31,13 @@ func TestMain(m *testing.M) {
 		if clustertest.Available() != "" {
 			return m.Run() // the test skips (or fails under GPUCTL_E2E=require) with the reason
 		}
-		dir, err := os.MkdirTemp("", "gpuctl-e2e-")
+		bin, cleanup, err := gpuctltest.Build("gpuctl-e2e-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		gpuctlBin = filepath.Join(dir, "gpuctl")
-		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", gpuctlBin, ".")
-		cmd.Dir = root
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building gpuctl:", err)
-			return 1
-		}
+		defer cleanup()
+		gpuctlBin = bin
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpuctl/gpuctl/internal/gpuctltest"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 )
 
@@ -28,21 +29,13 @@ func TestMain(m *testing.M) {
 		if testing.Short() {
 			return m.Run()
 		}
-		dir, err := os.MkdirTemp("", "gpuctl-it-")
+		bin, cleanup, err := gpuctltest.Build("gpuctl-it-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		gpuctlBin = filepath.Join(dir, "gpuctl")
-		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", gpuctlBin, ".")
-		cmd.Dir = root
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building gpuctl:", err)
-			return 1
-		}
+		defer cleanup()
+		gpuctlBin = bin
 		return m.Run()
 	}()
 	os.Exit(code)
