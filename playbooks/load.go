@@ -301,6 +301,12 @@ func (l *Loader) boolPtr(file string, n *yaml.Node) (*bool, error) {
 	return nil, l.errf(file, n, "expected true or false, got %q", n.Value)
 }
 
+// boolVal reads a keyword that is false when absent.
+func (l *Loader) boolVal(file string, n *yaml.Node) (bool, error) {
+	b, err := l.boolPtr(file, n)
+	return b != nil && *b, err
+}
+
 func (l *Loader) intVal(file string, n *yaml.Node) (int, error) {
 	if n.Kind == yaml.ScalarNode {
 		if v, err := strconv.Atoi(n.Value); err == nil {

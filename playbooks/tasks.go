@@ -77,9 +77,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "tags":
 			t.Tags, err = l.strList(file, v)
 		case "ignore_errors":
-			var b *bool
-			b, err = l.boolPtr(file, v)
-			t.IgnoreErrors = b != nil && *b
+			t.IgnoreErrors, err = l.boolVal(file, v)
 		case "check_mode":
 			t.CheckMode, err = l.boolPtr(file, v)
 		case "become":
@@ -89,13 +87,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "delegate_to":
 			t.DelegateTo, err = l.str(file, v)
 		case "run_once":
-			var b *bool
-			b, err = l.boolPtr(file, v)
-			t.RunOnce = b != nil && *b
+			t.RunOnce, err = l.boolVal(file, v)
 		case "no_log":
-			var b *bool
-			b, err = l.boolPtr(file, v)
-			t.NoLog = b != nil && *b
+			t.NoLog, err = l.boolVal(file, v)
 		case "vars":
 			err = l.decode(file, v, &t.Vars, "a mapping")
 		case "environment":
