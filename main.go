@@ -13,7 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
-	"github.com/gpuctl/gpuctl/agent/cli"
+	"github.com/gpuctl/gpuctl/cli"
 	_ "github.com/gpuctl/gpuctl/modules/all"
 )
 

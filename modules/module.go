@@ -9,8 +9,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // Module is one task's work on one host. The engine decodes the task's

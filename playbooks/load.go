@@ -10,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/internal/suggest"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // Loader reads playbooks and the files they import. ReadFile defaults to

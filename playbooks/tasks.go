@@ -7,8 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gpuctl/gpuctl/agent/plan"
-	"github.com/gpuctl/gpuctl/agent/template"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 func init() {

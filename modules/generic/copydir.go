@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // copyDirPlan is a recursive copy: directories to create, then files.

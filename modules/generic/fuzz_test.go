@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/conn"
 )
 
 // Words split from a command line, quoted again by conn.Join and split

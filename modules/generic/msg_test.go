@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn/local"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
 	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func TestAssert(t *testing.T) {

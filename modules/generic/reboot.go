@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/local"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {

@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"sort"
 
-	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {

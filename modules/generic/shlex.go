@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/conn"
 )
 
 // splitArgs splits a command line into words the way Python's shlex (and

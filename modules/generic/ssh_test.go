@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn/ssh"
-	"github.com/gpuctl/gpuctl/agent/conn/ssh/sshtest"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn/ssh"
+	"github.com/gpuctl/gpuctl/conn/ssh/sshtest"
 	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // sshHost reaches this machine through a real sshd as root, so the

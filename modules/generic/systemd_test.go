@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/ssh"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // remote dials a test host as root and returns a Host that can reconnect.

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
 	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func write(t *testing.T, p, s string, mode os.FileMode) {

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {

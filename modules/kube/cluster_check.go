@@ -11,9 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -105,7 +105,7 @@ func parseTaint(s string) (corev1.Taint, error) {
 	return corev1.Taint{Key: k, Value: v, Effect: corev1.TaintEffect(effect)}, nil
 }
 
-type checkState struct{ client *kubeapi.Client }
+type checkState struct{ client *kubeclient.Client }
 
 func (m *ClusterCheck) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff
@@ -158,7 +158,7 @@ func (m *ClusterCheck) Apply(ctx context.Context, h modules.Host, d plan.Diff) e
 }
 
 // run evaluates the selected items; pod items are "pending" unless withPods.
-func (m *ClusterCheck) run(ctx context.Context, h modules.Host, c *kubeapi.Client, withPods bool) ([]CheckResult, error) {
+func (m *ClusterCheck) run(ctx context.Context, h modules.Host, c *kubeclient.Client, withPods bool) ([]CheckResult, error) {
 	nodes, err := c.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, c.Wrap("list", "nodes", err)
@@ -187,7 +187,7 @@ func (m *ClusterCheck) run(ctx context.Context, h modules.Host, c *kubeapi.Clien
 	return out, nil
 }
 
-func (m *ClusterCheck) item(ctx context.Context, h modules.Host, c *kubeapi.Client, item string, nodes []corev1.Node) (string, string) {
+func (m *ClusterCheck) item(ctx context.Context, h modules.Host, c *kubeclient.Client, item string, nodes []corev1.Node) (string, string) {
 	var ok bool
 	var ev string
 	switch item {
@@ -218,10 +218,10 @@ func checkNodesReady(nodes []corev1.Node) (bool, string) {
 	}
 	var ready, not []string
 	for i := range nodes {
-		if kubeapi.NodeReady(&nodes[i]) {
+		if kubeclient.NodeReady(&nodes[i]) {
 			ready = append(ready, nodes[i].Name)
 		} else {
-			not = append(not, nodes[i].Name+" "+kubeapi.NodeStatus(&nodes[i]))
+			not = append(not, nodes[i].Name+" "+kubeclient.NodeStatus(&nodes[i]))
 		}
 	}
 	if len(not) > 0 {
@@ -230,7 +230,7 @@ func checkNodesReady(nodes []corev1.Node) (bool, string) {
 	return true, fmt.Sprintf("%d/%d Ready: %s", len(ready), len(nodes), strings.Join(ready, ", "))
 }
 
-func checkSystemPods(ctx context.Context, c *kubeapi.Client) (bool, string) {
+func checkSystemPods(ctx context.Context, c *kubeclient.Client) (bool, string) {
 	pods, err := c.Kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return false, c.Wrap("list", "pods in kube-system", err).Error()
@@ -240,9 +240,9 @@ func checkSystemPods(ctx context.Context, c *kubeapi.Client) (bool, string) {
 		p := &pods.Items[i]
 		switch {
 		case p.Status.Phase == corev1.PodSucceeded:
-		case p.Status.Phase == corev1.PodRunning && kubeapi.PodReady(p):
+		case p.Status.Phase == corev1.PodRunning && kubeclient.PodReady(p):
 		default:
-			bad = append(bad, p.Name+" "+kubeapi.PodProgress(p))
+			bad = append(bad, p.Name+" "+kubeclient.PodProgress(p))
 		}
 	}
 	if len(bad) > 0 {
@@ -251,7 +251,7 @@ func checkSystemPods(ctx context.Context, c *kubeapi.Client) (bool, string) {
 	return true, fmt.Sprintf("%d/%d pods in kube-system running", len(pods.Items), len(pods.Items))
 }
 
-func checkDevicePlugin(ctx context.Context, c *kubeapi.Client) (bool, string) {
+func checkDevicePlugin(ctx context.Context, c *kubeclient.Client) (bool, string) {
 	dss, err := c.Kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return false, c.Wrap("list", "daemonsets", err).Error()
@@ -261,8 +261,8 @@ func checkDevicePlugin(ctx context.Context, c *kubeapi.Client) (bool, string) {
 		if !strings.Contains(ds.Name, "nvidia-device-plugin") {
 			continue
 		}
-		ev := fmt.Sprintf("daemonset/%s/%s: %s", ds.Namespace, ds.Name, kubeapi.DaemonSetProgress(ds))
-		return kubeapi.DaemonSetRolledOut(ds) && ds.Status.NumberAvailable > 0, ev
+		ev := fmt.Sprintf("daemonset/%s/%s: %s", ds.Namespace, ds.Name, kubeclient.DaemonSetProgress(ds))
+		return kubeclient.DaemonSetRolledOut(ds) && ds.Status.NumberAvailable > 0, ev
 	}
 	return false, "no nvidia-device-plugin DaemonSet in any namespace (run the device_plugin module)"
 }
@@ -290,7 +290,7 @@ func checkGPUCapacity(nodes []corev1.Node) (bool, string) {
 	return true, strings.Join(ev, "; ")
 }
 
-func (m *ClusterCheck) checkGPUPod(ctx context.Context, h modules.Host, c *kubeapi.Client) (bool, string) {
+func (m *ClusterCheck) checkGPUPod(ctx context.Context, h modules.Host, c *kubeclient.Client) (bool, string) {
 	p := m.GPUPod
 	p.Access = m.Access
 	p.Name, p.Namespace, p.Keep = "gpuctl-check-gpu", m.Namespace, false
@@ -306,7 +306,7 @@ func (m *ClusterCheck) checkGPUPod(ctx context.Context, h modules.Host, c *kubea
 
 // probe creates a pod that only needs scheduling, and returns the
 // scheduler's decision; the pod is deleted afterwards.
-func (m *ClusterCheck) probe(ctx context.Context, h modules.Host, c *kubeapi.Client, name string, sel map[string]string, tol []corev1.Toleration) (node, msg string, err error) {
+func (m *ClusterCheck) probe(ctx context.Context, h modules.Host, c *kubeclient.Client, name string, sel map[string]string, tol []corev1.Toleration) (node, msg string, err error) {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: m.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "gpuctl"}},
 		Spec: corev1.PodSpec{
@@ -326,7 +326,7 @@ func (m *ClusterCheck) probe(ctx context.Context, h modules.Host, c *kubeapi.Cli
 // tolerateAll lets a probe ignore taints that are not under test.
 var tolerateAll = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 
-func (m *ClusterCheck) checkNodeSelector(ctx context.Context, h modules.Host, c *kubeapi.Client, nodes []corev1.Node) (bool, string) {
+func (m *ClusterCheck) checkNodeSelector(ctx context.Context, h modules.Host, c *kubeclient.Client, nodes []corev1.Node) (bool, string) {
 	// A label no node has: the scheduler must refuse the pod.
 	node, msg, err := m.probe(ctx, h, c, "gpuctl-check-selector-none", map[string]string{"gpuctl.io/no-such-label": "true"}, tolerateAll)
 	if err != nil {
@@ -355,7 +355,7 @@ func (m *ClusterCheck) checkNodeSelector(ctx context.Context, h modules.Host, c 
 	return true, ev + fmt.Sprintf("; pod selecting %s bound to %s", m.Selector, node)
 }
 
-func (m *ClusterCheck) checkTaint(ctx context.Context, h modules.Host, c *kubeapi.Client, nodes []corev1.Node) (string, string) {
+func (m *ClusterCheck) checkTaint(ctx context.Context, h modules.Host, c *kubeclient.Client, nodes []corev1.Node) (string, string) {
 	var target *corev1.Node
 	for i := range nodes {
 		for _, t := range nodes[i].Spec.Taints {

@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -59,7 +59,7 @@ func (m *CNI) Validate() error {
 
 // kubeadmPodSubnet reads networking.podSubnet from the ClusterConfiguration
 // kubeadm stores in kube-system/kubeadm-config; "" when there is none.
-func kubeadmPodSubnet(ctx context.Context, c *kubeapi.Client) (string, error) {
+func kubeadmPodSubnet(ctx context.Context, c *kubeclient.Client) (string, error) {
 	cm, err := c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
@@ -78,7 +78,7 @@ func kubeadmPodSubnet(ctx context.Context, c *kubeapi.Client) (string, error) {
 	return cc.Networking.PodSubnet, nil
 }
 
-func (m *CNI) podCIDR(ctx context.Context, c *kubeapi.Client) (string, error) {
+func (m *CNI) podCIDR(ctx context.Context, c *kubeclient.Client) (string, error) {
 	fromKubeadm, err := kubeadmPodSubnet(ctx, c)
 	if err != nil {
 		return "", err
@@ -124,7 +124,7 @@ func setNetwork(source string, objs []*unstructured.Unstructured, cidr string) e
 		}
 		var nc struct{ Network string }
 		if err := json.Unmarshal([]byte(conf), &nc); err != nil {
-			return fmt.Errorf("%s: %s net-conf.json: %w", source, kubeapi.Ref(o), err)
+			return fmt.Errorf("%s: %s net-conf.json: %w", source, kubeclient.Ref(o), err)
 		}
 		if nc.Network != cidr {
 			conf = strings.Replace(conf, fmt.Sprintf("%q", nc.Network), fmt.Sprintf("%q", cidr), 1)
@@ -138,8 +138,8 @@ func setNetwork(source string, objs []*unstructured.Unstructured, cidr string) e
 }
 
 type cniState struct {
-	client  *kubeapi.Client
-	planned []kubeapi.Planned
+	client  *kubeclient.Client
+	planned []kubeclient.Planned
 	node    string
 	ready   bool
 }
@@ -158,14 +158,14 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return d, err
 	}
-	objs, err := kubeapi.Decode(source, data)
+	objs, err := kubeclient.Decode(source, data)
 	if err != nil {
 		return d, err
 	}
 	if err := setNetwork(source, objs, cidr); err != nil {
 		return d, err
 	}
-	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{})
+	d, planned, err := c.Plan(ctx, objs, kubeclient.PlanOptions{})
 	if err != nil {
 		return d, err
 	}
@@ -177,9 +177,9 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	case err != nil:
 		return d, c.Wrap("get", "node/"+st.node, err)
 	default:
-		st.ready = kubeapi.NodeReady(n)
+		st.ready = kubeclient.NodeReady(n)
 		if !st.ready {
-			d.Note(fmt.Sprintf("node %s is %s: a node stays NotReady until a CNI is installed", st.node, kubeapi.NodeStatus(n)))
+			d.Note(fmt.Sprintf("node %s is %s: a node stays NotReady until a CNI is installed", st.node, kubeclient.NodeStatus(n)))
 			if m.Wait && d.Empty() {
 				// Flannel is in place but the node is not Ready: waiting
 				// is the change still owed.
@@ -218,7 +218,7 @@ func (m *CNI) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 }
 
 // daemonSetOf finds the manifest's DaemonSet, the part that does the work.
-func daemonSetOf(planned []kubeapi.Planned) *unstructured.Unstructured {
+func daemonSetOf(planned []kubeclient.Planned) *unstructured.Unstructured {
 	for _, p := range planned {
 		if p.Object.GetKind() == "DaemonSet" {
 			return p.Object

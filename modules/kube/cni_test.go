@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/kubeclient"
 )
 
 // TestCNI plays the seed's Day 1: the node is NotReady until Flannel is
@@ -90,7 +90,7 @@ func TestSetNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := kubeapi.Decode("flannel", data)
+	objs, err := kubeclient.Decode("flannel", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSetNetwork(t *testing.T) {
 			}
 		}
 	}
-	noCM, _ := kubeapi.Decode("x", []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"))
+	noCM, _ := kubeclient.Decode("x", []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"))
 	if err := setNetwork("mine.yaml", noCM, "10.10.0.0/16"); err == nil || !strings.Contains(err.Error(), "mine.yaml: no ConfigMap with net-conf.json") {
 		t.Fatalf("got %v", err)
 	}

@@ -2,7 +2,7 @@
 // its API server: k8s, cni, taint, label, device_plugin, gpu_test_pod and
 // cluster_check. Each runs against a host (normally the control plane), reads
 // the kubeconfig there and reaches the API server through that host's
-// connection; see agent/kube.
+// connection; see kubeclient/.
 package kube
 
 import (
@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 //go:embed manifests/*.yaml
@@ -28,7 +28,7 @@ type Access struct {
 }
 
 // client connects to the cluster through the host.
-func (a Access) client(ctx context.Context, h modules.Host) (*kubeapi.Client, error) {
+func (a Access) client(ctx context.Context, h modules.Host) (*kubeclient.Client, error) {
 	path := a.Kubeconfig
 	if path == "" {
 		if v, ok := h.Vars()["kubeconfig"].(string); ok && v != "" {
@@ -36,9 +36,9 @@ func (a Access) client(ctx context.Context, h modules.Host) (*kubeapi.Client, er
 		}
 	}
 	if path == "" {
-		path = kubeapi.DefaultKubeconfig
+		path = kubeclient.DefaultKubeconfig
 	}
-	return kubeapi.Connect(ctx, h.Conn(), h.Name(), path)
+	return kubeclient.Connect(ctx, h.Conn(), h.Name(), path)
 }
 
 // Reads names the kubeconfig, so that in check mode a play whose earlier
@@ -48,7 +48,7 @@ func (a Access) Reads() []string {
 	if a.Kubeconfig != "" {
 		return []string{a.Kubeconfig}
 	}
-	return []string{kubeapi.DefaultKubeconfig}
+	return []string{kubeclient.DefaultKubeconfig}
 }
 
 // noCluster turns a missing kubeconfig in check mode into "known after
@@ -99,6 +99,6 @@ func orDefault(d *time.Duration, def time.Duration) {
 }
 
 // waitOpts fills the defaults every module's waits share.
-func waitOpts(h modules.Host, what string, timeout time.Duration, explain kubeapi.Explainer) kubeapi.WaitOptions {
-	return kubeapi.WaitOptions{What: what, Timeout: timeout, Log: h.Log(), Explain: explain}
+func waitOpts(h modules.Host, what string, timeout time.Duration, explain kubeclient.Explainer) kubeclient.WaitOptions {
+	return kubeclient.WaitOptions{What: what, Timeout: timeout, Log: h.Log(), Explain: explain}
 }

@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -73,7 +73,7 @@ func (m *DevicePlugin) objects(ctx context.Context, h modules.Host) ([]*unstruct
 		}
 		data = d
 	}
-	objs, err := kubeapi.Decode(source, data)
+	objs, err := kubeclient.Decode(source, data)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +127,8 @@ func daemonSetIn(objs []*unstructured.Unstructured) *unstructured.Unstructured {
 }
 
 type pluginState struct {
-	client  *kubeapi.Client
-	planned []kubeapi.Planned
+	client  *kubeclient.Client
+	planned []kubeclient.Planned
 	ds      *unstructured.Unstructured
 	node    string
 }
@@ -142,7 +142,7 @@ func (m *DevicePlugin) Check(ctx context.Context, h modules.Host) (plan.Diff, er
 	if err != nil {
 		return noCluster(h, err)
 	}
-	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{})
+	d, planned, err := c.Plan(ctx, objs, kubeclient.PlanOptions{})
 	if err != nil {
 		return d, err
 	}
@@ -177,7 +177,7 @@ func (m *DevicePlugin) rolledOut(ctx context.Context, st *pluginState) error {
 	if err != nil {
 		return st.client.Wrap("get", "daemonset/"+ns+"/"+name, err)
 	}
-	if !kubeapi.DaemonSetRolledOut(ds) {
+	if !kubeclient.DaemonSetRolledOut(ds) {
 		return fmt.Errorf("daemonset/%s/%s is installed but not rolled out:\n%s", ns, name, st.client.ExplainDaemonSet(ctx, ns, name))
 	}
 	return nil
@@ -199,7 +199,7 @@ func (m *DevicePlugin) Apply(ctx context.Context, h modules.Host, d plan.Diff) e
 	if !m.Verify {
 		return nil
 	}
-	err := kubeapi.Wait(ctx, func(ctx context.Context) (bool, string, error) {
+	err := kubeclient.Wait(ctx, func(ctx context.Context) (bool, string, error) {
 		n, err := c.Kube.CoreV1().Nodes().Get(ctx, st.node, metav1.GetOptions{})
 		if err != nil {
 			return false, "", c.Wrap("get", "node/"+st.node, err)
@@ -260,7 +260,7 @@ func (m *DevicePlugin) gpuAbsentReasons(ctx context.Context, st *pluginState) st
 		fmt.Fprintf(&b, "  no device plugin pod runs on node %s: its nodeSelector or the node's taints keep it off\n", st.node)
 	default:
 		p := &pods.Items[0]
-		if p.Status.Phase != corev1.PodRunning || !kubeapi.PodReady(p) {
+		if p.Status.Phase != corev1.PodRunning || !kubeclient.PodReady(p) {
 			b.WriteString(c.ExplainPod(ctx, p.Namespace, p.Name) + "\n")
 		}
 		tail := int64(50)

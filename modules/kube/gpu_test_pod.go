@@ -16,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -100,7 +100,7 @@ func (m *GPUTestPod) pod() *corev1.Pod {
 
 func (m *GPUTestPod) ref() string { return "pod/" + m.Namespace + "/" + m.Name }
 
-type podState struct{ client *kubeapi.Client }
+type podState struct{ client *kubeclient.Client }
 
 func (m *GPUTestPod) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	var d plan.Diff

@@ -10,10 +10,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func gpuNode(t *testing.T, cl *kubetest.Cluster, name string) {
@@ -95,7 +95,7 @@ func TestGPUTestPodFailures(t *testing.T) {
 	// More GPUs than any node has: the scheduler's reason is in the error.
 	err = run(map[string]any{"name": "gpu-test-greedy", "gpus": 4, "timeout": "3s"})
 	t.Log(err)
-	if !errors.Is(err, kubeapi.ErrTimeout) || !strings.Contains(err.Error(), "Insufficient nvidia.com/gpu") {
+	if !errors.Is(err, kubeclient.ErrTimeout) || !strings.Contains(err.Error(), "Insufficient nvidia.com/gpu") {
 		t.Fatalf("want timeout with Insufficient nvidia.com/gpu, got %v", err)
 	}
 	for _, n := range []string{"gpu-test-nogpu", "gpu-test-greedy"} {

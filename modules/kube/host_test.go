@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/local"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }

@@ -8,9 +8,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -69,9 +69,9 @@ func (m *K8s) Validate() error {
 func parseDefinition(def any) ([]*unstructured.Unstructured, error) {
 	switch d := def.(type) {
 	case string:
-		return kubeapi.Decode("definition", []byte(d))
+		return kubeclient.Decode("definition", []byte(d))
 	case map[string]any:
-		return kubeapi.FromMaps("definition", []map[string]any{d})
+		return kubeclient.FromMaps("definition", []map[string]any{d})
 	case []any:
 		var docs []map[string]any
 		for i, e := range d {
@@ -81,7 +81,7 @@ func parseDefinition(def any) ([]*unstructured.Unstructured, error) {
 			}
 			docs = append(docs, mm)
 		}
-		return kubeapi.FromMaps("definition", docs)
+		return kubeclient.FromMaps("definition", docs)
 	}
 	return nil, fmt.Errorf("definition must be a mapping, a list of mappings or a string, not %T", def)
 }
@@ -105,7 +105,7 @@ func (m *K8s) load(ctx context.Context, h modules.Host) ([]*unstructured.Unstruc
 		}
 		data = []byte(s)
 	}
-	objs, err := kubeapi.Decode(path, data)
+	objs, err := kubeclient.Decode(path, data)
 	if err == nil && len(objs) == 0 {
 		err = fmt.Errorf("%s holds no objects", path)
 	}
@@ -113,8 +113,8 @@ func (m *K8s) load(ctx context.Context, h modules.Host) ([]*unstructured.Unstruc
 }
 
 type k8sState struct {
-	client  *kubeapi.Client
-	planned []kubeapi.Planned
+	client  *kubeclient.Client
+	planned []kubeclient.Planned
 }
 
 func (m *K8s) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -126,7 +126,7 @@ func (m *K8s) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return noCluster(h, err)
 	}
-	d, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{Namespace: m.Namespace, Delete: m.State == "absent"})
+	d, planned, err := c.Plan(ctx, objs, kubeclient.PlanOptions{Namespace: m.Namespace, Delete: m.State == "absent"})
 	if err != nil {
 		return plan.Diff{}, err
 	}

@@ -12,12 +12,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/local"
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 const appManifest = `
@@ -96,7 +96,7 @@ func TestK8sTemplateLifecycle(t *testing.T) {
 		t.Fatalf("configmap %v", cm.Data)
 	}
 	for _, mf := range cm.ManagedFields {
-		if mf.Manager != kubeapi.FieldManager {
+		if mf.Manager != kubeclient.FieldManager {
 			t.Errorf("unexpected field manager %q", mf.Manager)
 		}
 	}
@@ -176,7 +176,7 @@ func TestK8sErrors(t *testing.T) {
 		d := check(t, h, m)
 		err := m.Apply(ctx, h, d)
 		t.Log(err)
-		if !errors.Is(err, kubeapi.ErrTimeout) || !strings.Contains(err.Error(), "pod/default/stuck") ||
+		if !errors.Is(err, kubeclient.ErrTimeout) || !strings.Contains(err.Error(), "pod/default/stuck") ||
 			!strings.Contains(err.Error(), "didn't match Pod's node affinity/selector") {
 			t.Fatalf("want timeout naming the pod with the scheduler's reason, got %v", err)
 		}
@@ -203,7 +203,7 @@ func TestNoClusterYet(t *testing.T) {
 		if err != nil || !strings.HasPrefix(d.Unknown, "known after apply") {
 			t.Errorf("%s: diff %+v, err %v", name, d, err)
 		}
-		if r, ok := m.(modules.Reader); !ok || r.Reads()[0] != kubeapi.DefaultKubeconfig {
+		if r, ok := m.(modules.Reader); !ok || r.Reads()[0] != kubeclient.DefaultKubeconfig {
 			t.Errorf("%s does not declare that it reads the kubeconfig", name)
 		}
 	}

@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -60,7 +60,7 @@ func (m *Label) Validate() error {
 }
 
 type nodePatch struct {
-	client *kubeapi.Client
+	client *kubeclient.Client
 	node   string
 	patch  []byte
 }
@@ -104,7 +104,7 @@ func (m *Label) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	// The API server validates the patch now, so a bad value fails in check
 	// mode too.
 	if _, err := c.Kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body,
-		metav1.PatchOptions{FieldManager: kubeapi.FieldManager, DryRun: []string{metav1.DryRunAll}}); err != nil {
+		metav1.PatchOptions{FieldManager: kubeclient.FieldManager, DryRun: []string{metav1.DryRunAll}}); err != nil {
 		return d, c.Wrap("dry-run label", ref, err)
 	}
 	d.State = &nodePatch{client: c, node: node, patch: body}
@@ -117,7 +117,7 @@ func (m *Label) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		return errors.New("label: Apply called without this module's Check")
 	}
 	_, err := st.client.Kube.CoreV1().Nodes().Patch(ctx, st.node, types.MergePatchType, st.patch,
-		metav1.PatchOptions{FieldManager: kubeapi.FieldManager})
+		metav1.PatchOptions{FieldManager: kubeclient.FieldManager})
 	return st.client.Wrap("label", "node/"+st.node, err)
 }
 

@@ -9,7 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
 )
 
@@ -55,17 +55,17 @@ func coreTolerations(ts []Toleration) []corev1.Toleration {
 
 // replacePod deletes any pod of the same name and creates p, so every run
 // starts from a fresh container.
-func replacePod(ctx context.Context, h modules.Host, c *kubeapi.Client, p *corev1.Pod) error {
+func replacePod(ctx context.Context, h modules.Host, c *kubeclient.Client, p *corev1.Pod) error {
 	ref := "pod/" + p.Namespace + "/" + p.Name
 	if err := deletePod(ctx, h, c, p.Namespace, p.Name, time.Minute); err != nil {
 		return err
 	}
-	_, err := c.Kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{FieldManager: kubeapi.FieldManager})
+	_, err := c.Kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{FieldManager: kubeclient.FieldManager})
 	return c.Wrap("create", ref, err)
 }
 
 // deletePod removes a pod and waits until it is gone.
-func deletePod(ctx context.Context, h modules.Host, c *kubeapi.Client, ns, name string, timeout time.Duration) error {
+func deletePod(ctx context.Context, h modules.Host, c *kubeclient.Client, ns, name string, timeout time.Duration) error {
 	ref := "pod/" + ns + "/" + name
 	zero := int64(0)
 	err := c.Kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
@@ -75,7 +75,7 @@ func deletePod(ctx context.Context, h modules.Host, c *kubeapi.Client, ns, name 
 	if err != nil {
 		return c.Wrap("delete", ref, err)
 	}
-	return kubeapi.Wait(ctx, func(ctx context.Context) (bool, string, error) {
+	return kubeclient.Wait(ctx, func(ctx context.Context) (bool, string, error) {
 		_, err := c.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, "", nil
@@ -85,7 +85,7 @@ func deletePod(ctx context.Context, h modules.Host, c *kubeapi.Client, ns, name 
 }
 
 // podLogs returns the logs of the pod's first container.
-func podLogs(ctx context.Context, c *kubeapi.Client, ns, name string) (string, error) {
+func podLogs(ctx context.Context, c *kubeclient.Client, ns, name string) (string, error) {
 	b, err := c.Kube.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
 		return "", c.Wrap("read logs of", "pod/"+ns+"/"+name, err)
@@ -96,8 +96,8 @@ func podLogs(ctx context.Context, c *kubeapi.Client, ns, name string) (string, e
 // waitScheduled waits for the scheduler's verdict on a pod: bound to a node,
 // or marked Unschedulable. It returns the node ("" when unschedulable) and
 // the scheduler's message.
-func waitScheduled(ctx context.Context, h modules.Host, c *kubeapi.Client, ns, name string, timeout time.Duration) (node, msg string, err error) {
-	err = kubeapi.Wait(ctx, func(ctx context.Context) (bool, string, error) {
+func waitScheduled(ctx context.Context, h modules.Host, c *kubeclient.Client, ns, name string, timeout time.Duration) (node, msg string, err error) {
+	err = kubeclient.Wait(ctx, func(ctx context.Context) (bool, string, error) {
 		p, err := c.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, "", c.Wrap("get", "pod/"+ns+"/"+name, err)

@@ -13,9 +13,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/ssh"
-	"github.com/gpuctl/gpuctl/agent/conn/ssh/sshtest"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/ssh"
+	"github.com/gpuctl/gpuctl/conn/ssh/sshtest"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 )
 

@@ -11,9 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {
@@ -120,13 +120,13 @@ func removeTaint(ts []corev1.Taint, s TaintSpec) []corev1.Taint {
 func taintSet(ts []corev1.Taint) map[string]string {
 	out := map[string]string{}
 	for _, t := range ts {
-		out[t.Key+":"+string(t.Effect)] = kubeapi.TaintString(t)
+		out[t.Key+":"+string(t.Effect)] = kubeclient.TaintString(t)
 	}
 	return out
 }
 
 type taintState struct {
-	client *kubeapi.Client
+	client *kubeclient.Client
 	node   string
 }
 
@@ -169,7 +169,7 @@ func (m *Taint) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 		first = false
 		n.Spec.Taints = m.desired(n.Spec.Taints)
-		_, err := c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeapi.FieldManager, DryRun: []string{metav1.DryRunAll}})
+		_, err := c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeclient.FieldManager, DryRun: []string{metav1.DryRunAll}})
 		return err
 	})
 	if err != nil {
@@ -193,7 +193,7 @@ func (m *Taint) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 			return err
 		}
 		n.Spec.Taints = m.desired(n.Spec.Taints)
-		_, err = nodes.Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeapi.FieldManager})
+		_, err = nodes.Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeclient.FieldManager})
 		return err
 	})
 	return st.client.Wrap("taint", "node/"+st.node, err)

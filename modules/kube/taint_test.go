@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/kubeclient"
 )
 
 func TestTaintValidate(t *testing.T) {
@@ -41,7 +41,7 @@ func TestTaint(t *testing.T) {
 		for _, t := range n.Spec.Taints {
 			// The node lifecycle controller's own taints come and go.
 			if !strings.HasPrefix(t.Key, "node.kubernetes.io/") {
-				out = append(out, kubeapi.TaintString(t))
+				out = append(out, kubeclient.TaintString(t))
 			}
 		}
 		return out

@@ -6,14 +6,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // waitObject waits for an applied object to be usable (or a deleted one to
 // be gone), for the kinds where "usable" has a clear meaning.
-func waitObject(ctx context.Context, h modules.Host, c *kubeapi.Client, p kubeapi.Planned, timeout time.Duration) error {
+func waitObject(ctx context.Context, h modules.Host, c *kubeclient.Client, p kubeclient.Planned, timeout time.Duration) error {
 	o := waitOpts(h, "", timeout, nil)
 	if p.Action == plan.Delete {
 		return c.WaitGone(ctx, p, o)

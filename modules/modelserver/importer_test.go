@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // fakeCtr answers the two commands the importer's check runs, from an

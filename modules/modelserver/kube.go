@@ -13,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	kubeapi "github.com/gpuctl/gpuctl/agent/kube"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // kubeState carries a Kubernetes-mode plan from Check to Apply.
@@ -25,8 +25,8 @@ type kubeState struct {
 	built   *builtImage
 	imports *importState
 	files   *fileSync // host_path model files
-	client  *kubeapi.Client
-	planned []kubeapi.Planned
+	client  *kubeclient.Client
+	planned []kubeclient.Planned
 }
 
 func (m *ModelServer) checkKube(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -67,7 +67,7 @@ func (m *ModelServer) checkKube(ctx context.Context, h modules.Host) (plan.Diff,
 		}
 		return d, err
 	}
-	od, planned, err := c.Plan(ctx, objs, kubeapi.PlanOptions{Namespace: m.Namespace})
+	od, planned, err := c.Plan(ctx, objs, kubeclient.PlanOptions{Namespace: m.Namespace})
 	if err != nil {
 		return d, err
 	}
@@ -152,7 +152,7 @@ func (m *ModelServer) cachePath(b *builtImage) (string, error) {
 	return filepath.Join(dir, "model-server-"+tag+".tar"), nil
 }
 
-func (m *ModelServer) client(ctx context.Context, h modules.Host) (*kubeapi.Client, error) {
+func (m *ModelServer) client(ctx context.Context, h modules.Host) (*kubeclient.Client, error) {
 	p := m.Kubeconfig
 	if p == "" {
 		if v, ok := h.Vars()["kubeconfig"].(string); ok && v != "" {
@@ -160,9 +160,9 @@ func (m *ModelServer) client(ctx context.Context, h modules.Host) (*kubeapi.Clie
 		}
 	}
 	if p == "" {
-		p = kubeapi.DefaultKubeconfig
+		p = kubeclient.DefaultKubeconfig
 	}
-	return kubeapi.Connect(ctx, h.Conn(), h.Name(), p)
+	return kubeclient.Connect(ctx, h.Conn(), h.Name(), p)
 }
 
 // Reads lets check mode show "known after apply" when an earlier task
@@ -174,7 +174,7 @@ func (m *ModelServer) Reads() []string {
 	if m.Kubeconfig != "" {
 		return []string{m.Kubeconfig}
 	}
-	return []string{kubeapi.DefaultKubeconfig}
+	return []string{kubeclient.DefaultKubeconfig}
 }
 
 func (m *ModelServer) applyKube(ctx context.Context, h modules.Host, d plan.Diff) error {
@@ -204,7 +204,7 @@ func (m *ModelServer) applyKube(ctx context.Context, h modules.Host, d plan.Diff
 	if !m.Verify {
 		return nil
 	}
-	o := kubeapi.WaitOptions{Timeout: m.Timeout, Log: h.Log(), Explain: func(ctx context.Context) string { return m.explainPods(ctx, c) }}
+	o := kubeclient.WaitOptions{Timeout: m.Timeout, Log: h.Log(), Explain: func(ctx context.Context) string { return m.explainPods(ctx, c) }}
 	if err := c.WaitDeployment(ctx, m.Namespace, m.Name, o); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name(), err)
 	}
@@ -212,7 +212,7 @@ func (m *ModelServer) applyKube(ctx context.Context, h modules.Host, d plan.Diff
 }
 
 // verifyKube sends one prediction to a ready pod, dialled from the host.
-func (m *ModelServer) verifyKube(ctx context.Context, h modules.Host, c *kubeapi.Client, lm *loadedModel) error {
+func (m *ModelServer) verifyKube(ctx context.Context, h modules.Host, c *kubeclient.Client, lm *loadedModel) error {
 	pods, err := c.Kube.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: m.selector()})
 	if err != nil {
 		return c.Wrap("list pods of", "deployment/"+m.Namespace+"/"+m.Name, err)
@@ -220,7 +220,7 @@ func (m *ModelServer) verifyKube(ctx context.Context, h modules.Host, c *kubeapi
 	var pod *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && kubeapi.PodReady(p) && p.Status.PodIP != "" {
+		if p.DeletionTimestamp == nil && kubeclient.PodReady(p) && p.Status.PodIP != "" {
 			pod = p
 			break
 		}
@@ -252,7 +252,7 @@ func (m *ModelServer) selector() string {
 
 // simulatedNode says why a node cannot run containers (kwok plays its
 // kubelet), or "".
-func simulatedNode(ctx context.Context, c *kubeapi.Client, name string) string {
+func simulatedNode(ctx context.Context, c *kubeclient.Client, name string) string {
 	n, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return ""
@@ -265,7 +265,7 @@ func simulatedNode(ctx context.Context, c *kubeapi.Client, name string) string {
 
 // explainPods describes the server's pods that are not ready, with their
 // events and last log lines.
-func (m *ModelServer) explainPods(ctx context.Context, c *kubeapi.Client) string {
+func (m *ModelServer) explainPods(ctx context.Context, c *kubeclient.Client) string {
 	pods, err := c.Kube.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: m.selector()})
 	if err != nil {
 		return "  pods: " + err.Error()
@@ -275,7 +275,7 @@ func (m *ModelServer) explainPods(ctx context.Context, c *kubeapi.Client) string
 	}
 	var b strings.Builder
 	for _, p := range pods.Items {
-		if kubeapi.PodReady(&p) {
+		if kubeclient.PodReady(&p) {
 			continue
 		}
 		b.WriteString(m.explainPod(ctx, c, p.Name) + "\n")
@@ -283,7 +283,7 @@ func (m *ModelServer) explainPods(ctx context.Context, c *kubeapi.Client) string
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func (m *ModelServer) explainPod(ctx context.Context, c *kubeapi.Client, name string) string {
+func (m *ModelServer) explainPod(ctx context.Context, c *kubeclient.Client, name string) string {
 	s := c.ExplainPod(ctx, m.Namespace, name)
 	tail := int64(30)
 	logs, err := c.Kube.CoreV1().Pods(m.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: "server", TailLines: &tail}).DoRaw(ctx)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/conn"
 )
 
 // httpVia is an HTTP client whose connections are opened from the host

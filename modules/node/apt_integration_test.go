@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // TestAptRepositoryAndPackages runs apt_repository and apt against a real

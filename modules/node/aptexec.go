@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/conn"
 )
 
 // updateStamp is touched after every successful `apt-get update` gpuctl

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
+	"github.com/gpuctl/gpuctl/conn"
 )
 
 // k8sBinDir is where build-kubeadm.sh (and test/k8s/build.sh) put real

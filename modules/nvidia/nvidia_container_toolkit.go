@@ -8,10 +8,10 @@ import (
 	"path"
 	"strings"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/plan"
+	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/node"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func init() {

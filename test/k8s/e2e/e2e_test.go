@@ -19,7 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/gpuctl/gpuctl/agent/cli"
+	"github.com/gpuctl/gpuctl/cli"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	_ "github.com/gpuctl/gpuctl/modules/all"

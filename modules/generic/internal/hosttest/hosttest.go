@@ -16,15 +16,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/agent/conn"
-	"github.com/gpuctl/gpuctl/agent/conn/local"
-	"github.com/gpuctl/gpuctl/agent/plan"
-	"github.com/gpuctl/gpuctl/agent/template"
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // Host is a modules.Host for tests. Eval and Render use the engine's
-// Jinja2 (agent/template) unless replaced.
+// Jinja2 (template/) unless replaced.
 type Host struct {
 	HostName string
 	C        conn.Conn

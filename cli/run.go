@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
+	"github.com/gpuctl/gpuctl/engine"
+	"github.com/gpuctl/gpuctl/engine/output"
+	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// ExitError carries a process exit code out of a command.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+
+type runOptions struct {
+	io               IO
+	playbook         string
+	inventory        string
+	check, diff      bool
+	limit            string
+	tags, skipTags   []string
+	forks            int
+	extraVars        []string
+	outputFormat     string
+	detailedExitcode bool
+	askBecomePass    bool
+	connectTimeout   time.Duration
+	taskTimeout      time.Duration
+	color            string
+
+	vars   map[string]any
+	inv    *inventory.Inventory
+	pb     *playbooks.Playbook
+	becPwd string
+}
+
+func newRunCmd(streams IO) *cobra.Command {
+	o := &runOptions{io: streams}
+	cmd := &cobra.Command{
+		Use:   "run PLAYBOOK",
+		Short: "Run a playbook against the hosts of an inventory",
+		Long: `Run a playbook against the hosts of an inventory.
+
+PLAYBOOK is a file, or the name of a bundled playbook (see 'gpuctl playbooks')
+when no file of that name exists. Without -i, the play runs against localhost
+over the local connection.
+
+Exit codes: 0 success, 1 failure; with --detailed-exitcode 0 means nothing to
+change, 2 changes pending (or made), 1 failure.`,
+		Example: `  gpuctl run site.yaml -i hosts.yaml --check --diff
+  gpuctl run site.yaml -i hosts.yaml --limit gpu-1 -e k8s_version=1.34
+  gpuctl run validate.yaml -i hosts.yaml --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.playbook = args[0]
+			// Flags first: a typo in a flag should not wait for playbook loading.
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file (Ansible YAML format); default: localhost only")
+	f.BoolVarP(&o.check, "check", "C", false, "change nothing; report what would change")
+	f.BoolVarP(&o.diff, "diff", "D", false, "show what changes: unified diffs for files, before/after for the rest")
+	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
+	f.StringSliceVarP(&o.tags, "tags", "t", nil, "only run tasks with these tags")
+	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "skip tasks with these tags")
+	f.IntVarP(&o.forks, "forks", "f", 10, "hosts to work on at once")
+	f.StringArrayVarP(&o.extraVars, "extra-vars", "e", nil, "extra variables: KEY=VALUE, a YAML/JSON mapping, or @file.yaml (highest precedence)")
+	f.StringVarP(&o.outputFormat, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something changes, 1 on failure")
+	f.BoolVarP(&o.askBecomePass, "ask-become-pass", "K", false, "ask for the sudo password once, for every host")
+	f.DurationVar(&o.connectTimeout, "timeout", 15*time.Second, "SSH connect timeout")
+	f.DurationVar(&o.taskTimeout, "task-timeout", 0, "limit for one task on one host (0: none)")
+	f.StringVar(&o.color, "color", "auto", "colour output: auto, always, never")
+	return cmd
+}
+
+// Complete loads everything; any error here happens before a host is
+// contacted.
+func (o *runOptions) Complete(cmd *cobra.Command) error {
+	vars, err := ParseExtraVars(o.extraVars)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	o.vars = vars
+	if o.inventory != "" {
+		if o.inv, err = inventory.Load(o.inventory); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+	} else {
+		o.inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
+	}
+	// Static parts of plays (hosts patterns, imports) may use extra vars and
+	// the inventory's groups, as Ansible allows.
+	static := map[string]any{"groups": groupsVar(o.inv)}
+	for k, v := range vars {
+		static[k] = v
+	}
+	l := &playbooks.Loader{Vars: static}
+	path := o.playbook
+	if _, statErr := os.Stat(path); statErr != nil {
+		if b, ok := playbooks.Bundled(path); ok {
+			l.ReadFile = b.ReadFile
+			path = b.Path
+		}
+	}
+	if o.pb, err = l.Load(path); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	if o.askBecomePass {
+		pw, err := readPassword(o.io, "BECOME password: ")
+		if err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+		o.becPwd = pw
+	} else {
+		o.becPwd = os.Getenv("GPUCTL_BECOME_PASSWORD")
+	}
+	return nil
+}
+
+// Validate checks flag values.
+func (o *runOptions) Validate() error {
+	if o.outputFormat != "text" && o.outputFormat != "json" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("--output must be text or json, not %q", o.outputFormat)}
+	}
+	if o.forks < 1 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("--forks must be at least 1")}
+	}
+	if o.color != "auto" && o.color != "always" && o.color != "never" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("--color must be auto, always or never")}
+	}
+	return nil
+}
+
+// Run executes the playbook and maps the outcome to an exit code.
+func (o *runOptions) Run(cmd *cobra.Command) error {
+	var rep engine.Reporter
+	if o.outputFormat == "json" {
+		rep = output.NewJSON(o.io.Out)
+	} else {
+		color := o.color == "always" || (o.color == "auto" && isTerminal(o.io.Out) && os.Getenv("NO_COLOR") == "")
+		rep = output.NewText(o.io.Out, color, o.diff)
+	}
+	eng := engine.New(o.inv, engine.Options{
+		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
+		ExtraVars: o.vars, BecomePassword: o.becPwd,
+		Connector: sshConnector{timeout: o.connectTimeout},
+		Local:     local.New(),
+		Become: func(c conn.Conn, user, password string) conn.Conn {
+			return conn.Become(c, conn.BecomeOptions{User: user, Password: password})
+		},
+		Reporter:    rep,
+		Logger:      slog.Default(),
+		TaskTimeout: o.taskTimeout,
+	})
+	recap, err := eng.Run(cmd.Context(), o.pb)
+	switch {
+	case err != nil || recap.Failed():
+		if err == nil {
+			err = errors.New("some hosts failed")
+		}
+		return &ExitError{Code: 1, Err: err}
+	case o.detailedExitcode && recap.Changed():
+		return &ExitError{Code: 2}
+	}
+	return nil
+}
+
+// ParseExtraVars reads -e values: KEY=VALUE pairs, inline YAML/JSON
+// mappings, and @file references.
+func ParseExtraVars(specs []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, s := range specs {
+		var m map[string]any
+		switch {
+		case strings.HasPrefix(s, "@"):
+			data, err := os.ReadFile(s[1:])
+			if err != nil {
+				return nil, fmt.Errorf("-e %s: %w", s, err)
+			}
+			if err := yaml.Unmarshal(data, &m); err != nil {
+				return nil, fmt.Errorf("-e %s: %w", s, err)
+			}
+		case strings.HasPrefix(strings.TrimSpace(s), "{"):
+			if err := yaml.Unmarshal([]byte(s), &m); err != nil {
+				return nil, fmt.Errorf("-e %q: %w", s, err)
+			}
+		default:
+			m = map[string]any{}
+			for _, kv := range strings.Fields(s) {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return nil, fmt.Errorf("-e %q: expected KEY=VALUE, a mapping or @file", s)
+				}
+				m[k] = v
+			}
+		}
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func readPassword(streams IO, prompt string) (string, error) {
+	fmt.Fprint(streams.Err, prompt)
+	defer fmt.Fprintln(streams.Err)
+	if f, ok := streams.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b, err := term.ReadPassword(int(f.Fd()))
+		return string(b), err
+	}
+	var line string
+	_, err := fmt.Fscanln(streams.In, &line)
+	return line, err
+}
+
+func groupsVar(inv *inventory.Inventory) map[string]any {
+	out := map[string]any{}
+	for g, hosts := range inv.Groups() {
+		l := make([]any, len(hosts))
+		for i, h := range hosts {
+			l[i] = h
+		}
+		out[g] = l
+	}
+	return out
+}

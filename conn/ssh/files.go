@@ -1,0 +1,265 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/sftp"
+
+	"github.com/gpuctl/gpuctl/conn"
+)
+
+// sftpClient returns the connection's SFTP client, opening it on first use
+// and again after the subsystem went away.
+func (c *Conn) sftpClient() (*sftp.Client, error) {
+	c.sftpMu.Lock()
+	defer c.sftpMu.Unlock()
+	if c.sftp != nil {
+		return c.sftp, nil
+	}
+	if c.isClosed() {
+		return nil, fmt.Errorf("ssh: %s: sftp: %w", c.cfg.name(), net.ErrClosed)
+	}
+	cl, err := sftp.NewClient(c.client, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return nil, c.lost("start sftp", err)
+	}
+	c.sftp = cl
+	go func() {
+		cl.Wait()
+		c.sftpMu.Lock()
+		if c.sftp == cl {
+			c.sftp = nil
+		}
+		c.sftpMu.Unlock()
+	}()
+	return cl, nil
+}
+
+// fileErr wraps an SFTP failure: missing files and permission problems are
+// reported as such, anything else may be a lost connection.
+func (c *Conn) fileErr(op, p string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("ssh: %s: %s %s: %w", c.cfg.name(), op, p, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("ssh: %s: %s %s: %w", c.cfg.name(), op, p, err)
+	}
+	return c.lost(op+" "+p, err)
+}
+
+// ReadFile reads path over SFTP.
+func (c *Conn) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	cl, err := c.sftpClient()
+	if err != nil {
+		return nil, err
+	}
+	f, err := cl.Open(p)
+	if err != nil {
+		return nil, c.fileErr("read", p, err)
+	}
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	defer f.Close()
+	var buf bytes.Buffer
+	if _, err := f.WriteTo(&buf); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, c.fileErr("read", p, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Stat describes path without following a final symlink.
+func (c *Conn) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
+	cl, err := c.sftpClient()
+	if err != nil {
+		return conn.FileInfo{}, err
+	}
+	fi, err := cl.Lstat(p)
+	if err != nil {
+		return conn.FileInfo{}, c.fileErr("stat", p, err)
+	}
+	info := conn.FileInfo{Path: p, Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime()}
+	if st, ok := fi.Sys().(*sftp.FileStat); ok {
+		if info.Owner, err = c.ids.userName(ctx, c, st.UID); err != nil {
+			return conn.FileInfo{}, err
+		}
+		if info.Group, err = c.ids.groupName(ctx, c, st.GID); err != nil {
+			return conn.FileInfo{}, err
+		}
+	}
+	if info.IsLink() {
+		if info.Link, err = cl.ReadLink(p); err != nil {
+			return conn.FileInfo{}, c.fileErr("readlink", p, err)
+		}
+	}
+	return info, nil
+}
+
+// WriteFile uploads data to a temporary file beside path, verifies its
+// checksum, applies attrs and renames it over path. The rename is the only
+// step that touches path, so a failure or a lost connection at any point
+// leaves path as it was.
+func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.FileAttrs) (err error) {
+	cl, err := c.sftpClient()
+	if err != nil {
+		return err
+	}
+	tmp := tempName(p)
+	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return c.fileErr("write", p, err)
+	}
+	defer func() {
+		if err != nil && !c.isDead() {
+			cl.Remove(tmp)
+		}
+	}()
+	// Secrets must not sit world-readable while they upload.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return c.fileErr("write", p, err)
+	}
+	if _, err := f.ReadFrom(ctxReader{ctx, bytes.NewReader(data)}); err != nil {
+		f.Close()
+		return c.fileErr("write", p, err)
+	}
+	if err := f.Sync(); err != nil && !isUnsupported(err) {
+		f.Close()
+		return c.fileErr("write", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return c.fileErr("write", p, err)
+	}
+	if err := c.verify(ctx, tmp, data); err != nil {
+		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
+	}
+	if attrs.Owner != "" || attrs.Group != "" {
+		uid, gid, err := c.ids.resolveOwner(ctx, c, attrs.Owner, attrs.Group)
+		if err != nil {
+			return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
+		}
+		if uid < 0 || gid < 0 {
+			fi, err := cl.Lstat(tmp)
+			if err != nil {
+				return c.fileErr("write", p, err)
+			}
+			st := fi.Sys().(*sftp.FileStat)
+			if uid < 0 {
+				uid = int(st.UID)
+			}
+			if gid < 0 {
+				gid = int(st.GID)
+			}
+		}
+		if err := cl.Chown(tmp, uid, gid); err != nil {
+			return c.fileErr("chown", p, err)
+		}
+	}
+	// After chown, which clears setuid bits.
+	if err := cl.Chmod(tmp, fileMode(attrs.Mode)); err != nil {
+		return c.fileErr("chmod", p, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
+	}
+	if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
+		err = cl.PosixRename(tmp, p)
+	} else {
+		err = c.mustRun(ctx, conn.Join("mv", "-fT", "--", tmp, p))
+	}
+	if err != nil {
+		return c.fileErr("rename into", p, err)
+	}
+	return nil
+}
+
+// verify compares the uploaded file's SHA-256 with data's. Small files are
+// read back, which costs less than starting a command; large ones are
+// hashed on the host when sha256sum exists.
+func (c *Conn) verify(ctx context.Context, tmp string, data []byte) error {
+	want := sha256.Sum256(data)
+	var got string
+	if len(data) > readBackMax {
+		res, err := c.Run(ctx, "LC_ALL=C sha256sum -- "+conn.Quote(tmp))
+		if err != nil {
+			return err
+		}
+		switch res.ExitCode {
+		case 0:
+			got, _, _ = strings.Cut(res.Stdout, " ")
+		case 127:
+		default:
+			return fmt.Errorf("sha256sum %s: %s", tmp, strings.TrimSpace(res.Stderr))
+		}
+	}
+	if got == "" {
+		back, err := c.ReadFile(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(back)
+		got = hex.EncodeToString(sum[:])
+	}
+	if got != hex.EncodeToString(want[:]) {
+		return fmt.Errorf("uploaded data does not match: sha256 %s on the host, %x sent", got, want)
+	}
+	return nil
+}
+
+// readBackMax is the largest upload verified by reading it back.
+const readBackMax = 1 << 20
+
+func (c *Conn) mustRun(ctx context.Context, cmd string) error {
+	_, err := conn.Output(ctx, c, cmd)
+	return err
+}
+
+// fileMode turns FileAttrs.Mode into the bits to chmod, 0 meaning 0644.
+func fileMode(m fs.FileMode) fs.FileMode {
+	if m == 0 {
+		return 0o644
+	}
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// tempName is a hidden, unique name in p's directory, so the final rename
+// stays within one filesystem.
+func tempName(p string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return path.Join(path.Dir(p), "."+path.Base(p)+".gpuctl-"+hex.EncodeToString(b[:]))
+}
+
+func isUnsupported(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxOpUnsupported
+}
+
+// ctxReader stops an upload when ctx ends; Len lets pkg/sftp still pipeline
+// the writes.
+type ctxReader struct {
+	ctx context.Context
+	r   *bytes.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+func (r ctxReader) Len() int { return r.r.Len() }

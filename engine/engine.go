@@ -1,0 +1,321 @@
+// Package engine runs plays: hosts in parallel up to a fork limit, each
+// host's tasks in order, check → apply → verify for every task, handlers at
+// the end of the play, and a recap. It never prints; it emits events.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/playbooks"
+	"github.com/gpuctl/gpuctl/template"
+)
+
+// Connector opens the transport to a host from its inventory variables.
+type Connector interface {
+	Connect(ctx context.Context, h *inventory.Host, vars map[string]any) (conn.Conn, error)
+}
+
+// BecomeFunc wraps a connection so commands and file writes run as user.
+type BecomeFunc func(c conn.Conn, user, password string) conn.Conn
+
+// Options control a run.
+type Options struct {
+	Check     bool
+	Diff      bool
+	Forks     int
+	Limit     string
+	Tags      []string
+	SkipTags  []string
+	ExtraVars map[string]any
+	// BecomePassword applies to hosts whose inventory sets none.
+	BecomePassword string
+	Connector      Connector
+	Local          conn.Conn
+	Become         BecomeFunc
+	Reporter       Reporter
+	Logger         *slog.Logger
+	// SlowAfter is when a running task is reported as still running.
+	SlowAfter time.Duration
+	// TaskTimeout bounds one task on one host (0: none).
+	TaskTimeout time.Duration
+}
+
+// Engine runs playbooks. One Engine serves one run.
+type Engine struct {
+	opt   Options
+	tpl   *template.Engine
+	inv   *inventory.Inventory
+	hosts map[string]*hostRun
+	mu    sync.Mutex
+	// secrets are masked in every event and error
+	secrets []string
+}
+
+// New prepares a run.
+func New(inv *inventory.Inventory, opt Options) *Engine {
+	if opt.Forks <= 0 {
+		opt.Forks = 10
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Reporter == nil {
+		opt.Reporter = ReporterFunc(func(Event) {})
+	}
+	if opt.SlowAfter == 0 {
+		opt.SlowAfter = 15 * time.Second
+	}
+	e := &Engine{opt: opt, tpl: template.New(), inv: inv, hosts: map[string]*hostRun{}}
+	if opt.BecomePassword != "" {
+		e.secrets = append(e.secrets, opt.BecomePassword)
+	}
+	for _, h := range inv.Hosts() {
+		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
+			if s, ok := h.Vars[k].(string); ok && s != "" {
+				e.secrets = append(e.secrets, s)
+			}
+		}
+	}
+	return e
+}
+
+// HostError is one host's failure, naming the task and where it is written.
+type HostError struct {
+	Host string
+	Task string
+	Pos  string
+	Err  error
+}
+
+func (e *HostError) Error() string {
+	if e.Task == "" {
+		return fmt.Sprintf("host %s: %v", e.Host, e.Err)
+	}
+	return fmt.Sprintf("host %s, task %q (%s): %v", e.Host, e.Task, e.Pos, e.Err)
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
+
+// ErrModuleBug is wrapped when a module still reports changes right after
+// applying them: its Check and Apply disagree.
+var ErrModuleBug = errors.New("module reports changes after apply (its check and apply disagree)")
+
+// Run executes every play. The error aggregates every host's failure
+// (errors.Is/As work through it); the recap is returned either way.
+func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error) {
+	start := time.Now()
+	recap := &Recap{Hosts: map[string]*Counts{}, Check: e.opt.Check}
+	var errs *multierror.Error
+	defer e.closeAll()
+	for _, play := range pb.Plays {
+		if ctx.Err() != nil {
+			errs = multierror.Append(errs, ctx.Err())
+			break
+		}
+		hosts, err := e.playHosts(play)
+		if errors.Is(err, inventory.ErrNoMatch) || (err == nil && len(hosts) == 0) {
+			// As Ansible does: a play whose pattern matches nothing (a
+			// single-node inventory has no workers group) is skipped.
+			msg := fmt.Sprintf("play %q (%s): no hosts matched %q; skipping", play.Name, play.Pos, play.Hosts)
+			e.opt.Reporter.Event(Event{Type: EventWarning, Time: time.Now(), Play: play.Name, Msg: msg})
+			continue
+		}
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("play %q (%s): %w", play.Name, play.Pos, err))
+			continue
+		}
+		for _, h := range hosts {
+			if _, ok := recap.Hosts[h.Name]; !ok {
+				recap.Hosts[h.Name] = &Counts{}
+				recap.Order = append(recap.Order, h.Name)
+			}
+		}
+		e.opt.Reporter.Event(Event{Type: EventPlayStart, Time: time.Now(), Play: play.Name, Pos: play.Pos.String(), Hosts: names(hosts), Check: e.opt.Check})
+		for _, batch := range batches(hosts, play.Serial) {
+			if err := e.runBatch(ctx, play, batch, recap); err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+	}
+	if errs != nil {
+		errs.ErrorFormat = listErrors
+	}
+	recap.Duration = time.Since(start)
+	e.opt.Reporter.Event(Event{Type: EventRecap, Time: time.Now(), Recap: recap, Check: e.opt.Check})
+	return recap, errs.ErrorOrNil()
+}
+
+func (e *Engine) playHosts(play *playbooks.Play) ([]*inventory.Host, error) {
+	if play.Hosts == "localhost" || strings.Contains(play.Hosts, "localhost") {
+		e.inv.AddLocalhost()
+	}
+	hosts, err := e.inv.Match(play.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	if e.opt.Limit != "" {
+		limited, err := e.inv.Match(e.opt.Limit)
+		if err != nil && !errors.Is(err, inventory.ErrNoMatch) {
+			return nil, err
+		}
+		keep := map[string]bool{}
+		for _, h := range limited {
+			keep[h.Name] = true
+		}
+		var out []*inventory.Host
+		for _, h := range hosts {
+			if keep[h.Name] {
+				out = append(out, h)
+			}
+		}
+		hosts = out
+	}
+	return hosts, nil
+}
+
+func (e *Engine) runBatch(ctx context.Context, play *playbooks.Play, batch []*inventory.Host, recap *Recap) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs *multierror.Error
+		sem  = make(chan struct{}, e.opt.Forks)
+	)
+	for _, h := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				mu.Lock()
+				errs = multierror.Append(errs, &HostError{Host: h.Name, Err: ctx.Err()})
+				mu.Unlock()
+				return
+			}
+			defer func() { <-sem }()
+			err := e.runHost(ctx, play, h, recap.Hosts[h.Name])
+			if err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if errs != nil {
+		errs.ErrorFormat = listErrors
+	}
+	return errs.ErrorOrNil()
+}
+
+func listErrors(es []error) string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = "  * " + e.Error()
+	}
+	return fmt.Sprintf("%d error(s):\n%s", len(es), strings.Join(lines, "\n"))
+}
+
+// batches splits hosts by a play's serial keyword (numbers, percentages,
+// or a list of either, the last size repeating).
+func batches(hosts []*inventory.Host, serial []string) [][]*inventory.Host {
+	if len(serial) == 0 {
+		return [][]*inventory.Host{hosts}
+	}
+	var out [][]*inventory.Host
+	i := 0
+	for len(hosts) > 0 {
+		spec := serial[min(i, len(serial)-1)]
+		n := 0
+		if p, ok := strings.CutSuffix(spec, "%"); ok {
+			pct, _ := strconv.Atoi(p)
+			n = (len(hosts)*pct + 99) / 100
+		} else {
+			n, _ = strconv.Atoi(spec)
+		}
+		if n <= 0 || n > len(hosts) {
+			n = len(hosts)
+		}
+		out = append(out, hosts[:n])
+		hosts = hosts[n:]
+		i++
+	}
+	return out
+}
+
+func names(hosts []*inventory.Host) []string {
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.Name
+	}
+	return out
+}
+
+func (e *Engine) closeAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range e.hosts {
+		if h.base != nil {
+			h.base.Close()
+		}
+	}
+}
+
+// hostvars is the `hostvars` variable: every host's variables as known now.
+func (e *Engine) hostvars() map[string]any {
+	e.mu.Lock()
+	runs := maps.Clone(e.hosts)
+	e.mu.Unlock()
+	out := map[string]any{}
+	for _, h := range e.inv.Hosts() {
+		if r, ok := runs[h.Name]; ok {
+			out[h.Name] = r.snapshotVars()
+		} else {
+			out[h.Name] = maps.Clone(h.Vars)
+		}
+	}
+	return out
+}
+
+func (e *Engine) redact(s string) string {
+	for _, sec := range e.secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "********")
+		}
+	}
+	return s
+}
+
+func (e *Engine) addSecret(s string) {
+	if s == "" {
+		return
+	}
+	e.mu.Lock()
+	e.secrets = append(e.secrets, s)
+	e.mu.Unlock()
+}
+
+// Facts returns the facts gathered so far, by host.
+func (e *Engine) Facts() map[string]map[string]any {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]map[string]any{}
+	for name, r := range e.hosts {
+		if r.facts != nil {
+			out[name] = r.facts
+		}
+	}
+	return out
+}

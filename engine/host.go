@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sync"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/template"
+)
+
+// hostRun is one host's state for the whole run: its connection, facts and
+// the variables tasks registered. Only the host's own goroutine touches it,
+// except hostvars snapshots taken under mu.
+type hostRun struct {
+	inv   *inventory.Host
+	base  conn.Conn // transport without become
+	local conn.Conn
+	facts modules.Facts
+	// vars set at run time: registered results and set_fact
+	runtime map[string]any
+	// check mode bookkeeping: names of registered results and paths that are
+	// only known after apply
+	pendingVars  map[string]bool
+	pendingPaths map[string]bool
+	unreachable  bool
+	failed       bool
+	counts       *Counts
+	mu           sync.Mutex
+	reconnect    func(ctx context.Context) (conn.Conn, error)
+}
+
+// taskHost is the modules.Host a module sees for one task invocation.
+type taskHost struct {
+	run   *hostRun
+	conn  conn.Conn
+	vars  map[string]any
+	tpl   *template.Engine
+	check bool
+	log   *slog.Logger
+}
+
+var _ modules.Host = (*taskHost)(nil)
+
+func (h *taskHost) Name() string                  { return h.run.inv.Name }
+func (h *taskHost) Conn() conn.Conn               { return h.conn }
+func (h *taskHost) Local() conn.Conn              { return h.run.local }
+func (h *taskHost) Facts() modules.Facts          { return h.run.facts }
+func (h *taskHost) Vars() map[string]any          { return h.vars }
+func (h *taskHost) CheckMode() bool               { return h.check }
+func (h *taskHost) Log() *slog.Logger             { return h.log }
+func (h *taskHost) Eval(expr string) (any, error) { return h.tpl.Eval(expr, h.vars) }
+func (h *taskHost) Render(tpl string) (string, error) {
+	return h.tpl.RenderString(tpl, h.vars)
+}
+
+// Reconnect drops the connection and dials again (after a reboot). The
+// module keeps calling Conn(), which then returns the new connection.
+func (h *taskHost) Reconnect(ctx context.Context) error {
+	if h.run.reconnect == nil {
+		return conn.ErrNotSupported
+	}
+	c, err := h.run.reconnect(ctx)
+	if err != nil {
+		return err
+	}
+	old := h.run.base
+	h.run.base = c
+	if old != nil {
+		old.Close()
+	}
+	// the task's connection may be a become wrapper around the old one
+	h.conn = c
+	return nil
+}
+
+func (r *hostRun) snapshotVars() map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := maps.Clone(r.inv.Vars)
+	for k, v := range r.facts {
+		out[k] = v
+	}
+	for k, v := range r.runtime {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *hostRun) setVar(k string, v any) {
+	r.mu.Lock()
+	r.runtime[k] = v
+	r.mu.Unlock()
+}
+
+// Pending state is read by other hosts' goroutines (through hostvars), so
+// it is guarded by mu.
+
+func (r *hostRun) markPendingVar(name string) {
+	r.mu.Lock()
+	r.pendingVars[name] = true
+	r.mu.Unlock()
+}
+
+func (r *hostRun) isPendingVar(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pendingVars[name]
+}
+
+func (r *hostRun) markPendingPath(p string) {
+	r.mu.Lock()
+	r.pendingPaths[p] = true
+	r.mu.Unlock()
+}
+
+func (r *hostRun) isPendingPath(p string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pendingPaths[p]
+}
+
+func (r *hostRun) pendingPathList() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.pendingPaths))
+	for p := range r.pendingPaths {
+		out = append(out, p)
+	}
+	return out
+}

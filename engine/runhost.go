@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// hostRunFor returns the host's run state, connecting on first use. A host
+// that was unreachable once stays so for the rest of the run.
+func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *inventory.Host) (*hostRun, error) {
+	e.mu.Lock()
+	r, ok := e.hosts[h.Name]
+	if !ok {
+		r = &hostRun{inv: h, local: e.opt.Local, runtime: map[string]any{}, pendingVars: map[string]bool{}, pendingPaths: map[string]bool{}}
+		e.hosts[h.Name] = r
+	}
+	e.mu.Unlock()
+	if r.unreachable {
+		return r, fmt.Errorf("%w (earlier in this run)", conn.ErrUnreachable)
+	}
+	if r.base != nil {
+		return r, nil
+	}
+	vars := e.connVars(play, h)
+	dial := func(ctx context.Context) (conn.Conn, error) {
+		if play.Connection == "local" || vars["ansible_connection"] == "local" {
+			if e.opt.Local == nil {
+				return nil, errors.New("local connection unavailable")
+			}
+			return e.opt.Local, nil
+		}
+		if e.opt.Connector == nil {
+			return nil, errors.New("no connector configured")
+		}
+		return e.opt.Connector.Connect(ctx, h, vars)
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		r.unreachable = true
+		return r, err
+	}
+	r.base = c
+	r.reconnect = dial
+	return r, nil
+}
+
+// connVars renders the connection variables of a host (ansible_host may be
+// a template over other vars).
+func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]any {
+	vars := maps.Clone(h.Vars)
+	for k, v := range play.Vars {
+		if _, set := vars[k]; !set {
+			vars[k] = v
+		}
+	}
+	maps.Copy(vars, e.opt.ExtraVars)
+	vars["inventory_hostname"] = h.Name
+	out := map[string]any{}
+	for k, v := range vars {
+		if r, err := e.tpl.RenderValue(v, vars); err == nil {
+			out[k] = r
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory.Host, counts *Counts) error {
+	r, err := e.hostRunFor(ctx, play, h)
+	if err != nil {
+		counts.Unreachable++
+		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.redact(err.Error()), nil, 0, nil)
+		return &HostError{Host: h.Name, Err: err}
+	}
+	r.counts = counts
+	if r.failed {
+		return nil
+	}
+	gather := play.GatherFacts == nil || *play.GatherFacts
+	if gather && r.facts == nil {
+		start := time.Now()
+		facts, err := gatherFacts(ctx, r.base, e.opt.Logger.With("host", h.Name))
+		if err != nil {
+			st := StatusFailed
+			if errors.Is(err, conn.ErrConnLost) || errors.Is(err, conn.ErrUnreachable) {
+				st = StatusUnreachable
+				r.unreachable = true
+				counts.Unreachable++
+			} else {
+				counts.Failed++
+			}
+			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.redact(err.Error()), nil, time.Since(start), nil)
+			return &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
+		}
+		r.facts = facts
+		counts.OK++
+		e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusOK, "", nil, time.Since(start), nil)
+	}
+	if r.facts == nil {
+		r.facts = modules.Facts{}
+	}
+	notified := map[string]bool{}
+	var firstErr error
+	for _, t := range play.AllTasks() {
+		if ctx.Err() != nil {
+			return &HostError{Host: h.Name, Err: ctx.Err()}
+		}
+		if err := e.runTask(ctx, play, r, t, nil, notified); err != nil {
+			firstErr = err
+			break
+		}
+	}
+	if firstErr != nil {
+		r.failed = true
+		return firstErr
+	}
+	return e.runHandlers(ctx, play, r, notified)
+}
+
+// runHandlers runs notified handlers once each, in the order the play
+// defines them; a handler may notify later ones.
+func (e *Engine) runHandlers(ctx context.Context, play *playbooks.Play, r *hostRun, notified map[string]bool) error {
+	ran := map[*playbooks.Task]bool{}
+	for {
+		progressed := false
+		for _, hd := range play.Handlers {
+			if ran[hd] || !(notified[hd.Name] || slices.ContainsFunc(hd.Listen, func(l string) bool { return notified[l] })) {
+				continue
+			}
+			ran[hd] = true
+			progressed = true
+			if err := e.runTask(ctx, play, r, hd, nil, notified); err != nil {
+				r.failed = true
+				return err
+			}
+		}
+		if !progressed {
+			return nil
+		}
+	}
+}

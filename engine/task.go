@@ -1,0 +1,435 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
+	"github.com/gpuctl/gpuctl/playbooks"
+	"github.com/gpuctl/gpuctl/template"
+)
+
+// scope is what a block or include passes down to the tasks inside it.
+type scope struct {
+	tags        []string
+	when        []string
+	become      *bool
+	becomeUser  string
+	vars        map[string]any
+	environment map[string]any
+}
+
+func (s *scope) child(t *playbooks.Task) *scope {
+	out := &scope{}
+	if s != nil {
+		*out = *s
+		out.tags = slices.Clone(s.tags)
+		out.when = slices.Clone(s.when)
+		out.vars = maps.Clone(s.vars)
+	}
+	out.tags = append(out.tags, t.Tags...)
+	out.when = append(out.when, t.When...)
+	if t.Become != nil {
+		out.become = t.Become
+	}
+	if t.BecomeUser != "" {
+		out.becomeUser = t.BecomeUser
+	}
+	if len(t.Vars) > 0 {
+		if out.vars == nil {
+			out.vars = map[string]any{}
+		}
+		maps.Copy(out.vars, t.Vars)
+	}
+	return out
+}
+
+// runTask runs one task (or block, or include) on one host. It returns an
+// error only when the host must stop: a failure not ignored or rescued.
+func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
+	switch {
+	case t.Block != nil:
+		return e.runBlock(ctx, play, r, t, sc, notified)
+	case t.Include != nil:
+		inner := sc.child(t)
+		for _, sub := range t.Include {
+			if err := e.runTask(ctx, play, r, sub, inner, notified); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !e.tagsSelected(play, sc, t) {
+		return nil
+	}
+	vars := e.taskVars(play, r, sc, t)
+	items, err := e.loopItems(t, vars)
+	if err != nil {
+		return e.fail(play, r, t, nil, err)
+	}
+	if items == nil {
+		res, err := e.invoke(ctx, play, r, t, sc, vars, nil, notified)
+		e.register(r, t, res)
+		return err
+	}
+	loopVar := t.LoopVar
+	if loopVar == "" {
+		loopVar = "item"
+	}
+	agg := map[string]any{"changed": false, "failed": false, "skipped": true}
+	var results []any
+	var firstErr error
+	for _, item := range items {
+		iv := maps.Clone(vars)
+		iv[loopVar] = item
+		res, err := e.invoke(ctx, play, r, t, sc, iv, item, notified)
+		res[loopVar] = item
+		results = append(results, res)
+		for _, k := range []string{"changed", "failed"} {
+			if template.Truthy(res[k]) {
+				agg[k] = true
+			}
+		}
+		if !template.Truthy(res["skipped"]) {
+			agg["skipped"] = false
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if errors.Is(err, context.Canceled) || r.unreachable {
+			break
+		}
+	}
+	agg["results"] = results
+	e.register(r, t, agg)
+	return firstErr
+}
+
+func (e *Engine) runBlock(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
+	inner := sc.child(t)
+	var blockErr error
+	for _, sub := range t.Block {
+		if blockErr = e.runTask(ctx, play, r, sub, inner, notified); blockErr != nil {
+			break
+		}
+	}
+	if blockErr != nil && len(t.Rescue) > 0 && !r.unreachable && ctx.Err() == nil {
+		r.setVar("ansible_failed_result", map[string]any{"msg": blockErr.Error()})
+		rescueErr := error(nil)
+		for _, sub := range t.Rescue {
+			if rescueErr = e.runTask(ctx, play, r, sub, inner, notified); rescueErr != nil {
+				break
+			}
+		}
+		if rescueErr == nil {
+			r.counts.Rescued++
+			r.counts.Failed--
+		}
+		blockErr = rescueErr
+	}
+	for _, sub := range t.Always {
+		if err := e.runTask(ctx, play, r, sub, inner, notified); err != nil && blockErr == nil {
+			blockErr = err
+		}
+	}
+	return blockErr
+}
+
+func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task) bool {
+	tags := slices.Concat(play.Tags, t.Tags)
+	if sc != nil {
+		tags = slices.Concat(tags, sc.tags)
+	}
+	has := func(set []string, tag string) bool { return slices.Contains(set, tag) }
+	for _, skip := range e.opt.SkipTags {
+		if has(tags, skip) {
+			return false
+		}
+	}
+	if len(e.opt.Tags) == 0 {
+		return !has(tags, "never")
+	}
+	if has(tags, "always") {
+		return true
+	}
+	for _, want := range e.opt.Tags {
+		if want == "all" && !has(tags, "never") {
+			return true
+		}
+		if want == "tagged" && len(tags) > 0 {
+			return true
+		}
+		if want == "untagged" && len(tags) == 0 {
+			return true
+		}
+		if has(tags, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// taskVars merges variables by Ansible's precedence, lowest first:
+// inventory, play vars, facts, registered/set_fact, block and task vars,
+// extra vars; then the magic variables.
+func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
+	vars := maps.Clone(r.inv.Vars)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, play.Vars)
+	vars["ansible_facts"] = map[string]any(r.facts)
+	maps.Copy(vars, r.facts)
+	r.mu.Lock()
+	maps.Copy(vars, r.runtime)
+	r.mu.Unlock()
+	if sc != nil {
+		maps.Copy(vars, sc.vars)
+	}
+	maps.Copy(vars, t.Vars)
+	maps.Copy(vars, e.opt.ExtraVars)
+	vars["inventory_hostname"] = r.inv.Name
+	vars["inventory_hostname_short"], _, _ = strings.Cut(r.inv.Name, ".")
+	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })
+	vars["groups"] = groupsVar(e.inv.Groups())
+	vars["ansible_check_mode"] = e.opt.Check
+	vars["playbook_dir"] = playbookDir(play)
+	if mentions(t, "hostvars") {
+		vars["hostvars"] = e.hostvars()
+	}
+	// Variables may be templates over other variables; resolve a few levels
+	// deep as Ansible's lazy evaluation would.
+	for range 3 {
+		changed := false
+		for k, v := range vars {
+			if s, ok := v.(string); ok && template.IsTemplate(s) {
+				if out, err := e.tpl.Render(s, vars); err == nil {
+					vars[k] = out
+					changed = true
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return vars
+}
+
+func groupsVar(g map[string][]string) map[string]any {
+	out := make(map[string]any, len(g))
+	for k, v := range g {
+		l := make([]any, len(v))
+		for i, s := range v {
+			l[i] = s
+		}
+		out[k] = l
+	}
+	return out
+}
+
+func playbookDir(play *playbooks.Play) string {
+	f := play.Pos.File
+	if i := strings.LastIndex(f, "/"); i >= 0 {
+		return f[:i]
+	}
+	return "."
+}
+
+func mentions(t *playbooks.Task, word string) bool {
+	return strings.Contains(fmt.Sprint(t.Args, t.When, t.Loop), word)
+}
+
+func (e *Engine) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error) {
+	if t.Loop == nil {
+		return nil, nil
+	}
+	v, err := e.tpl.RenderValue(t.Loop, vars)
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	switch x := v.(type) {
+	case []any:
+		if x == nil {
+			return []any{}, nil
+		}
+		return x, nil
+	case string:
+		if x == "" {
+			return []any{}, nil
+		}
+	}
+	return nil, fmt.Errorf("loop: expected a list, got %T", v)
+}
+
+// register stores a task's result under its register name.
+func (e *Engine) register(r *hostRun, t *playbooks.Task, res map[string]any) {
+	if t.Register == "" || res == nil {
+		return
+	}
+	r.setVar(t.Register, res)
+}
+
+var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// pendingIn reports which pending (known after apply) variable the text of
+// a task's conditions or arguments refers to, in check mode.
+func (e *Engine) pendingIn(r *hostRun, text string) string {
+	// Through hostvars a task can read what another host registered.
+	var runs []*hostRun
+	if strings.Contains(text, "hostvars") {
+		e.mu.Lock()
+		for _, o := range e.hosts {
+			runs = append(runs, o)
+		}
+		e.mu.Unlock()
+	}
+	for _, id := range identRe.FindAllString(text, -1) {
+		if r.isPendingVar(id) {
+			return fmt.Sprintf("depends on %q, registered by a task that would change", id)
+		}
+		for _, o := range runs {
+			if o != r && o.isPendingVar(id) {
+				return fmt.Sprintf("depends on %q of host %s, registered by a task that would change", id, o.inv.Name)
+			}
+		}
+	}
+	return ""
+}
+
+func (e *Engine) pendingPath(r *hostRun, m modules.Module) string {
+	rd, ok := m.(modules.Reader)
+	if !ok {
+		return ""
+	}
+	for _, p := range rd.Reads() {
+		if r.isPendingPath(p) {
+			return fmt.Sprintf("reads %s, which an earlier task would change", p)
+		}
+	}
+	return ""
+}
+
+// fail reports a failure that happened before the module ran.
+func (e *Engine) fail(play *playbooks.Play, r *hostRun, t *playbooks.Task, item any, err error) error {
+	if t.IgnoreErrors {
+		r.counts.Ignored++
+		e.emitResult(play, t, r.inv.Name, StatusIgnored, e.redact(err.Error()), nil, 0, item)
+		return nil
+	}
+	r.counts.Failed++
+	e.emitResult(play, t, r.inv.Name, StatusFailed, e.redact(err.Error()), nil, 0, item)
+	return e.hostErr(r, t, err)
+}
+
+// hostErr wraps a task failure for the run's error, hiding its text for
+// no_log tasks while keeping the chain for errors.Is.
+func (e *Engine) hostErr(r *hostRun, t *playbooks.Task, err error) *HostError {
+	re := redactErr{err: err, e: e}
+	if t.NoLog {
+		re.hidden = true
+	}
+	return &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: re}
+}
+
+// redactErr keeps the chain for errors.Is while masking secrets in text.
+type redactErr struct {
+	err    error
+	e      *Engine
+	hidden bool
+}
+
+func (r redactErr) Error() string {
+	if r.hidden {
+		return "failed (output hidden: no_log is set)"
+	}
+	return r.e.redact(r.err.Error())
+}
+func (r redactErr) Unwrap() error { return r.err }
+
+func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string, st Status, msg string, d *plan.Diff, dur time.Duration, item any) {
+	ev := Event{Type: EventTaskResult, Time: time.Now(), Host: host, Status: st, Msg: msg, Duration: dur, Item: item, Check: e.opt.Check}
+	if play != nil {
+		ev.Play = play.Name
+	}
+	if t != nil {
+		ev.Task, ev.Module, ev.Pos = t.Title(), t.Module, t.Pos.String()
+	}
+	if t != nil && t.NoLog {
+		// no_log hides everything a task's output could leak: message,
+		// diff, loop item.
+		if msg != "" {
+			msg = "(output hidden: no_log is set)"
+		}
+		ev.Msg, ev.Item, d = msg, nil, nil
+	}
+	if d != nil && (e.opt.Diff || d.Unknown != "") {
+		masked := d.Masked(e.secrets)
+		ev.Diff = &masked
+	}
+	e.opt.Reporter.Event(ev)
+}
+
+// connFor picks the transport for a task: delegation and become.
+func (e *Engine) connFor(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, vars map[string]any) (conn.Conn, error) {
+	c := r.base
+	if t.DelegateTo != "" {
+		target, err := e.tpl.RenderString(t.DelegateTo, vars)
+		if err != nil {
+			return nil, fmt.Errorf("delegate_to: %w", err)
+		}
+		if target != "localhost" && target != "127.0.0.1" {
+			return nil, fmt.Errorf("delegate_to %q: only localhost is supported", target)
+		}
+		c = e.opt.Local
+	}
+	become := play.Become
+	if sc != nil && sc.become != nil {
+		become = sc.become
+	}
+	if t.Become != nil {
+		become = t.Become
+	}
+	if become == nil {
+		if b, ok := vars["ansible_become"]; ok && template.Truthy(b) {
+			yes := true
+			become = &yes
+		}
+	}
+	if become == nil || !*become || e.opt.Become == nil {
+		return c, nil
+	}
+	user := firstNonEmpty(t.BecomeUser, scopeUser(sc), play.BecomeUser, str(vars["ansible_become_user"]), "root")
+	pw := firstNonEmpty(str(vars["ansible_become_password"]), str(vars["ansible_become_pass"]), str(vars["gpuctl_become_password"]), e.opt.BecomePassword)
+	e.addSecret(pw)
+	return e.opt.Become(c, user, pw), nil
+}
+
+func scopeUser(sc *scope) string {
+	if sc == nil {
+		return ""
+	}
+	return sc.becomeUser
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

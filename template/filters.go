@@ -1,0 +1,242 @@
+package template
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/conn"
+)
+
+// ansibleFilters are the filters Ansible adds to Jinja2 that playbooks use
+// most. Anything not here falls back to gonja's Jinja2 builtins.
+func ansibleFilters() map[string]exec.FilterFunction {
+	return map[string]exec.FilterFunction{
+		"bool": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			return exec.AsValue(Truthy(normalize(in.Interface())))
+		},
+		"to_json":      jsonFilter(false),
+		"to_nice_json": jsonFilter(true),
+		"from_json": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			var v any
+			if err := json.Unmarshal([]byte(in.String()), &v); err != nil {
+				return exec.AsValue(fmt.Errorf("from_json: %w", err))
+			}
+			return exec.AsValue(v)
+		},
+		"to_yaml":      yamlFilter,
+		"to_nice_yaml": yamlFilter,
+		"from_yaml": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			var v any
+			if err := yaml.Unmarshal([]byte(in.String()), &v); err != nil {
+				return exec.AsValue(fmt.Errorf("from_yaml: %w", err))
+			}
+			return exec.AsValue(v)
+		},
+		"b64encode": stringFilter(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }),
+		"b64decode": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			b, err := base64.StdEncoding.DecodeString(in.String())
+			if err != nil {
+				return exec.AsValue(fmt.Errorf("b64decode: %w", err))
+			}
+			return exec.AsValue(string(b))
+		},
+		"basename": stringFilter(path.Base),
+		"dirname":  stringFilter(path.Dir),
+		"quote":    stringFilter(conn.Quote),
+		"regex_replace": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if len(p.Args) < 1 {
+				return exec.AsValue(errors.New("regex_replace needs a pattern"))
+			}
+			re, err := regexp.Compile(p.Args[0].String())
+			if err != nil {
+				return exec.AsValue(fmt.Errorf("regex_replace: %w", err))
+			}
+			repl := ""
+			if len(p.Args) > 1 {
+				repl = pyBackrefs(p.Args[1].String())
+			}
+			return exec.AsValue(re.ReplaceAllString(in.String(), repl))
+		},
+		"regex_search": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if len(p.Args) < 1 {
+				return exec.AsValue(errors.New("regex_search needs a pattern"))
+			}
+			re, err := regexp.Compile(p.Args[0].String())
+			if err != nil {
+				return exec.AsValue(fmt.Errorf("regex_search: %w", err))
+			}
+			m := re.FindString(in.String())
+			if m == "" && !re.MatchString(in.String()) {
+				return exec.AsValue(nil)
+			}
+			return exec.AsValue(m)
+		},
+		"mandatory": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() || in.IsNil() {
+				msg := "mandatory variable not defined"
+				if len(p.Args) > 0 {
+					msg = p.Args[0].String()
+				}
+				return exec.AsValue(fmt.Errorf("%w: %s", ErrUndefined, msg))
+			}
+			return in
+		},
+		"ternary": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if len(p.Args) < 2 {
+				return exec.AsValue(errors.New("ternary needs two values"))
+			}
+			if !in.IsError() && Truthy(normalize(in.Interface())) {
+				return p.Args[0]
+			}
+			return p.Args[1]
+		},
+		"dict2items": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			m, ok := normalize(in.Interface()).(map[string]any)
+			if !ok {
+				return exec.AsValue(errors.New("dict2items expects a mapping"))
+			}
+			var out []any
+			for _, k := range sortedMapKeys(m) {
+				out = append(out, map[string]any{"key": k, "value": m[k]})
+			}
+			return exec.AsValue(out)
+		},
+		// extract is Ansible's container lookup: 'a' | extract(hostvars, 'x') is hostvars['a']['x'].
+		"extract": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if len(p.Args) < 1 {
+				return exec.AsValue(errors.New("extract needs a container"))
+			}
+			v := lookup(normalize(p.Args[0].Interface()), normalize(in.Interface()))
+			for _, k := range p.Args[1:] {
+				v = lookup(v, normalize(k.Interface()))
+			}
+			return exec.AsValue(v)
+		},
+		"split": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			sep := " "
+			if len(p.Args) > 0 {
+				sep = p.Args[0].String()
+			}
+			parts := strings.Split(in.String(), sep)
+			out := make([]any, len(parts))
+			for i, s := range parts {
+				out[i] = s
+			}
+			return exec.AsValue(out)
+		},
+	}
+}
+
+func ansibleTests() map[string]exec.TestFunction {
+	return map[string]exec.TestFunction{
+		"succeeded": resultTest(func(r map[string]any) bool { return !Truthy(r["failed"]) }),
+		"success":   resultTest(func(r map[string]any) bool { return !Truthy(r["failed"]) }),
+		"failed":    resultTest(func(r map[string]any) bool { return Truthy(r["failed"]) }),
+		"changed":   resultTest(func(r map[string]any) bool { return Truthy(r["changed"]) }),
+		"skipped":   resultTest(func(r map[string]any) bool { return Truthy(r["skipped"]) }),
+	}
+}
+
+func resultTest(fn func(map[string]any) bool) exec.TestFunction {
+	return func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
+		if in.IsError() {
+			return false, errors.New(in.Error())
+		}
+		m, ok := normalize(in.Interface()).(map[string]any)
+		if !ok {
+			return false, errors.New("expects a registered task result")
+		}
+		return fn(m), nil
+	}
+}
+
+func stringFilter(fn func(string) string) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
+		}
+		return exec.AsValue(fn(in.String()))
+	}
+}
+
+func jsonFilter(indent bool) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
+		}
+		var b []byte
+		var err error
+		if indent {
+			b, err = json.MarshalIndent(normalize(in.Interface()), "", "    ")
+		} else {
+			b, err = json.Marshal(normalize(in.Interface()))
+		}
+		if err != nil {
+			return exec.AsValue(fmt.Errorf("to_json: %w", err))
+		}
+		return exec.AsValue(string(b))
+	}
+}
+
+func yamlFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	b, err := yaml.Marshal(normalize(in.Interface()))
+	if err != nil {
+		return exec.AsValue(fmt.Errorf("to_yaml: %w", err))
+	}
+	return exec.AsValue(string(b))
+}
+
+// pyBackrefs turns Python's \1 into Go's ${1}.
+func pyBackrefs(s string) string {
+	return regexp.MustCompile(`\\(\d+)`).ReplaceAllString(s, `$${$1}`)
+}
+
+func lookup(container, key any) any {
+	switch c := container.(type) {
+	case map[string]any:
+		return c[toString(key)]
+	case []any:
+		if i, ok := key.(int); ok && i >= 0 && i < len(c) {
+			return c[i]
+		}
+	}
+	return nil
+}
