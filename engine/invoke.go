@@ -204,6 +204,11 @@ func (e *Engine) checkApply(ctx context.Context, t *playbooks.Task, m modules.Mo
 		defer cancel()
 	}
 	d, err := safeCheck(ctx, m, h)
+	if ny := (*modules.NotYetError)(nil); errors.As(err, &ny) && check {
+		// The module cannot measure before an earlier task acts: under
+		// --check that is "known after apply", not a failure.
+		return plan.Diff{Unknown: ny.Reason}, false, nil
+	}
 	if err != nil || d.Empty() || check {
 		return d, false, err
 	}
