@@ -18,6 +18,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/plan"
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
 )
@@ -60,7 +61,7 @@ type Engine struct {
 	hosts map[string]*hostRun
 	mu    sync.Mutex
 	// secrets are masked in every event and error
-	secrets []string
+	secrets plan.Secrets
 }
 
 // New prepares a run.
@@ -79,12 +80,12 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	}
 	e := &Engine{opt: opt, tpl: template.New(), inv: inv, hosts: map[string]*hostRun{}}
 	if opt.BecomePassword != "" {
-		e.secrets = append(e.secrets, opt.BecomePassword)
+		e.secrets.Add(opt.BecomePassword)
 	}
 	for _, h := range inv.Hosts() {
 		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
 			if s, ok := h.Vars[k].(string); ok && s != "" {
-				e.secrets = append(e.secrets, s)
+				e.secrets.Add(s)
 			}
 		}
 	}
@@ -158,7 +159,7 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 }
 
 func (e *Engine) playHosts(play *playbooks.Play) ([]*inventory.Host, error) {
-	if play.Hosts == "localhost" || strings.Contains(play.Hosts, "localhost") {
+	if namesLocalhost(play.Hosts) {
 		e.inv.AddLocalhost()
 	}
 	hosts, err := e.inv.Match(play.Hosts)
@@ -289,23 +290,9 @@ func (e *Engine) hostvars() map[string]any {
 	return out
 }
 
-func (e *Engine) redact(s string) string {
-	for _, sec := range e.secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "********")
-		}
-	}
-	return s
-}
+func (e *Engine) redact(s string) string { return e.secrets.Redact(s) }
 
-func (e *Engine) addSecret(s string) {
-	if s == "" {
-		return
-	}
-	e.mu.Lock()
-	e.secrets = append(e.secrets, s)
-	e.mu.Unlock()
-}
+func (e *Engine) addSecret(s string) { e.secrets.Add(s) }
 
 // Facts returns the facts gathered so far, by host.
 func (e *Engine) Facts() map[string]map[string]any {
@@ -318,4 +305,17 @@ func (e *Engine) Facts() map[string]map[string]any {
 		}
 	}
 	return out
+}
+
+// namesLocalhost reports whether a pattern names the controller itself as
+// one of its terms, as Ansible's implicit localhost requires; a group or
+// host whose name merely contains the word does not count.
+func namesLocalhost(pattern string) bool {
+	for _, term := range strings.FieldsFunc(pattern, func(r rune) bool { return r == ':' || r == ',' }) {
+		switch strings.TrimLeft(strings.TrimSpace(term), "!&") {
+		case "localhost":
+			return true
+		}
+	}
+	return false
 }

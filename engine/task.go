@@ -356,6 +356,9 @@ func (r redactErr) Error() string {
 func (r redactErr) Unwrap() error { return r.err }
 
 func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string, st Status, msg string, d *plan.Diff, dur time.Duration, item any) {
+	// Every message and item leaves the process through here, so this is
+	// the one place that masks them.
+	msg, item = e.redact(msg), e.redactValue(item)
 	ev := Event{Type: EventTaskResult, Time: time.Now(), Host: host, Status: st, Msg: msg, Duration: dur, Item: item, Check: e.opt.Check}
 	if play != nil {
 		ev.Play = play.Name
@@ -372,7 +375,7 @@ func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string
 		ev.Msg, ev.Item, d = msg, nil, nil
 	}
 	if d != nil && (e.opt.Diff || d.Unknown != "") {
-		masked := d.Masked(e.secrets)
+		masked := d.Masked(e.secrets.Values())
 		ev.Diff = &masked
 	}
 	e.opt.Reporter.Event(ev)
