@@ -43,4 +43,6 @@ step "go test"
 export GPUCTL_TEST_HOSTS=require GPUCTL_K8S_FIXTURE=require GPUCTL_E2E=require
 # -p 1: integration packages share the machine's 2 cores, loopback addresses and fixtures.
 go test -count=1 -p 1 -timeout 75m ./... 2>&1 | tee /tmp/gpuctl-test.log
+step "go test -race (engine, plan: hosts run in parallel there)"
+go test -race -count=1 ./engine/... ./plan/... 2>&1 | tee -a /tmp/gpuctl-test.log
 step "done"
