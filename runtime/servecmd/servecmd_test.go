@@ -294,3 +294,15 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		t.Fatal("a second signal did not stop the drain")
 	}
 }
+
+// Item 4: GOGC stays sane for a large model and cheap for a small one.
+func TestGCPercent(t *testing.T) {
+	seed := int64(model.Seed().Params()) * 4
+	mlp := int64(model.BuildMLP(model.ReferenceMLP).Params()) * 4
+	if got := gcPercent(seed); got != 400 {
+		t.Errorf("seed model: GOGC %d; want 400", got)
+	}
+	if got := gcPercent(mlp); got != 100 {
+		t.Errorf("reference MLP (%d MiB): GOGC %d; want 100, so the heap target is not 5× the weights", mlp>>20, got)
+	}
+}

@@ -27,6 +27,12 @@ func bodyLimit(in, maxRows int) int64 {
 // ones are left to the collector instead of pinning memory.
 const pooledBodyCap = 64 << 10
 
+// smallBody is the largest body read outside the budget of bytes in
+// flight.
+const smallBody = 64 << 10
+
+func noRelease() {}
+
 type reqBuf struct {
 	body []byte
 	x    []float32
@@ -60,10 +66,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, rb *reqBuf) (r
 	if r.ContentLength >= 0 {
 		reserve = max(r.ContentLength, 1)
 	}
-	if err := s.reserve(r.Context(), reserve); err != nil {
-		return nil, err
+	release = noRelease
+	// Small bodies skip the budget: they are bounded by the connection
+	// cap (--max-conns × 64 KiB), and an ordinary request must not queue
+	// behind large uploads.
+	if reserve > smallBody {
+		if err := s.reserve(r.Context(), reserve); err != nil {
+			return nil, err
+		}
+		release = func() { s.inflight.Release(reserve) }
 	}
-	release = func() { s.inflight.Release(reserve) }
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength >= 0 {
 		buf := rb.body[:0]

@@ -24,14 +24,15 @@ const overflowLane = 32
 // defaultMaxConns keeps connections well below the open-files limit, so
 // the server still has descriptors for the overflow lane, the model files
 // and its logs when a client opens connections until accept fails. It
-// stops at 4096: each connection costs a goroutine and buffers (~16 KiB),
-// and a model server behind a load balancer needs far fewer.
+// stops at 16384: each connection costs a goroutine and buffers (~16 KiB,
+// so 256 MiB at the ceiling), and a model server behind a load balancer
+// needs far fewer.
 func defaultMaxConns(limit uint64) int {
 	reserve := max(limit/8, 96)
 	if limit <= reserve+overflowLane {
 		return 1
 	}
-	return int(min(limit-reserve-overflowLane, 4096))
+	return int(min(limit-reserve-overflowLane, 16384))
 }
 
 // openFilesLimit is RLIMIT_NOFILE's soft limit, which Go raises to the

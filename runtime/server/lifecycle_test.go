@@ -142,8 +142,8 @@ func TestAcceptErrorIsWarning(t *testing.T) {
 	if n := defaultMaxConns(1024); n <= 0 || n > 1024-64 {
 		t.Errorf("defaultMaxConns(1024) = %d; want below the limit with room for files and the overflow lane", n)
 	}
-	if n := defaultMaxConns(1 << 20); n != 4096 {
-		t.Errorf("defaultMaxConns(1M) = %d; want the ceiling, 4096", n)
+	if n := defaultMaxConns(1 << 20); n != 16384 {
+		t.Errorf("defaultMaxConns(1M) = %d; want the ceiling, 16384", n)
 	}
 }
 
