@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -34,7 +35,10 @@ type Options struct {
 	LogFormat string
 	LogLevel  string
 	Batching  string
-	Server    server.Config
+	// MemoryLimit is the Go heap's soft limit: auto (90% of the cgroup's
+	// memory.max), off, or a size; GOMEMLIMIT in the environment wins.
+	MemoryLimit string
+	Server      server.Config
 
 	prec backend.Precision
 	log  *slog.Logger
@@ -83,13 +87,17 @@ path; otherwise the gonum CPU path runs on every core, and the log says why.`,
 	f.IntVar(&s.BatchWorkers, "batch-workers", 2, "batches formed and run at once")
 	f.IntVar(&s.QueueLen, "queue", 4096, "requests waiting for a batch before the server answers 503")
 	f.IntVar(&s.MaxRows, "max-rows", 4096, "most rows in one request")
-	f.Int64Var(&s.MaxBodyBytes, "max-body-bytes", 64<<20, "largest request body")
+	f.Int64Var(&s.MaxBodyBytes, "max-body-bytes", 0, "largest request body; 0 derives it from the model: --max-rows rows of its inputs as JSON (1.3 MiB for the seed model)")
+	f.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", 0, "request bodies held at once across requests, then requests wait (up to --request-timeout, then 503); 0 means max(--max-body-bytes, 64 MiB)")
+	f.IntVar(&s.MaxConns, "max-conns", 0, "open connections at once; over it liveness still answers and the rest get 503; 0 derives it from the open-files limit (7/8 of it, at most 16384)")
+	f.StringSliceVar(&s.AllowedHosts, "allowed-hosts", nil, "Host header names served (any port), against DNS rebinding; default: localhost, 127.0.0.1 and ::1 when --addr is loopback, else any (\"*\")")
+	f.StringVar(&o.MemoryLimit, "memory-limit", "auto", "soft memory limit of the Go heap (GOMEMLIMIT semantics): auto (90% of the cgroup's memory.max, if any), off, or a size such as 2GiB; GOMEMLIMIT in the environment wins")
 	f.DurationVar(&s.ReadTimeout, "read-timeout", 30*time.Second, "time to read a whole request")
 	f.DurationVar(&s.HeaderTimeout, "header-timeout", 10*time.Second, "time to read request headers")
 	f.DurationVar(&s.WriteTimeout, "write-timeout", 60*time.Second, "time to write a response")
 	f.DurationVar(&s.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive idle time")
 	f.DurationVar(&s.RequestTimeout, "request-timeout", 30*time.Second, "queueing plus compute for one request, then 503")
-	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "after SIGTERM, keep serving this long with readiness false before closing the listener")
+	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "after SIGTERM, keep serving this long with readiness false (answers say Connection: close) before closing the listener; a second signal stops at once")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for requests in flight at shutdown")
 	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -137,30 +145,35 @@ func (o *Options) Validate() error {
 	if o.Threads < 0 || o.GPU < 0 {
 		return errors.New("--threads and --gpu must not be negative")
 	}
+	if _, _, err := memoryLimit(o.MemoryLimit, "", "/nonexistent"); err != nil {
+		return err
+	}
 	// Flags carry their defaults already: a zero here is the user's, and wrong.
 	return o.Server.Validate()
 }
 
-// Run loads the model, picks the device and serves until SIGINT/SIGTERM.
+// Run loads the model, picks the device and serves until SIGINT/SIGTERM;
+// a second signal during the drain stops at once.
 func (o *Options) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	stop, force, release := signalContexts(ctx, o.log)
+	defer release()
 	if o.Threads > 0 {
 		runtime.GOMAXPROCS(o.Threads)
 	}
-	if os.Getenv("GOGC") == "" {
-		// The live heap is the model plus a few buffers; collecting at 4×
-		// instead of 2× halves the collector's share of small requests.
-		debug.SetGCPercent(400)
+	if err := o.setMemoryLimit(); err != nil {
+		return err
 	}
 	m, err := LoadModel(o.Model)
 	if err != nil {
 		return err
 	}
 	o.log.Info("model loaded", "name", m.Name, "source", m.Source, "inputs", m.In, "outputs", m.Out, "params", m.Params())
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent(int64(m.Params()) * 4))
+	}
 	be, info, err := Select(o.log, m, o.Device, o.prec, o.GPU, o.Server.MaxBatchRows)
 	if err != nil {
 		return err
@@ -171,7 +184,70 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx)
+	return srv.Run(stop, force)
+}
+
+// signalContexts turns the first SIGINT/SIGTERM into stop (drain) and
+// the second into force (close everything now).
+func signalContexts(parent context.Context, log *slog.Logger) (stop, force context.Context, release func()) {
+	stop, stopNow := context.WithCancel(parent)
+	force, forceNow := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case s := <-sig:
+				if n == 0 {
+					log.Info("signal: draining", "signal", s.String())
+					stopNow()
+					continue
+				}
+				log.Warn("second signal: stopping without draining", "signal", s.String())
+				forceNow()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return stop, force, func() {
+		signal.Stop(sig)
+		close(done)
+		stopNow()
+		forceNow()
+	}
+}
+
+// gcPercent is GOGC for a model of weightBytes, unless GOGC is set. A
+// small model leaves a live heap of a few MiB, where the default 100 would
+// collect every few MiB of request garbage and cost a quarter of /predict's
+// throughput; 400 keeps the heap target small all the same. A large model
+// is most of the live heap, and 400 would let the target reach five times
+// it (1 GB for the reference MLP): it gets the runtime's 100.
+func gcPercent(weightBytes int64) int {
+	if weightBytes < 16<<20 {
+		return 400
+	}
+	return 100
+}
+
+// setMemoryLimit applies --memory-limit; with a soft limit the collector
+// also works harder as memory gets short, whatever GOGC says.
+func (o *Options) setMemoryLimit() error {
+	limit, source, err := memoryLimit(o.MemoryLimit, os.Getenv("GOMEMLIMIT"), "/")
+	if err != nil {
+		return err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	if cur := debug.SetMemoryLimit(-1); cur < math.MaxInt64 {
+		limit = cur
+	}
+	o.log.Info("memory", "soft_limit_bytes", limit, "source", source, "GOGC", os.Getenv("GOGC"))
+	return nil
 }
 
 // tinyFLOPs is the work per row under which auto turns batching off on

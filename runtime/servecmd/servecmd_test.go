@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gpuctl/gpuctl/runtime/backend"
 	"github.com/gpuctl/gpuctl/runtime/device"
 	"github.com/gpuctl/gpuctl/runtime/model"
+	"github.com/gpuctl/gpuctl/runtime/server"
 )
 
 func TestSelectAuto(t *testing.T) {
@@ -193,5 +199,110 @@ func TestServeModelFromFiles(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Item 4: the soft memory limit comes from GOMEMLIMIT, the flag, or 90%
+// of the cgroup's memory.max, in that order.
+func TestMemoryLimit(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, s string) {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("proc/self/cgroup", "0::/kubepods/pod1/ctr\n")
+	write("sys/fs/cgroup/kubepods/pod1/ctr/memory.max", "max\n")
+	write("sys/fs/cgroup/kubepods/pod1/memory.max", "1073741824\n")
+	write("sys/fs/cgroup/kubepods/memory.max", "4294967296\n")
+	for _, tc := range []struct {
+		flag, env string
+		root      string
+		want      int64
+		source    string
+	}{
+		{"auto", "", root, 1 << 30 * 9 / 10, "cgroup"}, // the pod's limit, the tightest on the path
+		{"auto", "", t.TempDir(), 0, "none"},
+		{"512MiB", "", root, 512 << 20, "flag"},
+		{"2GiB", "", root, 2 << 30, "flag"},
+		{"off", "", root, 0, "off"},
+		{"auto", "1GiB", root, 0, "GOMEMLIMIT"},
+	} {
+		got, src, err := memoryLimit(tc.flag, tc.env, tc.root)
+		if err != nil || got != tc.want || src != tc.source {
+			t.Errorf("memoryLimit(%q, env %q) = %d %s %v; want %d %s", tc.flag, tc.env, got, src, err, tc.want, tc.source)
+		}
+	}
+	v1 := t.TempDir()
+	os.MkdirAll(filepath.Join(v1, "sys/fs/cgroup/memory"), 0o755)
+	os.WriteFile(filepath.Join(v1, "sys/fs/cgroup/memory/memory.limit_in_bytes"), []byte("2147483648\n"), 0o644)
+	if got, src, _ := memoryLimit("auto", "", v1); got != 2<<30*9/10 || src != "cgroup" {
+		t.Errorf("cgroup v1: %d %s", got, src)
+	}
+	for _, bad := range []string{"lots", "-1GiB", "1.5GiB", "10GB"} {
+		if _, _, err := memoryLimit(bad, "", root); err == nil {
+			t.Errorf("--memory-limit %q accepted", bad)
+		}
+	}
+}
+
+// Item 4 and 5 through the command: the flag sets the runtime's limit, the
+// first signal drains (with a long delay), the second stops at once.
+func TestSecondSignalForcesExit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := NewCommand()
+	cmd.SetArgs([]string{"--addr", addr, "--log-level", "error", "--drain-delay", "1m", "--memory-limit", "768MiB"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(context.Background()) }()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/v2/health/live")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 768<<20 {
+		t.Errorf("soft memory limit %d; want 768 MiB", got)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get("http://" + addr + "/v2/health/ready")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readiness after the first signal: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if !errors.Is(err, server.ErrForced) {
+			t.Errorf("after a second signal: %v; want ErrForced", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second signal did not stop the drain")
+	}
+}
+
+// Item 4: GOGC stays sane for a large model and cheap for a small one.
+func TestGCPercent(t *testing.T) {
+	seed := int64(model.Seed().Params()) * 4
+	mlp := int64(model.BuildMLP(model.ReferenceMLP).Params()) * 4
+	if got := gcPercent(seed); got != 400 {
+		t.Errorf("seed model: GOGC %d; want 400", got)
+	}
+	if got := gcPercent(mlp); got != 100 {
+		t.Errorf("reference MLP (%d MiB): GOGC %d; want 100, so the heap target is not 5× the weights", mlp>>20, got)
 	}
 }

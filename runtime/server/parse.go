@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -44,7 +45,10 @@ func parseRows(b []byte, width int, dst []float32, maxRows int) (vals []float32,
 				return nil, 0, false, badInput(413, "batch has more than %d rows (the server's --max-rows)", maxRows)
 			}
 			var n int
-			dst, n, err = p.numbers(dst, rows)
+			dst, n, err = p.numbers(dst, rows, width, nil)
+			if err == errTooLong {
+				return nil, 0, false, badInput(422, "row %d has more than %d numbers, the model takes %d", rows, width, width)
+			}
 			if err != nil {
 				return nil, 0, false, err
 			}
@@ -63,7 +67,10 @@ func parseRows(b []byte, width int, dst []float32, maxRows int) (vals []float32,
 		}
 	} else {
 		var n int
-		dst, n, err = p.numbers(dst, -1)
+		dst, n, err = p.numbers(dst, -1, width, nil)
+		if err == errTooLong {
+			return nil, 0, false, badInput(422, "got a list of more than %d numbers, the model takes %d per row", width, width)
+		}
 		if err != nil {
 			return nil, 0, false, err
 		}
@@ -124,9 +131,16 @@ func (p *scanner) fail(format string, args ...any) error {
 	return badInput(400, "malformed JSON at "+where+": "+format, args...)
 }
 
-// numbers reads numbers up to the closing ']' (the '[' is already eaten).
-// row is -1 for a single-row body, for the messages.
-func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
+// errTooLong is numbers' answer to a list longer than its limit; the
+// caller names the limit in its own terms.
+var errTooLong = errors.New("list too long")
+
+// numbers reads numbers up to the closing ']' (the '[' is already eaten),
+// at most limit of them: it stops at the first number past the limit
+// instead of reading (and storing) a list of any length. row is -1 for a
+// single-row body, for the messages. dt, when not nil, is the datatype the
+// values must fit (v2's integer types).
+func (p *scanner) numbers(dst []float32, row, limit int, dt *dtype) ([]float32, int, error) {
 	where := rowPrefix(row)
 	n := 0
 	p.ws()
@@ -178,8 +192,14 @@ func (p *scanner) numbers(dst []float32, row int) ([]float32, int, error) {
 			}
 			return nil, 0, p.fail("%s%q is not a JSON number", where, tok)
 		}
+		if dt != nil && !dt.holds(v) {
+			return nil, 0, badInput(422, "%selement %d (%s) is not %s: %s", where, n, tok, dt.name, dt.rangeText())
+		}
 		if math.Abs(v) > math.MaxFloat32 {
 			return nil, 0, badInput(422, "%selement %d (%s) is out of the float32 range", where, n, tok)
+		}
+		if n == limit {
+			return nil, 0, errTooLong
 		}
 		dst = append(dst, float32(v))
 		n++

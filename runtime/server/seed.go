@@ -1,16 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // statusWriter records the status code for the metrics.
@@ -69,10 +69,6 @@ func (s *Server) instrument(endpoint string, f http.HandlerFunc) http.Handler {
 	})
 }
 
-func (s *Server) metricsHandler() http.Handler {
-	return s.instrument("metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}).ServeHTTP)
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -104,7 +100,17 @@ type modelInfo struct {
 }
 
 func (s *Server) modelInfo() modelInfo {
-	return modelInfo{Name: s.m.Name, Version: s.m.Version, Inputs: s.m.In, Outputs: s.m.Out, Params: s.m.Params(), Source: s.m.Source}
+	return modelInfo{Name: s.m.Name, Version: s.m.Version, Inputs: s.m.In, Outputs: s.m.Out, Params: s.m.Params(), Source: s.source()}
+}
+
+// source is where the model came from without the file's path, which
+// tells a caller about the host's layout: "built-in", or the file name.
+func (s *Server) source() string {
+	return filepath.Base(s.m.Source)
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.met.handler.ServeHTTP(w, r)
 }
 
 // handleRoot is the seed's health check, with the device details added.
@@ -128,62 +134,29 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-type reqBuf struct {
-	body []byte
-	x    []float32
-}
-
-// readBody reads at most MaxBodyBytes into a pooled buffer.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, rb *reqBuf) error {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return badInput(http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d (the server's --max-body-bytes)", r.ContentLength, s.cfg.MaxBodyBytes)
-	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	buf := rb.body[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return badInput(http.StatusRequestEntityTooLarge, "body is over the limit of %d bytes (the server's --max-body-bytes)", s.cfg.MaxBodyBytes)
-			}
-			return badInput(http.StatusBadRequest, "reading body: %v", err)
-		}
-	}
-	rb.body = buf
-	return nil
-}
-
-func (s *Server) getBuf() *reqBuf {
-	if rb, ok := s.bufs.Get().(*reqBuf); ok {
-		return rb
-	}
-	return &reqBuf{body: make([]byte, 0, 4096), x: make([]float32, 0, 256)}
-}
-
 // handlePredict is the seed's POST /predict: a list of numbers is one row
 // and answers a flat list; a list of lists answers a list of lists.
 func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	if err := refuseCrossSite(r); err != nil {
+		s.fail(w, "predict", err)
+		return
+	}
 	rb := s.getBuf()
-	err := s.readBody(w, r, rb)
-	var x []float32
-	var rows int
-	var batched bool
-	if err == nil {
-		x, rows, batched, err = parseRows(rb.body, s.m.In, rb.x[:0], s.cfg.MaxRows)
-		if err == nil && rows == 0 {
-			err = badInput(http.StatusUnprocessableEntity, "empty input: send a list of %d numbers, or a non-empty list of such lists", s.m.In)
-		}
+	release, err := s.readBody(w, r, rb)
+	if err != nil {
+		s.putBuf(rb)
+		s.fail(w, "predict", err)
+		return
+	}
+	// The reservation covers the body and what is made from it until the
+	// answer is written.
+	defer release()
+	x, rows, batched, err := parseRows(rb.body, s.m.In, s.valueBuf(rb), s.cfg.MaxRows)
+	if err == nil && rows == 0 {
+		err = badInput(http.StatusUnprocessableEntity, "empty input: send a list of %d numbers, or a non-empty list of such lists", s.m.In)
 	}
 	if err != nil {
-		s.bufs.Put(rb)
+		s.putBuf(rb)
 		s.fail(w, "predict", err)
 		return
 	}
@@ -194,7 +167,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "predict", err)
 		return
 	}
-	s.bufs.Put(rb)
+	s.putBuf(rb)
+	if err := checkFinite(out, s.m.Out); err != nil {
+		s.fail(w, "predict", err)
+		return
+	}
 	b := make([]byte, 0, 16+len(out)*14)
 	b = append(b, `{"prediction":`...)
 	b = appendRows(b, out, rows, s.m.Out, batched)
@@ -203,6 +180,21 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = jsonContentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.Write(b)
+}
+
+// valueBuf is rb.x with room for every number in rb.body, so parsing a
+// large body allocates once instead of growing step by step. A valid body
+// has one comma fewer than numbers; the count is capped by what the
+// server accepts.
+func (s *Server) valueBuf(rb *reqBuf) []float32 {
+	if len(rb.body) <= 4<<10 {
+		return rb.x[:0]
+	}
+	n := min(bytes.Count(rb.body, []byte{','})+1, s.cfg.MaxRows*s.m.In)
+	if n > cap(rb.x) {
+		return make([]float32, 0, n)
+	}
+	return rb.x[:0]
 }
 
 // jsonContentType is shared by every answer; net/http only reads it.
@@ -247,28 +239,62 @@ func (s *Server) infer(ctx context.Context, x []float32, rows int, out []float32
 	return err
 }
 
-// fail maps an error to a status code and a message.
-func (s *Server) fail(w http.ResponseWriter, endpoint string, err error) {
+// failure is how an error is answered: status, metrics reason, message.
+type failure struct {
+	code   int
+	reason string
+	msg    string
+}
+
+func (s *Server) classify(endpoint string, err error) failure {
 	var ie *inputError
+	var nf *nonFiniteError
 	switch {
+	case errors.As(err, &nf):
+		if s.warnNonFinite.allow() {
+			s.log.Warn("answered 422: the model's output is not finite for this input", "endpoint", endpoint, "err", nf.Error())
+		}
+		return failure{http.StatusUnprocessableEntity, "nonfinite", nf.Error()}
 	case errors.As(err, &ie):
-		s.met.failures.WithLabelValues(endpoint, "client").Inc()
-		writeError(w, ie.status, ie.msg)
-	case errors.Is(err, errOverloaded):
-		s.met.failures.WithLabelValues(endpoint, "overload").Inc()
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return failure{ie.status, "client", ie.msg}
+	case errors.Is(err, errOverloaded), errors.Is(err, errBodyBudget):
+		return failure{http.StatusServiceUnavailable, "overload", err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		s.met.failures.WithLabelValues(endpoint, "timeout").Inc()
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("inference did not finish within %s (the server's --request-timeout)", s.cfg.RequestTimeout))
+		return failure{http.StatusServiceUnavailable, "timeout", fmt.Sprintf("inference did not finish within %s (the server's --request-timeout)", s.cfg.RequestTimeout)}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
-		s.met.failures.WithLabelValues(endpoint, "canceled").Inc()
-		writeError(w, 499, "request canceled")
-	default:
-		s.met.failures.WithLabelValues(endpoint, "internal").Inc()
-		s.log.Error("inference failed", "endpoint", endpoint, "err", err)
-		writeError(w, http.StatusInternalServerError, "inference failed: "+err.Error())
+		return failure{499, "canceled", "request canceled"}
 	}
+	s.log.Error("inference failed", "endpoint", endpoint, "err", err)
+	return failure{http.StatusInternalServerError, "internal", "inference failed: " + err.Error()}
+}
+
+// fail answers an error in the seed's shape and counts it.
+func (s *Server) fail(w http.ResponseWriter, endpoint string, err error) {
+	f := s.classify(endpoint, err)
+	s.met.failures.WithLabelValues(endpoint, f.reason).Inc()
+	writeError(w, f.code, f.msg)
+}
+
+// nonFiniteError is a valid input whose output overflowed float32 or is
+// NaN: JSON cannot carry it, and a client is better told than handed a
+// number that is not one.
+type nonFiniteError struct {
+	row, col int
+	v        float32
+}
+
+func (e *nonFiniteError) Error() string {
+	return fmt.Sprintf("output row %d element %d is not finite (%v): the model overflowed float32 on this input", e.row, e.col, e.v)
+}
+
+func checkFinite(out []float32, width int) error {
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return &nonFiniteError{row: i / width, col: i % width, v: v}
+		}
+	}
+	return nil
 }
 
 func nonNil[T any](v []T) []T {

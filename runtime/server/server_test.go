@@ -42,7 +42,12 @@ func newServer(t *testing.T, cfg Config, m *model.Model) *Server {
 func do(t *testing.T, h http.Handler, method, path, body string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "localhost:8000" // what a client of the default 127.0.0.1:8000 sends
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -204,6 +209,7 @@ func TestV2(t *testing.T) {
 		body = binary.LittleEndian.AppendUint64(body, math.Float64bits(float64(i)))
 	}
 	req := httptest.NewRequest("POST", "/v2/models/seed/infer", bytes.NewReader(body))
+	req.Host = "localhost"
 	req.Header.Set(binaryHeader, fmt.Sprint(len(js)))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
@@ -230,9 +236,9 @@ func TestV2(t *testing.T) {
 		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","parameters":{"binary_data_size":40}}]}`, "", "binary part of the body has 0 bytes"},
 		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","data":[0,1,2,3,4,5,6,7,8,9]}],"outputs":[{"name":"y"}]}`, "", "unknown output"},
 		{`{"inputs":`, "", "malformed"},
-		{`{"inputs":[{"name":"input","shape":[2,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9,1,1,1,1,1],[1,1,1,1,1]]}]}`, "", "row 0 has 15 numbers"},
+		{`{"inputs":[{"name":"input","shape":[2,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9,1,1,1,1,1],[1,1,1,1,1]]}]}`, "", "row 0 has more than 10 numbers"},
 		{`{"inputs":[{"name":"input","shape":[2,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9]]}]}`, "", "data has 1 rows, shape says 2"},
-		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9]]}]}`, "", "data has 2 rows, shape says 1"},
+		{`{"inputs":[{"name":"input","shape":[1,10],"datatype":"FP32","data":[[0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9]]}]}`, "", "data has more than 1 rows, shape says 1"},
 		{`{}`, "99", "Inference-Header-Content-Length"},
 	} {
 		var hdr []string

@@ -73,16 +73,21 @@ func (s *Server) handleV2Model(w http.ResponseWriter, r *http.Request) {
 		"inputs":   []tensorMeta{{s.m.InputName, "FP32", []int{-1, s.m.In}}},
 		"outputs":  []tensorMeta{{s.m.OutputName, "FP32", []int{-1, s.m.Out}}},
 		"parameters": map[string]any{
-			"device": dev, "max_batch_rows": s.cfg.MaxBatchRows, "dynamic_batching": s.cfg.Batching, "source": s.m.Source,
+			"device": dev, "max_batch_rows": s.cfg.MaxBatchRows, "dynamic_batching": s.cfg.Batching, "source": s.source(),
 		},
 	})
 }
 
+// handleV2ModelReady answers the protocol's $model_ready_response.
 func (s *Server) handleV2ModelReady(w http.ResponseWriter, r *http.Request) {
 	if !s.checkModel(w, r) {
 		return
 	}
-	s.handleReady(w, r)
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"name": s.m.Name, "ready": false, "reason": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": s.m.Name, "ready": true})
 }
 
 type inferInput struct {
@@ -105,24 +110,56 @@ type inferRequest struct {
 	Outputs    []inferOutputReq `json:"outputs,omitempty"`
 }
 
-var dtypeBytes = map[string]int{
-	"FP32": 4, "FP64": 8, "FP16": 2, "BF16": 2,
-	"INT8": 1, "INT16": 2, "INT32": 4, "INT64": 8,
-	"UINT8": 1, "UINT16": 2, "UINT32": 4, "UINT64": 8,
+// dtype is what the protocol's datatype means for a value sent as JSON.
+type dtype struct {
+	name     string
+	size     int
+	integer  bool
+	min, max float64
+	noJSON   bool // FP16 and BF16 have no JSON form: binary data only
+}
+
+var dtypes = map[string]*dtype{
+	"FP32": {name: "FP32", size: 4}, "FP64": {name: "FP64", size: 8},
+	"FP16": {name: "FP16", size: 2, noJSON: true}, "BF16": {name: "BF16", size: 2, noJSON: true},
+	"INT8":   {name: "INT8", size: 1, integer: true, min: math.MinInt8, max: math.MaxInt8},
+	"INT16":  {name: "INT16", size: 2, integer: true, min: math.MinInt16, max: math.MaxInt16},
+	"INT32":  {name: "INT32", size: 4, integer: true, min: math.MinInt32, max: math.MaxInt32},
+	"INT64":  {name: "INT64", size: 8, integer: true, min: math.MinInt64, max: math.MaxInt64},
+	"UINT8":  {name: "UINT8", size: 1, integer: true, max: math.MaxUint8},
+	"UINT16": {name: "UINT16", size: 2, integer: true, max: math.MaxUint16},
+	"UINT32": {name: "UINT32", size: 4, integer: true, max: math.MaxUint32},
+	"UINT64": {name: "UINT64", size: 8, integer: true, max: math.MaxUint64},
+}
+
+// holds reports whether a JSON number is a value of the type; only the
+// integer types have limits tighter than the float32 check after it.
+func (d *dtype) holds(v float64) bool {
+	return !d.integer || (v == math.Trunc(v) && v >= d.min && v <= d.max)
+}
+
+func (d *dtype) rangeText() string {
+	return fmt.Sprintf("%s takes integers from %.0f to %.0f", d.name, d.min, d.max)
 }
 
 func (s *Server) handleV2Infer(w http.ResponseWriter, r *http.Request) {
 	if !s.checkModel(w, r) {
 		return
 	}
-	rb := s.getBuf()
-	if err := s.readBody(w, r, rb); err != nil {
-		s.bufs.Put(rb)
+	if err := refuseCrossSite(r); err != nil {
 		s.v2Fail(w, err)
 		return
 	}
+	rb := s.getBuf()
+	release, err := s.readBody(w, r, rb)
+	if err != nil {
+		s.putBuf(rb)
+		s.v2Fail(w, err)
+		return
+	}
+	defer release() // until the answer is written, as for /predict
 	req, x, rows, shape, err := s.decodeInfer(r, rb.body)
-	s.bufs.Put(rb)
+	s.putBuf(rb)
 	if err != nil {
 		s.v2Fail(w, err)
 		return
@@ -139,6 +176,12 @@ func (s *Server) handleV2Infer(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]float32, rows*s.m.Out)
 	if err := s.infer(r.Context(), x, rows, out); err != nil {
+		s.v2Fail(w, err)
+		return
+	}
+	// Binary answers could carry NaN and Inf, but one rule for every
+	// answer is easier on clients than a rule per encoding.
+	if err := checkFinite(out, s.m.Out); err != nil {
 		s.v2Fail(w, err)
 		return
 	}
@@ -174,24 +217,12 @@ func (s *Server) handleV2Infer(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
+// v2Fail answers an error in the protocol's shape and counts it.
 func (s *Server) v2Fail(w http.ResponseWriter, err error) {
-	// Reuse the status mapping of the seed API, in the v2 error shape.
-	rec := &errCapture{header: http.Header{}}
-	s.fail(rec, "v2_infer", err)
-	var detail map[string]string
-	json.Unmarshal(rec.body, &detail)
-	v2Error(w, rec.code, detail["detail"])
+	f := s.classify("v2_infer", err)
+	s.met.failures.WithLabelValues("v2_infer", f.reason).Inc()
+	v2Error(w, f.code, f.msg)
 }
-
-type errCapture struct {
-	header http.Header
-	code   int
-	body   []byte
-}
-
-func (e *errCapture) Header() http.Header         { return e.header }
-func (e *errCapture) WriteHeader(c int)           { e.code = c }
-func (e *errCapture) Write(b []byte) (int, error) { e.body = append(e.body, b...); return len(b), nil }
 
 func flag(p map[string]any, k string) bool {
 	v, ok := p[k]
@@ -224,7 +255,7 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []flo
 	if in.Name != s.m.InputName {
 		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "unknown input %q; the model's input is %q", in.Name, s.m.InputName)
 	}
-	size, ok := dtypeBytes[in.Datatype]
+	dt, ok := dtypes[in.Datatype]
 	if !ok {
 		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has datatype %q; expected FP32 (or another numeric type: FP64, FP16, BF16, INT*, UINT*)", in.Name, in.Datatype)
 	}
@@ -235,12 +266,15 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []flo
 	n := rows * s.m.In
 	var x []float32
 	if bs, ok := in.Parameters["binary_data_size"]; ok {
-		f, _ := bs.(float64)
-		if int(f) != n*size {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v, shape %v of %s needs %d bytes", in.Name, bs, in.Shape, in.Datatype, n*size)
+		f, isNum := bs.(float64)
+		if !isNum || f != math.Trunc(f) || f < 0 {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v; it must be a non-negative integer (int64)", in.Name, bs)
 		}
-		if len(binPart) != n*size {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "binary part of the body has %d bytes, input %q needs %d (is %s right?)", len(binPart), in.Name, n*size, binaryHeader)
+		if f != float64(n*dt.size) {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v, shape %v of %s needs %d bytes", in.Name, bs, in.Shape, in.Datatype, n*dt.size)
+		}
+		if len(binPart) != n*dt.size {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "binary part of the body has %d bytes, input %q needs %d (is %s right?)", len(binPart), in.Name, n*dt.size, binaryHeader)
 		}
 		x = decodeBinary(in.Datatype, binPart, n)
 	} else {
@@ -250,7 +284,10 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []flo
 		if len(in.Data) == 0 {
 			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has no data and no binary_data_size", in.Name)
 		}
-		vals, err := tensorData(in.Data, n, s.m.In, rows, s.cfg.MaxRows)
+		if dt.noJSON {
+			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: %s has no JSON form in the protocol; send it as binary data (binary_data_size and %s)", in.Name, dt.name, binaryHeader)
+		}
+		vals, err := tensorData(in.Data, n, s.m.In, rows, dt)
 		if err != nil {
 			var ie *inputError
 			if errors.As(err, &ie) {
@@ -286,15 +323,21 @@ func (s *Server) checkShape(shape []int) (int, error) {
 
 // tensorData reads a tensor's JSON data: flat (row-major) or nested as
 // rows of width numbers, where every row must have the same length, as
-// the shape says.
-func tensorData(raw json.RawMessage, n, width, rows, maxRows int) ([]float32, error) {
+// the shape says. It stops at the first value past n, and allocates for
+// no more values than raw can hold (each takes at least two bytes, "0,"),
+// so a small body declaring a huge shape costs nothing.
+func tensorData(raw json.RawMessage, n, width, rows int, dt *dtype) ([]float32, error) {
+	alloc := min(n, len(raw)/2+1)
 	p := scanner{b: raw}
 	p.ws()
 	if p.eat('[') {
 		p.ws()
-		if p.peek() == '[' {
-			vals, got, _, err := parseRows(raw, width, make([]float32, 0, n), maxRows)
+		if p.peek() == '[' && dt.name == "FP32" {
+			vals, got, _, err := parseRows(raw, width, make([]float32, 0, alloc), rows)
 			if err != nil {
+				if ie, ok := err.(*inputError); ok && ie.status == http.StatusRequestEntityTooLarge {
+					return nil, badInput(http.StatusBadRequest, "data has more than %d rows, shape says %d", rows, rows)
+				}
 				return nil, err
 			}
 			if got != rows {
@@ -303,14 +346,17 @@ func tensorData(raw json.RawMessage, n, width, rows, maxRows int) ([]float32, er
 			return vals, nil
 		}
 	}
-	return flatten(raw, make([]float32, 0, n))
+	return flatten(raw, make([]float32, 0, alloc), n, dt)
 }
 
 // flatten reads nested JSON lists of numbers in row-major order, the
-// protocol's JSON tensor form (flat or nested both allowed).
-func flatten(raw json.RawMessage, dst []float32) ([]float32, error) {
+// protocol's JSON tensor form (flat or nested both allowed), at most n.
+func flatten(raw json.RawMessage, dst []float32, n int, dt *dtype) ([]float32, error) {
 	p := scanner{b: raw}
-	dst, err := flattenValue(&p, dst, 0)
+	dst, err := flattenValue(&p, dst, 0, n, dt)
+	if err == errTooLong {
+		return nil, badInput(http.StatusBadRequest, "data has more than the %d values the shape says", n)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +367,7 @@ func flatten(raw json.RawMessage, dst []float32) ([]float32, error) {
 	return dst, nil
 }
 
-func flattenValue(p *scanner, dst []float32, depth int) ([]float32, error) {
+func flattenValue(p *scanner, dst []float32, depth, n int, dt *dtype) ([]float32, error) {
 	if depth > 32 {
 		return nil, badInput(http.StatusBadRequest, "data is nested more than 32 deep")
 	}
@@ -332,19 +378,12 @@ func flattenValue(p *scanner, dst []float32, depth int) ([]float32, error) {
 	p.ws()
 	if p.peek() != '[' {
 		// A list of numbers; numbers() reports strings, NaN and the like.
-		d, _, err := p.numbers(dst, -1)
-		if err != nil {
-			var ie *inputError
-			if errors.As(err, &ie) {
-				ie.status = http.StatusBadRequest
-			}
-			return nil, err
-		}
-		return d, nil
+		d, _, err := p.numbers(dst, -1, n-len(dst), intOnly(dt))
+		return d, err
 	}
 	for {
 		var err error
-		dst, err = flattenValue(p, dst, depth+1)
+		dst, err = flattenValue(p, dst, depth+1, n, dt)
 		if err != nil {
 			return nil, err
 		}
@@ -356,6 +395,14 @@ func flattenValue(p *scanner, dst []float32, depth int) ([]float32, error) {
 		}
 		return nil, badInput(http.StatusBadRequest, "malformed tensor data at byte %d", p.i)
 	}
+}
+
+// intOnly is dt when its values need checking beyond float32's range.
+func intOnly(dt *dtype) *dtype {
+	if dt == nil || !dt.integer {
+		return nil
+	}
+	return dt
 }
 
 func decodeBinary(dt string, b []byte, n int) []float32 {
