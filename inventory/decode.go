@@ -77,7 +77,7 @@ func (d decoder) mapping(file string, n *yaml.Node) (map[string]any, error) {
 func (d decoder) open(file string, n *yaml.Node) (any, error) {
 	plain, err := vault.Decrypt([]byte(n.Value), d.secrets)
 	if err != nil {
-		return nil, errAt(file, n, fmt.Sprintf("!vault value: %v", err))
+		return nil, fmt.Errorf("%s:%d:%d: !vault value: %w", filepath.Clean(file), n.Line, n.Column, err)
 	}
 	s := string(plain)
 	*d.found = append(*d.found, s)

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,6 +174,9 @@ func (b *builder) parseFile(path string, data []byte, d decoder) error {
 	yerr := scratch.parseYAML(path, data, decoder{secrets: d.secrets, found: &scratchFound})
 	if yerr == nil {
 		return b.parseYAML(path, data, d)
+	}
+	if errors.Is(yerr, vault.ErrNoSecret) || errors.Is(yerr, vault.ErrDecrypt) || errors.Is(yerr, vault.ErrFormat) {
+		return yerr // a YAML inventory with a vault problem: INI cannot help
 	}
 	if ierr := b.parseINI(path, data); ierr != nil {
 		return fmt.Errorf("%s is neither a YAML nor an INI inventory:\n  as YAML: %w\n  as INI: %w", path, yerr, ierr)

@@ -218,15 +218,17 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 		}
 		return re, nil
 	}
-	if re, err := regexp.Compile(`^(?s:` + globToRegexp(p) + `)$`); err == nil {
-		return re, nil
+	re, err := regexp.Compile(`^(?s:` + globToRegexp(p) + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("invalid host pattern %q: %w", p, err)
 	}
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(p) + `$`), nil
+	return re, nil
 }
 
 // globToRegexp is Python's fnmatch.translate: * ? [seq] [!seq].
-func globToRegexp(p string) string {
+func globToRegexp(pattern string) string {
 	var b strings.Builder
+	p := []rune(pattern)
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; c {
 		case '*':
@@ -248,7 +250,7 @@ func globToRegexp(p string) string {
 				b.WriteString(`\[`)
 				continue
 			}
-			b.WriteString("[" + classBody(p[i+1:j]) + "]")
+			b.WriteString("[" + classBody(string(p[i+1:j])) + "]")
 			i = j
 		default:
 			b.WriteString(regexp.QuoteMeta(string(c)))
@@ -260,15 +262,15 @@ func globToRegexp(p string) string {
 // classBody escapes a [seq] body for RE2, reading a leading ! as negation.
 func classBody(body string) string {
 	var b strings.Builder
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; {
+	for i, c := range body {
+		switch {
 		case i == 0 && c == '!':
 			b.WriteByte('^')
 		case c == '\\' || c == ']' || c == '[' || (i == 0 && c == '^'):
 			b.WriteByte('\\')
-			b.WriteByte(c)
+			b.WriteRune(c)
 		default:
-			b.WriteByte(c)
+			b.WriteRune(c)
 		}
 	}
 	return b.String()
