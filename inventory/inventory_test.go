@@ -62,7 +62,7 @@ func TestMatch(t *testing.T) {
 		"all":                "bastion,cp1,gpu1,gpu2",
 		"k8s":                "cp1,gpu1,gpu2",
 		"k8s:!gpu":           "cp1",
-		"gpu:cp1":            "cp1,gpu1,gpu2",
+		"gpu:cp1":            "gpu1,gpu2,cp1",
 		"k8s:&gpu":           "gpu1,gpu2",
 		"gpu*":               "gpu1,gpu2",
 		"bastion,gpu1":       "bastion,gpu1",
