@@ -72,6 +72,9 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		}
 	}
 	c, err := e.connFor(play, r, t, sc, vars)
+	if err == nil {
+		c, err = e.withEnvironment(c, play, sc, t, vars) // environment.go
+	}
 	if err != nil {
 		return failed(res, err), e.fail(play, r, t, item, err)
 	}

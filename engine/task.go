@@ -24,7 +24,8 @@ type scope struct {
 	become      *bool
 	becomeUser  string
 	vars        map[string]any
-	environment map[string]any
+	environment []any             // play → block → role layers, merged by withEnvironment
+	roles       []*playbooks.Role // enclosing roles, outermost first
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {
@@ -35,6 +36,7 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		out.when = slices.Clone(s.when)
 		out.vars = maps.Clone(s.vars)
 	}
+	out.enter(t) // roles.go: role and environment layers
 	out.tags = append(out.tags, t.Tags...)
 	out.when = append(out.when, t.When...)
 	if t.Become != nil {
@@ -181,11 +183,11 @@ func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task
 // inventory, play vars, facts, registered/set_fact, block and task vars,
 // extra vars; then the magic variables.
 func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
-	vars := maps.Clone(r.inv.Vars)
-	if vars == nil {
-		vars = map[string]any{}
-	}
+	defaults, roleVars, params := roleLayers(sc)
+	vars := maps.Clone(defaults)
+	maps.Copy(vars, r.inv.Vars)
 	maps.Copy(vars, play.Vars)
+	maps.Copy(vars, roleVars)
 	vars["ansible_facts"] = map[string]any(r.facts)
 	maps.Copy(vars, r.facts)
 	r.mu.Lock()
@@ -195,7 +197,9 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 		maps.Copy(vars, sc.vars)
 	}
 	maps.Copy(vars, t.Vars)
+	maps.Copy(vars, params)
 	maps.Copy(vars, e.opt.ExtraVars)
+	roleMagic(vars, sc)
 	vars["inventory_hostname"] = r.inv.Name
 	vars["inventory_hostname_short"], _, _ = strings.Cut(r.inv.Name, ".")
 	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })

@@ -14,7 +14,7 @@ import (
 var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",
 	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "run_once",
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
-	"import_tasks", "include_tasks", "become_method", "timeout"}
+	"import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
 
 // prefixes of fully qualified module names that map onto gpuctl's own.
 var modulePrefixes = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
@@ -49,7 +49,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		var err error
-		switch k.Value {
+		switch keyword(k.Value) {
 		case "name":
 		case "when":
 			t.When, err = l.exprList(file, v)
@@ -93,7 +93,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "vars":
 			err = l.decode(file, v, &t.Vars, "a mapping")
 		case "environment":
-			err = l.decode(file, v, &t.Environment, "a mapping")
+			err = l.decode(file, v, &t.Environment, "a mapping or an expression")
 		case "retries":
 			t.Retries, err = l.intVal(file, v)
 		case "delay":
@@ -121,6 +121,8 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 					}
 				}
 			}
+		case "include_role", "import_role":
+			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
 		default:
 			if modNode != nil {
@@ -142,6 +144,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			}
 			return nil, inv
 		}
+	}
+	if t.Role != nil && len(t.Vars) > 0 {
+		t.Role.Params = t.Vars // include_role's vars are the role's params
 	}
 	if handler && t.Name == "" && len(t.Listen) == 0 {
 		return nil, l.errf(file, n, "a handler needs a name or listen")
@@ -181,6 +186,20 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		return nil, err
 	}
 	return t, nil
+}
+
+// keyword maps the FQCN spellings of include and import keywords
+// (ansible.builtin.include_tasks) onto the keyword.
+func keyword(k string) string {
+	for _, p := range modulePrefixes {
+		if rest, ok := strings.CutPrefix(k, p); ok {
+			switch rest {
+			case "include_tasks", "import_tasks", "include_role", "import_role":
+				return rest
+			}
+		}
+	}
+	return k
 }
 
 func modulesErr(name string) error {

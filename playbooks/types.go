@@ -33,16 +33,18 @@ type Play struct {
 	Serial      []string // batch sizes: "1", "30%", ...
 	Tags        []string
 	PreTasks    []*Task
+	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
 	Tasks       []*Task
 	PostTasks   []*Task
 	Handlers    []*Task
-	Environment map[string]any
+	Environment any // a mapping, or an expression giving one
 	Pos         Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
 func (p *Play) AllTasks() []*Task {
 	out := append([]*Task{}, p.PreTasks...)
+	out = append(out, p.Roles...)
 	out = append(out, p.Tasks...)
 	return append(out, p.PostTasks...)
 }
@@ -69,7 +71,7 @@ type Task struct {
 	RunOnce      bool
 	NoLog        bool
 	Vars         map[string]any
-	Environment  map[string]any
+	Environment  any // a mapping, or an expression giving one
 	Until        []string
 	Retries      int
 	Delay        int
@@ -80,7 +82,20 @@ type Task struct {
 	// Include holds the tasks of include_tasks/import_tasks, loaded
 	// statically so they are validated before anything runs.
 	Include []*Task
-	Pos     Pos
+	// Role is set on the task wrapping a role's tasks (or one handler): the
+	// tasks inside see its defaults, vars, params and role_path.
+	Role *Role
+	Pos  Pos
+}
+
+// Role is one use of a role: its files as loaded, and the parameters of
+// this use (`- role: x` keys, include_role vars).
+type Role struct {
+	Name     string
+	Path     string         // the role's directory: templates/ and files/ are looked up here
+	Defaults map[string]any // defaults/main.yml: below everything else
+	Vars     map[string]any // vars/main.yml: above play vars
+	Params   map[string]any // above registered and set_fact values
 }
 
 // Title is how a task is named in output.
