@@ -26,6 +26,31 @@ type Loader struct {
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool
 	roleHandlers []*Task
+	errs         []error // every load error, reported together
+}
+
+// LoadErrors is every error of a playbook, in file order: a user fixes
+// them in one pass instead of one run per error.
+type LoadErrors []error
+
+func (e LoadErrors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = "  * " + err.Error()
+	}
+	return fmt.Sprintf("%d errors:\n%s", len(e), strings.Join(lines, "\n"))
+}
+
+func (e LoadErrors) Unwrap() []error { return e }
+
+// report keeps an error and lets loading go on with the next task or key.
+func (l *Loader) report(err error) {
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
 }
 
 // ErrInvalid wraps every load error, so callers can tell a broken playbook
@@ -40,9 +65,11 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 	}
 	l.tpl = template.New()
 	l.root = path
+	l.errs = nil
 	pb := &Playbook{Path: path}
-	if err := l.loadInto(pb, path, 0); err != nil {
-		return nil, err
+	l.report(l.loadInto(pb, path, 0))
+	if len(l.errs) > 0 {
+		return nil, LoadErrors(l.errs)
 	}
 	return pb, nil
 }
@@ -98,7 +125,8 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 		}
 		play, err := l.play(path, pn)
 		if err != nil {
-			return err
+			l.report(err)
+			continue
 		}
 		pb.Plays = append(pb.Plays, play)
 	}
@@ -150,11 +178,9 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		case "become_method", "any_errors_fatal", "strategy":
 			// accepted for compatibility; gpuctl always uses sudo and runs hosts independently
 		default:
-			return nil, l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
+			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}
-		if err != nil {
-			return nil, err
-		}
+		l.report(err)
 	}
 	if p.Hosts == "" {
 		return nil, l.errf(file, n, "play %q has no hosts", p.Name)
@@ -222,7 +248,8 @@ func (l *Loader) roles(file string, n *yaml.Node) ([]*Task, error) {
 	for _, rn := range n.Content {
 		t, err := l.playRole(file, rn, 0)
 		if err != nil {
-			return nil, err
+			l.report(err)
+			continue
 		}
 		out = append(out, t)
 	}

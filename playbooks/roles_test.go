@@ -1,6 +1,7 @@
 package playbooks
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,5 +47,47 @@ func TestRoleNotFoundSaysWhere(t *testing.T) {
 	_, err := (&Loader{}).Load(filepath.Join(write(t, map[string]string{"pb.yaml": "- hosts: all\n  roles:\n    - geerlingguy.docker\n"}), "pb.yaml"))
 	if err == nil || !strings.Contains(err.Error(), `pb.yaml:3: role "geerlingguy.docker" not found in`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every error of a playbook comes at once, each with file:line, and an
+// Ansible module gpuctl spells differently names what to write instead.
+func TestEveryLoadErrorAtOnce(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": `- hosts: all
+  tasks:
+    - name: a typo
+      comand: ls
+    - name: look
+      stat: {path: /x}
+    - name: sysctl
+      ansible.posix.sysctl: {name: vm.swappiness, value: "1"}
+    - ptest: {path: /x}
+      whne: true
+- hosts: all
+  rolez: [x]
+`})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"5 errors:",
+		`pb.yaml:4: task "a typo": unknown module "comand" (did you mean "command"?)`,
+		`pb.yaml:6: task "look": unknown module "stat"`,
+		`pb.yaml:8: task "sysctl": unknown module "sysctl"`,
+		"in gpuctl use `kernel` sets sysctls",
+		`pb.yaml:10: task "ptest": unknown keyword "whne" (did you mean "when"?)`,
+		`pb.yaml:12: unknown play keyword "rolez" (did you mean "roles"?)`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "swap") {
+		t.Errorf("suggested swap for stat:\n%s", msg)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Error("not ErrInvalid")
 	}
 }

@@ -30,7 +30,8 @@ func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*
 	for _, tn := range n.Content {
 		t, err := l.task(file, tn, handlers, depth)
 		if err != nil {
-			return nil, err
+			l.report(err)
+			continue
 		}
 		out = append(out, t)
 	}
@@ -165,7 +166,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		name = strings.TrimPrefix(name, p)
 	}
 	if _, ok := modules.Lookup(name); !ok {
-		return nil, l.errf(file, modKey, "task %q: %v", t.Title(), modulesErr(name))
+		return nil, l.errf(file, modKey, "task %q: %v%s", t.Title(), modulesErr(name), equivalentHint(name))
 	}
 	t.Module = name
 	args, err := l.moduleArgs(file, name, modNode)
