@@ -256,6 +256,9 @@ func (e *Engine) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error
 	if t.Loop == nil {
 		return nil, nil
 	}
+	if t.LoopWith != "" {
+		return e.withLoop(t, vars) // loops.go
+	}
 	v, err := e.tpl.RenderValue(t.Loop, vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)

@@ -14,7 +14,8 @@ import (
 var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",
 	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "run_once",
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
-	"import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
+	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
+	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
 
 // prefixes of fully qualified module names that map onto gpuctl's own.
 var modulePrefixes = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
@@ -62,6 +63,10 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Until, err = l.exprList(file, v)
 		case "loop", "with_items":
 			err = v.Decode(&t.Loop)
+		case "with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence",
+			"with_nested", "with_list", "with_indexed_items", "with_flattened", "with_cartesian":
+			err = v.Decode(&t.Loop)
+			t.LoopWith = strings.TrimPrefix(k.Value, "with_")
 		case "loop_control":
 			var lc struct {
 				LoopVar string `yaml:"loop_var"`

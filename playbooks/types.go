@@ -55,7 +55,8 @@ type Task struct {
 	Module       string         // registered module name (prefixes like ansible.builtin. stripped)
 	Args         map[string]any // raw, still templated
 	When         []string
-	Loop         any // list or template string
+	Loop         any    // list or template string
+	LoopWith     string // with_<lookup>: dict, fileglob, nested, ...; "" for loop and with_items
 	LoopVar      string
 	Register     string
 	Notify       []string
