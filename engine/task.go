@@ -61,13 +61,7 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	case t.Block != nil:
 		return e.runBlock(ctx, play, r, t, sc, notified)
 	case t.Include != nil:
-		inner := sc.child(t)
-		for _, sub := range t.Include {
-			if err := e.runTask(ctx, play, r, sub, inner, notified); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.runInclude(ctx, play, r, t, sc, notified) // include.go
 	}
 	if !e.tagsSelected(play, sc, t) {
 		return nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // roleUse is one mention of a role: in a play's roles:, a meta dependency,
@@ -347,4 +349,22 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 		t.Environment = args.Apply.Environment
 	}
 	return nil
+}
+
+// LoadTasks reads a task file at run time: an include_tasks whose path
+// depends on host variables. It is validated as strictly as at load time.
+func LoadTasks(path string) ([]*Task, error) {
+	l := &Loader{ReadFile: os.ReadFile, root: path}
+	l.tpl = template.New()
+	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
+	doc, err := l.parseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := l.tasks(path, doc, false, 1)
+	l.report(err)
+	if len(l.errs) > 0 {
+		return nil, LoadErrors(l.errs)
+	}
+	return tasks, nil
 }

@@ -114,7 +114,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Always, err = l.tasks(file, v, handler, depth)
 		case "import_tasks", "include_tasks":
 			var target string
-			if target, err = l.static(file, v); err == nil {
+			t.Dynamic = keyword(k.Value) == "include_tasks"
+			if target, err = l.static(file, v); err != nil && t.Dynamic && template.IsTemplate(v.Value) {
+				// known per host only: loaded when the include runs
+				t.IncludeFile, t.Include, err = resolve(file, v.Value), []*Task{}, nil
+			} else if err == nil {
 				if depth > 20 {
 					return nil, l.errf(file, v, "%s nested too deeply (a cycle?)", k.Value)
 				}
@@ -128,6 +132,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 				}
 			}
 		case "include_role", "import_role":
+			t.Dynamic = keyword(k.Value) == "include_role"
 			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
 		default:

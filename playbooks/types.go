@@ -83,6 +83,12 @@ type Task struct {
 	// Include holds the tasks of include_tasks/import_tasks, loaded
 	// statically so they are validated before anything runs.
 	Include []*Task
+	// IncludeFile is an include_tasks path that depends on host variables
+	// ("{{ ansible_distribution }}.yml"): loaded per host at run time.
+	IncludeFile string
+	// Dynamic marks include_tasks/include_role: their when and loop apply
+	// to the include itself, not to each task inside (import_* inherit).
+	Dynamic bool
 	// Role is set on the task wrapping a role's tasks (or one handler): the
 	// tasks inside see its defaults, vars, params and role_path.
 	Role *Role
