@@ -380,17 +380,16 @@ func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string
 }
 
 // connFor picks the transport for a task: delegation and become.
-func (e *Engine) connFor(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, vars map[string]any) (conn.Conn, error) {
+func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, vars map[string]any) (conn.Conn, error) {
 	c := r.base
 	if t.DelegateTo != "" {
 		target, err := e.tpl.RenderString(t.DelegateTo, vars)
 		if err != nil {
 			return nil, fmt.Errorf("delegate_to: %w", err)
 		}
-		if target != "localhost" && target != "127.0.0.1" {
-			return nil, fmt.Errorf("delegate_to %q: only localhost is supported", target)
+		if c, err = e.delegateConn(ctx, play, r, target); err != nil { // delegate.go
+			return nil, err
 		}
-		c = e.opt.Local
 	}
 	become := play.Become
 	if sc != nil && sc.become != nil {
