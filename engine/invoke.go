@@ -71,7 +71,10 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 			return e.unknown(play, r, t, item, why, res), nil
 		}
 	}
-	c, err := e.connFor(play, r, t, sc, vars)
+	c, err := e.connFor(ctx, play, r, t, sc, vars)
+	if err == nil {
+		c, err = e.withEnvironment(c, play, sc, t, vars) // environment.go
+	}
 	if err != nil {
 		return failed(res, err), e.fail(play, r, t, item, err)
 	}

@@ -24,7 +24,8 @@ type scope struct {
 	become      *bool
 	becomeUser  string
 	vars        map[string]any
-	environment map[string]any
+	environment []any             // play → block → role layers, merged by withEnvironment
+	roles       []*playbooks.Role // enclosing roles, outermost first
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {
@@ -35,6 +36,7 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		out.when = slices.Clone(s.when)
 		out.vars = maps.Clone(s.vars)
 	}
+	out.enter(t) // roles.go: role and environment layers
 	out.tags = append(out.tags, t.Tags...)
 	out.when = append(out.when, t.When...)
 	if t.Become != nil {
@@ -59,13 +61,7 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	case t.Block != nil:
 		return e.runBlock(ctx, play, r, t, sc, notified)
 	case t.Include != nil:
-		inner := sc.child(t)
-		for _, sub := range t.Include {
-			if err := e.runTask(ctx, play, r, sub, inner, notified); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.runInclude(ctx, play, r, t, sc, notified) // include.go
 	}
 	if !e.tagsSelected(play, sc, t) {
 		return nil
@@ -181,11 +177,11 @@ func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task
 // inventory, play vars, facts, registered/set_fact, block and task vars,
 // extra vars; then the magic variables.
 func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
-	vars := maps.Clone(r.inv.Vars)
-	if vars == nil {
-		vars = map[string]any{}
-	}
+	defaults, roleVars, params := roleLayers(sc)
+	vars := maps.Clone(defaults)
+	maps.Copy(vars, r.inv.Vars)
 	maps.Copy(vars, play.Vars)
+	maps.Copy(vars, roleVars)
 	vars["ansible_facts"] = map[string]any(r.facts)
 	maps.Copy(vars, r.facts)
 	r.mu.Lock()
@@ -195,7 +191,9 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 		maps.Copy(vars, sc.vars)
 	}
 	maps.Copy(vars, t.Vars)
+	maps.Copy(vars, params)
 	maps.Copy(vars, e.opt.ExtraVars)
+	roleMagic(vars, sc)
 	vars["inventory_hostname"] = r.inv.Name
 	vars["inventory_hostname_short"], _, _ = strings.Cut(r.inv.Name, ".")
 	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })
@@ -251,6 +249,9 @@ func mentions(t *playbooks.Task, word string) bool {
 func (e *Engine) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error) {
 	if t.Loop == nil {
 		return nil, nil
+	}
+	if t.LoopWith != "" {
+		return e.withLoop(t, vars) // loops.go
 	}
 	v, err := e.tpl.RenderValue(t.Loop, vars)
 	if err != nil {
@@ -382,17 +383,16 @@ func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string
 }
 
 // connFor picks the transport for a task: delegation and become.
-func (e *Engine) connFor(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, vars map[string]any) (conn.Conn, error) {
+func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, vars map[string]any) (conn.Conn, error) {
 	c := r.base
 	if t.DelegateTo != "" {
 		target, err := e.tpl.RenderString(t.DelegateTo, vars)
 		if err != nil {
 			return nil, fmt.Errorf("delegate_to: %w", err)
 		}
-		if target != "localhost" && target != "127.0.0.1" {
-			return nil, fmt.Errorf("delegate_to %q: only localhost is supported", target)
+		if c, err = e.delegateConn(ctx, play, r, target); err != nil { // delegate.go
+			return nil, err
 		}
-		c = e.opt.Local
 	}
 	become := play.Become
 	if sc != nil && sc.become != nil {

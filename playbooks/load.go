@@ -21,6 +21,36 @@ type Loader struct {
 	// Vars are extra variables (-e) visible to static parts (hosts, imports).
 	Vars map[string]any
 	tpl  *template.Engine
+	root string // the top playbook: roles are searched beside it
+	// per play: roles already run (dedup) and the handlers roles bring
+	rolesRun     map[string]bool
+	handlersSeen map[string]bool
+	roleHandlers []*Task
+	errs         []error // every load error, reported together
+}
+
+// LoadErrors is every error of a playbook, in file order: a user fixes
+// them in one pass instead of one run per error.
+type LoadErrors []error
+
+func (e LoadErrors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = "  * " + err.Error()
+	}
+	return fmt.Sprintf("%d errors:\n%s", len(e), strings.Join(lines, "\n"))
+}
+
+func (e LoadErrors) Unwrap() []error { return e }
+
+// report keeps an error and lets loading go on with the next task or key.
+func (l *Loader) report(err error) {
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
 }
 
 // ErrInvalid wraps every load error, so callers can tell a broken playbook
@@ -34,9 +64,12 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 		l.ReadFile = os.ReadFile
 	}
 	l.tpl = template.New()
+	l.root = path
+	l.errs = nil
 	pb := &Playbook{Path: path}
-	if err := l.loadInto(pb, path, 0); err != nil {
-		return nil, err
+	l.report(l.loadInto(pb, path, 0))
+	if len(l.errs) > 0 {
+		return nil, LoadErrors(l.errs)
 	}
 	return pb, nil
 }
@@ -92,7 +125,8 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 		}
 		play, err := l.play(path, pn)
 		if err != nil {
-			return err
+			l.report(err)
+			continue
 		}
 		pb.Plays = append(pb.Plays, play)
 	}
@@ -100,10 +134,11 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles"}
 
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
+	l.rolesRun, l.handlersSeen, l.roleHandlers = map[string]bool{}, map[string]bool{}, nil
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		var err error
@@ -129,7 +164,9 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		case "tags":
 			p.Tags, err = l.strList(file, v)
 		case "environment":
-			err = l.decode(file, v, &p.Environment, "a mapping")
+			err = l.decode(file, v, &p.Environment, "a mapping or an expression")
+		case "roles":
+			p.Roles, err = l.roles(file, v)
 		case "pre_tasks":
 			p.PreTasks, err = l.tasks(file, v, false, 0)
 		case "tasks":
@@ -141,11 +178,9 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		case "become_method", "any_errors_fatal", "strategy":
 			// accepted for compatibility; gpuctl always uses sudo and runs hosts independently
 		default:
-			return nil, l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
+			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}
-		if err != nil {
-			return nil, err
-		}
+		l.report(err)
 	}
 	if p.Hosts == "" {
 		return nil, l.errf(file, n, "play %q has no hosts", p.Name)
@@ -169,6 +204,7 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		}
 	}
 	p.VarsFiles = nil
+	p.Handlers = append(p.Handlers, l.roleHandlers...)
 	if err := l.checkNotify(p); err != nil {
 		return nil, err
 	}
@@ -199,6 +235,25 @@ func (l *Loader) hostsPattern(file string, v *yaml.Node) (string, error) {
 		s = out
 	}
 	return s, nil
+}
+
+func (l *Loader) roles(file string, n *yaml.Node) ([]*Task, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, l.errf(file, n, "roles must be a list, got %s", kindName(n))
+	}
+	var out []*Task
+	for _, rn := range n.Content {
+		t, err := l.playRole(file, rn, 0)
+		if err != nil {
+			l.report(err)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 func (l *Loader) checkNotify(p *Play) error {

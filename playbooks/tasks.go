@@ -14,7 +14,8 @@ import (
 var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",
 	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "run_once",
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
-	"import_tasks", "include_tasks", "become_method", "timeout"}
+	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
+	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
 
 // prefixes of fully qualified module names that map onto gpuctl's own.
 var modulePrefixes = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
@@ -30,7 +31,8 @@ func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*
 	for _, tn := range n.Content {
 		t, err := l.task(file, tn, handlers, depth)
 		if err != nil {
-			return nil, err
+			l.report(err)
+			continue
 		}
 		out = append(out, t)
 	}
@@ -49,7 +51,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		var err error
-		switch k.Value {
+		switch keyword(k.Value) {
 		case "name":
 		case "when":
 			t.When, err = l.exprList(file, v)
@@ -61,6 +63,10 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Until, err = l.exprList(file, v)
 		case "loop", "with_items":
 			err = v.Decode(&t.Loop)
+		case "with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence",
+			"with_nested", "with_list", "with_indexed_items", "with_flattened", "with_cartesian":
+			err = v.Decode(&t.Loop)
+			t.LoopWith = strings.TrimPrefix(k.Value, "with_")
 		case "loop_control":
 			var lc struct {
 				LoopVar string `yaml:"loop_var"`
@@ -93,7 +99,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "vars":
 			err = l.decode(file, v, &t.Vars, "a mapping")
 		case "environment":
-			err = l.decode(file, v, &t.Environment, "a mapping")
+			err = l.decode(file, v, &t.Environment, "a mapping or an expression")
 		case "retries":
 			t.Retries, err = l.intVal(file, v)
 		case "delay":
@@ -108,7 +114,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Always, err = l.tasks(file, v, handler, depth)
 		case "import_tasks", "include_tasks":
 			var target string
-			if target, err = l.static(file, v); err == nil {
+			t.Dynamic = keyword(k.Value) == "include_tasks"
+			if target, err = l.static(file, v); err != nil && t.Dynamic && template.IsTemplate(v.Value) {
+				// known per host only: loaded when the include runs
+				t.IncludeFile, t.Include, err = resolve(file, v.Value), []*Task{}, nil
+			} else if err == nil {
 				if depth > 20 {
 					return nil, l.errf(file, v, "%s nested too deeply (a cycle?)", k.Value)
 				}
@@ -121,6 +131,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 					}
 				}
 			}
+		case "include_role", "import_role":
+			t.Dynamic = keyword(k.Value) == "include_role"
+			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
 		default:
 			if modNode != nil {
@@ -143,6 +156,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			return nil, inv
 		}
 	}
+	if t.Role != nil && len(t.Vars) > 0 {
+		t.Role.Params = t.Vars // include_role's vars are the role's params
+	}
 	if handler && t.Name == "" && len(t.Listen) == 0 {
 		return nil, l.errf(file, n, "a handler needs a name or listen")
 	}
@@ -160,7 +176,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		name = strings.TrimPrefix(name, p)
 	}
 	if _, ok := modules.Lookup(name); !ok {
-		return nil, l.errf(file, modKey, "task %q: %v", t.Title(), modulesErr(name))
+		return nil, l.errf(file, modKey, "task %q: %v%s", t.Title(), modulesErr(name), equivalentHint(name))
 	}
 	t.Module = name
 	args, err := l.moduleArgs(file, name, modNode)
@@ -181,6 +197,20 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		return nil, err
 	}
 	return t, nil
+}
+
+// keyword maps the FQCN spellings of include and import keywords
+// (ansible.builtin.include_tasks) onto the keyword.
+func keyword(k string) string {
+	for _, p := range modulePrefixes {
+		if rest, ok := strings.CutPrefix(k, p); ok {
+			switch rest {
+			case "include_tasks", "import_tasks", "include_role", "import_role":
+				return rest
+			}
+		}
+	}
+	return k
 }
 
 func modulesErr(name string) error {

@@ -33,16 +33,18 @@ type Play struct {
 	Serial      []string // batch sizes: "1", "30%", ...
 	Tags        []string
 	PreTasks    []*Task
+	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
 	Tasks       []*Task
 	PostTasks   []*Task
 	Handlers    []*Task
-	Environment map[string]any
+	Environment any // a mapping, or an expression giving one
 	Pos         Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
 func (p *Play) AllTasks() []*Task {
 	out := append([]*Task{}, p.PreTasks...)
+	out = append(out, p.Roles...)
 	out = append(out, p.Tasks...)
 	return append(out, p.PostTasks...)
 }
@@ -53,7 +55,8 @@ type Task struct {
 	Module       string         // registered module name (prefixes like ansible.builtin. stripped)
 	Args         map[string]any // raw, still templated
 	When         []string
-	Loop         any // list or template string
+	Loop         any    // list or template string
+	LoopWith     string // with_<lookup>: dict, fileglob, nested, ...; "" for loop and with_items
 	LoopVar      string
 	Register     string
 	Notify       []string
@@ -69,7 +72,7 @@ type Task struct {
 	RunOnce      bool
 	NoLog        bool
 	Vars         map[string]any
-	Environment  map[string]any
+	Environment  any // a mapping, or an expression giving one
 	Until        []string
 	Retries      int
 	Delay        int
@@ -80,7 +83,26 @@ type Task struct {
 	// Include holds the tasks of include_tasks/import_tasks, loaded
 	// statically so they are validated before anything runs.
 	Include []*Task
-	Pos     Pos
+	// IncludeFile is an include_tasks path that depends on host variables
+	// ("{{ ansible_distribution }}.yml"): loaded per host at run time.
+	IncludeFile string
+	// Dynamic marks include_tasks/include_role: their when and loop apply
+	// to the include itself, not to each task inside (import_* inherit).
+	Dynamic bool
+	// Role is set on the task wrapping a role's tasks (or one handler): the
+	// tasks inside see its defaults, vars, params and role_path.
+	Role *Role
+	Pos  Pos
+}
+
+// Role is one use of a role: its files as loaded, and the parameters of
+// this use (`- role: x` keys, include_role vars).
+type Role struct {
+	Name     string
+	Path     string         // the role's directory: templates/ and files/ are looked up here
+	Defaults map[string]any // defaults/main.yml: below everything else
+	Vars     map[string]any // vars/main.yml: above play vars
+	Params   map[string]any // above registered and set_fact values
 }
 
 // Title is how a task is named in output.

@@ -9,15 +9,17 @@ import (
 )
 
 // Closest returns the options nearest to s by edit distance, when that
-// distance is at most 2; ties are all returned, in options' order.
+// distance is small for the length of the word: one edit per four letters,
+// at least one. Two edits turn "stat" into "swap", which no one meant.
+// Ties are all returned, in options' order.
 func Closest(s string, options []string) []string {
 	var best []string
-	bestD := 3
+	bestD := max(1, len(s)/4) + 1
 	for _, o := range options {
-		switch d := Distance(s, o); {
+		switch d := Distance(strings.ToLower(s), strings.ToLower(o)); {
 		case d < bestD:
 			best, bestD = []string{o}, d
-		case d == bestD:
+		case d == bestD && best != nil:
 			best = append(best, o)
 		}
 	}
@@ -37,23 +39,29 @@ func Hint(s string, options []string) string {
 	return fmt.Sprintf(" (did you mean %s?)", strings.Join(q, " or "))
 }
 
-// Distance is the Levenshtein distance between a and b.
+// Distance is the edit distance between a and b, a swap of two adjacent
+// letters counting as one edit ("whne" is one typo of "when").
 func Distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	// optimal string alignment: Levenshtein plus adjacent transpositions
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			c := 1
 			if a[i-1] == b[j-1] {
 				c = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+c)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev = cur
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

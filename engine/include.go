@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// runInclude runs an include, import or role wrapper. include_tasks and
+// include_role decide their when once per loop item, for the include
+// itself, and the item (or loop_var) is visible to every task inside; a
+// path depending on host variables is loaded here, per host.
+func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
+	if !t.Dynamic && t.Loop == nil && t.IncludeFile == "" {
+		return e.runAll(ctx, play, r, t.Include, sc.child(t), notified)
+	}
+	vars := e.taskVars(play, r, sc, t)
+	items := []any{nil}
+	if t.Loop != nil {
+		var err error
+		if items, err = e.loopItems(t, vars); err != nil {
+			return e.fail(play, r, t, nil, err)
+		}
+	}
+	loopVar := t.LoopVar
+	if loopVar == "" {
+		loopVar = "item"
+	}
+	for _, item := range items {
+		iv := maps.Clone(vars)
+		inner := sc.child(t)
+		inner.when = inner.when[:len(inner.when)-len(t.When)]
+		if t.Loop != nil {
+			iv[loopVar] = item
+			if inner.vars == nil {
+				inner.vars = map[string]any{}
+			}
+			inner.vars[loopVar] = item
+		}
+		ok, err := e.allTrue(t.When, iv, nil)
+		if err != nil {
+			return e.fail(play, r, t, item, fmt.Errorf("when: %w", err))
+		}
+		if !ok {
+			r.counts.Skipped++
+			e.emitResult(play, t, r.inv.Name, StatusSkipped, "condition false", nil, 0, item)
+			continue
+		}
+		tasks := t.Include
+		if t.IncludeFile != "" {
+			path, err := e.tpl.RenderString(t.IncludeFile, iv)
+			if err != nil {
+				return e.fail(play, r, t, item, fmt.Errorf("include_tasks: %w", err))
+			}
+			if tasks, err = playbooks.LoadTasks(path); err != nil {
+				return e.fail(play, r, t, item, err)
+			}
+		}
+		if err := e.runAll(ctx, play, r, tasks, inner, notified); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) runAll(ctx context.Context, play *playbooks.Play, r *hostRun, tasks []*playbooks.Task, sc *scope, notified map[string]bool) error {
+	for _, sub := range tasks {
+		if err := e.runTask(ctx, play, r, sub, sc, notified); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// enter adds what a block, include or role wrapper t brings to the scope
+// of the tasks inside it besides tags, conditions and vars: its role and
+// its environment layer.
+func (s *scope) enter(t *playbooks.Task) {
+	s.roles = slices.Clone(s.roles)
+	s.environment = slices.Clone(s.environment)
+	if t.Role != nil {
+		s.roles = append(s.roles, t.Role)
+	}
+	if t.Environment != nil {
+		s.environment = append(s.environment, t.Environment)
+	}
+}
+
+// roleLayers returns the enclosing roles' variables by Ansible's
+// precedence: defaults below inventory, role vars above play vars, params
+// above registered values. The innermost role wins within each layer.
+func roleLayers(sc *scope) (defaults, vars, params map[string]any) {
+	defaults, vars, params = map[string]any{}, map[string]any{}, map[string]any{}
+	if sc == nil {
+		return
+	}
+	for _, r := range sc.roles {
+		maps.Copy(defaults, r.Defaults)
+		maps.Copy(vars, r.Vars)
+		maps.Copy(params, r.Params)
+	}
+	return
+}
+
+// roleMagic sets role_name and role_path for tasks inside a role; the
+// copy and template modules look up their src under role_path first.
+func roleMagic(vars map[string]any, sc *scope) {
+	if sc == nil || len(sc.roles) == 0 {
+		return
+	}
+	r := sc.roles[len(sc.roles)-1]
+	vars["role_name"], vars["role_path"] = r.Name, r.Path
+}

@@ -1,0 +1,370 @@
+package playbooks
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/template"
+)
+
+// roleUse is one mention of a role: in a play's roles:, a meta dependency,
+// or include_role/import_role.
+type roleUse struct {
+	name, tasksFrom, varsFrom, defaultsFrom, handlersFrom string
+	params                                                map[string]any
+	dedup                                                 bool // play roles and dependencies run once per play
+}
+
+// roleKeywords are the keys of a `- role: x` entry that are not parameters.
+var roleKeywords = map[string]bool{"role": true, "name": true, "tags": true, "when": true, "become": true,
+	"become_user": true, "vars": true, "environment": true, "delegate_to": true, "ignore_errors": true, "no_log": true}
+
+// playRole reads one entry of a play's roles: list into a task wrapping the
+// role's tasks.
+func (l *Loader) playRole(file string, n *yaml.Node, depth int) (*Task, error) {
+	use := roleUse{dedup: true, params: map[string]any{}}
+	t := &Task{Pos: Pos{file, n.Line}}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		use.name = n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			var err error
+			switch k.Value {
+			case "role", "name":
+				use.name, err = l.str(file, v)
+			case "tags":
+				t.Tags, err = l.strList(file, v)
+			case "when":
+				t.When, err = l.exprList(file, v)
+			case "become":
+				t.Become, err = l.boolPtr(file, v)
+			case "become_user":
+				t.BecomeUser, err = l.str(file, v)
+			case "vars":
+				err = l.decode(file, v, &t.Vars, "a mapping")
+			case "environment":
+				err = l.decode(file, v, &t.Environment, "a mapping or an expression")
+			case "delegate_to", "ignore_errors", "no_log":
+				return nil, l.errf(file, k, "role %q: %s on a role is not supported; set it on the tasks", use.name, k.Value)
+			default:
+				var val any
+				err = v.Decode(&val)
+				use.params[k.Value] = val
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, l.errf(file, n, "a role is a name or a mapping with role:, got %s", kindName(n))
+	}
+	if use.name == "" {
+		return nil, l.errf(file, n, "role entry without a role name")
+	}
+	role, tasks, err := l.loadRole(file, n, use, depth)
+	if err != nil {
+		return nil, err
+	}
+	t.Name, t.Role, t.Include = "role "+use.name, role, tasks
+	if t.Include == nil {
+		t.Include = []*Task{}
+	}
+	return t, nil
+}
+
+// loadRole finds a role, reads its defaults, vars and handlers, and returns
+// its tasks with its dependencies' tasks first. A role already used in the
+// play with the same parameters returns no tasks (Ansible's dedup), unless
+// its meta says allow_duplicates.
+func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*Role, []*Task, error) {
+	if depth > 20 {
+		return nil, nil, l.errf(file, at, "role %q nested too deeply (a dependency cycle?)", use.name)
+	}
+	dir, err := l.findRole(use.name)
+	if err != nil {
+		return nil, nil, l.errf(file, at, "%v", err)
+	}
+	role := &Role{Name: filepath.Base(dir), Path: dir, Params: use.params}
+	meta, err := l.roleMeta(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := fmt.Sprint(dir, use.tasksFrom, use.params)
+	if use.dedup && !meta.AllowDuplicates {
+		if l.rolesRun[key] {
+			return role, nil, nil
+		}
+		l.rolesRun[key] = true
+	}
+	if role.Defaults, err = l.roleVarsFile(dir, "defaults", or(use.defaultsFrom, "main")); err != nil {
+		return nil, nil, err
+	}
+	if role.Vars, err = l.roleVarsFile(dir, "vars", or(use.varsFrom, "main")); err != nil {
+		return nil, nil, err
+	}
+	var out []*Task
+	for _, dn := range meta.deps {
+		dep, err := l.playRole(filepath.Join(dir, "meta", "main.yml"), dn, depth+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, dep)
+	}
+	tasks, err := l.roleTasks(dir, "tasks", or(use.tasksFrom, "main"), false, depth)
+	if err != nil {
+		return nil, nil, err
+	}
+	handlers, err := l.roleTasks(dir, "handlers", or(use.handlersFrom, "main"), true, depth)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.addRoleHandlers(role, handlers)
+	return role, append(out, tasks...), nil
+}
+
+// addRoleHandlers puts a role's handlers into the play, each wrapped so it
+// runs with the role's variables, and notifiable as "role : name" too.
+func (l *Loader) addRoleHandlers(role *Role, handlers []*Task) {
+	for _, h := range handlers {
+		id := h.Pos.String()
+		if l.handlersSeen[id] {
+			continue
+		}
+		l.handlersSeen[id] = true
+		listen := append([]string{}, h.Listen...)
+		if h.Name != "" {
+			listen = append(listen, role.Name+" : "+h.Name)
+		}
+		l.roleHandlers = append(l.roleHandlers, &Task{Name: h.Name, Listen: listen, Include: []*Task{h}, Role: role, Pos: h.Pos})
+	}
+}
+
+type roleMeta struct {
+	AllowDuplicates bool `yaml:"allow_duplicates"`
+	deps            []*yaml.Node
+}
+
+func (l *Loader) roleMeta(dir string) (roleMeta, error) {
+	var m roleMeta
+	path, doc, err := l.roleFile(dir, "meta", "main")
+	if err != nil || doc == nil {
+		return m, err
+	}
+	if doc.Kind != yaml.MappingNode {
+		return m, nil
+	}
+	if err := doc.Decode(&m); err != nil {
+		return m, l.errf(path, doc, "meta: %v", err)
+	}
+	if deps := mapGet(doc, "dependencies"); deps != nil && deps.Kind == yaml.SequenceNode {
+		m.deps = deps.Content
+	}
+	return m, nil
+}
+
+func (l *Loader) roleVarsFile(dir, sub, base string) (map[string]any, error) {
+	path, doc, err := l.roleFile(dir, sub, base)
+	if err != nil || doc == nil {
+		return map[string]any{}, err
+	}
+	vars := map[string]any{}
+	if err := l.decode(path, doc, &vars, "a mapping of variables"); err != nil {
+		return nil, err
+	}
+	return vars, nil
+}
+
+func (l *Loader) roleTasks(dir, sub, base string, handlers bool, depth int) ([]*Task, error) {
+	path, doc, err := l.roleFile(dir, sub, base)
+	if err != nil || doc == nil {
+		return nil, err
+	}
+	return l.tasks(path, doc, handlers, depth+1)
+}
+
+// roleFile reads dir/sub/base with Ansible's extensions (.yml, .yaml, none);
+// a missing file is not an error (nil node), as in Ansible.
+func (l *Loader) roleFile(dir, sub, base string) (string, *yaml.Node, error) {
+	for _, ext := range []string{"", ".yml", ".yaml"} {
+		if ext == "" && !strings.Contains(filepath.Base(base), ".") && base != "main" {
+			continue
+		}
+		path := filepath.Join(dir, sub, base+ext)
+		if _, err := l.ReadFile(path); errors.Is(err, fs.ErrNotExist) || isDirErr(err) {
+			continue
+		}
+		doc, err := l.parseFile(path)
+		if err != nil && strings.HasSuffix(err.Error(), "file is empty") {
+			return path, nil, nil
+		}
+		return path, doc, err
+	}
+	return "", nil, nil
+}
+
+func isDirErr(err error) bool { return err != nil && strings.Contains(err.Error(), "is a directory") }
+
+// findRole searches as Ansible does: roles/ beside the playbook, then
+// ANSIBLE_ROLES_PATH or roles_path from ansible.cfg beside the playbook,
+// then the playbook's directory. A name with a slash is a path.
+func (l *Loader) findRole(name string) (string, error) {
+	base := filepath.Dir(l.root)
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		return p, nil
+	}
+	dirs := []string{filepath.Join(base, "roles")}
+	dirs = append(dirs, l.rolesPath(base)...)
+	dirs = append(dirs, base)
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if l.isRole(p) {
+			return p, nil
+		}
+	}
+	hint := ""
+	if strings.Count(name, ".") >= 2 {
+		hint = " (roles from collections are not supported; put the role in roles/)"
+	}
+	return "", fmt.Errorf("role %q not found in %s%s", name, strings.Join(dirs, ", "), hint)
+}
+
+// isRole: a directory with any of a role's main files.
+func (l *Loader) isRole(dir string) bool {
+	for _, sub := range []string{"tasks", "handlers", "defaults", "vars", "meta"} {
+		if p, _, _ := l.roleFile(dir, sub, "main"); p != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Loader) rolesPath(base string) []string {
+	spec := os.Getenv("ANSIBLE_ROLES_PATH")
+	if spec == "" {
+		spec = cfgValue(l.ReadFile, filepath.Join(base, "ansible.cfg"), "defaults", "roles_path")
+	}
+	var out []string
+	home, _ := os.UserHomeDir()
+	for _, p := range filepath.SplitList(spec) {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			p = filepath.Join(home, rest)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// cfgValue reads one key of an INI file such as ansible.cfg.
+func cfgValue(read func(string) ([]byte, error), path, section, key string) string {
+	data, err := read(path)
+	if err != nil {
+		return ""
+	}
+	cur := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			cur = strings.Trim(line, "[]")
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && cur == section && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// includeRole loads include_role/import_role statically, so the role is
+// validated before anything runs. The task's vars are the role's params.
+func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) error {
+	var args struct {
+		Name         string `yaml:"name"`
+		TasksFrom    string `yaml:"tasks_from"`
+		VarsFrom     string `yaml:"vars_from"`
+		DefaultsFrom string `yaml:"defaults_from"`
+		HandlersFrom string `yaml:"handlers_from"`
+		Public       bool   `yaml:"public"`
+		Dups         bool   `yaml:"allow_duplicates"`
+		Validate     bool   `yaml:"rolespec_validate"`
+		Apply        struct {
+			Tags        []string `yaml:"tags"`
+			Become      *bool    `yaml:"become"`
+			BecomeUser  string   `yaml:"become_user"`
+			Environment any      `yaml:"environment"`
+		} `yaml:"apply"`
+	}
+	if v.Kind == yaml.ScalarNode {
+		args.Name = v.Value
+	} else if err := v.Decode(&args); err != nil {
+		return l.errf(file, v, "include_role: %v", err)
+	}
+	name, err := l.static(file, &yaml.Node{Kind: yaml.ScalarNode, Value: args.Name, Line: v.Line})
+	if err != nil {
+		return l.errf(file, v, "include_role name %q must be known before the run (a variable from -e, or a literal)", args.Name)
+	}
+	use := roleUse{name: name, tasksFrom: args.TasksFrom, varsFrom: args.VarsFrom, defaultsFrom: args.DefaultsFrom,
+		handlersFrom: args.HandlersFrom, params: t.Vars}
+	role, tasks, err := l.loadRole(file, v, use, depth+1)
+	if err != nil {
+		return err
+	}
+	t.Role, t.Include = role, tasks
+	if t.Include == nil {
+		t.Include = []*Task{}
+	}
+	t.Tags = append(t.Tags, args.Apply.Tags...)
+	if args.Apply.Become != nil {
+		t.Become = args.Apply.Become
+	}
+	t.BecomeUser = or(args.Apply.BecomeUser, t.BecomeUser)
+	if args.Apply.Environment != nil {
+		t.Environment = args.Apply.Environment
+	}
+	return nil
+}
+
+// LoadTasks reads a task file at run time: an include_tasks whose path
+// depends on host variables. It is validated as strictly as at load time.
+func LoadTasks(path string) ([]*Task, error) {
+	l := &Loader{ReadFile: os.ReadFile, root: path}
+	l.tpl = template.New()
+	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
+	doc, err := l.parseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := l.tasks(path, doc, false, 1)
+	l.report(err)
+	if len(l.errs) > 0 {
+		return nil, LoadErrors(l.errs)
+	}
+	return tasks, nil
+}

@@ -1,0 +1,93 @@
+package playbooks
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/gpuctl/gpuctl/modules/generic"
+)
+
+func TestRolesFromAnsibleCfgRolesPath(t *testing.T) {
+	pb, err := (&Loader{}).Load("testdata/roleslib/site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pb.Plays[0]
+	if len(p.Roles) != 1 || p.Roles[0].Role == nil || !strings.HasSuffix(p.Roles[0].Role.Path, "myroles/nvidia_toolkit") {
+		t.Fatalf("roles = %+v", p.Roles)
+	}
+	r := p.Roles[0]
+	if r.Role.Defaults["nvidia_toolkit_repo"] != "https://nvidia.github.io/libnvidia-container" {
+		t.Errorf("defaults = %v", r.Role.Defaults)
+	}
+	// main.yml's FQCN include_tasks loaded install.yml
+	if len(r.Include) != 1 || len(r.Include[0].Include) != 1 || r.Include[0].Include[0].Module != "command" {
+		t.Fatalf("role tasks = %+v", r.Include)
+	}
+	inc := p.Tasks[0]
+	if inc.Role == nil || len(inc.Include) != 1 || inc.Include[0].Name != "remove toolkit config" {
+		t.Fatalf("include_role tasks_from = %+v", inc)
+	}
+	if inc.Role.Params["nvidia_toolkit_repo"] != "local" {
+		t.Errorf("include_role vars are params: %v", inc.Role.Params)
+	}
+	// import_role of a role already in roles: still runs (dedup is for roles: and deps)
+	if len(p.Tasks[1].Include) != 1 {
+		t.Errorf("import_role tasks = %+v", p.Tasks[1].Include)
+	}
+	// the role's handler is in the play once, by name and as "role : name"
+	if len(p.Handlers) != 1 || !strings.Contains(strings.Join(p.Handlers[0].Listen, ","), "nvidia_toolkit : restart containerd") {
+		t.Fatalf("handlers = %+v", p.Handlers)
+	}
+}
+
+func TestRoleNotFoundSaysWhere(t *testing.T) {
+	_, err := (&Loader{}).Load(filepath.Join(write(t, map[string]string{"pb.yaml": "- hosts: all\n  roles:\n    - geerlingguy.docker\n"}), "pb.yaml"))
+	if err == nil || !strings.Contains(err.Error(), `pb.yaml:3: role "geerlingguy.docker" not found in`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every error of a playbook comes at once, each with file:line, and an
+// Ansible module gpuctl spells differently names what to write instead.
+func TestEveryLoadErrorAtOnce(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": `- hosts: all
+  tasks:
+    - name: a typo
+      comand: ls
+    - name: look
+      stat: {path: /x}
+    - name: sysctl
+      ansible.posix.sysctl: {name: vm.swappiness, value: "1"}
+    - ptest: {path: /x}
+      whne: true
+- hosts: all
+  rolez: [x]
+`})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"5 errors:",
+		`pb.yaml:4: task "a typo": unknown module "comand" (did you mean "command"?)`,
+		`pb.yaml:6: task "look": unknown module "stat"`,
+		`pb.yaml:8: task "sysctl": unknown module "sysctl"`,
+		"in gpuctl use `kernel` sets sysctls",
+		`pb.yaml:10: task "ptest": unknown keyword "whne" (did you mean "when"?)`,
+		`pb.yaml:12: unknown play keyword "rolez" (did you mean "roles"?)`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "swap") {
+		t.Errorf("suggested swap for stat:\n%s", msg)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Error("not ErrInvalid")
+	}
+}
