@@ -42,6 +42,9 @@ func CheckKeys(name string, args map[string]any) error {
 	if !ok {
 		return fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(name))
 	}
+	if takesAnyKey(reflect.TypeOf(info.New())) {
+		return nil
+	}
 	known := map[string]bool{}
 	for _, a := range info.Args() {
 		known[a.Name] = true
@@ -52,6 +55,21 @@ func CheckKeys(name string, args map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// takesAnyKey reports a module whose arguments struct collects unknown
+// keys in a ",remain" field (set_fact's variables, other OS families'
+// modules): every key is then its own.
+func takesAnyKey(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for f := range t.Fields() {
+		if strings.Contains(f.Tag.Get("yaml"), ",remain") {
+			return true
+		}
+	}
+	return false
 }
 
 // SecretArgs returns the values of arguments tagged secret:"true", so the

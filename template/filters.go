@@ -120,11 +120,19 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			if in.IsError() {
 				return in
 			}
+			if d, ok := in.Interface().(*exec.Dict); ok {
+				// A literal keeps its order, as Python's dicts do.
+				out := []any{}
+				for _, pair := range d.Pairs {
+					out = append(out, map[string]any{"key": pair.Key.String(), "value": normalize(pair.Value)})
+				}
+				return exec.AsValue(out)
+			}
 			m, ok := normalize(in.Interface()).(map[string]any)
 			if !ok {
 				return exec.AsValue(errors.New("dict2items expects a mapping"))
 			}
-			var out []any
+			out := []any{}
 			for _, k := range sortedMapKeys(m) {
 				out = append(out, map[string]any{"key": k, "value": m[k]})
 			}
@@ -199,17 +207,18 @@ func jsonFilter(indent bool) exec.FilterFunction {
 		if in.IsError() {
 			return in
 		}
-		var b []byte
-		var err error
 		if indent {
-			b, err = json.MarshalIndent(normalize(in.Interface()), "", "    ")
-		} else {
-			b, err = json.Marshal(normalize(in.Interface()))
+			b, err := json.MarshalIndent(normalize(in.Interface()), "", "    ")
+			if err != nil {
+				return exec.AsValue(fmt.Errorf("to_nice_json: %w", err))
+			}
+			return exec.AsValue(string(b))
 		}
+		s, err := pyJSON(normalize(in.Interface()))
 		if err != nil {
 			return exec.AsValue(fmt.Errorf("to_json: %w", err))
 		}
-		return exec.AsValue(string(b))
+		return exec.AsValue(s)
 	}
 }
 
@@ -239,4 +248,35 @@ func lookup(container, key any) any {
 		}
 	}
 	return nil
+}
+
+// pyJSON writes JSON as Python's json.dumps does by default, with ", " and
+// ": " between items, so to_json output matches Ansible's byte for byte
+// (keys sorted, since gpuctl's mappings keep no order).
+func pyJSON(v any) (string, error) {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			s, err := pyJSON(e)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		return "[" + strings.Join(parts, ", ") + "]", nil
+	case map[string]any:
+		parts := make([]string, 0, len(x))
+		for _, k := range sortedMapKeys(x) {
+			s, err := pyJSON(x[k])
+			if err != nil {
+				return "", err
+			}
+			key, _ := json.Marshal(k)
+			parts = append(parts, string(key)+": "+s)
+		}
+		return "{" + strings.Join(parts, ", ") + "}", nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
 }

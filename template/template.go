@@ -7,6 +7,7 @@ package template
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -36,20 +37,26 @@ func New() *Engine {
 	cfg.KeepTrailingNewline = true
 	filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
 	filters.Update(builtins.Filters)
-	for name, fn := range ansibleFilters() {
-		if filters.Exists(name) {
-			_ = filters.Replace(name, fn)
-		} else {
-			_ = filters.Register(name, fn)
-		}
+	own := ansibleFilters()
+	for name, fn := range moreFilters() {
+		own[name] = fn
+	}
+	for name, fn := range own {
+		registerFilter(filters, name, fn)
 	}
 	tests := exec.NewTestSet(map[string]exec.TestFunction{})
 	tests.Update(builtins.Tests)
-	for name, fn := range ansibleTests() {
-		if tests.Exists(name) {
-			_ = tests.Replace(name, fn)
-		} else {
-			_ = tests.Register(name, fn)
+	ownTests := ansibleTests()
+	for name, fn := range moreTests() {
+		ownTests[name] = valueTest(fn)
+	}
+	for name, fn := range ownTests {
+		for _, n := range append([]string{name}, fqcnNames(name)...) {
+			if tests.Exists(n) {
+				_ = tests.Replace(n, fn)
+			} else {
+				_ = tests.Register(n, fn)
+			}
 		}
 	}
 	env := &exec.Environment{
@@ -60,6 +67,25 @@ func New() *Engine {
 		Methods:           builtins.Methods,
 	}
 	return &Engine{env: env, cfg: cfg, cache: map[string]*exec.Template{}}
+}
+
+// registerFilter registers fn under name and its FQCN spellings.
+func registerFilter(filters *exec.FilterSet, name string, fn exec.FilterFunction) {
+	for _, n := range append([]string{name}, fqcnNames(name)...) {
+		if filters.Exists(n) {
+			_ = filters.Replace(n, fn)
+		} else {
+			_ = filters.Register(n, fn)
+		}
+	}
+}
+
+func fqcnNames(name string) []string {
+	out := make([]string, len(fqcnPrefixes))
+	for i, p := range fqcnPrefixes {
+		out[i] = p + name
+	}
+	return out
 }
 
 // IsTemplate reports whether s contains Jinja2 markup.
@@ -153,7 +179,13 @@ func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
 	return v, nil
 }
 
+// fqcnRef finds collection-qualified filter and test names
+// (`| ansible.builtin.combine`, `is ansible.builtin.version`), which
+// gonja's parser does not take; the short name is the same function.
+var fqcnRef = regexp.MustCompile(`(\|\s*|\bis\s+(?:not\s+)?)(?:ansible\.builtin|ansible\.utils|ansible\.netcommon|community\.general)\.([A-Za-z_])`)
+
 func (e *Engine) parse(src string) (*exec.Template, error) {
+	src = fqcnRef.ReplaceAllString(src, "$1$2")
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()

@@ -29,7 +29,7 @@ func TestRender(t *testing.T) {
 		{"{{ flag | bool }}", true},
 		{"{{ n | int + 1 }}", 43},
 		{"{{ 'a-b' | regex_replace('-(b)', '_\\\\1') }}", "a_b"},
-		{"{{ {'a': 1} | to_json }}", `{"a":1}`},
+		{"{{ {'a': 1} | to_json }}", `{"a": 1}`},
 		{"{% if reg is changed %}c{% endif %}", "c"},
 	}
 	for _, c := range cases {

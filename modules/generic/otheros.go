@@ -1,0 +1,96 @@
+package generic
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
+)
+
+// Ansible roles carry tasks for every OS family and pick one with `when:
+// ansible_os_family == ...`. The tasks for families gpuctl does not manage
+// must still load, so that a Debian host can run the role; they fail only on
+// a host that actually reaches them.
+var otherOSModules = []struct{ name, family string }{
+	{"yum", "RPM (Red Hat, CentOS, Fedora)"},
+	{"dnf", "RPM (Red Hat, CentOS, Fedora)"},
+	{"dnf5", "RPM (Fedora)"},
+	{"rpm_key", "RPM (Red Hat, CentOS, Fedora)"},
+	{"yum_repository", "RPM (Red Hat, CentOS, Fedora)"},
+	{"rhsm_repository", "Red Hat"},
+	{"redhat_subscription", "Red Hat"},
+	{"zypper", "SUSE"},
+	{"zypper_repository", "SUSE"},
+	{"apk", "Alpine"},
+	{"pacman", "Arch Linux"},
+	{"portage", "Gentoo"},
+	{"pkgng", "FreeBSD"},
+	{"openbsd_pkg", "OpenBSD"},
+	{"homebrew", "macOS"},
+	{"homebrew_tap", "macOS"},
+	{"homebrew_cask", "macOS"},
+	{"win_package", "Windows"},
+	{"win_chocolatey", "Windows"},
+}
+
+func init() {
+	for _, m := range otherOSModules {
+		m := m
+		modules.Register(modules.Info{
+			Name:    m.name,
+			Summary: "Loads for " + m.family + " branches of a role; fails on any host that reaches it (gpuctl manages Debian and Ubuntu)",
+			CheckMode: "Reads /etc/os-release to name the host's OS in the error; a host that reaches the task fails, " +
+				"under --check too.",
+			Example: `- name: Only runs where the role's condition selects it
+  ` + m.name + `: {name: htop}
+  when: ansible_os_family == "RedHat"`,
+			New: func() modules.Module { return &OtherOS{module: m.name, family: m.family} },
+		})
+	}
+}
+
+// OtherOS accepts any arguments: they are Ansible's for an OS family gpuctl
+// does not manage, and checking them would only refuse content that a
+// Debian host never runs.
+type OtherOS struct {
+	Args map[string]any `yaml:",remain" doc:"any of the Ansible module's arguments; accepted and not used"`
+
+	module, family string
+}
+
+func (m *OtherOS) Validate() error { return nil }
+
+func (m *OtherOS) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	return plan.Diff{}, fmt.Errorf("%s is for %s hosts, and this host runs %s; gpuctl manages packages "+
+		"with apt and package (Debian, Ubuntu) and does not support %s: guard the task with "+
+		"`when: ansible_os_family == ...` as the role's other branches do", m.module, m.family, hostOS(ctx, h), m.module)
+}
+
+func (m *OtherOS) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	_, err := m.Check(ctx, h)
+	return err
+}
+
+// hostOS names the host's OS from /etc/os-release, as well as it can.
+func hostOS(ctx context.Context, h modules.Host) string {
+	b, err := h.Conn().ReadFile(ctx, "/etc/os-release")
+	if err != nil {
+		return "an OS without /etc/os-release"
+	}
+	fields := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			fields[k] = strings.Trim(v, `"'`)
+		}
+	}
+	for _, k := range []string{"PRETTY_NAME", "NAME", "ID"} {
+		if fields[k] != "" {
+			return fields[k]
+		}
+	}
+	return "an unnamed OS"
+}
+
+var _ modules.Module = (*OtherOS)(nil)

@@ -1,0 +1,54 @@
+package generic_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/plan"
+)
+
+// Other families' modules load with whatever arguments Ansible takes, and
+// fail only when a host runs them, naming that host's OS.
+func TestOtherOSModules(t *testing.T) {
+	args := map[string]any{"name": []any{"htop", "kernel-devel"}, "state": "present", "enablerepo": "epel", "disable_gpg_check": true}
+	for _, name := range []string{"yum", "dnf", "rpm_key", "yum_repository", "zypper", "zypper_repository", "apk", "pacman"} {
+		if err := modules.CheckKeys(name, args); err != nil {
+			t.Fatalf("%s: loader refused arguments: %v", name, err)
+		}
+		m, err := modules.New(name, args)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		h := hosttest.Local()
+		h.C = osReleaseConn{h.C, `PRETTY_NAME="Ubuntu 24.04.1 LTS"` + "\nID=ubuntu\n"}
+		_, err = m.Check(context.Background(), h)
+		if err == nil {
+			t.Fatalf("%s: a host that reaches it must fail", name)
+		}
+		for _, want := range []string{name + " is for", "Ubuntu 24.04.1 LTS", "apt and package"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q lacks %q", name, err, want)
+			}
+		}
+		if err := m.Apply(context.Background(), h, plan.Diff{}); err == nil {
+			t.Errorf("%s: apply succeeded", name)
+		}
+	}
+}
+
+// osReleaseConn answers /etc/os-release with its own text.
+type osReleaseConn struct {
+	conn.Conn
+	text string
+}
+
+func (c osReleaseConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	if p == "/etc/os-release" {
+		return []byte(c.text), nil
+	}
+	return c.Conn.ReadFile(ctx, p)
+}
