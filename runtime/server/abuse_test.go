@@ -251,9 +251,11 @@ func TestAbuseBytesInFlight(t *testing.T) {
 	// their parsed rows. The budget admits 2; each holds its body, its
 	// values and its answer (under 3× the body), the collector lets the
 	// heap reach twice the live heap, and the test's clients add a little:
-	// 4 MiB × 3 × 2 + 16 MiB.
-	if peak := stop(); peak > 40<<20 {
-		t.Errorf("heap peaked at %d MiB with 24 large bodies in flight; bound 40 MiB (budget 4 MiB)", peak>>20)
+	// 4 MiB × 3 × 2 + 16 MiB, plus slack for GC timing on a loaded
+	// machine (a peak of 40 MiB was seen there). Unbounded, the same
+	// attack holds 24 × 2 MiB × 3 ≈ 144 MiB, so 64 MiB still tells them apart.
+	if peak := stop(); peak > 64<<20 {
+		t.Errorf("heap peaked at %d MiB with 24 large bodies in flight; bound 64 MiB (budget 4 MiB)", peak>>20)
 	}
 }
 
