@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
@@ -232,7 +233,8 @@ func newFactsCmd(streams IO) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.inventory, "inventory", "i", "", "inventory file; default: localhost")
+	cmd.Flags().StringArrayVarP(&o.inventories, "inventory", "i", nil, "inventory file, directory or host list; repeatable (default: localhost)")
+	cmd.Flags().StringArrayVar(&o.vaultPassFiles, "vault-password-file", nil, "file holding the vault password, or a script printing it")
 	cmd.Flags().StringVarP(&o.limit, "limit", "l", "", "limit hosts to a pattern")
 	cmd.Flags().IntVarP(&o.forks, "forks", "f", 10, "hosts to work on at once")
 	cmd.Flags().StringVarP(&format, "output", "o", "yaml", "yaml or json")
@@ -242,14 +244,9 @@ func newFactsCmd(streams IO) *cobra.Command {
 
 // factsPlaybook is an empty play over all hosts: gathering facts is all it does.
 func factsPlaybook(o *runOptions) (*playbooks.Playbook, *inventory.Inventory, error) {
-	var inv *inventory.Inventory
-	var err error
-	if o.inventory != "" {
-		if inv, err = inventory.Load(o.inventory); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
+	inv, err := o.openInventory(context.Background())
+	if err != nil {
+		return nil, nil, err
 	}
 	yes := true
 	return &playbooks.Playbook{Plays: []*playbooks.Play{{Name: "facts", Hosts: "all", GatherFacts: &yes}}}, inv, nil

@@ -37,7 +37,10 @@ func (e *ExitError) Unwrap() error { return e.Err }
 type runOptions struct {
 	io               IO
 	playbook         string
-	inventory        string
+	inventories      []string
+	vaultIDs         []string
+	vaultPassFiles   []string
+	askVaultPass     bool
 	check, diff      bool
 	limit            string
 	tags, skipTags   []string
@@ -86,7 +89,10 @@ change, 2 changes pending (or made), 1 failure.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file (Ansible YAML format); default: localhost only")
+	f.StringArrayVarP(&o.inventories, "inventory", "i", nil, "inventory: a YAML or INI file, a directory of them, or a comma list of hosts; repeatable (default: localhost only)")
+	f.StringArrayVar(&o.vaultPassFiles, "vault-password-file", nil, "file holding the vault password, or a script printing it; repeatable")
+	f.StringArrayVar(&o.vaultIDs, "vault-id", nil, "vault identity LABEL@SOURCE (SOURCE: prompt, a file or a script); repeatable")
+	f.BoolVarP(&o.askVaultPass, "ask-vault-pass", "J", false, "ask for the vault password")
 	f.BoolVarP(&o.check, "check", "C", false, "change nothing; report what would change")
 	f.BoolVarP(&o.diff, "diff", "D", false, "show what changes: unified diffs for files, before/after for the rest")
 	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
@@ -111,12 +117,8 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	o.vars = vars
-	if o.inventory != "" {
-		if o.inv, err = inventory.Load(o.inventory); err != nil {
-			return &ExitError{Code: 1, Err: err}
-		}
-	} else {
-		o.inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
+	if o.inv, err = o.openInventory(cmd.Context()); err != nil {
+		return &ExitError{Code: 1, Err: err}
 	}
 	// Static parts of plays (hosts patterns, imports) may use extra vars and
 	// the inventory's groups, as Ansible allows.
@@ -172,7 +174,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 	}
 	eng := engine.New(o.inv, engine.Options{
 		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
-		ExtraVars: o.vars, BecomePassword: o.becPwd,
+		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.inv.Secrets(),
 		Connector: sshConnector{timeout: o.connectTimeout},
 		Local:     local.New(),
 		Become: func(c conn.Conn, user, password string) conn.Conn {

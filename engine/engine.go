@@ -51,6 +51,8 @@ type Options struct {
 	SlowAfter time.Duration
 	// TaskTimeout bounds one task on one host (0: none).
 	TaskTimeout time.Duration
+	// Secrets are further values to mask everywhere (decrypted vault values).
+	Secrets []string
 }
 
 // Engine runs playbooks. One Engine serves one run.
@@ -81,6 +83,9 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	e := &Engine{opt: opt, tpl: template.New(), inv: inv, hosts: map[string]*hostRun{}}
 	if opt.BecomePassword != "" {
 		e.secrets.Add(opt.BecomePassword)
+	}
+	for _, sec := range opt.Secrets {
+		e.secrets.Add(sec)
 	}
 	for _, h := range inv.Hosts() {
 		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
