@@ -202,7 +202,7 @@ func (r repeatReader) Read(p []byte) (int, error) {
 // Item 2: bodies in flight share one budget across requests.
 func TestAbuseBytesInFlight(t *testing.T) {
 	const limit = 2 << 20
-	s := newServer(t, Config{MaxBodyBytes: limit, MaxInflightBytes: 2 * limit, MaxRows: 1 << 16, RequestTimeout: 20 * time.Second}, nil)
+	s := newServer(t, Config{MaxBodyBytes: limit, MaxInflightBytes: 2 * limit, MaxRows: 1 << 16, RequestTimeout: 2 * time.Minute, ReadTimeout: 2 * time.Minute}, nil)
 	base := serve(t, s)
 	// Valid bodies just under the limit, sent slowly so they overlap.
 	body := []byte("[" + strings.Repeat(row(10, "1.5")+",", limit/45-1) + row(10, "1.5") + "]")
