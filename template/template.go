@@ -60,7 +60,7 @@ func New() *Engine {
 		}
 	}
 	env := &exec.Environment{
-		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
+		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(lookupFunctions()),
 		Filters:           filters,
 		Tests:             tests,
 		ControlStructures: builtins.ControlStructures,
