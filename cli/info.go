@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
@@ -232,7 +233,7 @@ func newFactsCmd(streams IO) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.inventory, "inventory", "i", "", "inventory file; default: localhost")
+	o.invFlags.add(cmd.Flags())
 	cmd.Flags().StringVarP(&o.limit, "limit", "l", "", "limit hosts to a pattern")
 	cmd.Flags().IntVarP(&o.forks, "forks", "f", 10, "hosts to work on at once")
 	cmd.Flags().StringVarP(&format, "output", "o", "yaml", "yaml or json")
@@ -242,14 +243,12 @@ func newFactsCmd(streams IO) *cobra.Command {
 
 // factsPlaybook is an empty play over all hosts: gathering facts is all it does.
 func factsPlaybook(o *runOptions) (*playbooks.Playbook, *inventory.Inventory, error) {
-	var inv *inventory.Inventory
-	var err error
-	if o.inventory != "" {
-		if inv, err = inventory.Load(o.inventory); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
+	if err := o.invFlags.loadVault(context.Background(), o.io); err != nil {
+		return nil, nil, err
+	}
+	inv, err := o.invFlags.load("")
+	if err != nil {
+		return nil, nil, err
 	}
 	yes := true
 	return &playbooks.Playbook{Plays: []*playbooks.Play{{Name: "facts", Hosts: "all", GatherFacts: &yes}}}, inv, nil

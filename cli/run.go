@@ -37,7 +37,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 type runOptions struct {
 	io               IO
 	playbook         string
-	inventory        string
+	invFlags         inventoryFlags
 	check, diff      bool
 	limit            string
 	tags, skipTags   []string
@@ -86,7 +86,7 @@ change, 2 changes pending (or made), 1 failure.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file (Ansible YAML format); default: localhost only")
+	o.invFlags.add(f)
 	f.BoolVarP(&o.check, "check", "C", false, "change nothing; report what would change")
 	f.BoolVarP(&o.diff, "diff", "D", false, "show what changes: unified diffs for files, before/after for the rest")
 	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
@@ -111,13 +111,17 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	o.vars = vars
-	if o.inventory != "" {
-		if o.inv, err = inventory.Load(o.inventory); err != nil {
-			return &ExitError{Code: 1, Err: err}
-		}
-	} else {
-		o.inv, _ = inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
+	if err := o.invFlags.loadVault(cmd.Context(), o.io); err != nil {
+		return &ExitError{Code: 1, Err: err}
 	}
+	pbFile := ""
+	if _, statErr := os.Stat(o.playbook); statErr == nil {
+		pbFile = o.playbook
+	}
+	if o.inv, err = o.invFlags.load(pbFile); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	o.invFlags.printWarnings(o.io)
 	// Static parts of plays (hosts patterns, imports) may use extra vars and
 	// the inventory's groups, as Ansible allows.
 	static := map[string]any{"groups": groupsVar(o.inv)}
@@ -172,7 +176,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 	}
 	eng := engine.New(o.inv, engine.Options{
 		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
-		ExtraVars: o.vars, BecomePassword: o.becPwd,
+		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.inv.Secrets(),
 		Connector: sshConnector{timeout: o.connectTimeout},
 		Local:     local.New(),
 		Become: func(c conn.Conn, user, password string) conn.Conn {

@@ -42,11 +42,13 @@ type Options struct {
 	ExtraVars map[string]any
 	// BecomePassword applies to hosts whose inventory sets none.
 	BecomePassword string
-	Connector      Connector
-	Local          conn.Conn
-	Become         BecomeFunc
-	Reporter       Reporter
-	Logger         *slog.Logger
+	// Secrets are masked in all output (values decrypted from a vault).
+	Secrets   []string
+	Connector Connector
+	Local     conn.Conn
+	Become    BecomeFunc
+	Reporter  Reporter
+	Logger    *slog.Logger
 	// SlowAfter is when a running task is reported as still running.
 	SlowAfter time.Duration
 	// TaskTimeout bounds one task on one host (0: none).
@@ -82,6 +84,7 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	if opt.BecomePassword != "" {
 		e.secrets.Add(opt.BecomePassword)
 	}
+	e.secrets = append(e.secrets, opt.Secrets...)
 	for _, h := range inv.Hosts() {
 		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
 			if s, ok := h.Vars[k].(string); ok && s != "" {
@@ -130,6 +133,9 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 			// As Ansible does: a play whose pattern matches nothing (a
 			// single-node inventory has no workers group) is skipped.
 			msg := fmt.Sprintf("play %q (%s): no hosts matched %q; skipping", play.Name, play.Pos, play.Hosts)
+			if err != nil { // Ansible's warning, naming what matched nothing
+				msg = fmt.Sprintf("play %q (%s): %v; skipping", play.Name, play.Pos, err)
+			}
 			e.opt.Reporter.Event(Event{Type: EventWarning, Time: time.Now(), Play: play.Name, Msg: msg})
 			continue
 		}
