@@ -84,7 +84,9 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	if opt.BecomePassword != "" {
 		e.secrets.Add(opt.BecomePassword)
 	}
-	e.secrets = append(e.secrets, opt.Secrets...)
+	for _, s := range opt.Secrets {
+		e.secrets.Add(s)
+	}
 	for _, h := range inv.Hosts() {
 		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
 			if s, ok := h.Vars[k].(string); ok && s != "" {
