@@ -233,8 +233,7 @@ func newFactsCmd(streams IO) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVarP(&o.inventories, "inventory", "i", nil, "inventory file, directory or host list; repeatable (default: localhost)")
-	cmd.Flags().StringArrayVar(&o.vaultPassFiles, "vault-password-file", nil, "file holding the vault password, or a script printing it")
+	o.invFlags.add(cmd.Flags())
 	cmd.Flags().StringVarP(&o.limit, "limit", "l", "", "limit hosts to a pattern")
 	cmd.Flags().IntVarP(&o.forks, "forks", "f", 10, "hosts to work on at once")
 	cmd.Flags().StringVarP(&format, "output", "o", "yaml", "yaml or json")
@@ -244,7 +243,10 @@ func newFactsCmd(streams IO) *cobra.Command {
 
 // factsPlaybook is an empty play over all hosts: gathering facts is all it does.
 func factsPlaybook(o *runOptions) (*playbooks.Playbook, *inventory.Inventory, error) {
-	inv, err := o.openInventory(context.Background())
+	if err := o.invFlags.loadVault(context.Background(), o.io); err != nil {
+		return nil, nil, err
+	}
+	inv, err := o.invFlags.load("")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,72 +3,74 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gpuctl/gpuctl/inventory"
 	"github.com/gpuctl/gpuctl/vault"
 )
 
-// implicitLocalhost is the inventory of a run without -i: the controller
-// over the local connection, as `ansible-playbook` without an inventory.
-const implicitLocalhost = "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-
-// openInventory reads every -i source with the vault passwords asked for,
-// plus group_vars/ and host_vars/ beside the playbook, and prints the
-// inventory's warnings (unmatched patterns, empty host lists) to stderr.
-func (o *runOptions) openInventory(ctx context.Context) (*inventory.Inventory, error) {
-	if len(o.inventories) == 0 {
-		return inventory.Parse("(implicit localhost)", []byte(implicitLocalhost))
-	}
-	secrets, err := o.vaultSecrets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	opt := inventory.Options{Sources: o.inventories, Vault: secrets}
-	if o.playbook != "" {
-		if _, err := os.Stat(o.playbook); err == nil {
-			opt.PlaybookDir = filepath.Dir(o.playbook)
-		}
-	}
-	inv, err := inventory.Open(opt)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range inv.Warnings() {
-		fmt.Fprintln(o.io.Err, "[WARNING]:", w)
-	}
-	return inv, nil
+// inventoryFlags are the Ansible flags that say where hosts and their
+// variables come from: -i (repeatable) and the vault passwords.
+type inventoryFlags struct {
+	sources       []string
+	vaultFiles    []string
+	vaultIDs      []string
+	askVaultPass  bool
+	vaultSecrets  []vault.Secret
+	inventoryWarn []string
 }
 
-// vaultSecrets loads the passwords of --vault-id, --vault-password-file and
-// --ask-vault-pass in that order, as ansible-core tries them.
-func (o *runOptions) vaultSecrets(ctx context.Context) ([]vault.Secret, error) {
-	ask := func(prompt string) (string, error) { return readPassword(o.io, prompt) }
-	var out []vault.Secret
-	add := func(id, src string) error {
+func (f *inventoryFlags) add(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.sources, "inventory", "i", nil, "inventory: a YAML or INI file, a directory of them, or host1,host2, (repeatable); default: localhost only")
+	fs.StringArrayVar(&f.vaultFiles, "vault-password-file", nil, "file holding the Ansible Vault password, or a script printing it (repeatable)")
+	fs.StringArrayVar(&f.vaultIDs, "vault-id", nil, "vault password as label@file, label@prompt or file (repeatable)")
+	fs.BoolVarP(&f.askVaultPass, "ask-vault-pass", "J", false, "ask for the Ansible Vault password")
+}
+
+// loadVault reads every vault password the flags name, as ansible does.
+func (f *inventoryFlags) loadVault(ctx context.Context, streams IO) error {
+	specs := append([]string{}, f.vaultIDs...)
+	for _, file := range f.vaultFiles {
+		specs = append(specs, file)
+	}
+	if f.askVaultPass {
+		specs = append(specs, "prompt")
+	}
+	ask := func(prompt string) (string, error) { return readPassword(streams, prompt) }
+	for _, spec := range specs {
+		id, src := vault.ParseID(spec)
 		s, err := vault.Load(ctx, id, src, ask)
 		if err != nil {
 			return err
 		}
-		out = append(out, s)
-		return nil
+		f.vaultSecrets = append(f.vaultSecrets, s)
 	}
-	for _, spec := range o.vaultIDs {
-		id, src := vault.ParseID(spec)
-		if err := add(id, src); err != nil {
-			return nil, err
-		}
+	return nil
+}
+
+// load reads the inventory; playbook is the playbook file, whose directory
+// may hold group_vars/ and host_vars/. Without -i, localhost alone is the
+// inventory, over the local connection, as gpuctl always did.
+func (f *inventoryFlags) load(playbook string) (*inventory.Inventory, error) {
+	if len(f.sources) == 0 {
+		return inventory.Parse("(implicit localhost)", []byte("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"))
 	}
-	for _, f := range o.vaultPassFiles {
-		if err := add(vault.DefaultID, f); err != nil {
-			return nil, err
-		}
+	opt := inventory.Options{Sources: f.sources, Vault: f.vaultSecrets}
+	if playbook != "" {
+		opt.PlaybookDir = filepath.Dir(playbook)
 	}
-	if o.askVaultPass {
-		if err := add(vault.DefaultID, "prompt"); err != nil {
-			return nil, err
-		}
+	inv, err := inventory.Open(opt)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	return out, nil
+	f.inventoryWarn = inv.Warnings()
+	return inv, nil
+}
+
+func (f *inventoryFlags) printWarnings(streams IO) {
+	for _, w := range f.inventoryWarn {
+		fmt.Fprintf(streams.Err, "[WARNING]: %s\n", w)
+	}
 }

@@ -5,52 +5,69 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gpuctl/gpuctl/vault"
 )
 
-// What an Ansible user brings: an INI inventory, group_vars beside it (one
-// file vault-encrypted), group_vars beside the playbook, and a vault
-// password file. The values reach the tasks, the vaulted one masked.
-func TestRunINIInventoryGroupVarsAndVault(t *testing.T) {
+// An INI inventory with group_vars and a vaulted variable reaches a debug
+// task over the local connection; the decrypted secret never reaches the
+// output. The ciphertext was made by ansible-vault encrypt_string with the
+// password "hunter2pass" (inventory/testdata/vault).
+func TestRunINIInventoryWithVault(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel, content string) {
-		t.Helper()
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("inv/hosts.ini", "# fleet\n[gpu]\ngpu1 ansible_connection=local driver_branch=580\n\n[gpu:vars]\nrole_name_x=worker\n")
-	enc, err := vault.Encrypt([]byte("bmc_password: s3cr3t-bmc\n"), vault.Secret{ID: vault.DefaultID, Password: []byte("hunter2pass")}, nil)
+	vaulted, err := os.ReadFile(filepath.Join("..", "inventory", "testdata", "vault", "group_vars", "gpu.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	write("inv/group_vars/gpu.yml", string(enc))
-	write("play/group_vars/all.yml", "site: from-playbook-dir\n")
-	write("vault-pass", "hunter2pass\n")
-	write("play/pb.yml", `
-- hosts: gpu
+	must := func(name, content string, mode os.FileMode) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must("inv/hosts.ini", "[gpu]\nnode01 ansible_connection=local greeting_from_ini=hi\n", 0o644)
+	must("inv/group_vars/gpu.yml", string(vaulted)+"site: lab-7\n", 0o644)
+	must("pw.sh", "#!/bin/sh\necho hunter2pass\n", 0o755)
+	must("pb.yaml", `
+- hosts: gpu[0]
   gather_facts: false
   tasks:
-    - debug: {msg: "branch={{ driver_branch }} role={{ role_name_x }} site={{ site }} pw={{ bmc_password }}"}
-`)
-	out, stderr, code := gpuctl(t, dir, "run", "play/pb.yml", "-i", "inv/hosts.ini", "--vault-password-file", "vault-pass")
-	if code != 0 {
-		t.Fatalf("code %d\n%s%s", code, out, stderr)
+    - debug: {msg: "site={{ site }} ini={{ greeting_from_ini }} token={{ registry.token }}"}
+- hosts: nosuchgroup
+  gather_facts: false
+  tasks:
+    - debug: {msg: never}
+`, 0o644)
+	for _, flags := range [][]string{
+		{"--vault-password-file", "pw.sh"},
+		{"--vault-id", "dev@pw.sh"},
+	} {
+		args := append([]string{"run", "pb.yaml", "-i", "inv/hosts.ini"}, flags...)
+		for _, format := range []string{"text", "json"} {
+			out, stderr, code := gpuctl(t, dir, append(args, "--output", format)...)
+			if code != 0 {
+				t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, stderr)
+			}
+			if !strings.Contains(out, "site=lab-7 ini=hi token=********") {
+				t.Errorf("%v %s: vars did not reach the task or the secret was not masked:\n%s", flags, format, out)
+			}
+			if strings.Contains(out+stderr, "tok-123456") {
+				t.Errorf("%v %s: decrypted secret leaked:\n%s\n%s", flags, format, out, stderr)
+			}
+			if !strings.Contains(out+stderr, "Could not match supplied host pattern, ignoring: nosuchgroup") {
+				t.Errorf("%v %s: no Ansible warning for the empty play:\n%s\n%s", flags, format, out, stderr)
+			}
+		}
 	}
-	if !strings.Contains(out, "branch=580 role=worker site=from-playbook-dir pw=********") {
-		t.Fatalf("variables did not reach the task as expected:\n%s", out)
+	_, stderr, code := gpuctl(t, dir, "run", "pb.yaml", "-i", "inv/hosts.ini")
+	if code != 1 || !strings.Contains(stderr, "gpu.yml:") || !strings.Contains(stderr, "no vault password was given") {
+		t.Errorf("without a vault password: exit %d: %s", code, stderr)
 	}
-	if strings.Contains(out+stderr, "s3cr3t-bmc") {
-		t.Fatalf("vaulted value leaked:\n%s%s", out, stderr)
-	}
-	// Without the password the run stops before any task, naming the file.
-	out, stderr, code = gpuctl(t, dir, "run", "play/pb.yml", "-i", "inv/hosts.ini")
-	if code == 0 || !strings.Contains(stderr, "gpu.yml") {
-		t.Fatalf("missing vault password: code %d\n%s%s", code, out, stderr)
+	must("wrong", "nope\n", 0o600)
+	_, stderr, code = gpuctl(t, dir, "run", "pb.yaml", "-i", "inv/hosts.ini", "--vault-password-file", "wrong")
+	if code != 1 || !strings.Contains(stderr, "gpu.yml:3:") || !strings.Contains(stderr, "wrong password") {
+		t.Errorf("wrong vault password: exit %d: %s", code, stderr)
 	}
 }

@@ -37,10 +37,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 type runOptions struct {
 	io               IO
 	playbook         string
-	inventories      []string
-	vaultIDs         []string
-	vaultPassFiles   []string
-	askVaultPass     bool
+	invFlags         inventoryFlags
 	check, diff      bool
 	limit            string
 	tags, skipTags   []string
@@ -89,10 +86,7 @@ change, 2 changes pending (or made), 1 failure.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.inventories, "inventory", "i", nil, "inventory: a YAML or INI file, a directory of them, or a comma list of hosts; repeatable (default: localhost only)")
-	f.StringArrayVar(&o.vaultPassFiles, "vault-password-file", nil, "file holding the vault password, or a script printing it; repeatable")
-	f.StringArrayVar(&o.vaultIDs, "vault-id", nil, "vault identity LABEL@SOURCE (SOURCE: prompt, a file or a script); repeatable")
-	f.BoolVarP(&o.askVaultPass, "ask-vault-pass", "J", false, "ask for the vault password")
+	o.invFlags.add(f)
 	f.BoolVarP(&o.check, "check", "C", false, "change nothing; report what would change")
 	f.BoolVarP(&o.diff, "diff", "D", false, "show what changes: unified diffs for files, before/after for the rest")
 	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
@@ -117,9 +111,17 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	o.vars = vars
-	if o.inv, err = o.openInventory(cmd.Context()); err != nil {
+	if err := o.invFlags.loadVault(cmd.Context(), o.io); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	pbFile := ""
+	if _, statErr := os.Stat(o.playbook); statErr == nil {
+		pbFile = o.playbook
+	}
+	if o.inv, err = o.invFlags.load(pbFile); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	o.invFlags.printWarnings(o.io)
 	// Static parts of plays (hosts patterns, imports) may use extra vars and
 	// the inventory's groups, as Ansible allows.
 	static := map[string]any{"groups": groupsVar(o.inv)}

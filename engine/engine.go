@@ -42,17 +42,17 @@ type Options struct {
 	ExtraVars map[string]any
 	// BecomePassword applies to hosts whose inventory sets none.
 	BecomePassword string
-	Connector      Connector
-	Local          conn.Conn
-	Become         BecomeFunc
-	Reporter       Reporter
-	Logger         *slog.Logger
+	// Secrets are masked in all output (values decrypted from a vault).
+	Secrets   []string
+	Connector Connector
+	Local     conn.Conn
+	Become    BecomeFunc
+	Reporter  Reporter
+	Logger    *slog.Logger
 	// SlowAfter is when a running task is reported as still running.
 	SlowAfter time.Duration
 	// TaskTimeout bounds one task on one host (0: none).
 	TaskTimeout time.Duration
-	// Secrets are further values to mask everywhere (decrypted vault values).
-	Secrets []string
 }
 
 // Engine runs playbooks. One Engine serves one run.
@@ -84,8 +84,8 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	if opt.BecomePassword != "" {
 		e.secrets.Add(opt.BecomePassword)
 	}
-	for _, sec := range opt.Secrets {
-		e.secrets.Add(sec)
+	for _, s := range opt.Secrets {
+		e.secrets.Add(s)
 	}
 	for _, h := range inv.Hosts() {
 		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
@@ -135,6 +135,9 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 			// As Ansible does: a play whose pattern matches nothing (a
 			// single-node inventory has no workers group) is skipped.
 			msg := fmt.Sprintf("play %q (%s): no hosts matched %q; skipping", play.Name, play.Pos, play.Hosts)
+			if err != nil { // Ansible's warning, naming what matched nothing
+				msg = fmt.Sprintf("play %q (%s): %v; skipping", play.Name, play.Pos, err)
+			}
 			e.opt.Reporter.Event(Event{Type: EventWarning, Time: time.Now(), Play: play.Name, Msg: msg})
 			continue
 		}

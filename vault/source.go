@@ -90,7 +90,11 @@ func runScript(ctx context.Context, id, path string) ([]byte, error) {
 	if isClientScript(path) {
 		args = append(args, "--vault-id", id)
 	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	abs, err := filepath.Abs(path) // a bare name would be looked up in $PATH
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, abs, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if !isClientScript(path) {
