@@ -32,3 +32,21 @@ func (e *Engine) delegateConn(ctx context.Context, play *playbooks.Play, r *host
 	}
 	return d.base, nil
 }
+
+// factTarget is the host whose variables a task's facts go to: the
+// delegate with delegate_facts, else the host itself.
+func (e *Engine) factTarget(r *hostRun, t *playbooks.Task, vars map[string]any) *hostRun {
+	if !t.DelegateFacts || t.DelegateTo == "" {
+		return r
+	}
+	target, err := e.tpl.RenderString(t.DelegateTo, vars)
+	if err != nil {
+		return r
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d, ok := e.hosts[target]; ok {
+		return d
+	}
+	return r
+}

@@ -34,7 +34,8 @@ func (c testhostConnector) Connect(ctx context.Context, h *inventory.Host, vars 
 
 // TestDelegateToRunsOnTheDelegate: a task of host node1 delegated to
 // groups['masters'][0] runs over the master's connection (the file appears
-// there, with the master's hostname) and sees node1's variables.
+// there, with the master's hostname) and sees node1's variables; with
+// delegate_facts the fact it sets belongs to the master.
 func TestDelegateToRunsOnTheDelegate(t *testing.T) {
 	ths := testhosts.Start(t, 2) // skips without the fixture
 	inv, err := inventory.Parse("inv.yaml", []byte("all:\n  children:\n    masters: {hosts: {master: {}}}\n    nodes: {hosts: {node1: {who: from-node1}}}\n"))
@@ -49,6 +50,14 @@ func TestDelegateToRunsOnTheDelegate(t *testing.T) {
     - name: on the master, for node1
       shell: echo "{{ inventory_hostname }} {{ who }} $(hostname)" > /tmp/delegated
       delegate_to: "{{ groups['masters'][0] }}"
+    - name: a fact for the master
+      set_fact: {joined_by: "{{ inventory_hostname }}"}
+      delegate_to: master
+      delegate_facts: true
+- hosts: masters
+  gather_facts: false
+  tasks:
+    - shell: echo "{{ joined_by }}" > /tmp/fact
 `), 0o644)
 	pb, err := (&playbooks.Loader{}).Load(pbPath)
 	if err != nil {
@@ -61,6 +70,9 @@ func TestDelegateToRunsOnTheDelegate(t *testing.T) {
 	got := strings.TrimSpace(ths[0].Run(t, "cat /tmp/delegated"))
 	if want := "node1 from-node1 " + ths[0].Name; got != want {
 		t.Errorf("on the delegate: %q, want %q", got, want)
+	}
+	if got := strings.TrimSpace(ths[0].Run(t, "cat /tmp/fact")); got != "node1" {
+		t.Errorf("delegate_facts: master sees joined_by=%q, want node1", got)
 	}
 	if out := ths[1].Run(t, "test -e /tmp/delegated && echo present || echo absent"); strings.TrimSpace(out) != "absent" {
 		t.Errorf("the task also ran on node1")

@@ -109,8 +109,9 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		}
 	}
 	if fs, ok := m.(modules.FactSetter); ok && runErr == nil {
+		target := e.factTarget(r, t, vars) // delegate.go
 		for k, v := range fs.SetFacts() {
-			r.setVar(k, v)
+			target.setVar(k, v)
 		}
 	}
 	// Transport failures end the host regardless of failed_when.

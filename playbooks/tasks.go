@@ -12,7 +12,7 @@ import (
 )
 
 var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen", "tags",
-	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "run_once",
+	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "delegate_facts", "run_once",
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
@@ -92,6 +92,8 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.BecomeUser, err = l.str(file, v)
 		case "delegate_to":
 			t.DelegateTo, err = l.str(file, v)
+		case "delegate_facts":
+			t.DelegateFacts, err = l.boolVal(file, v)
 		case "run_once":
 			t.RunOnce, err = l.boolVal(file, v)
 		case "no_log":

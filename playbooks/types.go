@@ -69,13 +69,15 @@ type Task struct {
 	Become       *bool
 	BecomeUser   string
 	DelegateTo   string
-	RunOnce      bool
-	NoLog        bool
-	Vars         map[string]any
-	Environment  any // a mapping, or an expression giving one
-	Until        []string
-	Retries      int
-	Delay        int
+	// DelegateFacts: facts the task sets go to the delegate, not the host.
+	DelegateFacts bool
+	RunOnce       bool
+	NoLog         bool
+	Vars          map[string]any
+	Environment   any // a mapping, or an expression giving one
+	Until         []string
+	Retries       int
+	Delay         int
 	// Block holds a block's tasks; Rescue and Always its error handling.
 	Block  []*Task
 	Rescue []*Task
