@@ -17,6 +17,17 @@ type Backend interface {
 	Close() error
 }
 
+// HostMemory is offered by backends whose Forward is fastest on host
+// memory they allocate: the CUDA backend's AllocHost gives page-locked
+// memory that the GPU copies from and into directly, skipping a staging
+// copy of every row. A server may parse requests into such buffers and
+// pool them (allocating is slow: keep and reuse them); Forward accepts any
+// memory, these only faster. FreeHost returns a buffer.
+type HostMemory interface {
+	AllocHost(n int) ([]float32, error)
+	FreeHost(b []float32) error
+}
+
 // Device is what the server reports about the compute device.
 type Device struct {
 	Kind      string `json:"kind"` // "cpu" or "cuda"

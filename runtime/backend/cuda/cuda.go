@@ -59,6 +59,12 @@ type Options struct {
 	// NoLt turns off cuBLASLt (fused bias and ReLU in the product) and
 	// uses cublasGemmEx plus a bias/activation kernel, for comparison.
 	NoLt bool
+	// ChunkRows is the smallest chunk a large request is cut into for the
+	// copy/compute pipeline (default 256).
+	ChunkRows int
+	// Graphs replays each pass from a captured CUDA graph, one per slot
+	// and row count, instead of launching its products one by one.
+	Graphs bool
 }
 
 // op is one step of the plan: a product with its fused bias and
@@ -97,17 +103,24 @@ type CUDA struct {
 	ops     []op
 	maxRows int
 	maxW    int
-	dIn     unsafe.Pointer // float32 [maxRows][In]
-	dOut    unsafe.Pointer // float32 [maxRows][Out]
 	dAct    [2]unsafe.Pointer
-	hIn     []float32 // pinned
-	hOut    []float32 // pinned
-	args    unsafe.Pointer
-	allocs  []unsafe.Pointer
-	lt      unsafe.Pointer
-	pref    unsafe.Pointer
-	ws      unsafe.Pointer
-	cmem    []unsafe.Pointer // C allocations to free
+	// The pipeline (pipeline.go): copy streams, the ring of slots, graphs.
+	h2d, d2h   unsafe.Pointer
+	slots      [nSlots]slot
+	next       int
+	minChunk   int
+	graphs     bool
+	graph      map[graphKey]unsafe.Pointer
+	events     []unsafe.Pointer
+	hostBufs   []unsafe.Pointer       // the slots' staging
+	hostMu     sync.RWMutex           // guards hostRanges (AllocHost runs beside Forward)
+	hostRanges map[unsafe.Pointer]int // AllocHost buffers: start → bytes
+	args       unsafe.Pointer
+	allocs     []unsafe.Pointer
+	lt         unsafe.Pointer
+	pref       unsafe.Pointer
+	ws         unsafe.Pointer
+	cmem       []unsafe.Pointer // C allocations to free
 	// Which path each (layer, rows) product took, and why cuBLASLt was
 	// refused the first time it was, for logs and benchmarks.
 	ltOK, ltRefused int
@@ -131,13 +144,17 @@ func New(m *model.Model, prec backend.Precision, o Options) (_ *CUDA, err error)
 	if o.MaxRows <= 0 {
 		o.MaxRows = 4096
 	}
+	if o.ChunkRows <= 0 {
+		o.ChunkRows = defaultChunk
+	}
 	a, err := loadAPI()
 	if err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c := &CUDA{a: a, m: m, prec: prec, maxRows: o.MaxRows, k: map[string]unsafe.Pointer{}, maxW: m.In}
+	c := &CUDA{a: a, m: m, prec: prec, maxRows: o.MaxRows, k: map[string]unsafe.Pointer{}, maxW: m.In,
+		minChunk: o.ChunkRows, graphs: o.Graphs, graph: map[graphKey]unsafe.Pointer{}, hostRanges: map[unsafe.Pointer]int{}}
 	for _, l := range m.Layers {
 		c.maxW = max(c.maxW, l.Out)
 	}
@@ -211,26 +228,14 @@ func New(m *model.Model, prec backend.Precision, o Options) (_ *CUDA, err error)
 	if err := c.upload(); err != nil {
 		return nil, err
 	}
-	if c.dIn, err = c.alloc(c.maxRows * m.In * 4); err != nil {
-		return nil, err
-	}
-	if c.dOut, err = c.alloc(c.maxRows * m.Out * 4); err != nil {
-		return nil, err
-	}
 	for i := range c.dAct {
 		if c.dAct[i], err = c.alloc(c.maxRows * c.maxW * c.elem()); err != nil {
 			return nil, err
 		}
 	}
-	var hin, hout unsafe.Pointer
-	if err := a.rtErr("cudaMallocHost", C.c_ppsz(a.mallocHost, &hin, C.size_t(c.maxRows*m.In*4))); err != nil {
+	if err := c.initPipeline(); err != nil {
 		return nil, err
 	}
-	c.hIn = unsafe.Slice((*float32)(hin), c.maxRows*m.In)
-	if err := a.rtErr("cudaMallocHost", C.c_ppsz(a.mallocHost, &hout, C.size_t(c.maxRows*m.Out*4))); err != nil {
-		return nil, err
-	}
-	c.hOut = unsafe.Slice((*float32)(hout), c.maxRows*m.Out)
 	return c, nil
 }
 
@@ -294,21 +299,12 @@ func (c *CUDA) Close() error {
 	if c.ctx != nil {
 		C.c_p(c.a.cuCtxSetCurrent, c.ctx)
 	}
-	if c.stream != nil {
-		C.c_p(c.a.streamSync, c.stream)
-	}
+	c.drain()
+	c.closePipeline()
 	for _, p := range c.allocs {
 		C.c_p(c.a.free, p)
 	}
 	c.allocs = nil
-	if c.hIn != nil {
-		C.c_p(c.a.freeHost, unsafe.Pointer(&c.hIn[0]))
-		c.hIn = nil
-	}
-	if c.hOut != nil {
-		C.c_p(c.a.freeHost, unsafe.Pointer(&c.hOut[0]))
-		c.hOut = nil
-	}
 	if c.blas != nil {
 		C.c_p(c.a.blasDestroy, c.blas)
 		c.blas = nil

@@ -139,3 +139,62 @@ func TestAllLayers(t *testing.T) {
 		})
 	}
 }
+
+// The pipeline: requests cut into several chunks, larger than MaxRows,
+// from ordinary and from AllocHost memory, with graphs on and off.
+func TestPipelineChunksPinnedGraphs(t *testing.T) {
+	m := model.BuildMLP(model.MLPSpec{Widths: []int{256, 1024, 1024, 256}, Seed: 2})
+	for _, graphs := range []bool{false, true} {
+		for _, p := range []backend.Precision{backend.FP32, backend.BF16} {
+			t.Run(fmt.Sprintf("%s/graphs=%v", p, graphs), func(t *testing.T) {
+				c, err := New(m, p, Options{MaxRows: 512, ChunkRows: 64, Graphs: graphs})
+				if errors.Is(err, ErrNoLibrary) {
+					t.Skipf("no GPU here: %v", err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				r := rand.New(rand.NewPCG(uint64(len(p)), 3))
+				for _, rows := range []int{1, 130, 700, 2000} {
+					for _, pinned := range []bool{false, true} {
+						x, out := randInput(r, rows*m.In), make([]float32, rows*m.Out)
+						if pinned {
+							px, err := c.AllocHost(len(x))
+							if err != nil {
+								t.Fatal(err)
+							}
+							po, err := c.AllocHost(len(out))
+							if err != nil {
+								t.Fatal(err)
+							}
+							copy(px, x)
+							x, out = px, po
+						}
+						for i := range out {
+							out[i] = 12345 // poison
+						}
+						if err := c.Forward(context.Background(), x, rows, out); err != nil {
+							t.Fatal(err)
+						}
+						e := model.RelErr(out, m.Reference(x, rows))
+						if e > tolerance[p] {
+							t.Fatalf("rows %d pinned=%v: relative error %g over %g", rows, pinned, e, tolerance[p])
+						}
+						if pinned {
+							if err := c.FreeHost(x); err != nil {
+								t.Fatal(err)
+							}
+							if err := c.FreeHost(out); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				if err := c.FreeHost(make([]float32, 4)); err == nil {
+					t.Fatal("FreeHost accepted memory AllocHost did not give")
+				}
+			})
+		}
+	}
+}

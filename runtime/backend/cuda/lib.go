@@ -19,6 +19,12 @@ typedef int (*fn_stream_create)(void**, unsigned int);
 typedef int (*fn_attr)(int*, int, int);
 typedef int (*fn_meminfo)(size_t*, size_t*);
 typedef const char* (*fn_errstr)(int);
+typedef int (*fn_pp)(void*, void*);
+typedef int (*fn_ppu)(void*, void*, unsigned int);
+typedef int (*fn_p_i)(void*, int);
+typedef int (*fn_p_pp)(void*, void**);
+typedef int (*fn_graph_inst)(void**, void*, unsigned long long);
+typedef int (*fn_host_alloc)(void**, size_t, unsigned int);
 
 typedef int (*fn_cu_device_get)(int*, int);
 typedef int (*fn_cu_primary_retain)(void**, int);
@@ -58,6 +64,12 @@ int c_stream_create(void* f, void** s, unsigned int fl) { return ((fn_stream_cre
 int c_attr(void* f, int* v, int a, int d) { return ((fn_attr)f)(v, a, d); }
 int c_meminfo(void* f, size_t* fr, size_t* t) { return ((fn_meminfo)f)(fr, t); }
 const char* c_errstr(void* f, int e) { return ((fn_errstr)f)(e); }
+int c_pp(void* f, void* a, void* b) { return ((fn_pp)f)(a, b); }
+int c_ppu(void* f, void* a, void* b, unsigned int u) { return ((fn_ppu)f)(a, b, u); }
+int c_p_i(void* f, void* a, int i) { return ((fn_p_i)f)(a, i); }
+int c_p_pp(void* f, void* a, void** b) { return ((fn_p_pp)f)(a, b); }
+int c_graph_inst(void* f, void** e, void* g) { return ((fn_graph_inst)f)(e, g, 0); }
+int c_host_alloc(void* f, void** p, size_t n, unsigned int fl) { return ((fn_host_alloc)f)(p, n, fl); }
 
 int c_cu_device_get(void* f, int* d, int o) { return ((fn_cu_device_get)f)(d, o); }
 int c_cu_primary_retain(void* f, void** c, int d) { return ((fn_cu_primary_retain)f)(c, d); }
@@ -169,6 +181,9 @@ type api struct {
 
 	setDevice, deviceSynchronize, malloc, free, mallocHost, freeHost, memcpyAsync, streamCreate, streamSync,
 	getAttr, memInfo, errStr, runtimeVersion, getLastError unsafe.Pointer
+	// Streams, events and graphs for the copy/compute pipeline.
+	hostAlloc, streamDestroy, eventCreate, eventRecord, eventSync, eventDestroy, streamWaitEvent                     unsafe.Pointer
+	beginCapture, endCapture, graphInstantiate, graphLaunch, graphDestroy, graphExecDestroy                          unsafe.Pointer
 	cuInit, cuDeviceGet, cuPrimaryRetain, cuCtxSetCurrent, cuModuleLoadData, cuModuleGetFunction, cuLaunch, cuErrStr unsafe.Pointer
 	blasCreate, blasDestroy, blasSetStream, gemmEx, blasSetWorkspace                                                 unsafe.Pointer
 	ltCreate, ltDescCreate, ltDescSet, ltLayoutCreate, ltPrefCreate, ltPrefSet, ltHeuristic, ltMatmul                unsafe.Pointer
@@ -205,6 +220,13 @@ func loadAPI() (*api, error) {
 		{a.rt, "cudaStreamSynchronize", &a.streamSync}, {a.rt, "cudaDeviceGetAttribute", &a.getAttr},
 		{a.rt, "cudaMemGetInfo", &a.memInfo}, {a.rt, "cudaGetErrorString", &a.errStr},
 		{a.rt, "cudaRuntimeGetVersion", &a.runtimeVersion}, {a.rt, "cudaGetLastError", &a.getLastError},
+		{a.rt, "cudaHostAlloc", &a.hostAlloc}, {a.rt, "cudaStreamDestroy", &a.streamDestroy},
+		{a.rt, "cudaEventCreateWithFlags", &a.eventCreate}, {a.rt, "cudaEventRecord", &a.eventRecord},
+		{a.rt, "cudaEventSynchronize", &a.eventSync}, {a.rt, "cudaEventDestroy", &a.eventDestroy},
+		{a.rt, "cudaStreamWaitEvent", &a.streamWaitEvent},
+		{a.rt, "cudaStreamBeginCapture", &a.beginCapture}, {a.rt, "cudaStreamEndCapture", &a.endCapture},
+		{a.rt, "cudaGraphInstantiate", &a.graphInstantiate}, {a.rt, "cudaGraphLaunch", &a.graphLaunch},
+		{a.rt, "cudaGraphDestroy", &a.graphDestroy}, {a.rt, "cudaGraphExecDestroy", &a.graphExecDestroy},
 		{a.drv, "cuInit", &a.cuInit}, {a.drv, "cuDeviceGet", &a.cuDeviceGet},
 		{a.drv, "cuDevicePrimaryCtxRetain", &a.cuPrimaryRetain}, {a.drv, "cuCtxSetCurrent", &a.cuCtxSetCurrent},
 		{a.drv, "cuModuleLoadData", &a.cuModuleLoadData}, {a.drv, "cuModuleGetFunction", &a.cuModuleGetFunction},

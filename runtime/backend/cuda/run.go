@@ -45,13 +45,19 @@ func (c *CUDA) launch(kernel string, gx, gy, bx int, args ...any) error {
 	return c.a.drvErr("cuLaunchKernel "+kernel, code)
 }
 
-// Forward copies the rows in, runs the plan and copies the answer out, in
-// chunks of at most MaxRows. One pass runs at a time; the dynamic batcher
-// is what turns concurrency into larger passes.
+// Forward runs rows through the copy/compute pipeline (pipeline.go):
+// chunks of a large request overlap their copies with each other's
+// compute. Inputs and outputs in AllocHost memory are copied by the GPU
+// directly; other memory is staged through pinned buffers. One request
+// runs at a time; the dynamic batcher is what turns concurrency into
+// larger passes.
 func (c *CUDA) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
 	m := c.m
 	if len(x) != rows*m.In || len(out) != rows*m.Out {
 		return fmt.Errorf("cuda forward: %d inputs and %d outputs for %d rows of %d→%d", len(x), len(out), rows, m.In, m.Out)
+	}
+	if rows == 0 {
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -60,31 +66,16 @@ func (c *CUDA) Forward(ctx context.Context, x []float32, rows int, out []float32
 	if err := c.a.drvErr("cuCtxSetCurrent", C.c_p(c.a.cuCtxSetCurrent, c.ctx)); err != nil {
 		return err
 	}
-	for r0 := 0; r0 < rows; r0 += c.maxRows {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(c.maxRows, rows-r0)
-		copy(c.hIn, x[r0*m.In:(r0+n)*m.In])
-		if err := c.a.rtErr("cudaMemcpyAsync(in)", C.c_memcpy_async(c.a.memcpyAsync, c.dIn, unsafe.Pointer(&c.hIn[0]), C.size_t(n*m.In*4), h2d, c.stream)); err != nil {
-			return err
-		}
-		if err := c.run(n); err != nil {
-			return err
-		}
-		if err := c.a.rtErr("cudaMemcpyAsync(out)", C.c_memcpy_async(c.a.memcpyAsync, unsafe.Pointer(&c.hOut[0]), c.dOut, C.size_t(n*m.Out*4), d2h, c.stream)); err != nil {
-			return err
-		}
-		if err := c.a.rtErr("cudaStreamSynchronize", C.c_p(c.a.streamSync, c.stream)); err != nil {
-			return err
-		}
-		copy(out[r0*m.Out:(r0+n)*m.Out], c.hOut[:n*m.Out])
+	if err := c.pipeline(ctx, x, rows, out); err != nil {
+		c.drain()
+		return err
 	}
 	return nil
 }
 
-// run enqueues the plan for n rows from dIn to dOut on the stream.
-func (c *CUDA) run(n int) error {
+// run enqueues the plan for n rows from in to out (device float32) on the
+// compute stream.
+func (c *CUDA) run(n int, in, out unsafe.Pointer) error {
 	bf := c.prec == backend.BF16
 	suffix := "_f32"
 	gemmType, compute := C.int(dtF32), C.int(computeF32)
@@ -94,10 +85,10 @@ func (c *CUDA) run(n int) error {
 	if c.prec == backend.TF32 {
 		compute = computeF32FastTF32
 	}
-	cur := c.dIn
+	cur := in
 	if bf {
 		total := n * c.m.In
-		if err := c.launch("f32_to_bf16", c.grid1(total), 1, 256, c.dIn, c.dAct[0], int64(total)); err != nil {
+		if err := c.launch("f32_to_bf16", c.grid1(total), 1, 256, in, c.dAct[0], int64(total)); err != nil {
 			return err
 		}
 		cur = c.dAct[0]
@@ -112,7 +103,7 @@ func (c *CUDA) run(n int) error {
 				dst = c.dAct[1]
 			}
 			if i == len(c.ops)-1 && !bf {
-				dst = c.dOut
+				dst = out
 			}
 			if o.desc != nil {
 				p, err := c.ltPlan(&c.ops[i], n, gemmType)
@@ -158,14 +149,14 @@ func (c *CUDA) run(n int) error {
 			}
 		}
 	}
-	if cur == c.dOut {
+	if cur == out {
 		return nil
 	}
 	total := n * c.m.Out
 	if bf {
-		return c.launch("bf16_to_f32", c.grid1(total), 1, 256, cur, c.dOut, int64(total))
+		return c.launch("bf16_to_f32", c.grid1(total), 1, 256, cur, out, int64(total))
 	}
-	return c.a.rtErr("cudaMemcpyAsync(d2d)", C.c_memcpy_async(c.a.memcpyAsync, c.dOut, cur, C.size_t(total*4), d2d, c.stream))
+	return c.a.rtErr("cudaMemcpyAsync(d2d)", C.c_memcpy_async(c.a.memcpyAsync, out, cur, C.size_t(total*4), d2d, c.stream))
 }
 
 func (c *CUDA) grid1(total int) int {
@@ -186,10 +177,61 @@ func (c *CUDA) Resident(rows, iters int) error {
 	if err := c.a.drvErr("cuCtxSetCurrent", C.c_p(c.a.cuCtxSetCurrent, c.ctx)); err != nil {
 		return err
 	}
+	s := &c.slots[0]
+	if err := c.finish(s); err != nil {
+		return err
+	}
 	for i := 0; i < iters; i++ {
-		if err := c.run(rows); err != nil {
+		if err := c.compute(rows, graphKey{0, rows}, s.dIn, s.dOut); err != nil {
+			c.drain()
 			return err
 		}
 	}
 	return c.a.rtErr("cudaStreamSynchronize", C.c_p(c.a.streamSync, c.stream))
+}
+
+// Copy directions for Copies.
+const (
+	CopyIn   = 1 // host to device only
+	CopyOut  = 2 // device to host only
+	CopyBoth = 3 // both at once, on the two copy streams
+)
+
+// Copies times the bound the pipeline works against: iters copies of
+// rows rows (In floats in, Out floats out, as a pass moves them) between
+// pinned host memory and the GPU, with no compute; benchmarks divide by
+// its time to get the PCIe bound in rows per second.
+func (c *CUDA) Copies(rows, iters, dir int) error {
+	if rows > c.maxRows {
+		return fmt.Errorf("copies: %d rows over MaxRows %d", rows, c.maxRows)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, s := c.a, &c.slots[0]
+	if err := a.drvErr("cuCtxSetCurrent", C.c_p(a.cuCtxSetCurrent, c.ctx)); err != nil {
+		return err
+	}
+	if err := c.finish(s); err != nil {
+		return err
+	}
+	for range iters {
+		if dir&CopyIn != 0 {
+			if err := a.rtErr("cudaMemcpyAsync(in)", C.c_memcpy_async(a.memcpyAsync, s.dIn, unsafe.Pointer(&s.hIn[0]), C.size_t(rows*c.m.In*4), h2d, c.h2d)); err != nil {
+				return err
+			}
+		}
+		if dir&CopyOut != 0 {
+			if err := a.rtErr("cudaMemcpyAsync(out)", C.c_memcpy_async(a.memcpyAsync, unsafe.Pointer(&s.hOut[0]), s.dOut, C.size_t(rows*c.m.Out*4), d2h, c.d2h)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, st := range []unsafe.Pointer{c.h2d, c.d2h} {
+		if err := a.rtErr("cudaStreamSynchronize", C.c_p(a.streamSync, st)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,12 @@
 // file of the package that calls them.
 #include <stddef.h>
 int c_i(void*, int);
+int c_pp(void*, void*, void*);
+int c_ppu(void*, void*, void*, unsigned int);
+int c_p_i(void*, void*, int);
+int c_p_pp(void*, void*, void**);
+int c_graph_inst(void*, void**, void*);
+int c_host_alloc(void*, void**, size_t, unsigned int);
 int c_pi(void*, int*);
 int c_ppsz(void*, void**, size_t);
 int c_p(void*, void*);

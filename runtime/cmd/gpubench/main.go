@@ -129,7 +129,8 @@ func kernels(args []string) error {
 	cpuBatches := fs.String("cpu-batches", "1,256", "batch sizes for the cpu entry")
 	target := fs.Duration("target", 200*time.Millisecond, "time per repetition")
 	jsonOut := fs.String("json", "", "append JSON lines here")
-	paths := fs.String("paths", "lt,gemmex", "CUDA product paths: lt (cuBLASLt, fused epilogue), gemmex (cublasGemmEx + kernel)")
+	paths := fs.String("paths", "lt,gemmex", "CUDA product paths: lt (cuBLASLt, fused epilogue), gemmex (cublasGemmEx + kernel), graphs (cuBLASLt replayed from CUDA graphs)")
+	chunk := fs.Int("chunk", 0, "smallest pipeline chunk in rows (0: the backend's default)")
 	fs.Parse(args)
 	var m *model.Model
 	var err error
@@ -189,11 +190,11 @@ func kernels(args []string) error {
 		}
 		for _, path := range strings.Split(*paths, ",") {
 			impl := "gpuctl"
-			if path == "gemmex" {
-				impl = "gpuctl-gemmex"
+			if path != "lt" {
+				impl = "gpuctl-" + path
 			}
 			t0 := time.Now()
-			c, err := cuda.New(m, p, cuda.Options{MaxRows: maxB, NoLt: path == "gemmex"})
+			c, err := cuda.New(m, p, cuda.Options{MaxRows: maxB, NoLt: path == "gemmex", Graphs: path == "graphs", ChunkRows: *chunk})
 			if err != nil {
 				return fmt.Errorf("cuda %s: %w", p, err)
 			}
@@ -230,12 +231,49 @@ func kernels(args []string) error {
 					return err
 				}
 				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
+				if err := pinnedAndBound(c, m, x, b, *target, impl, string(p), emit); err != nil {
+					return err
+				}
 			}
 			lt, fb, why := c.Paths()
 			fmt.Printf("cuda  %-5s %-6s products on cuBLASLt: %d, on GemmEx: %d %s\n", p, path, lt, fb, why)
 			c.Close()
 		}
 	}
+	return nil
+}
+
+// pinnedAndBound times Forward on AllocHost buffers (no staging copy) and
+// the PCIe bound: copies alone, both directions at once.
+func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target time.Duration, impl, prec string, emit func(result)) error {
+	px, err := c.AllocHost(len(x))
+	if err != nil {
+		return err
+	}
+	defer c.FreeHost(px)
+	po, err := c.AllocHost(b * m.Out)
+	if err != nil {
+		return err
+	}
+	defer c.FreeHost(po)
+	copy(px, x)
+	sec, err := timeIt(func(it int) error {
+		for range it {
+			if err := c.Forward(context.Background(), px, b, po); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, target, 3)
+	if err != nil {
+		return err
+	}
+	emit(result{Impl: impl + "-pinned", Device: "cuda", Precision: prec, Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
+	bound, err := timeIt(func(it int) error { return c.Copies(b, it, cuda.CopyBoth) }, target, 3)
+	if err != nil {
+		return err
+	}
+	emit(result{Impl: "pcie-bound", Device: "cuda", Precision: prec, Batch: b, Ms: bound * 1e3, RowsPerS: float64(b) / bound, Copies: true})
 	return nil
 }
 
