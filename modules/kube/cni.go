@@ -169,7 +169,11 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return d, err
 	}
-	st := &cniState{client: c, planned: planned, node: nodeName(h, m.Node)}
+	node, err := nodeName(ctx, h, m.Node)
+	if err != nil {
+		return d, err
+	}
+	st := &cniState{client: c, planned: planned, node: node}
 	n, err := c.Kube.CoreV1().Nodes().Get(ctx, st.node, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

@@ -65,7 +65,7 @@ func noCluster(h modules.Host, err error) (plan.Diff, error) {
 // else the host variable node_name, else the host's hostname fact (kubeadm
 // names nodes after the hostname), else the inventory name; lower-cased as
 // kubeadm does.
-func nodeName(h modules.Host, arg string) string {
+func nodeName(ctx context.Context, h modules.Host, arg string) (string, error) {
 	n := arg
 	if n == "" {
 		if v, ok := h.Vars()["node_name"].(string); ok {
@@ -78,7 +78,7 @@ func nodeName(h modules.Host, arg string) string {
 	if n == "" {
 		n = h.Name()
 	}
-	return strings.ToLower(n)
+	return strings.ToLower(n), nil
 }
 
 // readManifest reads a user-supplied manifest from the machine gpuctl runs on.

@@ -146,7 +146,11 @@ func (m *DevicePlugin) Check(ctx context.Context, h modules.Host) (plan.Diff, er
 	if err != nil {
 		return d, err
 	}
-	st := &pluginState{client: c, planned: planned, ds: daemonSetIn(objs), node: nodeName(h, m.Node)}
+	node, err := nodeName(ctx, h, m.Node)
+	if err != nil {
+		return d, err
+	}
+	st := &pluginState{client: c, planned: planned, ds: daemonSetIn(objs), node: node}
 	d.State = st
 	if !d.Empty() {
 		d.Note("nodes advertise nvidia.com/gpu only once the device plugin runs on them")

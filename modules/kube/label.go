@@ -71,7 +71,10 @@ func (m *Label) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return noCluster(h, err)
 	}
-	node := nodeName(h, m.Node)
+	node, err := nodeName(ctx, h, m.Node)
+	if err != nil {
+		return plan.Diff{}, err
+	}
 	ref := "node/" + node
 	n, err := c.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
