@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
@@ -62,9 +63,10 @@ func noCluster(h modules.Host, err error) (plan.Diff, error) {
 }
 
 // nodeName is the Kubernetes node a host is: the node argument when given,
-// else the host variable node_name, else the host's hostname fact (kubeadm
-// names nodes after the hostname), else the inventory name; lower-cased as
-// kubeadm does.
+// else the host variable node_name, else the host's kernel host name (the
+// typed facts.Nodename, which kubeadm and the kubelet name the Node after;
+// not the inventory name, which is often a role such as gpu-1); lower-cased
+// as kubeadm does.
 func nodeName(ctx context.Context, h modules.Host, arg string) (string, error) {
 	n := arg
 	if n == "" {
@@ -73,7 +75,11 @@ func nodeName(ctx context.Context, h modules.Host, arg string) (string, error) {
 		}
 	}
 	if n == "" {
-		n = h.Facts().String("hostname")
+		hn, err := facts.Get(ctx, h, facts.Nodename)
+		if err != nil {
+			return "", fmt.Errorf("%s: node name: %w", h.Name(), err)
+		}
+		n = hn
 	}
 	if n == "" {
 		n = h.Name()
