@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/inventory"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/template"
@@ -20,6 +21,8 @@ type hostRun struct {
 	base  conn.Conn // transport without become
 	local conn.Conn
 	facts modules.Facts
+	// cache holds the typed facts; modules read them with facts.Get
+	cache *facts.Cache
 	// vars set at run time: registered results and set_fact
 	runtime map[string]any
 	// check mode bookkeeping: names of registered results and paths that are
@@ -49,6 +52,7 @@ func (h *taskHost) Name() string                  { return h.run.inv.Name }
 func (h *taskHost) Conn() conn.Conn               { return h.conn }
 func (h *taskHost) Local() conn.Conn              { return h.run.local }
 func (h *taskHost) Facts() modules.Facts          { return h.run.facts }
+func (h *taskHost) FactCache() *facts.Cache       { return h.run.cache }
 func (h *taskHost) Vars() map[string]any          { return h.vars }
 func (h *taskHost) CheckMode() bool               { return h.check }
 func (h *taskHost) Log() *slog.Logger             { return h.log }

@@ -216,7 +216,10 @@ func (e *Engine) checkApply(ctx context.Context, t *playbooks.Task, m modules.Mo
 	if err != nil || d.Empty() || check {
 		return d, false, err
 	}
-	if err := safeApply(ctx, m, h, d); err != nil {
+	err = safeApply(ctx, m, h, d)
+	// The task changed the host: facts read from now on are measured again.
+	h.run.cache.Invalidate()
+	if err != nil {
 		return d, true, err
 	}
 	if u, ok := m.(modules.Unverified); ok && u.Unverified() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/inventory"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/playbooks"
@@ -20,7 +21,7 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 	e.mu.Lock()
 	r, ok := e.hosts[h.Name]
 	if !ok {
-		r = &hostRun{inv: h, local: e.opt.Local, runtime: map[string]any{}, pendingVars: map[string]bool{}, pendingPaths: map[string]bool{}}
+		r = &hostRun{inv: h, local: e.opt.Local, cache: facts.NewCache(), runtime: map[string]any{}, pendingVars: map[string]bool{}, pendingPaths: map[string]bool{}}
 		e.hosts[h.Name] = r
 	}
 	e.mu.Unlock()
@@ -89,7 +90,7 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 	gather := play.GatherFacts == nil || *play.GatherFacts
 	if gather && r.facts == nil {
 		start := time.Now()
-		facts, err := gatherFacts(ctx, r.base, e.opt.Logger.With("host", h.Name))
+		facts, err := gatherFacts(ctx, factHost{r}, e.opt.Logger.With("host", h.Name))
 		if err != nil {
 			st := StatusFailed
 			if errors.Is(err, conn.ErrConnLost) || errors.Is(err, conn.ErrUnreachable) {
