@@ -42,9 +42,6 @@ type Host interface {
 	Eval(expr string) (any, error)
 	// Render renders a Jinja2 template against Vars (template module).
 	Render(tpl string) (string, error)
-	// CheckMode is true during --check: Apply is never called then, but
-	// modules that orchestrate others need to know.
-	CheckMode() bool
 	Log() *slog.Logger
 }
 
