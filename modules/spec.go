@@ -41,7 +41,7 @@ func Resolve(name string) (*Spec, error) {
 	s, ok := registry[short]
 	regMu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(short))
+		return nil, fmt.Errorf("%w %q%s", ErrUnknownModule, short, suggest(short))
 	}
 	return s, nil
 }
@@ -185,4 +185,13 @@ func SecretArgs(name string, args map[string]any) []string {
 		return nil
 	}
 	return s.secrets(args)
+}
+
+// CheckKeys reports arguments that module name does not know (Spec.CheckKeys).
+func CheckKeys(name string, args map[string]any) error {
+	s, err := Resolve(name)
+	if err != nil {
+		return err
+	}
+	return s.CheckKeys(args)
 }
