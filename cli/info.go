@@ -45,12 +45,11 @@ func newDocCmd(streams IO) *cobra.Command {
 		Short: "Show a module's arguments, defaults, check-mode behaviour and an example",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, ok := modules.Lookup(args[0])
-			if !ok {
-				_, err := modules.New(args[0], nil)
+			spec, err := modules.Resolve(args[0])
+			if err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			fmt.Fprint(streams.Out, ModuleDoc(info, format == "markdown"))
+			fmt.Fprint(streams.Out, ModuleDoc(spec, format == "markdown"))
 			return nil
 		},
 	}
@@ -60,7 +59,7 @@ func newDocCmd(streams IO) *cobra.Command {
 
 // ModuleDoc renders a module's documentation from its registration and
 // struct tags; docs/modules/*.md are generated with it.
-func ModuleDoc(info modules.Info, markdown bool) string {
+func ModuleDoc(info *modules.Spec, markdown bool) string {
 	var b strings.Builder
 	h := func(s string) {
 		if markdown {

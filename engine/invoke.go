@@ -59,10 +59,10 @@ func (e *Engine) invoke(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		return failed(res, err), e.fail(play, r, t, item, fmt.Errorf("arguments: %w", err))
 	}
 	args, _ := rendered.(map[string]any)
-	for _, s := range modules.SecretArgs(t.Module, args) {
+	m, secrets, err := buildModule(t, args)
+	for _, s := range secrets {
 		e.addSecret(s)
 	}
-	m, err := newModule(t.Module, args)
 	if err != nil {
 		return failed(res, err), e.fail(play, r, t, item, err)
 	}
@@ -330,24 +330,17 @@ func failed(res map[string]any, err error) map[string]any {
 	return res
 }
 
-// newModule decodes arguments; set_fact takes arbitrary keys, so it gets
-// them through RawArgs instead of strict decoding.
-func newModule(name string, args map[string]any) (modules.Module, error) {
-	info, ok := modules.Lookup(name)
-	if !ok {
-		return modules.New(name, args)
-	}
-	if raw, ok := info.New().(interface{ SetRawArgs(map[string]any) error }); ok {
-		if err := raw.SetRawArgs(args); err != nil {
-			return nil, fmt.Errorf("module %s: %w", name, err)
+// buildModule builds the task's module through the Spec the loader
+// resolved; tasks made in code without the loader are resolved here.
+func buildModule(t *playbooks.Task, args map[string]any) (modules.Module, []string, error) {
+	spec := t.Spec
+	if spec == nil {
+		var err error
+		if spec, err = modules.Resolve(t.Module); err != nil {
+			return nil, nil, err
 		}
-		m := raw.(modules.Module)
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("module %s: %w", name, err)
-		}
-		return m, nil
 	}
-	return modules.New(name, args)
+	return spec.Build(args)
 }
 
 // redactValue masks secrets in strings, also inside lists and maps.

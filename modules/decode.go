@@ -17,44 +17,16 @@ import (
 // ErrUnknownModule is returned by New for a name nobody registered.
 var ErrUnknownModule = errors.New("unknown module")
 
-// New builds the module named name from its arguments: defaults from struct
-// tags, strict decoding (unknown keys and wrong types are errors), required
-// and choices checks, then the module's own Validate. It does no I/O.
+// New builds the module named name from its arguments; see Spec.Build.
+// Tests and callers without a task use it; the loader and the engine resolve
+// the Spec once and keep it.
 func New(name string, args map[string]any) (Module, error) {
-	info, ok := Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(name))
+	s, err := Resolve(name)
+	if err != nil {
+		return nil, err
 	}
-	m := info.New()
-	if err := Decode(args, m); err != nil {
-		return nil, fmt.Errorf("module %s: %w", name, err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("module %s: %w", name, err)
-	}
-	return m, nil
-}
-
-// CheckKeys reports arguments the module does not know, without decoding
-// values; the loader uses it on arguments that still hold templates.
-func CheckKeys(name string, args map[string]any) error {
-	info, ok := Lookup(name)
-	if !ok {
-		return fmt.Errorf("%w %q%s", ErrUnknownModule, name, suggest(name))
-	}
-	if takesAnyKey(reflect.TypeOf(info.New())) {
-		return nil
-	}
-	known := map[string]bool{}
-	for _, a := range info.Args() {
-		known[a.Name] = true
-	}
-	for k := range args {
-		if !known[k] {
-			return fmt.Errorf("module %s: unknown argument %q (known: %s)", name, k, strings.Join(sortedKeys(known), ", "))
-		}
-	}
-	return nil
+	m, _, err := s.Build(args)
+	return m, err
 }
 
 // takesAnyKey reports a module whose arguments struct collects unknown
@@ -70,24 +42,6 @@ func takesAnyKey(t reflect.Type) bool {
 		}
 	}
 	return false
-}
-
-// SecretArgs returns the values of arguments tagged secret:"true", so the
-// engine can mask them everywhere.
-func SecretArgs(name string, args map[string]any) []string {
-	info, ok := Lookup(name)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, a := range info.Args() {
-		if a.Secret {
-			if s, ok := args[a.Name].(string); ok && s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
 }
 
 // Decode fills the struct out points to from args, honouring the yaml,
@@ -231,15 +185,6 @@ func walkFields(v reflect.Value, fn func(reflect.StructField, reflect.Value) err
 		}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // suggest offers the closest registered name for a typo.

@@ -1,6 +1,12 @@
 package modules
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gpuctl/gpuctl/plan"
+)
 
 // NotYetError is what Check returns when it cannot measure the host because
 // something an earlier task would do has not happened yet (a package not
@@ -29,4 +35,15 @@ func unwrapOne(err error) error {
 		return u.Unwrap()
 	}
 	return nil
+}
+
+// CheckOnly runs m's Check as the engine does under --check: a NotYetError
+// becomes a diff that is known after apply instead of a failure. Test
+// harnesses use it to see what a dry run reports.
+func CheckOnly(ctx context.Context, m Module, h Host) (plan.Diff, error) {
+	d, err := m.Check(ctx, h)
+	if ny := (*NotYetError)(nil); errors.As(err, &ny) {
+		return plan.Diff{Unknown: ny.Reason}, nil
+	}
+	return d, err
 }

@@ -42,13 +42,19 @@ type Host interface {
 	Eval(expr string) (any, error)
 	// Render renders a Jinja2 template against Vars (template module).
 	Render(tpl string) (string, error)
-	// CheckMode is true during --check: Apply is never called then, but
-	// modules that orchestrate others need to know.
-	CheckMode() bool
 	Log() *slog.Logger
 }
 
-// Optional capabilities, found by type assertion as Caddy does.
+// Optional capabilities, found by type assertion as Caddy does. Every one
+// lives here, so a module author reads one file to know what a module may
+// offer the engine and what a Host may offer a module.
+
+// Provisioner modules fill in defaults that depend on other arguments
+// (a taint's effect, a file's state from its other fields). Spec.Build calls
+// Provision after decoding and before Validate, so Validate only validates.
+type Provisioner interface {
+	Provision()
+}
 
 // Resulter exposes values for `register:` beyond changed/failed
 // (stdout, rc, and the like).
@@ -82,6 +88,22 @@ type Reader interface {
 // without failing: the task is reported as skipped with the reason.
 type Skipper interface {
 	Skip() string
+}
+
+// Host capabilities: an engine's Host may implement these; a module that
+// needs one asserts it and fails with a clear error when it is missing.
+
+// Reconnector is a Host that can drop and re-dial its connection (after a
+// reboot). After Reconnect returns nil, Host.Conn returns the new connection.
+type Reconnector interface {
+	Reconnect(ctx context.Context) error
+}
+
+// Rebooter is a Host that reboots the machine and waits until it answers
+// again by itself (a test VM, a cloud API); modules that reboot prefer it to
+// their own reboot-and-reconnect loop.
+type Rebooter interface {
+	Reboot(ctx context.Context, reason string) error
 }
 
 // Facts are the values gathered from a host once per run.

@@ -18,6 +18,8 @@ import (
 //	Path  string `yaml:"path" required:"true" doc:"file to manage"`
 //	State string `yaml:"state" default:"present" choices:"present,absent" doc:"..."`
 //
+//	Token string `yaml:"token" secret:"true" doc:"..."` // masked in all output
+//
 // Aliases lists extra names the module answers to (systemd for service).
 type Info struct {
 	Name      string
@@ -25,12 +27,18 @@ type Info struct {
 	Summary   string // one line for `gpuctl modules`
 	CheckMode string // what the module does under --check
 	Example   string // a YAML task
-	New       func() Module
+	// FreeForm names the argument that takes the words of Ansible's one-line
+	// form that are not key=value ("shell: ls -l /tmp" sets cmd).
+	FreeForm string
+	// AnyKeys modules take arbitrary argument names (set_fact); the struct
+	// collects them in a `yaml:",remain"` map.
+	AnyKeys bool
+	New     func() Module
 }
 
 var (
 	regMu    sync.RWMutex
-	registry = map[string]Info{}
+	registry = map[string]*Spec{}
 )
 
 // Register adds a module; it panics on an empty or duplicate name, which
@@ -39,22 +47,27 @@ func Register(info Info) {
 	if info.Name == "" || info.New == nil {
 		panic("modules: Register needs a name and a constructor")
 	}
+	spec := newSpec(info)
 	regMu.Lock()
 	defer regMu.Unlock()
 	for _, n := range append([]string{info.Name}, info.Aliases...) {
 		if _, dup := registry[n]; dup {
 			panic(fmt.Sprintf("modules: %q registered twice", n))
 		}
-		registry[n] = info
+		registry[n] = spec
 	}
 }
 
-// Lookup finds a module by name or alias.
+// Lookup finds a module by name or alias (without a collection prefix; see
+// Resolve for what a task names).
 func Lookup(name string) (Info, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	i, ok := registry[name]
-	return i, ok
+	s, ok := registry[name]
+	if !ok {
+		return Info{}, false
+	}
+	return s.Info, true
 }
 
 // All returns every module once, sorted by name.
@@ -62,9 +75,9 @@ func All() []Info {
 	regMu.RLock()
 	defer regMu.RUnlock()
 	var out []Info
-	for n, i := range registry {
-		if n == i.Name {
-			out = append(out, i)
+	for n, s := range registry {
+		if n == s.Name {
+			out = append(out, s.Info)
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })

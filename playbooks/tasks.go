@@ -17,9 +17,6 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
 
-// prefixes of fully qualified module names that map onto gpuctl's own.
-var modulePrefixes = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
-
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
 		return nil, nil
@@ -173,15 +170,12 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	case modNode == nil:
 		return t, nil
 	}
-	name := modKey.Value
-	for _, p := range modulePrefixes {
-		name = strings.TrimPrefix(name, p)
+	spec, err := modules.Resolve(modKey.Value)
+	if err != nil {
+		return nil, l.errf(file, modKey, "task %q: %v%s", t.Title(), err, equivalentHint(modules.Canonical(modKey.Value)))
 	}
-	if _, ok := modules.Lookup(name); !ok {
-		return nil, l.errf(file, modKey, "task %q: %v%s", t.Title(), modulesErr(name), equivalentHint(name))
-	}
-	t.Module = name
-	args, err := l.moduleArgs(file, name, modNode)
+	t.Module, t.Spec = spec.Name, spec
+	args, err := l.moduleArgs(file, spec, modNode)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +198,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 // keyword maps the FQCN spellings of include and import keywords
 // (ansible.builtin.include_tasks) onto the keyword.
 func keyword(k string) string {
-	for _, p := range modulePrefixes {
+	for _, p := range modules.Collections {
 		if rest, ok := strings.CutPrefix(k, p); ok {
 			switch rest {
 			case "include_tasks", "import_tasks", "include_role", "import_role":
@@ -215,24 +209,14 @@ func keyword(k string) string {
 	return k
 }
 
-func modulesErr(name string) error {
-	_, err := modules.New(name, nil)
-	return err
-}
-
 func isKnownModule(name string) bool {
-	for _, p := range modulePrefixes {
-		name = strings.TrimPrefix(name, p)
-	}
-	_, ok := modules.Lookup(name)
-	return ok
+	_, err := modules.Resolve(name)
+	return err == nil
 }
-
-// freeForm modules take their main argument as a bare string.
-var freeForm = map[string]string{"command": "cmd", "shell": "cmd", "debug": "msg", "include_vars": "file"}
 
 // moduleArgs accepts a mapping or Ansible's "key=value" string form.
-func (l *Loader) moduleArgs(file, name string, n *yaml.Node) (map[string]any, error) {
+func (l *Loader) moduleArgs(file string, spec *modules.Spec, n *yaml.Node) (map[string]any, error) {
+	name := spec.Name
 	switch n.Kind {
 	case yaml.MappingNode:
 		var args map[string]any
@@ -247,87 +231,9 @@ func (l *Loader) moduleArgs(file, name string, n *yaml.Node) (map[string]any, er
 		if n.Tag == "!!null" {
 			return map[string]any{}, nil
 		}
-		return parseKV(name, n.Value), nil
+		return spec.ParseKV(n.Value), nil
 	}
 	return nil, l.errf(file, n, "arguments of %s must be a mapping or key=value string, got %s", name, kindName(n))
-}
-
-// parseKV splits "a=1 b='x y'" into a map; for free-form modules the words
-// that are not key=value of a known argument form the main argument.
-func parseKV(module, s string) map[string]any {
-	args := map[string]any{}
-	known := map[string]bool{}
-	if info, ok := modules.Lookup(module); ok {
-		for _, a := range info.Args() {
-			known[a.Name] = true
-		}
-	}
-	main, isFree := freeForm[module]
-	var rest []string
-	for _, w := range splitWords(s) {
-		k, v, ok := strings.Cut(w, "=")
-		if ok && (known[k] || !isFree) && k != "" && !strings.ContainsAny(k, " '\"") {
-			args[k] = unquote(v)
-			continue
-		}
-		rest = append(rest, w)
-	}
-	if isFree && len(rest) > 0 {
-		args[main] = strings.Join(rest, " ")
-	}
-	return args
-}
-
-// splitWords splits on spaces outside quotes and keeps quotes in place,
-// so a free-form command keeps its own quoting.
-func splitWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	var quote rune
-	depth := 0 // inside {{ }} or {% %}, spaces belong to the expression
-	rs := []rune(s)
-	for i, r := range rs {
-		if quote == 0 && i+1 < len(rs) {
-			switch string(rs[i : i+2]) {
-			case "{{", "{%":
-				depth++
-			case "}}", "%}":
-				if depth > 0 {
-					depth--
-				}
-			}
-		}
-		switch {
-		case depth > 0 && quote == 0:
-			cur.WriteRune(r)
-		case quote != 0:
-			cur.WriteRune(r)
-			if r == quote {
-				quote = 0
-			}
-		case r == '\'' || r == '"':
-			quote = r
-			cur.WriteRune(r)
-		case r == ' ' || r == '\t' || r == '\n':
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-func unquote(s string) string {
-	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') && s[len(s)-1] == s[0] {
-		return s[1 : len(s)-1]
-	}
-	return s
 }
 
 // validateTask checks what can be checked before any host is known:
@@ -337,14 +243,11 @@ func (l *Loader) validateTask(t *Task, at *yaml.Node) error {
 	wrap := func(err error) error {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, t.Where(), err)
 	}
-	if t.Module == "set_fact" {
-		return nil
-	}
-	if err := modules.CheckKeys(t.Module, t.Args); err != nil {
+	if err := t.Spec.CheckKeys(t.Args); err != nil {
 		return wrap(err)
 	}
 	if !hasTemplate(t.Args) {
-		if _, err := modules.New(t.Module, t.Args); err != nil {
+		if _, _, err := t.Spec.Build(t.Args); err != nil {
 			return wrap(err)
 		}
 	}

@@ -4,7 +4,11 @@
 // host is contacted. It also carries the bundled playbooks (bundled.go).
 package playbooks
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gpuctl/gpuctl/modules"
+)
 
 // Pos locates a node in a source file.
 type Pos struct {
@@ -53,6 +57,7 @@ func (p *Play) AllTasks() []*Task {
 type Task struct {
 	Name         string
 	Module       string         // registered module name (prefixes like ansible.builtin. stripped)
+	Spec         *modules.Spec  // the module resolved once by the loader; nil for blocks and includes
 	Args         map[string]any // raw, still templated
 	When         []string
 	Loop         any    // list or template string

@@ -166,17 +166,23 @@ type PathAlias struct {
 	Name     string `yaml:"name" doc:"alias of path"`
 }
 
-func (a PathAlias) resolve(p *string) error {
+// fill sets path from the first alias given, when path itself is not
+// (Provision); check then refuses aliases that disagree with it (Validate).
+func (a PathAlias) fill(p *string) {
 	for _, alt := range []string{a.Dest, a.DestFile, a.Name} {
-		if alt == "" {
-			continue
+		if *p == "" {
+			*p = alt
 		}
-		if *p != "" && *p != alt {
-			return fmt.Errorf("path is given twice (%q and %q)", *p, alt)
-		}
-		*p = alt
 	}
-	if *p == "" {
+}
+
+func (a PathAlias) check(p string) error {
+	for _, alt := range []string{a.Dest, a.DestFile, a.Name} {
+		if alt != "" && strings.TrimSuffix(alt, "/") != strings.TrimSuffix(p, "/") {
+			return fmt.Errorf("path is given twice (%q and %q)", p, alt)
+		}
+	}
+	if p == "" {
 		return fmt.Errorf("missing required argument %q", "path")
 	}
 	return nil

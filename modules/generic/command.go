@@ -21,7 +21,8 @@ func init() {
   args:
     creates: /etc/kubernetes/admin.conf
   register: init`,
-		New: func() modules.Module { return &Command{} },
+		FreeForm: "cmd",
+		New:      func() modules.Module { return &Command{} },
 	})
 }
 

@@ -20,7 +20,8 @@ func init() {
     var: init.stdout_lines
 - debug:
     msg: "{{ inventory_hostname }} has {{ gpu_count }} GPUs"`,
-		New: func() modules.Module { return &Debug{} },
+		FreeForm: "msg",
+		New:      func() modules.Module { return &Debug{} },
 	})
 }
 

@@ -45,15 +45,20 @@ type File struct {
 	created []string
 }
 
+// Provision takes path from its aliases and drops a trailing slash.
+func (m *File) Provision() {
+	m.PathAlias.fill(&m.Path)
+	if m.Path != "/" {
+		m.Path = strings.TrimSuffix(m.Path, "/")
+	}
+}
+
 func (m *File) Validate() error {
-	if err := m.PathAlias.resolve(&m.Path); err != nil {
+	if err := m.PathAlias.check(m.Path); err != nil {
 		return err
 	}
 	if err := absPath("path", m.Path); err != nil {
 		return err
-	}
-	if m.Path != "/" {
-		m.Path = strings.TrimSuffix(m.Path, "/")
 	}
 	switch {
 	case m.State == "link" && m.Src == "":

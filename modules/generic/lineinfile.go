@@ -48,8 +48,11 @@ type LineInFile struct {
 	backupFile string
 }
 
+// Provision takes path from its aliases.
+func (m *LineInFile) Provision() { m.PathAlias.fill(&m.Path) }
+
 func (m *LineInFile) Validate() error {
-	if err := m.PathAlias.resolve(&m.Path); err != nil {
+	if err := m.PathAlias.check(m.Path); err != nil {
 		return err
 	}
 	if err := absPath("path", m.Path); err != nil {

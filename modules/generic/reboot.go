@@ -27,7 +27,7 @@ func init() {
 	})
 }
 
-// Reboot restarts the host; the engine's Host must implement Reconnector.
+// Reboot restarts the host; the engine's Host must implement modules.Reconnector.
 type Reboot struct {
 	RebootTimeout   int    `yaml:"reboot_timeout" default:"600" doc:"seconds to wait for the host to go down, come back and pass test_command"`
 	ConnectTimeout  int    `yaml:"connect_timeout" default:"10" doc:"seconds each reconnection attempt may take"`
@@ -73,7 +73,7 @@ func (m *Reboot) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if _, ok := h.Conn().(*local.Conn); ok {
 		return errors.New("refusing to reboot the machine gpuctl runs on (connection: local)")
 	}
-	rc, ok := h.(Reconnector)
+	rc, ok := h.(modules.Reconnector)
 	if !ok {
 		return errors.New("reboot needs the engine to reconnect to the host, and this engine cannot (no Reconnector)")
 	}
@@ -113,7 +113,7 @@ func (m *Reboot) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 
 // back reconnects and reports nil once the host runs a new boot and
 // passes the test command.
-func (m *Reboot) back(ctx context.Context, h modules.Host, rc Reconnector, oldID []byte) error {
+func (m *Reboot) back(ctx context.Context, h modules.Host, rc modules.Reconnector, oldID []byte) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(m.ConnectTimeout)*time.Second)
 	defer cancel()
 	if err := rc.Reconnect(cctx); err != nil {

@@ -42,8 +42,11 @@ type Replace struct {
 	backupFile  string
 }
 
+// Provision takes path from its aliases.
+func (m *Replace) Provision() { m.PathAlias.fill(&m.Path) }
+
 func (m *Replace) Validate() error {
-	if err := m.PathAlias.resolve(&m.Path); err != nil {
+	if err := m.PathAlias.check(m.Path); err != nil {
 		return err
 	}
 	if err := absPath("path", m.Path); err != nil {

@@ -104,15 +104,12 @@ func (m *Service) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 			// daemon-reload may be what makes a new unit file visible.
 			op.cmds, op.recheck = append(op.cmds, []string{"daemon-reload"}), true
 			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "daemon_reload", Before: "unit not loaded", After: "reloaded"})
-		}
-		if h.CheckMode() {
 			d.Unknown = fmt.Sprintf("unit %s does not exist yet; known after apply", m.unit)
 			return d, nil
 		}
-		if !m.DaemonReload {
-			return d, fmt.Errorf("service %s: unit %s not found", m.Name, m.unit)
-		}
-		return d, nil
+		// An earlier task may be installing the unit: known after apply
+		// under --check, a failure in a real run.
+		return d, modules.NotYet("service %s: unit %s not found (known after apply)", m.Name, m.unit)
 	}
 	if m.DaemonReload && st["NeedDaemonReload"] == "yes" {
 		op.cmds = append(op.cmds, []string{"daemon-reload"})

@@ -125,7 +125,7 @@ func TestServiceMissingUnit(t *testing.T) {
 	}
 	// In check mode an earlier task may be installing it.
 	h.Check = true
-	if d, err := m.Check(ctx, h); err != nil || !strings.Contains(d.Unknown, "known after apply") {
+	if d, err := modules.CheckOnly(ctx, m, h); err != nil || !strings.Contains(d.Unknown, "known after apply") {
 		t.Errorf("check mode: %v %+v", err, d)
 	}
 	h.Check = false

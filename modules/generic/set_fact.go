@@ -19,14 +19,15 @@ func init() {
 		Example: `- set_fact:
     kube_version: "1.34.4"
     control_plane: "{{ groups['control'][0] }}"`,
-		New: func() modules.Module { return &SetFact{} },
+		AnyKeys: true,
+		New:     func() modules.Module { return &SetFact{} },
 	})
 }
 
-// SetFact takes any keys. They decode into Facts through mapstructure's
-// ",remain", so modules.New works as for every module; an engine that
-// wants the values untouched by weak typing can call SetRawArgs instead.
-// Either way the loader's modules.CheckKeys must not be applied to it.
+// SetFact takes any keys (Info.AnyKeys): they decode into Facts through
+// mapstructure's ",remain", which keeps each value as the template rendered
+// it (lists, maps, numbers), so the loader and the engine treat set_fact as
+// every other module.
 type SetFact struct {
 	Cacheable bool           `yaml:"cacheable" doc:"accepted for compatibility; facts last for the run"`
 	Facts     map[string]any `yaml:",remain" doc:"every other key becomes a variable of the host, with its value"`
@@ -34,21 +35,11 @@ type SetFact struct {
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// SetRawArgs takes the task's arguments as they are.
+// SetRawArgs decodes args as Spec.Build does, for callers holding a bare
+// SetFact.
 func (m *SetFact) SetRawArgs(args map[string]any) error {
-	m.Facts = map[string]any{}
-	for k, v := range args {
-		if k == "cacheable" {
-			b, ok := v.(bool)
-			if !ok {
-				return fmt.Errorf("cacheable must be true or false, got %T", v)
-			}
-			m.Cacheable = b
-			continue
-		}
-		m.Facts[k] = v
-	}
-	return nil
+	*m = SetFact{}
+	return modules.Decode(args, m)
 }
 
 func (m *SetFact) Validate() error {
@@ -80,5 +71,4 @@ var (
 	_ modules.Module     = (*SetFact)(nil)
 	_ modules.FactSetter = (*SetFact)(nil)
 	_ modules.Resulter   = (*SetFact)(nil)
-	_ RawArgs            = (*SetFact)(nil)
 )

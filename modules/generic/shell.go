@@ -22,7 +22,8 @@ func init() {
   args:
     creates: /etc/gpu-driver
     executable: /bin/bash`,
-		New: func() modules.Module { return &Shell{} },
+		FreeForm: "cmd",
+		New:      func() modules.Module { return &Shell{} },
 	})
 }
 

@@ -19,8 +19,8 @@ func init() {
 	modules.Register(modules.Info{
 		Name:    "wait_for",
 		Summary: "Wait until a TCP port opens or closes, or a file appears or goes, as seen from the host",
-		CheckMode: "Tests the condition once, without the delay: nothing is reported when it already holds, " +
-			"otherwise the change of state a real run would wait for. Never waits.",
+		CheckMode: "Tests the condition once: nothing is reported when it already holds and no delay is asked for, " +
+			"otherwise the delay and the change of state a real run would wait for. Never waits.",
 		Example: `- name: Wait for the API server
   wait_for:
     port: 6443
@@ -109,18 +109,18 @@ func (m *WaitFor) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 		d.Add(plan.Change{Resource: "wait_for", Action: plan.Run, After: fmt.Sprintf("sleep %ds", m.Timeout)})
 		return d, nil
 	}
-	if m.Delay > 0 && !m.delayed && !h.CheckMode() {
-		m.delayed = true
-		if err := sleep(ctx, time.Duration(m.Delay)*time.Second); err != nil {
-			return d, err
-		}
+	if m.Delay > 0 && !m.delayed {
+		// The delay is part of what a run does (the condition may still
+		// hold from before a reboot), so it is planned, and Apply waits it
+		// out before polling; Check itself never waits.
+		d.Add(plan.Change{Resource: "wait_for:" + m.target(), Action: plan.Run, Field: "delay", After: fmt.Sprintf("wait %ds before the first test", m.Delay)})
 	}
 	ok, err := m.holds(ctx, h)
 	if err != nil {
 		return d, err
 	}
 	if ok {
-		return d, nil
+		return d, nil // with a delay still to wait, d holds it
 	}
 	before, after := "stopped", "started"
 	if m.Path != "" {
@@ -144,6 +144,12 @@ func (m *WaitFor) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 	defer func() { m.elapsed = time.Since(start) }()
 	if m.Port == 0 && m.Path == "" {
 		return sleep(ctx, time.Duration(m.Timeout)*time.Second)
+	}
+	if m.Delay > 0 && !m.delayed {
+		m.delayed = true
+		if err := sleep(ctx, time.Duration(m.Delay)*time.Second); err != nil {
+			return err
+		}
 	}
 	deadline := start.Add(time.Duration(m.Timeout) * time.Second)
 	for {

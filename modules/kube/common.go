@@ -52,12 +52,12 @@ func (a Access) Reads() []string {
 	return []string{kubeclient.DefaultKubeconfig}
 }
 
-// noCluster turns a missing kubeconfig in check mode into "known after
-// apply": when a play that creates the control plane is only checked, the
-// cluster its later tasks talk to does not exist yet.
-func noCluster(h modules.Host, err error) (plan.Diff, error) {
-	if h.CheckMode() && errors.Is(err, fs.ErrNotExist) {
-		return plan.Diff{Unknown: "known after apply: " + err.Error()}, nil
+// noCluster turns a missing kubeconfig into modules.NotYet: when a play
+// that creates the control plane is only checked, the cluster its later
+// tasks talk to does not exist yet ("known after apply"); a real run fails.
+func noCluster(_ modules.Host, err error) (plan.Diff, error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		return plan.Diff{}, modules.NotYet("known after apply: %w", err)
 	}
 	return plan.Diff{}, err
 }

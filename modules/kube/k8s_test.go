@@ -199,7 +199,7 @@ func TestNoClusterYet(t *testing.T) {
 		"cluster_check": {},
 	} {
 		m := newModule(t, name, args)
-		d, err := m.Check(context.Background(), h)
+		d, err := modules.CheckOnly(context.Background(), m, h)
 		if err != nil || !strings.HasPrefix(d.Unknown, "known after apply") {
 			t.Errorf("%s: diff %+v, err %v", name, d, err)
 		}

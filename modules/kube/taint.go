@@ -50,18 +50,28 @@ type Taint struct {
 	Taints []TaintSpec `yaml:"taints" doc:"taints, each with key, value and effect"`
 }
 
-func (m *Taint) Validate() error {
+// Provision folds the one-taint form (key, value, effect) into taints and
+// gives present taints the default effect.
+func (m *Taint) Provision() {
 	if m.Key != "" {
 		m.Taints = append([]TaintSpec{{Key: m.Key, Value: m.Value, Effect: m.Effect}}, m.Taints...)
-		m.Key = ""
-	} else if m.Value != "" || m.Effect != "" {
+		m.Key, m.Value, m.Effect = "", "", ""
+	}
+	for i := range m.Taints {
+		if m.Taints[i].Effect == "" && m.State == "present" {
+			m.Taints[i].Effect = string(corev1.TaintEffectNoSchedule)
+		}
+	}
+}
+
+func (m *Taint) Validate() error {
+	if m.Key == "" && (m.Value != "" || m.Effect != "") {
 		return errors.New("value and effect need key")
 	}
 	if len(m.Taints) == 0 {
 		return errors.New("give key or taints")
 	}
-	for i := range m.Taints {
-		t := &m.Taints[i]
+	for _, t := range m.Taints {
 		if errs := validation.IsQualifiedName(t.Key); len(errs) > 0 {
 			return fmt.Errorf("taint key %q: %s", t.Key, strings.Join(errs, "; "))
 		}
@@ -73,9 +83,6 @@ func (m *Taint) Validate() error {
 		switch corev1.TaintEffect(t.Effect) {
 		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
 		case "":
-			if m.State == "present" {
-				t.Effect = string(corev1.TaintEffectNoSchedule)
-			}
 		default:
 			return fmt.Errorf("taint %s effect %q: expected NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect)
 		}

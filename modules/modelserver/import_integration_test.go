@@ -100,7 +100,7 @@ func TestImageImport(t *testing.T) {
 		hh := *h
 		hh.c = noCtr{h.c}
 		hh.check = true
-		d, err := newModule(t, "image_import", args).Check(ctx, &hh)
+		d, err := modules.CheckOnly(ctx, newModule(t, "image_import", args), &hh)
 		if err != nil || !strings.Contains(d.Unknown, "not installed") {
 			t.Fatalf("%+v %v", d, err)
 		}

@@ -56,15 +56,7 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 	var d plan.Diff
 	have, err := listImages(ctx, h.Conn(), im.Namespace)
 	if err != nil {
-		if h.CheckMode() {
-			d.Unknown = fmt.Sprintf("known after apply: %v on host %s", err, h.Name())
-			st := &importState{}
-			for _, s := range srcs {
-				st.pending = append(st.pending, pendingImport{src: s})
-			}
-			return d, st, nil
-		}
-		return d, nil, fmt.Errorf("host %s: %w", h.Name(), err)
+		return d, nil, modules.NotYet("known after apply: host %s: %w", h.Name(), err)
 	}
 	// Docker archives are compared by image ID, which needs the manifests
 	// of the names the host already has.

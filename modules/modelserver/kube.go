@@ -60,10 +60,8 @@ func (m *ModelServer) checkKube(ctx context.Context, h modules.Host) (plan.Diff,
 	}
 	c, err := m.client(ctx, h)
 	if err != nil {
-		if h.CheckMode() && errors.Is(err, fs.ErrNotExist) {
-			d.Unknown = "known after apply: " + err.Error()
-			d.State = st
-			return d, nil
+		if errors.Is(err, fs.ErrNotExist) {
+			return d, modules.NotYet("known after apply: %w", err)
 		}
 		return d, err
 	}

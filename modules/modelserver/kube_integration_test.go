@@ -48,7 +48,7 @@ func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]a
 	}
 	before := version()
 	h.check = true
-	d, err := newModule(t, "model_server", args).Check(ctx, h)
+	d, err := modules.CheckOnly(ctx, newModule(t, "model_server", args), h)
 	h.check = false
 	if err != nil {
 		t.Fatalf("check: %v", err)
@@ -185,7 +185,7 @@ func TestModelServerKubernetesFailures(t *testing.T) {
 
 	t.Run("no cluster yet in check mode", func(t *testing.T) {
 		hh := &fakeHost{vars: map[string]any{"kubeconfig": "/nonexistent/admin.conf"}, check: true}
-		d, err := newModule(t, "model_server", map[string]any{"image": "r.io/x:1"}).Check(ctx, hh)
+		d, err := modules.CheckOnly(ctx, newModule(t, "model_server", map[string]any{"image": "r.io/x:1"}), hh)
 		if err != nil || !strings.Contains(d.Unknown, "known after apply") {
 			t.Fatalf("diff %+v err %v", d, err)
 		}

@@ -89,7 +89,7 @@ func (a *Apt) request(h modules.Host) pkgRequest {
 		Specs: a.Name, State: a.State, Hold: a.Hold, Purge: a.Purge, Debs: a.Deb,
 		UpdateCache: a.UpdateCache, CacheValidTime: durOr(a.CacheValidTime, time.Hour),
 		InstallRecommends: a.InstallRecommends, LockTimeout: a.LockTimeout,
-		Log: h.Log(), CheckMode: h.CheckMode(),
+		Log: h.Log(),
 	}
 }
 
@@ -113,9 +113,7 @@ func (a *Apt) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	}
 	// Check could not know the packages (their repository was still to be
 	// added or the cache refreshed): plan again now that this has happened.
-	r := a.request(h)
-	r.CheckMode = false
-	s, unknown, err := planPackages(ctx, h.Conn(), r)
+	s, unknown, err := planPackages(ctx, h.Conn(), a.request(h))
 	if err != nil {
 		return err
 	}
@@ -139,12 +137,13 @@ type pkgRequest struct {
 	InstallRecommends bool
 	LockTimeout       time.Duration
 	Log               *slog.Logger
-	CheckMode         bool
 }
 
 // planPackages measures the host and returns the steps that bring the
 // packages to the requested state. unknown is set when the outcome depends
-// on an apt cache that is still to be refreshed.
+// on an apt cache that this plan refreshes first; a package apt cannot
+// locate otherwise is modules.NotYet (an earlier task may add its
+// repository).
 func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unknown string, err error) {
 	s = &steps{}
 	apt := newAptRunner(c, r.Log, r.LockTimeout)
@@ -211,10 +210,10 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 			if sp.glob() {
 				v, err := resolveGlob(ctx, c, sp)
 				if err != nil {
-					if needUpdate || r.CheckMode {
+					if needUpdate {
 						return s, fmt.Sprintf("%s: known after apply (%v)", sp, err), nil
 					}
-					return nil, "", err
+					return nil, "", modules.NotYet("%s: %w", sp, err)
 				}
 				if st.Installed && st.Version == v {
 					continue
@@ -262,10 +261,14 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 			return nil, "", err
 		}
 		if sim.ExitCode != 0 {
-			if notLocatable(sim.Stderr) && (needUpdate || r.CheckMode) {
+			simErr := fmt.Errorf("apt-get simulation: %w", &conn.ExitError{Cmd: cmd, Result: sim})
+			switch {
+			case notLocatable(sim.Stderr) && needUpdate:
 				return s, "packages known after apply: " + firstError(sim.Stderr), nil
+			case notLocatable(sim.Stderr):
+				return nil, "", modules.NotYet("apt cannot locate the packages (%s): %w", firstError(sim.Stderr), simErr)
 			}
-			return nil, "", fmt.Errorf("apt-get simulation: %w", &conn.ExitError{Cmd: cmd, Result: sim})
+			return nil, "", simErr
 		}
 		// apt clears the hold of a package it installs (pinned versions pass
 		// --allow-change-held-packages): hold again what is meant to stay held.

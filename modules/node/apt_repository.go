@@ -186,14 +186,10 @@ func (r *AptSource) plan(ctx context.Context, h modules.Host, present bool) (*st
 		return s, nil
 	}
 	key, err := r.fetchKey(ctx, h)
-	if err != nil && h.CheckMode() && r.KeyURL != "" && r.Key == "" && r.KeyFile == "" {
-		// A dry run must not stop at the first unreachable URL: plan the
-		// repository, say that its key could not be fetched now, and leave
-		// what depends on it known after apply. A real run still fails here.
-		s.add(plan.Change{Resource: "file:/etc/apt/keyrings/" + r.Name + ".asc", Action: plan.Create, Field: "content",
-			After: "key from " + r.KeyURL}, nil)
-		s.note("the host cannot download %s now (%s); applying will fail until it can, or give key or key_file", r.KeyURL, lastLine(err.Error()))
-		return s, fileStep(ctx, c, s, r.sourcesPath(), r.sources("/etc/apt/keyrings/"+r.Name+".asc"), 0o644, false)
+	if err != nil && r.KeyURL != "" && r.Key == "" && r.KeyFile == "" {
+		// A dry run must not stop at the first unreachable URL (an earlier
+		// task may open the way): known after apply. A real run fails.
+		return nil, modules.NotYet("the host cannot download %s now (%s); applying fails until it can, or give key or key_file: %w", r.KeyURL, lastLine(err.Error()), err)
 	}
 	if err != nil {
 		return nil, err

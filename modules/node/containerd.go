@@ -123,7 +123,7 @@ func (c *Containerd) planPackages(ctx context.Context, h modules.Host) (*steps, 
 		spec += "=" + c.Version
 	}
 	ps, unknown, err := planPackages(ctx, h.Conn(), pkgRequest{Specs: []string{spec}, State: "present", ForceUpdate: changedRepo,
-		LockTimeout: c.LockTimeout, Log: h.Log(), CheckMode: h.CheckMode()})
+		LockTimeout: c.LockTimeout, Log: h.Log()})
 	if err != nil {
 		return nil, "", err
 	}

@@ -87,7 +87,7 @@ func timeline(t *testing.T, h *testHost, name string, args map[string]any) plan.
 	}
 	before := h.th.Hash(t)
 	h.check = true
-	d, err := newModule().Check(ctx, h)
+	d, err := modules.CheckOnly(ctx, newModule(), h)
 	h.check = false
 	if err != nil {
 		t.Fatalf("%s: check: %v", name, err)
@@ -144,7 +144,7 @@ func checkOnly(t *testing.T, h *testHost, name string, args map[string]any) (pla
 	}
 	h.check = true
 	defer func() { h.check = false }()
-	return m.Check(context.Background(), h)
+	return modules.CheckOnly(context.Background(), m, h)
 }
 
 // apply runs Check then Apply, as one task of a real run.

@@ -332,16 +332,12 @@ func (k *Kubeadm) planInit(ctx context.Context, h modules.Host, n nodeState, s *
 }
 
 // checkKubeadmVersion refuses an init kubeadm would refuse: it deploys its
-// own minor version or the one before. Without kubeadm, check mode notes
-// that an earlier task must install it; a real run fails saying which.
+// own minor version or the one before. Without kubeadm it cannot tell yet:
+// under --check an earlier task may install it.
 func (k *Kubeadm) checkKubeadmVersion(ctx context.Context, h modules.Host, s *steps) error {
 	out, err := output(ctx, h.Conn(), "kubeadm version -o short")
 	if err != nil {
-		if h.CheckMode() {
-			s.note("kubeadm is not installed yet: an earlier task (kubernetes_packages) must install it")
-			return nil
-		}
-		return fmt.Errorf("kubeadm is not installed (or does not run): run kubernetes_packages first: %w", err)
+		return modules.NotYet("kubeadm is not installed (or does not run): run kubernetes_packages first: %w", err)
 	}
 	have := kubeVersion.FindStringSubmatch(strings.TrimSpace(out))
 	want := kubeVersion.FindStringSubmatch(k.KubernetesVersion)

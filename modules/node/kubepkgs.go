@@ -140,7 +140,7 @@ func (k *KubernetesPackages) planApt(ctx context.Context, h modules.Host) (*step
 	}
 	hold := k.Hold
 	ps, unknown, err := planPackages(ctx, h.Conn(), pkgRequest{Specs: specs, State: "present", Hold: &hold,
-		ForceUpdate: !s.empty(), LockTimeout: k.LockTimeout, Log: h.Log(), CheckMode: h.CheckMode()})
+		ForceUpdate: !s.empty(), LockTimeout: k.LockTimeout, Log: h.Log()})
 	if err != nil {
 		return nil, "", err
 	}
@@ -201,7 +201,7 @@ func (k *KubernetesPackages) planBinaries(ctx context.Context, h modules.Host) (
 		deps = []string{"conntrack", "iptables", "socat", "ethtool", "kmod"}
 	}
 	if len(deps) > 0 {
-		ps, unknown, err := planPackages(ctx, c, pkgRequest{Specs: deps, State: "present", LockTimeout: k.LockTimeout, Log: h.Log(), CheckMode: h.CheckMode()})
+		ps, unknown, err := planPackages(ctx, c, pkgRequest{Specs: deps, State: "present", LockTimeout: k.LockTimeout, Log: h.Log()})
 		if err != nil {
 			return nil, "", err
 		}

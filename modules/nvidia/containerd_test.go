@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gpuctl/gpuctl/modules"
 )
 
 // kubeadmConfig is what the containerd module writes for kubeadm: runc
@@ -177,7 +179,7 @@ func configureRealContainerd(t *testing.T, bin string, major int, main string) {
 
 	// Check mode changes nothing.
 	h.check = true
-	d, err := newModule(t, "nvidia_container_toolkit", args).Check(ctx, h)
+	d, err := modules.CheckOnly(ctx, newModule(t, "nvidia_container_toolkit", args), h)
 	if err != nil {
 		t.Fatal(err)
 	}

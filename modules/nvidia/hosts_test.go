@@ -59,7 +59,7 @@ func hostTimeline(t *testing.T, h *sshHost, name string, args map[string]any) {
 	ctx := context.Background()
 	before := h.th.Hash(t)
 	h.check = true
-	d, err := newModule(t, name, args).Check(ctx, h)
+	d, err := modules.CheckOnly(ctx, newModule(t, name, args), h)
 	h.check = false
 	if err != nil {
 		t.Fatalf("check: %v", err)

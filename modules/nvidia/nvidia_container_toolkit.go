@@ -230,10 +230,7 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 	}
 	major, _, ok := parseContainerdVersion(r.Stdout)
 	if !r.OK() || !ok {
-		if h.CheckMode() {
-			return "containerd is not installed yet: its nvidia runtime is known after apply", nil
-		}
-		return "", fmt.Errorf("%s: containerd is not installed (containerd --version: %s): run the containerd module first", h.Name(), firstLine(r.Stdout+r.Stderr))
+		return "", modules.NotYet("%s: containerd is not installed (containerd --version: %s): run the containerd module first; its nvidia runtime is known after apply", h.Name(), firstLine(r.Stdout+r.Stderr))
 	}
 	main, exists, err := readIfExists(ctx, h.Conn(), m.Config)
 	if err != nil {

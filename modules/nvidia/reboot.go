@@ -10,17 +10,6 @@ import (
 	"github.com/gpuctl/gpuctl/modules/generic"
 )
 
-// Reconnector is the generic reboot module's: engine hosts that can drop
-// and re-dial their connection.
-type Reconnector = generic.Reconnector
-
-// Rebooter is implemented by hosts that can reboot and wait for the host to
-// answer again themselves. When a host offers it, nvidia_driver uses it
-// rather than its own reboot-and-reconnect loop.
-type Rebooter interface {
-	Reboot(ctx context.Context, reason string) error
-}
-
 const bootIDPath = "/proc/sys/kernel/random/boot_id"
 
 func bootID(ctx context.Context, h modules.Host) (string, error) {
@@ -30,8 +19,8 @@ func bootID(ctx context.Context, h modules.Host) (string, error) {
 
 // rebootBlocker says why gpuctl must not reboot h, or "" when it may.
 func rebootBlocker(ctx context.Context, h modules.Host) string {
-	_, rb := h.(Rebooter)
-	_, rc := h.(Reconnector)
+	_, rb := h.(modules.Rebooter)
+	_, rc := h.(modules.Reconnector)
 	if !rb && !rc {
 		return "this connection cannot reconnect after a reboot"
 	}
@@ -49,7 +38,7 @@ func rebootBlocker(ctx context.Context, h modules.Host) string {
 // through the host's Rebooter when it has one, else the generic reboot
 // module (which needs the engine's Reconnect).
 func reboot(ctx context.Context, h modules.Host, reason string, timeout time.Duration) error {
-	if r, ok := h.(Rebooter); ok {
+	if r, ok := h.(modules.Rebooter); ok {
 		return r.Reboot(ctx, reason)
 	}
 	h.Log().Info("rebooting", "reason", reason)

@@ -83,7 +83,7 @@ func TimelineSnap(t *testing.T, h *Host, snap func() string, name string, args m
 	m := New(t, name, args)
 	before := snap()
 	h.Check = true
-	d, err := m.Check(ctx, h)
+	d, err := modules.CheckOnly(ctx, m, h)
 	h.Check = false
 	if err != nil {
 		t.Fatalf("%s: first check: %v", name, err)
