@@ -302,6 +302,17 @@ func (e *Engine) redact(s string) string { return e.secrets.Redact(s) }
 
 func (e *Engine) addSecret(s string) { e.secrets.Add(s) }
 
+// hostRuns returns the state of every host seen so far.
+func (e *Engine) hostRuns() []*hostRun {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*hostRun, 0, len(e.hosts))
+	for _, r := range e.hosts {
+		out = append(out, r)
+	}
+	return out
+}
+
 // Facts returns the facts gathered so far, by host.
 func (e *Engine) Facts() map[string]map[string]any {
 	e.mu.Lock()

@@ -75,6 +75,32 @@ type Counts struct {
 	Rescued     int `json:"rescued"`
 }
 
+// add counts one task outcome.
+func (c *Counts) add(s Status) {
+	switch s {
+	case StatusOK:
+		c.OK++
+	case StatusChanged:
+		c.Changed++
+	case StatusFailed:
+		c.Failed++
+	case StatusSkipped:
+		c.Skipped++
+	case StatusUnreachable:
+		c.Unreachable++
+	case StatusUnknown:
+		c.Unknown++
+	case StatusIgnored:
+		c.Ignored++
+	}
+}
+
+// rescue turns the failure a block's rescue section handled into a rescue.
+func (c *Counts) rescue() {
+	c.Failed--
+	c.Rescued++
+}
+
 // Recap is the run's summary per host.
 type Recap struct {
 	Hosts    map[string]*Counts `json:"hosts"`

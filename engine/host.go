@@ -127,12 +127,22 @@ func (r *hostRun) isPendingPath(p string) bool {
 	return r.pendingPaths[p]
 }
 
-func (r *hostRun) pendingPathList() []string {
+// pendingVar returns name when it is pending, or for "*" (a dynamic
+// subscript) the first pending name in order; "" when none is.
+func (r *hostRun) pendingVar(name string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.pendingPaths))
-	for p := range r.pendingPaths {
-		out = append(out, p)
+	if name != "*" {
+		if r.pendingVars[name] {
+			return name
+		}
+		return ""
 	}
-	return out
+	first := ""
+	for n := range r.pendingVars {
+		if first == "" || n < first {
+			first = n
+		}
+	}
+	return first
 }

@@ -32,6 +32,7 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 		iv := maps.Clone(vars)
 		inner := sc.child(t)
 		inner.when = inner.when[:len(inner.when)-len(t.When)]
+		inner.whenRefs = inner.whenRefs[:len(inner.whenRefs)-len(t.When)]
 		if t.Loop != nil {
 			iv[loopVar] = item
 			if inner.vars == nil {
@@ -39,13 +40,12 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 			}
 			inner.vars[loopVar] = item
 		}
-		ok, err := e.allTrue(t.When, iv, nil)
+		ok, err := e.allTrue(t.When, iv)
 		if err != nil {
 			return e.fail(play, r, t, item, fmt.Errorf("when: %w", err))
 		}
 		if !ok {
-			r.counts.Skipped++
-			e.emitResult(play, t, r.inv.Name, StatusSkipped, "condition false", nil, 0, item)
+			e.recordOnly(play, r, t, item, outcome{status: StatusSkipped, msg: "condition false"})
 			continue
 		}
 		tasks := t.Include

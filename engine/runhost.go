@@ -79,8 +79,8 @@ func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]an
 func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory.Host, counts *Counts) error {
 	r, err := e.hostRunFor(ctx, play, h)
 	if err != nil {
-		counts.Unreachable++
-		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.redact(err.Error()), nil, 0, nil)
+		counts.add(StatusUnreachable)
+		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.secrets.Redact(err.Error()), nil, 0, nil)
 		return &HostError{Host: h.Name, Err: err}
 	}
 	r.counts = counts
@@ -96,15 +96,13 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 			if errors.Is(err, conn.ErrConnLost) || errors.Is(err, conn.ErrUnreachable) {
 				st = StatusUnreachable
 				r.unreachable = true
-				counts.Unreachable++
-			} else {
-				counts.Failed++
 			}
-			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.redact(err.Error()), nil, time.Since(start), nil)
+			counts.add(st)
+			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.secrets.Redact(err.Error()), nil, time.Since(start), nil)
 			return &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
 		}
 		r.facts = facts
-		counts.OK++
+		counts.add(StatusOK)
 		e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusOK, "", nil, time.Since(start), nil)
 	}
 	if r.facts == nil {

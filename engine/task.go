@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
-	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
@@ -21,6 +19,7 @@ import (
 type scope struct {
 	tags        []string
 	when        []string
+	whenRefs    [][]string // the variables each of when reads
 	become      *bool
 	becomeUser  string
 	vars        map[string]any
@@ -34,11 +33,19 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		*out = *s
 		out.tags = slices.Clone(s.tags)
 		out.when = slices.Clone(s.when)
+		out.whenRefs = slices.Clone(s.whenRefs)
 		out.vars = maps.Clone(s.vars)
 	}
 	out.enter(t) // roles.go: role and environment layers
 	out.tags = append(out.tags, t.Tags...)
 	out.when = append(out.when, t.When...)
+	for i := range t.When {
+		var refs []string
+		if i < len(t.Refs.When) {
+			refs = t.Refs.When[i]
+		}
+		out.whenRefs = append(out.whenRefs, refs)
+	}
 	if t.Become != nil {
 		out.become = t.Become
 	}
@@ -66,14 +73,13 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	if !e.tagsSelected(play, sc, t) {
 		return nil
 	}
-	vars := e.taskVars(play, r, sc, t)
-	items, err := e.loopItems(t, vars)
+	tr := e.newTaskRun(play, r, t, sc, e.taskVars(play, r, sc, t), notified)
+	items, err := e.loopItems(t, tr.vars)
 	if err != nil {
 		return e.fail(play, r, t, nil, err)
 	}
 	if items == nil {
-		res, err := e.invoke(ctx, play, r, t, sc, vars, nil, notified)
-		e.register(r, t, res)
+		_, err := tr.run(ctx)
 		return err
 	}
 	loopVar := t.LoopVar
@@ -84,9 +90,9 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	var results []any
 	var firstErr error
 	for _, item := range items {
-		iv := maps.Clone(vars)
+		iv := maps.Clone(tr.vars)
 		iv[loopVar] = item
-		res, err := e.invoke(ctx, play, r, t, sc, iv, item, notified)
+		res, err := tr.forItem(iv, item).run(ctx)
 		res[loopVar] = item
 		results = append(results, res)
 		for _, k := range []string{"changed", "failed"} {
@@ -126,8 +132,7 @@ func (e *Engine) runBlock(ctx context.Context, play *playbooks.Play, r *hostRun,
 			}
 		}
 		if rescueErr == nil {
-			r.counts.Rescued++
-			r.counts.Failed--
+			r.counts.rescue()
 		}
 		blockErr = rescueErr
 	}
@@ -200,7 +205,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	vars["groups"] = groupsVar(e.inv.Groups())
 	vars["ansible_check_mode"] = e.opt.Check
 	vars["playbook_dir"] = playbookDir(play)
-	if mentions(t, "hostvars") {
+	if readsHostvars(t, sc) {
 		vars["hostvars"] = e.hostvars()
 	}
 	// Variables may be templates over other variables; resolve a few levels
@@ -242,8 +247,22 @@ func playbookDir(play *playbooks.Play) string {
 	return "."
 }
 
-func mentions(t *playbooks.Task, word string) bool {
-	return strings.Contains(fmt.Sprint(t.Args, t.When, t.Loop), word)
+// readsHostvars reports whether the task's templates read hostvars, which
+// is costly to build: a snapshot of every host's variables.
+func readsHostvars(t *playbooks.Task, sc *scope) bool {
+	if slices.Contains(t.Refs.Roots(), "hostvars") {
+		return true
+	}
+	if sc != nil {
+		for _, refs := range sc.whenRefs {
+			for _, p := range refs {
+				if p == "hostvars" || strings.HasPrefix(p, "hostvars.") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (e *Engine) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error) {
@@ -277,58 +296,6 @@ func (e *Engine) register(r *hostRun, t *playbooks.Task, res map[string]any) {
 		return
 	}
 	r.setVar(t.Register, res)
-}
-
-var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
-
-// pendingIn reports which pending (known after apply) variable the text of
-// a task's conditions or arguments refers to, in check mode.
-func (e *Engine) pendingIn(r *hostRun, text string) string {
-	// Through hostvars a task can read what another host registered.
-	var runs []*hostRun
-	if strings.Contains(text, "hostvars") {
-		e.mu.Lock()
-		for _, o := range e.hosts {
-			runs = append(runs, o)
-		}
-		e.mu.Unlock()
-	}
-	for _, id := range identRe.FindAllString(text, -1) {
-		if r.isPendingVar(id) {
-			return fmt.Sprintf("depends on %q, registered by a task that would change", id)
-		}
-		for _, o := range runs {
-			if o != r && o.isPendingVar(id) {
-				return fmt.Sprintf("depends on %q of host %s, registered by a task that would change", id, o.inv.Name)
-			}
-		}
-	}
-	return ""
-}
-
-func (e *Engine) pendingPath(r *hostRun, m modules.Module) string {
-	rd, ok := m.(modules.Reader)
-	if !ok {
-		return ""
-	}
-	for _, p := range rd.Reads() {
-		if r.isPendingPath(p) {
-			return fmt.Sprintf("reads %s, which an earlier task would change", p)
-		}
-	}
-	return ""
-}
-
-// fail reports a failure that happened before the module ran.
-func (e *Engine) fail(play *playbooks.Play, r *hostRun, t *playbooks.Task, item any, err error) error {
-	if t.IgnoreErrors {
-		r.counts.Ignored++
-		e.emitResult(play, t, r.inv.Name, StatusIgnored, e.redact(err.Error()), nil, 0, item)
-		return nil
-	}
-	r.counts.Failed++
-	e.emitResult(play, t, r.inv.Name, StatusFailed, e.redact(err.Error()), nil, 0, item)
-	return e.hostErr(r, t, err)
 }
 
 // hostErr wraps a task failure for the run's error, hiding its text for

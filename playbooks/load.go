@@ -71,6 +71,9 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 	if len(l.errs) > 0 {
 		return nil, LoadErrors(l.errs)
 	}
+	if err := l.resolveRefs(pb); err != nil {
+		return nil, err
+	}
 	return pb, nil
 }
 

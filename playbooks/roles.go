@@ -366,5 +366,8 @@ func LoadTasks(path string) ([]*Task, error) {
 	if len(l.errs) > 0 {
 		return nil, LoadErrors(l.errs)
 	}
+	if err := l.resolveTaskRefs(tasks); err != nil {
+		return nil, err
+	}
 	return tasks, nil
 }

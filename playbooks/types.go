@@ -100,6 +100,8 @@ type Task struct {
 	// tasks inside see its defaults, vars, params and role_path.
 	Role *Role
 	Pos  Pos
+	// Refs are the variables the task's templates read (filled at load).
+	Refs TaskRefs
 }
 
 // Role is one use of a role: its files as loaded, and the parameters of

@@ -42,7 +42,11 @@ bash test/cluster/build.sh
 step "go test"
 export GPUCTL_TEST_HOSTS=require GPUCTL_K8S_FIXTURE=require GPUCTL_E2E=require
 # -p 1: integration packages share the machine's 2 cores, loopback addresses and fixtures.
-go test -count=1 -p 1 -timeout 75m ./... 2>&1 | tee /tmp/gpuctl-test.log
-step "go test -race (engine, plan: hosts run in parallel there)"
-go test -race -count=1 ./engine/... ./plan/... 2>&1 | tee -a /tmp/gpuctl-test.log
+# The packages where hosts run concurrently (engine, connections, plan rendering and the
+# integration tests that drive them) run once, under the race detector, not twice.
+race="./engine/... ./conn/... ./plan/... ./test/integration/..."
+rest=$(go list ./... | grep -v -E '/(engine|conn|plan|test/integration)(/|$)')
+go test -count=1 -p 1 -timeout 60m $rest 2>&1 | tee /tmp/gpuctl-test.log
+step "go test -race ($race)"
+go test -race -count=1 -p 1 -timeout 45m $race 2>&1 | tee -a /tmp/gpuctl-test.log
 step "done"

@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/plan"
+	"github.com/gpuctl/gpuctl/playbooks"
+	"github.com/gpuctl/gpuctl/template"
+)
+
+// execution is what running a module produced.
+type execution struct {
+	diff    plan.Diff
+	applied bool
+	err     error
+	dur     time.Duration
+	res     map[string]any
+}
+
+// apply runs check → apply → re-check, again while until is not met.
+func (tr *taskRun) apply(ctx context.Context, m modules.Module, h *taskHost) execution {
+	t := tr.task
+	start := time.Now()
+	stopSlow := tr.e.reportSlow(tr.play, t, tr.host.inv.Name, start)
+	defer stopSlow()
+	diff, applied, err := tr.e.checkApply(ctx, m, h, tr.check)
+	for attempt := 1; len(t.Until) > 0 && attempt <= max(t.Retries, 1) && ctx.Err() == nil; attempt++ {
+		ok, uerr := tr.untilMet(tr.e.result(m, diff, err))
+		if uerr != nil || ok || tr.check {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(max(t.Delay, 1)) * time.Second):
+		case <-ctx.Done():
+		}
+		diff, applied, err = tr.e.checkApply(ctx, m, h, tr.check)
+	}
+	return execution{diff: diff, applied: applied, err: err, dur: time.Since(start), res: tr.e.result(m, diff, err)}
+}
+
+// judge turns what the module did into the task's outcome: skipped by the
+// module, unreachable, failed (failed_when), changed (changed_when), or
+// known only after apply.
+func (tr *taskRun) judge(m modules.Module, args map[string]any, ex execution) outcome {
+	if s, ok := m.(modules.Skipper); ok && ex.err == nil {
+		if why := s.Skip(); why != "" {
+			ex.res["skipped"], ex.res["msg"] = true, why
+			return outcome{status: StatusSkipped, msg: why, dur: ex.dur, res: ex.res}
+		}
+	}
+	o := tr.verdict(m, args, ex)
+	if fs, ok := m.(modules.FactSetter); ok && ex.err == nil {
+		o.facts = fs.SetFacts()
+	}
+	o.res = ex.res
+	return o
+}
+
+func (tr *taskRun) verdict(m modules.Module, args map[string]any, ex execution) outcome {
+	t, res := tr.task, ex.res
+	// Transport failures end the host regardless of failed_when.
+	if ex.err != nil && (errors.Is(ex.err, conn.ErrConnLost) || errors.Is(ex.err, conn.ErrUnreachable)) {
+		return outcome{status: StatusUnreachable, err: ex.err, dur: ex.dur}
+	}
+	vars := tr.vars
+	if t.Register != "" {
+		vars = maps.Clone(vars)
+		vars[t.Register] = res
+	}
+	failed := ex.err != nil
+	if len(t.FailedWhen) > 0 && !errors.Is(ex.err, context.Canceled) {
+		v, err := tr.e.allTrue(t.FailedWhen, vars)
+		if err != nil {
+			return *tr.failure(fmt.Errorf("failed_when: %w", err))
+		}
+		failed = v
+	}
+	o := tr.conclude(m, args, ex, vars, failed)
+	// In check mode a task that would act leaves its registered result and
+	// the files it would write unknown, whatever changed_when says: later
+	// tasks must not be judged on a result that was never produced.
+	if tr.check && !ex.applied && !ex.diff.Empty() {
+		o.pendingRegister = true
+		o.pendingPaths = ex.diff.Paths()
+	}
+	return o
+}
+
+func (tr *taskRun) conclude(m modules.Module, args map[string]any, ex execution, vars map[string]any, failed bool) outcome {
+	t, res := tr.task, ex.res
+	changed := template.Truthy(res["changed"])
+	if len(t.ChangedWhen) > 0 {
+		v, err := tr.e.allTrue(t.ChangedWhen, vars)
+		if err != nil {
+			return *tr.failure(fmt.Errorf("changed_when: %w", err))
+		}
+		changed = v
+	}
+	res["changed"], res["failed"] = changed, failed
+	if failed && tr.e.opt.Check && ex.err != nil {
+		// A task forced to run in check mode (check_mode: false) failing on
+		// a path an earlier task would create is a consequence of check
+		// mode, not a verdict on the playbook.
+		if p := tr.e.pendingCause(tr.host, ex.err, args); p != "" {
+			return *tr.unknown(fmt.Sprintf("failed on %s, which an earlier task would change", p))
+		}
+	}
+	if failed {
+		err := ex.err
+		if err == nil {
+			err = errors.New("failed_when condition met")
+		}
+		return outcome{status: StatusFailed, err: err, diff: &ex.diff, dur: ex.dur}
+	}
+	if changed && tr.check && !ex.applied && ex.diff.Unknown != "" && len(ex.diff.Changes) == 0 {
+		// The module itself could not tell: say so rather than "would change".
+		return *tr.unknown(ex.diff.Unknown)
+	}
+	msg := ""
+	if mm, ok := m.(modules.Messager); ok {
+		msg = mm.Message()
+	}
+	if changed {
+		return outcome{status: StatusChanged, msg: msg, diff: &ex.diff, dur: ex.dur}
+	}
+	return outcome{status: StatusOK, msg: msg, dur: ex.dur}
+}
+
+// record is the one place an outcome takes effect: the host's counts, the
+// registered result, check-mode bookkeeping, notified handlers and the
+// event. It returns an error when the host must stop.
+func (tr *taskRun) record(o outcome) (map[string]any, error) {
+	e, r, t := tr.e, tr.host, tr.task
+	res := o.res
+	if res == nil {
+		res = newResult()
+	}
+	if len(o.facts) > 0 {
+		target := e.factTarget(r, t, tr.vars) // delegate.go
+		for k, v := range o.facts {
+			target.setVar(k, v)
+		}
+	}
+	for _, p := range o.pendingPaths {
+		r.markPendingPath(p)
+	}
+	if o.status == StatusFailed && t.IgnoreErrors {
+		o.status = StatusIgnored
+	}
+	var stop error
+	switch o.status {
+	case StatusSkipped:
+		res["skipped"] = true
+	case StatusUnknown:
+		res["changed"] = true
+		o.pendingRegister = true
+	case StatusChanged:
+		for _, n := range t.Notify {
+			tr.notified[n] = true
+		}
+	case StatusFailed, StatusIgnored, StatusUnreachable:
+		o.msg = e.redact(o.err.Error())
+		res["failed"], res["msg"] = true, o.msg
+		if o.status != StatusIgnored {
+			stop = e.hostErr(r, t, o.err)
+		}
+		if o.status == StatusUnreachable {
+			r.unreachable = true
+		}
+	}
+	if o.pendingRegister && t.Register != "" {
+		r.markPendingVar(t.Register)
+	}
+	r.counts.add(o.status)
+	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.item)
+	if !tr.looped {
+		e.register(r, t, res)
+	}
+	return res, stop
+}
+
+func newResult() map[string]any {
+	return map[string]any{"changed": false, "failed": false, "skipped": false}
+}
+
+// checkApply is the single code path for check and apply: measure, and
+// change only when asked and needed, then measure again.
+func (e *Engine) checkApply(ctx context.Context, m modules.Module, h *taskHost, check bool) (plan.Diff, bool, error) {
+	if e.opt.TaskTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.opt.TaskTimeout)
+		defer cancel()
+	}
+	d, err := safeCheck(ctx, m, h)
+	if ny := (*modules.NotYetError)(nil); errors.As(err, &ny) && check {
+		// The module cannot measure before an earlier task acts: under
+		// --check that is "known after apply"; in a real run the error
+		// stands and fails the task with its reason.
+		return plan.Diff{Unknown: ny.Reason}, false, nil
+	}
+	if err != nil || d.Empty() || check {
+		return d, false, err
+	}
+	err = safeApply(ctx, m, h, d)
+	// The task changed the host: facts read from now on are measured again.
+	h.run.cache.Invalidate()
+	if err != nil {
+		return d, true, err
+	}
+	if u, ok := m.(modules.Unverified); ok && u.Unverified() {
+		return d, true, nil
+	}
+	again, err := safeCheck(ctx, m, h)
+	if err != nil {
+		return d, true, fmt.Errorf("verify after apply: %w", err)
+	}
+	if !again.Empty() {
+		return d, true, fmt.Errorf("%w: still differs in %v", ErrModuleBug, again.Resources())
+	}
+	return d, true, nil
+}
+
+// safeCheck and safeApply turn a module's panic into a task failure, so
+// one broken module cannot take down every host's run.
+func safeCheck(ctx context.Context, m modules.Module, h modules.Host) (d plan.Diff, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("module panicked in check: %v", p)
+		}
+	}()
+	return m.Check(ctx, h)
+}
+
+func safeApply(ctx context.Context, m modules.Module, h modules.Host, d plan.Diff) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("module panicked in apply: %v", p)
+		}
+	}()
+	return m.Apply(ctx, h, d)
+}
+
+// result builds the registered value of a task.
+func (e *Engine) result(m modules.Module, d plan.Diff, err error) map[string]any {
+	out := newResult()
+	out["changed"] = !d.Empty()
+	out["failed"] = err != nil
+	if err != nil {
+		out["msg"] = e.redact(err.Error())
+	}
+	var rs modules.Resulter
+	if errors.As(err, &rs) || func() bool { r, ok := m.(modules.Resulter); rs = r; return ok }() {
+		for k, v := range rs.Result() {
+			out[k] = e.redactValue(v)
+		}
+	}
+	if mm, ok := m.(modules.Messager); ok && out["msg"] == nil {
+		out["msg"] = mm.Message()
+	}
+	return out
+}
+
+func (tr *taskRun) untilMet(res map[string]any) (bool, error) {
+	v := maps.Clone(tr.vars)
+	if tr.task.Register != "" {
+		v[tr.task.Register] = res
+	}
+	return tr.e.allTrue(tr.task.Until, v)
+}
+
+func (e *Engine) allTrue(conds []string, vars map[string]any) (bool, error) {
+	for _, c := range conds {
+		ok, err := e.tpl.EvalBool(c, vars)
+		if err != nil {
+			return false, fmt.Errorf("%q: %w", c, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (e *Engine) reportSlow(play *playbooks.Play, t *playbooks.Task, host string, start time.Time) func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(e.opt.SlowAfter)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				e.opt.Reporter.Event(Event{Type: EventTaskSlow, Time: time.Now(), Play: play.Name, Task: t.Title(), Host: host, Duration: time.Since(start)})
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// buildModule builds the task's module through the Spec the loader
+// resolved; tasks made in code without the loader are resolved here.
+func buildModule(t *playbooks.Task, args map[string]any) (modules.Module, []string, error) {
+	spec := t.Spec
+	if spec == nil {
+		var err error
+		if spec, err = modules.Resolve(t.Module); err != nil {
+			return nil, nil, err
+		}
+	}
+	return spec.Build(args)
+}
+
+// redactValue masks secrets in strings, also inside lists and maps.
+func (e *Engine) redactValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return e.redact(x)
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = e.redact(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = e.redactValue(s)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, s := range x {
+			out[k] = e.redactValue(s)
+		}
+		return out
+	}
+	return v
+}
