@@ -82,6 +82,12 @@ func (l *Loader) taskRefs(t *Task) error {
 	if walkErr != nil {
 		return walkErr
 	}
+	for _, cond := range exprArgs(t) {
+		// The module reports a parse error with its own context when it runs.
+		if refs, err := l.tpl.ExprRefs(cond); err == nil {
+			args = append(args, refs...)
+		}
+	}
 	for _, cond := range slices.Concat(t.ChangedWhen, t.FailedWhen, t.Until) {
 		refs, err := l.tpl.ExprRefs(cond)
 		if err != nil {
@@ -92,4 +98,35 @@ func (l *Loader) taskRefs(t *Task) error {
 	slices.Sort(args)
 	t.Refs.Args = slices.Compact(args)
 	return nil
+}
+
+// exprArgs are the arguments a module evaluates as bare expressions (no
+// braces), so the template walk above does not see what they read: an
+// assert on a result only known after apply must be unknown too.
+func exprArgs(t *Task) []string {
+	var names []string
+	switch t.Module {
+	case "assert":
+		names = []string{"that"}
+	case "debug":
+		names = []string{"var"}
+	default:
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		switch v := t.Args[n].(type) {
+		case string:
+			if !strings.Contains(v, "{{") {
+				out = append(out, v)
+			}
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok && !strings.Contains(s, "{{") {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -38,3 +38,27 @@ func TestTaskRefsFromParseTree(t *testing.T) {
 		t.Fatalf("roots = %q", got)
 	}
 }
+
+// Assert and debug evaluate bare expressions: what they read must be in
+// the refs, or an assert on a result only known after apply fails in check
+// mode instead of being unknown.
+func TestTaskRefsOfBareExpressionArgs(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": `
+- hosts: all
+  tasks:
+    - assert:
+        that: ["'welcome ' ~ inventory_hostname in motd.stdout", "x.rc == 0"]
+    - debug: {var: out.stdout_lines}
+`})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := pb.Plays[0].Tasks
+	if want := []string{"inventory_hostname", "motd.stdout", "x.rc"}; !slices.Equal(ts[0].Refs.Args, want) {
+		t.Fatalf("assert refs = %q, want %q", ts[0].Refs.Args, want)
+	}
+	if want := []string{"out.stdout_lines"}; !slices.Equal(ts[1].Refs.Args, want) {
+		t.Fatalf("debug refs = %q, want %q", ts[1].Refs.Args, want)
+	}
+}
