@@ -16,11 +16,17 @@ import (
 // separators.
 const bytesPerValue = 32
 
-// bodyLimit is the default --max-body-bytes: the largest request the
-// model can take (maxRows rows of in numbers) as JSON, plus room for the
-// v2 envelope. A larger body cannot be a valid request.
-func bodyLimit(in, maxRows int) int64 {
-	return int64(in)*int64(maxRows)*bytesPerValue + 64<<10
+// bodyLimit is the default --max-body-bytes: one full batch (maxBatch
+// rows of in numbers) as JSON, or a request of maxRows rows as binary
+// FP32, whichever is larger, plus room for the v2 envelope. Following the
+// batch rather than --max-rows keeps the memory a few bodies can pin in
+// proportion to what one pass computes (8 MiB of JSON for the 1024-input
+// reference MLP, not 128 MiB); a larger JSON request can still be sent
+// as several, or raise the flag.
+func bodyLimit(in, maxBatch, maxRows int) int64 {
+	js := int64(in) * int64(maxBatch) * bytesPerValue
+	bin := int64(in) * int64(maxRows) * 4
+	return max(js, bin) + 64<<10
 }
 
 // pooledBodyCap is the largest body buffer returned to the pool; larger
