@@ -162,6 +162,10 @@ type Server struct {
 	inflight      *semaphore.Weighted // body bytes held across requests
 	hosts         hostSet
 	warnNonFinite rateLimit
+	pool          poolLimits
+	v2Headers     headerCache
+	// v2Prefix and v2Output are the constant JSON of every v2 answer.
+	v2Prefix, v2Output []byte
 }
 
 // New wires a server; it does not listen yet.
@@ -178,7 +182,9 @@ func New(cfg Config, m *model.Model, be backend.Backend, info Info, log *slog.Lo
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, m: m, be: be, info: info, log: log, met: newMetrics(info.GPUMetrics), started: time.Now(),
-		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes), hosts: newHostSet(cfg.AllowedHosts)}
+		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes), hosts: newHostSet(cfg.AllowedHosts),
+		pool: newPoolLimits(m.In, m.Out, cfg.MaxBatchRows)}
+	s.v2Prefix, s.v2Output = v2AnswerParts(m)
 	if cfg.Batching {
 		s.batch = newBatcher(be, m.In, m.Out, cfg.MaxBatchRows, cfg.BatchDelay, cfg.QueueLen, cfg.BatchWorkers, s.met)
 	}
