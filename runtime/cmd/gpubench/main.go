@@ -5,25 +5,22 @@
 //
 //	gpubench kernels -model mlp.json -batches 1,32,256,1024,4096 -precisions fp32,tf32,bf16
 //	gpubench load -url http://127.0.0.1:8000/predict -conc 256 -width 1024 -dur 5s
+//	gpubench sink -addr 127.0.0.1:9000 -resp 4096   # the load generator alone
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gpuctl/gpuctl/runtime/backend"
@@ -43,6 +40,8 @@ func main() {
 		err = kernels(os.Args[2:])
 	case "load":
 		err = load(os.Args[2:])
+	case "sink":
+		err = sink(os.Args[2:])
 	case "gen":
 		// The reference MLP files, as runtime/cmd/mlpgen writes them.
 		if len(os.Args) < 3 {
@@ -274,103 +273,5 @@ func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target tim
 		return err
 	}
 	emit(result{Impl: "pcie-bound", Device: "cuda", Precision: prec, Batch: b, Ms: bound * 1e3, RowsPerS: float64(b) / bound, Copies: true})
-	return nil
-}
-
-// load runs conc clients, each sending one row per request, for dur.
-func load(args []string) error {
-	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	url := fs.String("url", "http://127.0.0.1:8000/predict", "endpoint; a /v2/.../infer URL sends the binary tensor extension")
-	conc := fs.Int("conc", 256, "concurrent clients")
-	width := fs.Int("width", 1024, "numbers per row")
-	dur := fs.Duration("dur", 5*time.Second, "duration")
-	label := fs.String("label", "", "label for the result line")
-	jsonOut := fs.String("json", "", "append a JSON line here")
-	fs.Parse(args)
-	rng := rand.New(rand.NewPCG(7, 7))
-	row := randRows(rng, *width)
-	v2 := strings.Contains(*url, "/v2/")
-	var body []byte
-	var hdrLen string
-	if v2 {
-		js := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[1,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"outputs":[{"name":"output","parameters":{"binary_data":true}}]}`, *width, 4**width)
-		hdrLen = strconv.Itoa(len(js))
-		body = []byte(js)
-		for _, v := range row {
-			body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
-		}
-	} else {
-		b := []byte{'['}
-		for i, v := range row {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendFloat(b, float64(v), 'g', -1, 32)
-		}
-		body = append(b, ']')
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, DisableCompression: true}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var mu sync.Mutex
-	var lats []float64
-	var errs, done int
-	deadline := time.Now().Add(*dur)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range *conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var my []float64
-			myErr := 0
-			for time.Now().Before(deadline) {
-				req, _ := http.NewRequest("POST", *url, bytes.NewReader(body))
-				if v2 {
-					req.Header.Set("Inference-Header-Content-Length", hdrLen)
-					req.Header.Set("Content-Type", "application/octet-stream")
-				} else {
-					req.Header.Set("Content-Type", "application/json")
-				}
-				t := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					myErr++
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					myErr++
-					continue
-				}
-				my = append(my, time.Since(t).Seconds())
-			}
-			mu.Lock()
-			lats = append(lats, my...)
-			errs += myErr
-			done += len(my)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	slices.Sort(lats)
-	pct := func(p float64) float64 {
-		if len(lats) == 0 {
-			return math.NaN()
-		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))] * 1e3
-	}
-	res := map[string]any{"label": *label, "url": *url, "conc": *conc, "rows_per_s": float64(done) / el, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "errors": errs, "requests": done}
-	fmt.Printf("load %-28s conc %d: %10.0f rows/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", *label, *conc, float64(done)/el, pct(0.5), pct(0.99), errs)
-	if *jsonOut != "" {
-		f, err := os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		b, _ := json.Marshal(res)
-		fmt.Fprintln(f, string(b))
-	}
 	return nil
 }
