@@ -13,6 +13,7 @@ package cuda
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -299,7 +300,7 @@ func (c *CUDA) Close() error {
 	if c.ctx != nil {
 		C.c_p(c.a.cuCtxSetCurrent, c.ctx)
 	}
-	c.drain()
+	c.drain(errors.New("backend closed"))
 	c.closePipeline()
 	for _, p := range c.allocs {
 		C.c_p(c.a.free, p)
