@@ -132,6 +132,7 @@ func kernels(args []string) error {
 	jsonOut := fs.String("json", "", "append JSON lines here")
 	paths := fs.String("paths", "lt,gemmex", "CUDA product paths: lt (cuBLASLt, fused epilogue), gemmex (cublasGemmEx + kernel), graphs (cuBLASLt replayed from CUDA graphs)")
 	chunk := fs.Int("chunk", 0, "smallest pipeline chunk in rows (0: the backend's default)")
+	callers := fs.Int("callers", 3, "concurrent Forward callers for the -pinned-Ncallers row (the server's --batch-workers on a GPU)")
 	fs.Parse(args)
 	var m *model.Model
 	var err error
@@ -232,7 +233,7 @@ func kernels(args []string) error {
 					return err
 				}
 				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
-				if err := pinnedAndBound(c, m, x, b, *target, impl, string(p), emit); err != nil {
+				if err := pinnedAndBound(c, m, x, b, *callers, *target, impl, string(p), emit); err != nil {
 					return err
 				}
 			}
@@ -246,7 +247,7 @@ func kernels(args []string) error {
 
 // pinnedAndBound times Forward on AllocHost buffers (no staging copy) and
 // the PCIe bound: copies alone, both directions at once.
-func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target time.Duration, impl, prec string, emit func(result)) error {
+func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b, callers int, target time.Duration, impl, prec string, emit func(result)) error {
 	px, err := c.AllocHost(len(x))
 	if err != nil {
 		return err
@@ -270,23 +271,27 @@ func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target tim
 		return err
 	}
 	emit(result{Impl: impl + "-pinned", Device: "cuda", Precision: prec, Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
-	// Two callers, as the server's two batch workers: one enqueues while
-	// the other's pass is on the GPU. Each has its own pinned buffers.
-	px2, err := c.AllocHost(len(x))
-	if err != nil {
-		return err
+	// Several callers, as the server's batch workers: one enqueues while
+	// another's pass is on the GPU. Each has its own pinned buffers.
+	bufsets := [][2][]float32{{px, po}}
+	for len(bufsets) < callers {
+		pxk, err := c.AllocHost(len(x))
+		if err != nil {
+			return err
+		}
+		defer c.FreeHost(pxk)
+		pok, err := c.AllocHost(b * m.Out)
+		if err != nil {
+			return err
+		}
+		defer c.FreeHost(pok)
+		copy(pxk, x)
+		bufsets = append(bufsets, [2][]float32{pxk, pok})
 	}
-	defer c.FreeHost(px2)
-	po2, err := c.AllocHost(b * m.Out)
-	if err != nil {
-		return err
-	}
-	defer c.FreeHost(po2)
-	copy(px2, x)
 	sec, err = timeIt(func(it int) error {
 		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for k, bufs := range [][2][]float32{{px, po}, {px2, po2}} {
+		errs := make([]error, callers)
+		for k, bufs := range bufsets {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -303,8 +308,9 @@ func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target tim
 	if err != nil {
 		return err
 	}
-	// Each iteration moved 2 batches.
-	emit(result{Impl: impl + "-pinned-2callers", Device: "cuda", Precision: prec, Batch: b, Ms: sec / 2 * 1e3, RowsPerS: 2 * float64(b) / sec, TFLOPs: 2 * m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
+	// Each iteration moved one batch per caller.
+	k := float64(callers)
+	emit(result{Impl: fmt.Sprintf("%s-pinned-%dcallers", impl, callers), Device: "cuda", Precision: prec, Batch: b, Ms: sec / k * 1e3, RowsPerS: k * float64(b) / sec, TFLOPs: k * m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
 	bound, err := timeIt(func(it int) error { return c.Copies(b, it, cuda.CopyBoth) }, target, 3)
 	if err != nil {
 		return err
