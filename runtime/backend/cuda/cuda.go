@@ -61,7 +61,7 @@ type Options struct {
 	// uses cublasGemmEx plus a bias/activation kernel, for comparison.
 	NoLt bool
 	// ChunkRows is the smallest chunk a large request is cut into for the
-	// copy/compute pipeline (default 256).
+	// copy/compute pipeline (default 512).
 	ChunkRows int
 	// Graphs replays each pass from a captured CUDA graph, one per slot
 	// and row count, instead of launching its products one by one.
