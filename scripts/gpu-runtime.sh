@@ -63,17 +63,23 @@ run() {
 	echo "== kernels: gpuctl (cuBLAS) vs PyTorch eager, reference MLP"
 	"$BIN/gpubench" gen /tmp/mlp >/dev/null
 	rm -f "$OUT/bench.jsonl" "$OUT/http.jsonl"
-	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions fp32,tf32,bf16,cpu -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
+	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions fp32,tf32,bf16,cpu -paths lt,graphs -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
 	echo "-- CPU path with the AVX2 kernels only (for comparison; not in bench.jsonl)"
 	GPUCTL_NO_AVX512=1 "$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions cpu 2>&1 | tee -a "$OUT/gpubench.log"
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cuda --json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/torch.log"
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee -a "$OUT/torch.log"
-	echo "== HTTP: 256 concurrent single-row clients, reference MLP on the GPU"
+	echo "== HTTP: the load generator alone (gpubench sink answers without work), then the server"
+	"$BIN/gpubench" sink -addr 127.0.0.1:18090 -resp 4096 & local sp=$!
+	sleep 0.3
+	"$BIN/gpubench" load -label sink-1row -json "$OUT/http.jsonl" -conc 256 -dur 3s -url http://127.0.0.1:18090/v2/models/mlp/infer
+	"$BIN/gpubench" load -label sink-256rows -json "$OUT/http.jsonl" -conc 32 -rows 256 -dur 3s -url http://127.0.0.1:18090/v2/models/mlp/infer
+	kill $sp
 	for prec in fp32 bf16; do
 		serve_load "$prec-batching-on" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
 		serve_load "$prec-batching-off" 18082 "--model /tmp/mlp/mlp.json --device cuda --precision $prec --batching=off --log-level warn" "-conc 256 -dur 5s -width 1024"
 	done
-	URLPATH=/v2/models/mlp/infer serve_load "bf16-batching-on-v2-binary" 18083 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	URLPATH=/v2/models/mlp/infer serve_load "bf16-v2-binary-1row" 18083 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	URLPATH=/v2/models/mlp/infer serve_load "bf16-v2-binary-256rows" 18084 "--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn" "-conc 32 -rows 256 -dur 5s -width 1024"
 	echo "== summary"
 	python3 bench/runtime/compare.py "$OUT/bench.jsonl" | tee "$OUT/table.md"
 	cat "$OUT/http.jsonl"

@@ -130,14 +130,20 @@ func TestAbuseV2ShapeAmplification(t *testing.T) {
 // once into a buffer of its size; parsing stops at the first row too long.
 func TestAbuseBodyLimits(t *testing.T) {
 	seed := newServer(t, Config{}, nil)
-	// 4096 rows (--max-rows) of 10 float32 at their longest fit; 64 MiB is
-	// far more than the seed model can use.
-	long := "[" + strings.Repeat(row(10, "-1.17549435e-38")+",", 4095) + row(10, "-1.17549435e-38") + "]"
-	if lim := seed.cfg.MaxBodyBytes; lim < int64(len(long)) || lim > 4<<20 {
-		t.Errorf("default body limit for the seed model is %d bytes; want at least %d (max-rows rows at full length) and at most 4 MiB", lim, len(long))
+	// A full batch (--max-batch, 256 rows) of 10 float32 at their longest
+	// fits; 64 MiB is far more than the seed model can use.
+	long := "[" + strings.Repeat(row(10, "-1.17549435e-38")+",", 255) + row(10, "-1.17549435e-38") + "]"
+	if lim := seed.cfg.MaxBodyBytes; lim < int64(len(long)) || lim > 1<<20 {
+		t.Errorf("default body limit for the seed model is %d bytes; want at least %d (a full batch at full length) and at most 1 MiB", lim, len(long))
 	}
 	if w := do(t, seed.Handler(), "POST", "/predict", long); w.Code != 200 {
-		t.Errorf("max-rows batch of long numbers: %d %.200s", w.Code, w.Body)
+		t.Errorf("max-batch rows of long numbers: %d %.200s", w.Code, w.Body)
+	}
+	// --max-rows rows fit as binary FP32.
+	js := `{"inputs":[{"name":"input","shape":[4096,10],"datatype":"FP32","parameters":{"binary_data_size":163840}}]}`
+	bin := js + strings.Repeat("\x00\x00\x80\x3f", 4096*10)
+	if w := do(t, seed.Handler(), "POST", "/v2/models/seed/infer", bin, binaryHeader, fmt.Sprint(len(js))); w.Code != 200 {
+		t.Errorf("max-rows rows as binary: %d %.200s", w.Code, w.Body)
 	}
 	wide := newServer(t, Config{}, wideModel())
 	if wide.cfg.MaxBodyBytes <= seed.cfg.MaxBodyBytes {
@@ -359,5 +365,60 @@ func TestSlowBody408(t *testing.T) {
 	}
 	if strings.Contains(ans, "127.0.0.1") || strings.Contains(ans, "tcp") {
 		t.Errorf("the answer names a socket: %q", ans)
+	}
+}
+
+// Item 2 with a wide model: the default limits follow the model's input
+// size × --max-batch, so large bodies against a 1024-input model (the
+// reference MLP's width) stay inside a bound of a few batches. Before,
+// the limit was --max-rows (4096) rows of JSON, 128 MiB, and eight 63 MB
+// bodies were each read in full.
+func TestAbuseLargeBodiesWideModel(t *testing.T) {
+	m := wideModel()
+	s := newServer(t, Config{Batching: true}, m)
+	// One batch of JSON numbers at their longest, or --max-rows rows as
+	// binary FP32, whichever is larger, plus the envelope.
+	want := max(int64(m.In)*256*bytesPerValue, int64(m.In)*4096*4) + 64<<10
+	if s.cfg.MaxBodyBytes != want {
+		t.Errorf("default body limit for a %d-input model with --max-batch 256: %d; want %d", m.In, s.cfg.MaxBodyBytes, want)
+	}
+	if s.cfg.MaxInflightBytes != 2*want {
+		t.Errorf("default bytes in flight: %d; want twice the body limit, %d", s.cfg.MaxInflightBytes, 2*want)
+	}
+	h := s.Handler()
+	stop := heapWatch()
+	var wg sync.WaitGroup
+	codes := make(chan int, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			size := int64(63 << 20)
+			req := httptest.NewRequest("POST", "/predict", io.LimitReader(repeatReader('1'), size))
+			req.Host = "localhost"
+			req.ContentLength = size
+			if i%2 == 1 { // chunked: no length to refuse up front
+				req.Body = io.NopCloser(io.LimitReader(repeatReader('1'), 100<<20))
+				req.ContentLength = -1
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			codes <- w.Code
+		}()
+	}
+	normalClient(t, h, row(1024, "0.5"), 10*time.Second)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 413 {
+			t.Errorf("large body: %d; want 413", c)
+		}
+	}
+	// The budget admits two bodies at the limit (about 16 MiB each); read
+	// in pooled chunks plus the collector's slack that stays under 96 MiB.
+	// Before, a 63 MB body was read whole and 100 MB chunked bodies up to
+	// 128 MiB each: several hundred MiB.
+	if peak := stop(); peak > 96<<20 {
+		t.Errorf("heap peaked at %d MiB with 16 large bodies against a 1024-input model; bound 96 MiB", peak>>20)
 	}
 }

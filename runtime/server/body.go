@@ -16,16 +16,18 @@ import (
 // separators.
 const bytesPerValue = 32
 
-// bodyLimit is the default --max-body-bytes: the largest request the
-// model can take (maxRows rows of in numbers) as JSON, plus room for the
-// v2 envelope. A larger body cannot be a valid request.
-func bodyLimit(in, maxRows int) int64 {
-	return int64(in)*int64(maxRows)*bytesPerValue + 64<<10
+// bodyLimit is the default --max-body-bytes: one full batch (maxBatch
+// rows of in numbers) as JSON, or a request of maxRows rows as binary
+// FP32, whichever is larger, plus room for the v2 envelope. Following the
+// batch rather than --max-rows keeps the memory a few bodies can pin in
+// proportion to what one pass computes (8 MiB of JSON for the 1024-input
+// reference MLP, not 128 MiB); a larger JSON request can still be sent
+// as several, or raise the flag.
+func bodyLimit(in, maxBatch, maxRows int) int64 {
+	js := int64(in) * int64(maxBatch) * bytesPerValue
+	bin := int64(in) * int64(maxRows) * 4
+	return max(js, bin) + 64<<10
 }
-
-// pooledBodyCap is the largest body buffer returned to the pool; larger
-// ones are left to the collector instead of pinning memory.
-const pooledBodyCap = 64 << 10
 
 // smallBody is the largest body read outside the budget of bytes in
 // flight.
@@ -33,9 +35,28 @@ const smallBody = 64 << 10
 
 func noRelease() {}
 
+// reqBuf is one request's buffers: its body, its values, its outputs and
+// its answer. They are pooled up to the size of a full batch (see
+// poolLimits), so a busy server reuses them instead of allocating and
+// clearing megabytes per request; larger ones are left to the collector
+// instead of pinning memory.
 type reqBuf struct {
 	body []byte
 	x    []float32
+	out  []float32
+	resp []byte
+}
+
+// poolLimits are the largest buffers kept in the pool: a full batch of
+// binary input (and its answer), at least 64 KiB.
+type poolLimits struct{ body, x, out int }
+
+func newPoolLimits(in, out, maxBatch int) poolLimits {
+	return poolLimits{
+		body: max(in*maxBatch*4+4<<10, 64<<10),
+		x:    max(in*maxBatch, 16<<10),
+		out:  max(out*maxBatch, 16<<10),
+	}
 }
 
 func (s *Server) getBuf() *reqBuf {
@@ -46,7 +67,8 @@ func (s *Server) getBuf() *reqBuf {
 }
 
 func (s *Server) putBuf(rb *reqBuf) {
-	if cap(rb.body) > pooledBodyCap || cap(rb.x) > pooledBodyCap/4 {
+	l := s.pool
+	if cap(rb.body) > l.body || cap(rb.x) > l.x || cap(rb.out) > l.out || cap(rb.resp) > l.body {
 		return
 	}
 	s.bufs.Put(rb)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -161,25 +160,27 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rb.x = x
-	out := make([]float32, rows*s.m.Out)
+	out := grow(rb.out, rows*s.m.Out)
+	rb.out = out
 	if err := s.infer(r.Context(), x, rows, out); err != nil {
-		// The batcher may still read x after a timeout: drop the buffer.
+		// The batcher may still read x after a timeout: drop the buffers.
 		s.fail(w, "predict", err)
 		return
 	}
-	s.putBuf(rb)
 	if err := checkFinite(out, s.m.Out); err != nil {
+		s.putBuf(rb)
 		s.fail(w, "predict", err)
 		return
 	}
-	b := make([]byte, 0, 16+len(out)*14)
-	b = append(b, `{"prediction":`...)
+	b := append(rb.resp[:0], `{"prediction":`...)
 	b = appendRows(b, out, rows, s.m.Out, batched)
 	b = append(b, "}\n"...)
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.Write(b)
+	w.Write(b) // copied by the writer before it returns
+	rb.resp = b
+	s.putBuf(rb)
 }
 
 // valueBuf is rb.x with room for every number in rb.body, so parsing a
@@ -289,10 +290,8 @@ func (e *nonFiniteError) Error() string {
 }
 
 func checkFinite(out []float32, width int) error {
-	for i, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return &nonFiniteError{row: i / width, col: i % width, v: v}
-		}
+	if i := firstNonFinite(out); i >= 0 {
+		return &nonFiniteError{row: i / width, col: i % width, v: out[i]}
 	}
 	return nil
 }

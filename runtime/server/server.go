@@ -31,10 +31,10 @@ type Config struct {
 	QueueLen     int           // requests waiting for the batcher before 503
 	MaxRows      int           // rows in one request
 	// MaxBodyBytes is the largest request body; 0 derives it from the
-	// model: MaxRows rows of its inputs as JSON (see bodyLimit).
+	// model's input size and MaxBatchRows (see bodyLimit).
 	MaxBodyBytes int64
 	// MaxInflightBytes bounds the request bodies held at once, across
-	// requests; 0 means max(MaxBodyBytes, 64 MiB).
+	// requests; 0 means twice MaxBodyBytes.
 	MaxInflightBytes int64
 	// MaxConns caps open connections; 0 derives it from the open-files
 	// limit (see defaultMaxConns).
@@ -125,10 +125,13 @@ func (c Config) Validate() error {
 // withModel fills the limits that follow from the model.
 func (c Config) withModel(m *model.Model) Config {
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = bodyLimit(m.In, c.MaxRows)
+		c.MaxBodyBytes = bodyLimit(m.In, c.MaxBatchRows, c.MaxRows)
 	}
 	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = max(c.MaxBodyBytes, 64<<20)
+		// Two bodies at the limit: one being read while another is
+		// computed. The bound on memory is this budget, so it follows
+		// the model rather than a fixed size.
+		c.MaxInflightBytes = 2 * c.MaxBodyBytes
 	}
 	return c
 }
@@ -159,6 +162,10 @@ type Server struct {
 	inflight      *semaphore.Weighted // body bytes held across requests
 	hosts         hostSet
 	warnNonFinite rateLimit
+	pool          poolLimits
+	v2Headers     headerCache
+	// v2Prefix and v2Output are the constant JSON of every v2 answer.
+	v2Prefix, v2Output []byte
 }
 
 // New wires a server; it does not listen yet.
@@ -175,7 +182,9 @@ func New(cfg Config, m *model.Model, be backend.Backend, info Info, log *slog.Lo
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, m: m, be: be, info: info, log: log, met: newMetrics(info.GPUMetrics), started: time.Now(),
-		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes), hosts: newHostSet(cfg.AllowedHosts)}
+		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes), hosts: newHostSet(cfg.AllowedHosts),
+		pool: newPoolLimits(m.In, m.Out, cfg.MaxBatchRows)}
+	s.v2Prefix, s.v2Output = v2AnswerParts(m)
 	if cfg.Batching {
 		s.batch = newBatcher(be, m.In, m.Out, cfg.MaxBatchRows, cfg.BatchDelay, cfg.QueueLen, cfg.BatchWorkers, s.met)
 	}

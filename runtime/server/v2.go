@@ -1,15 +1,10 @@
 package server
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
-
-	"github.com/gpuctl/gpuctl/runtime/model"
 )
 
 // The Open Inference Protocol (KServe v2), as Triton and KServe speak it.
@@ -142,81 +137,6 @@ func (d *dtype) rangeText() string {
 	return fmt.Sprintf("%s takes integers from %.0f to %.0f", d.name, d.min, d.max)
 }
 
-func (s *Server) handleV2Infer(w http.ResponseWriter, r *http.Request) {
-	if !s.checkModel(w, r) {
-		return
-	}
-	if err := refuseCrossSite(r); err != nil {
-		s.v2Fail(w, err)
-		return
-	}
-	rb := s.getBuf()
-	release, err := s.readBody(w, r, rb)
-	if err != nil {
-		s.putBuf(rb)
-		s.v2Fail(w, err)
-		return
-	}
-	defer release() // until the answer is written, as for /predict
-	req, x, rows, shape, err := s.decodeInfer(r, rb.body)
-	s.putBuf(rb)
-	if err != nil {
-		s.v2Fail(w, err)
-		return
-	}
-	binaryOut := flag(req.Parameters, "binary_data_output")
-	for _, o := range req.Outputs {
-		if o.Name != s.m.OutputName {
-			s.v2Fail(w, badInput(http.StatusBadRequest, "unknown output %q; the model's output is %q", o.Name, s.m.OutputName))
-			return
-		}
-		if _, ok := o.Parameters["binary_data"]; ok {
-			binaryOut = flag(o.Parameters, "binary_data")
-		}
-	}
-	out := make([]float32, rows*s.m.Out)
-	if err := s.infer(r.Context(), x, rows, out); err != nil {
-		s.v2Fail(w, err)
-		return
-	}
-	// Binary answers could carry NaN and Inf, but one rule for every
-	// answer is easier on clients than a rule per encoding.
-	if err := checkFinite(out, s.m.Out); err != nil {
-		s.v2Fail(w, err)
-		return
-	}
-	oshape := []int{rows, s.m.Out}
-	if len(shape) == 1 {
-		oshape = []int{s.m.Out}
-	}
-	resp := map[string]any{"model_name": s.m.Name, "model_version": s.m.Version}
-	if req.ID != "" {
-		resp["id"] = req.ID
-	}
-	o := map[string]any{"name": s.m.OutputName, "datatype": "FP32", "shape": oshape}
-	resp["outputs"] = []any{o}
-	if !binaryOut {
-		o["data"] = out
-		writeJSON(w, http.StatusOK, resp)
-		return
-	}
-	o["parameters"] = map[string]any{"binary_data_size": 4 * len(out)}
-	js, err := json.Marshal(resp)
-	if err != nil {
-		s.v2Fail(w, err)
-		return
-	}
-	body := make([]byte, 0, len(js)+4*len(out))
-	body = append(body, js...)
-	for _, v := range out {
-		body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(binaryHeader, strconv.Itoa(len(js)))
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
-}
-
 // v2Fail answers an error in the protocol's shape and counts it.
 func (s *Server) v2Fail(w http.ResponseWriter, err error) {
 	f := s.classify("v2_infer", err)
@@ -231,81 +151,6 @@ func flag(p map[string]any, k string) bool {
 	}
 	b, ok := v.(bool)
 	return ok && b
-}
-
-// decodeInfer reads the JSON (and binary) request into one row-major
-// float32 batch.
-func (s *Server) decodeInfer(r *http.Request, body []byte) (*inferRequest, []float32, int, []int, error) {
-	jsonPart, binPart := body, []byte(nil)
-	if hl := r.Header.Get(binaryHeader); hl != "" {
-		n, err := strconv.Atoi(hl)
-		if err != nil || n < 0 || n > len(body) {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "%s is %q; it must be the JSON part's length, at most the body's %d bytes", binaryHeader, hl, len(body))
-		}
-		jsonPart, binPart = body[:n], body[n:]
-	}
-	var req inferRequest
-	if err := json.Unmarshal(jsonPart, &req); err != nil {
-		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "malformed inference request JSON: %v", err)
-	}
-	if len(req.Inputs) != 1 {
-		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "got %d inputs; the model takes one, %q, FP32 of shape [-1, %d]", len(req.Inputs), s.m.InputName, s.m.In)
-	}
-	in := req.Inputs[0]
-	if in.Name != s.m.InputName {
-		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "unknown input %q; the model's input is %q", in.Name, s.m.InputName)
-	}
-	dt, ok := dtypes[in.Datatype]
-	if !ok {
-		return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has datatype %q; expected FP32 (or another numeric type: FP64, FP16, BF16, INT*, UINT*)", in.Name, in.Datatype)
-	}
-	rows, err := s.checkShape(in.Shape)
-	if err != nil {
-		return nil, nil, 0, nil, err
-	}
-	n := rows * s.m.In
-	var x []float32
-	if bs, ok := in.Parameters["binary_data_size"]; ok {
-		f, isNum := bs.(float64)
-		if !isNum || f != math.Trunc(f) || f < 0 {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v; it must be a non-negative integer (int64)", in.Name, bs)
-		}
-		if f != float64(n*dt.size) {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: binary_data_size is %v, shape %v of %s needs %d bytes", in.Name, bs, in.Shape, in.Datatype, n*dt.size)
-		}
-		if len(binPart) != n*dt.size {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "binary part of the body has %d bytes, input %q needs %d (is %s right?)", len(binPart), in.Name, n*dt.size, binaryHeader)
-		}
-		x = decodeBinary(in.Datatype, binPart, n)
-	} else {
-		if len(binPart) != 0 {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "body has %d binary bytes but no input sets binary_data_size", len(binPart))
-		}
-		if len(in.Data) == 0 {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q has no data and no binary_data_size", in.Name)
-		}
-		if dt.noJSON {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: %s has no JSON form in the protocol; send it as binary data (binary_data_size and %s)", in.Name, dt.name, binaryHeader)
-		}
-		vals, err := tensorData(in.Data, n, s.m.In, rows, dt)
-		if err != nil {
-			var ie *inputError
-			if errors.As(err, &ie) {
-				ie.status = http.StatusBadRequest
-			}
-			return nil, nil, 0, nil, fmt.Errorf("input %q: %w", in.Name, err)
-		}
-		if len(vals) != n {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: shape %v needs %d values, data has %d", in.Name, in.Shape, n, len(vals))
-		}
-		x = vals
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, nil, 0, nil, badInput(http.StatusBadRequest, "input %q: element %d is not finite; NaN and Infinity are not accepted", in.Name, i)
-		}
-	}
-	return &req, x, rows, in.Shape, nil
 }
 
 func (s *Server) checkShape(shape []int) (int, error) {
@@ -403,38 +248,4 @@ func intOnly(dt *dtype) *dtype {
 		return nil
 	}
 	return dt
-}
-
-func decodeBinary(dt string, b []byte, n int) []float32 {
-	x := make([]float32, n)
-	le := binary.LittleEndian
-	for i := range x {
-		switch dt {
-		case "FP32":
-			x[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-		case "FP64":
-			x[i] = float32(math.Float64frombits(le.Uint64(b[8*i:])))
-		case "FP16":
-			x[i] = model.F16ToFloat32(le.Uint16(b[2*i:]))
-		case "BF16":
-			x[i] = model.BF16ToFloat32(le.Uint16(b[2*i:]))
-		case "INT8":
-			x[i] = float32(int8(b[i]))
-		case "UINT8":
-			x[i] = float32(b[i])
-		case "INT16":
-			x[i] = float32(int16(le.Uint16(b[2*i:])))
-		case "UINT16":
-			x[i] = float32(le.Uint16(b[2*i:]))
-		case "INT32":
-			x[i] = float32(int32(le.Uint32(b[4*i:])))
-		case "UINT32":
-			x[i] = float32(le.Uint32(b[4*i:]))
-		case "INT64":
-			x[i] = float32(int64(le.Uint64(b[8*i:])))
-		case "UINT64":
-			x[i] = float32(le.Uint64(b[8*i:]))
-		}
-	}
-	return x
 }

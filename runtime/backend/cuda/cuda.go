@@ -13,6 +13,7 @@ package cuda
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -60,7 +61,7 @@ type Options struct {
 	// uses cublasGemmEx plus a bias/activation kernel, for comparison.
 	NoLt bool
 	// ChunkRows is the smallest chunk a large request is cut into for the
-	// copy/compute pipeline (default 256).
+	// copy/compute pipeline (default 512).
 	ChunkRows int
 	// Graphs replays each pass from a captured CUDA graph, one per slot
 	// and row count, instead of launching its products one by one.
@@ -299,7 +300,7 @@ func (c *CUDA) Close() error {
 	if c.ctx != nil {
 		C.c_p(c.a.cuCtxSetCurrent, c.ctx)
 	}
-	c.drain()
+	c.drain(errors.New("backend closed"))
 	c.closePipeline()
 	for _, p := range c.allocs {
 		C.c_p(c.a.free, p)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/gpuctl/gpuctl/runtime/backend"
@@ -196,5 +197,59 @@ func TestPipelineChunksPinnedGraphs(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Concurrent Forward calls overlap in the pipeline (one enqueues while
+// another's chunks are on the GPU); each must get its own rows' answers,
+// whatever the mix of sizes, memory kinds and chunking.
+func TestPipelineConcurrentCallers(t *testing.T) {
+	m := model.BuildMLP(model.MLPSpec{Widths: []int{256, 1024, 1024, 256}, Seed: 5})
+	for _, graphs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
+			c, err := New(m, backend.FP32, Options{MaxRows: 512, ChunkRows: 64, Graphs: graphs})
+			if errors.Is(err, ErrNoLibrary) {
+				t.Skipf("no GPU here: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(g), 9))
+					for it, rows := range []int{1, 300, 64, 1000, 129, 512} {
+						x, out := randInput(r, rows*m.In), make([]float32, rows*m.Out)
+						if (g+it)%2 == 1 {
+							px, err1 := c.AllocHost(len(x))
+							po, err2 := c.AllocHost(len(out))
+							if err1 != nil || err2 != nil {
+								t.Error(err1, err2)
+								return
+							}
+							defer c.FreeHost(px)
+							defer c.FreeHost(po)
+							copy(px, x)
+							x, out = px, po
+						}
+						for i := range out {
+							out[i] = 12345 // poison
+						}
+						if err := c.Forward(context.Background(), x, rows, out); err != nil {
+							t.Error(err)
+							return
+						}
+						if e := model.RelErr(out, m.Reference(x, rows)); e > tolerance[backend.FP32] {
+							t.Errorf("caller %d rows %d: relative error %g", g, rows, e)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
 	}
 }

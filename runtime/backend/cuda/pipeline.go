@@ -19,18 +19,24 @@ import (
 )
 
 // The copy/compute pipeline. A request is cut into chunks; each chunk
-// takes one slot of a ring of three, and its host→device copy, compute and
+// takes one slot of a ring, and its host→device copy, compute and
 // device→host copy run on three streams ordered by the slot's events, so
 // the copy of one chunk runs while the GPU computes another (and the two
 // copy directions run at once: PCIe is full duplex). The host waits only
 // when it reuses a slot, for that slot's previous chunk.
+//
+// Calls overlap: Forward holds the lock only while it enqueues, then waits
+// for its own chunks without it, so the next caller's copies run while
+// this one computes. A lone request of a thousand rows cannot hide its
+// copies (they take as long as its compute); two callers (the server's
+// batch workers) keep all three engines busy.
 
 const (
-	nSlots             = 3
+	nSlots             = 4
 	eventDisableTiming = 2
 	hostAllocPortable  = 1
 	captureThreadLocal = 1
-	defaultChunk       = 256
+	defaultChunk       = 512
 	// Graphs are kept per (slot, rows); past this many, passes run eagerly
 	// rather than instantiate more.
 	maxGraphs = 3 * 512
@@ -47,6 +53,14 @@ type slot struct {
 	// dst receives hOut once outDone fires; nil when the answer was copied
 	// straight into the caller's pinned memory.
 	dst []float32
+	// owner is the call whose chunk the slot holds.
+	owner *call
+}
+
+// call is one Forward's chunks in flight; guarded by CUDA.mu.
+type call struct {
+	pending int   // chunks enqueued and not yet delivered
+	err     error // set when the pipeline failed under it
 }
 
 type graphKey struct{ slot, rows int }
@@ -154,23 +168,28 @@ func (c *CUDA) isPinned(v []float32) bool {
 	return false
 }
 
-// chunkRows picks the rows per chunk: one pass for small requests, whose
-// copies are short; otherwise about eight chunks, none under minChunk
-// rows, where the products would lose more than the overlap gains.
+// chunkRows picks the rows per chunk: one pass up to 2×minChunk rows
+// (a product of fewer rows loses more than the overlap within one request
+// gains; overlap across requests needs no chunks); above, about four
+// chunks of at least minChunk rows.
 func (c *CUDA) chunkRows(rows int) int {
 	if rows <= 2*c.minChunk {
 		return min(rows, c.maxRows)
 	}
-	return min(c.maxRows, max(c.minChunk, (rows+7)/8))
+	return min(c.maxRows, max(c.minChunk, (rows+3)/4))
 }
 
-// pipeline runs rows through the ring and waits for the last answer.
+// pipeline enqueues rows through the ring, then waits for this call's
+// chunks with the lock released while the GPU works. Called and returns
+// with c.mu held.
 func (c *CUDA) pipeline(ctx context.Context, x []float32, rows int, out []float32) error {
 	in, on := c.m.In, c.m.Out
 	chunk := c.chunkRows(rows)
+	cl := &call{}
+	var stopped error
 	for r0 := 0; r0 < rows; r0 += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
+		if stopped = ctx.Err(); stopped != nil {
+			break // wait for what was enqueued: slots must not be left busy
 		}
 		n := min(chunk, rows-r0)
 		i := c.next
@@ -178,20 +197,54 @@ func (c *CUDA) pipeline(ctx context.Context, x []float32, rows int, out []float3
 		if err := c.finish(&c.slots[i]); err != nil {
 			return err
 		}
-		if err := c.enqueue(i, x[r0*in:(r0+n)*in], n, out[r0*on:(r0+n)*on]); err != nil {
+		if err := c.enqueue(i, x[r0*in:(r0+n)*in], n, out[r0*on:(r0+n)*on], cl); err != nil {
 			return err
 		}
 	}
-	for k := range nSlots { // oldest first
-		if err := c.finish(&c.slots[(c.next+k)%nSlots]); err != nil {
+	if err := c.await(cl); err != nil {
+		return err
+	}
+	return stopped
+}
+
+// await waits for cl's chunks. It synchronises on a chunk's event with
+// the lock released, then delivers it under the lock (unless another
+// caller reusing the slot already has).
+func (c *CUDA) await(cl *call) error {
+	for cl.pending > 0 {
+		var s *slot
+		for i := range c.slots {
+			if c.slots[i].busy && c.slots[i].owner == cl {
+				s = &c.slots[i]
+				break
+			}
+		}
+		if s == nil {
+			return fmt.Errorf("cuda pipeline: %d chunks pending with no slot holding them", cl.pending)
+		}
+		ev := s.outDone
+		c.mu.Unlock()
+		// If another caller delivers and reuses the slot meanwhile, this
+		// waits for its chunk as well: longer, never wrong.
+		err := c.a.rtErr("cudaEventSynchronize", C.c_p(c.a.eventSync, ev))
+		c.mu.Lock()
+		if cl.err != nil {
+			return cl.err
+		}
+		if err != nil {
 			return err
 		}
+		if s.busy && s.owner == cl {
+			if err := c.finish(s); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	return cl.err
 }
 
 // enqueue stages one chunk into slot i and queues its three steps.
-func (c *CUDA) enqueue(i int, x []float32, n int, out []float32) error {
+func (c *CUDA) enqueue(i int, x []float32, n int, out []float32, cl *call) error {
 	a, s := c.a, &c.slots[i]
 	src := unsafe.Pointer(unsafe.SliceData(x))
 	if !c.isPinned(x) {
@@ -216,11 +269,15 @@ func (c *CUDA) enqueue(i int, x []float32, n int, out []float32) error {
 		s.dst = out
 		dst = unsafe.Pointer(&s.hOut[0])
 	}
-	s.busy = true
 	if err := a.rtErr("cudaMemcpyAsync(out)", C.c_memcpy_async(a.memcpyAsync, dst, s.dOut, C.size_t(len(out)*4), d2h, c.d2h)); err != nil {
 		return err
 	}
-	return a.rtErr("cudaEventRecord", C.c_pp(a.eventRecord, s.outDone, c.d2h))
+	if err := a.rtErr("cudaEventRecord", C.c_pp(a.eventRecord, s.outDone, c.d2h)); err != nil {
+		return err
+	}
+	s.busy, s.owner = true, cl
+	cl.pending++
+	return nil
 }
 
 // order records ev on from and makes to wait for it.
@@ -231,12 +288,15 @@ func (c *CUDA) order(ev, from, to unsafe.Pointer) error {
 	return c.a.rtErr("cudaStreamWaitEvent", C.c_ppu(c.a.streamWaitEvent, to, ev, 0))
 }
 
-// finish waits for a slot's chunk and delivers a staged answer.
+// finish waits for a slot's chunk and delivers a staged answer to the
+// call that owns it.
 func (c *CUDA) finish(s *slot) error {
 	if !s.busy {
 		return nil
 	}
 	s.busy = false
+	owner := s.owner
+	s.owner = nil
 	if err := c.a.rtErr("cudaEventSynchronize", C.c_p(c.a.eventSync, s.outDone)); err != nil {
 		return err
 	}
@@ -244,19 +304,28 @@ func (c *CUDA) finish(s *slot) error {
 		parallelCopy(s.dst, s.hOut[:len(s.dst)])
 		s.dst = nil
 	}
+	if owner != nil {
+		owner.pending--
+	}
 	return nil
 }
 
 // drain waits for every stream after a failed pass, so that no copy is
-// left writing into a buffer the next pass reuses.
-func (c *CUDA) drain() {
+// left writing into a buffer the next pass reuses; every call with
+// chunks in flight fails with err.
+func (c *CUDA) drain(err error) {
 	for _, st := range []unsafe.Pointer{c.h2d, c.stream, c.d2h} {
 		if st != nil {
 			C.c_p(c.a.streamSync, st)
 		}
 	}
 	for i := range c.slots {
-		c.slots[i].busy, c.slots[i].dst = false, nil
+		s := &c.slots[i]
+		if s.owner != nil {
+			s.owner.err = fmt.Errorf("cuda pipeline failed under this request: %w", err)
+			s.owner.pending = 0
+		}
+		s.busy, s.dst, s.owner = false, nil, nil
 	}
 }
 

@@ -47,10 +47,10 @@ func (c *CUDA) launch(kernel string, gx, gy, bx int, args ...any) error {
 
 // Forward runs rows through the copy/compute pipeline (pipeline.go):
 // chunks of a large request overlap their copies with each other's
-// compute. Inputs and outputs in AllocHost memory are copied by the GPU
-// directly; other memory is staged through pinned buffers. One request
-// runs at a time; the dynamic batcher is what turns concurrency into
-// larger passes.
+// compute, and concurrent calls overlap with each other (one enqueues
+// while another's chunks are on the GPU). Inputs and outputs in
+// AllocHost memory are copied by the GPU directly; other memory is
+// staged through pinned buffers.
 func (c *CUDA) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
 	m := c.m
 	if len(x) != rows*m.In || len(out) != rows*m.Out {
@@ -66,11 +66,11 @@ func (c *CUDA) Forward(ctx context.Context, x []float32, rows int, out []float32
 	if err := c.a.drvErr("cuCtxSetCurrent", C.c_p(c.a.cuCtxSetCurrent, c.ctx)); err != nil {
 		return err
 	}
-	if err := c.pipeline(ctx, x, rows, out); err != nil {
-		c.drain()
-		return err
+	err := c.pipeline(ctx, x, rows, out)
+	if err != nil && ctx.Err() == nil {
+		c.drain(err)
 	}
-	return nil
+	return err
 }
 
 // run enqueues the plan for n rows from in to out (device float32) on the
@@ -183,7 +183,7 @@ func (c *CUDA) Resident(rows, iters int) error {
 	}
 	for i := 0; i < iters; i++ {
 		if err := c.compute(rows, graphKey{0, rows}, s.dIn, s.dOut); err != nil {
-			c.drain()
+			c.drain(err)
 			return err
 		}
 	}

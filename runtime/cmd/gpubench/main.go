@@ -5,19 +5,18 @@
 //
 //	gpubench kernels -model mlp.json -batches 1,32,256,1024,4096 -precisions fp32,tf32,bf16
 //	gpubench load -url http://127.0.0.1:8000/predict -conc 256 -width 1024 -dur 5s
+//	gpubench sink -addr 127.0.0.1:9000 -resp 4096   # the load generator alone
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -43,6 +42,8 @@ func main() {
 		err = kernels(os.Args[2:])
 	case "load":
 		err = load(os.Args[2:])
+	case "sink":
+		err = sink(os.Args[2:])
 	case "gen":
 		// The reference MLP files, as runtime/cmd/mlpgen writes them.
 		if len(os.Args) < 3 {
@@ -131,6 +132,7 @@ func kernels(args []string) error {
 	jsonOut := fs.String("json", "", "append JSON lines here")
 	paths := fs.String("paths", "lt,gemmex", "CUDA product paths: lt (cuBLASLt, fused epilogue), gemmex (cublasGemmEx + kernel), graphs (cuBLASLt replayed from CUDA graphs)")
 	chunk := fs.Int("chunk", 0, "smallest pipeline chunk in rows (0: the backend's default)")
+	callers := fs.Int("callers", 3, "concurrent Forward callers for the -pinned-Ncallers row (the server's --batch-workers on a GPU)")
 	fs.Parse(args)
 	var m *model.Model
 	var err error
@@ -231,7 +233,7 @@ func kernels(args []string) error {
 					return err
 				}
 				emit(result{Impl: impl, Device: "cuda", Precision: string(p), Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true, RelErr: rel})
-				if err := pinnedAndBound(c, m, x, b, *target, impl, string(p), emit); err != nil {
+				if err := pinnedAndBound(c, m, x, b, *callers, *target, impl, string(p), emit); err != nil {
 					return err
 				}
 			}
@@ -245,7 +247,7 @@ func kernels(args []string) error {
 
 // pinnedAndBound times Forward on AllocHost buffers (no staging copy) and
 // the PCIe bound: copies alone, both directions at once.
-func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target time.Duration, impl, prec string, emit func(result)) error {
+func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b, callers int, target time.Duration, impl, prec string, emit func(result)) error {
 	px, err := c.AllocHost(len(x))
 	if err != nil {
 		return err
@@ -269,108 +271,50 @@ func pinnedAndBound(c *cuda.CUDA, m *model.Model, x []float32, b int, target tim
 		return err
 	}
 	emit(result{Impl: impl + "-pinned", Device: "cuda", Precision: prec, Batch: b, Ms: sec * 1e3, RowsPerS: float64(b) / sec, TFLOPs: m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
+	// Several callers, as the server's batch workers: one enqueues while
+	// another's pass is on the GPU. Each has its own pinned buffers.
+	bufsets := [][2][]float32{{px, po}}
+	for len(bufsets) < callers {
+		pxk, err := c.AllocHost(len(x))
+		if err != nil {
+			return err
+		}
+		defer c.FreeHost(pxk)
+		pok, err := c.AllocHost(b * m.Out)
+		if err != nil {
+			return err
+		}
+		defer c.FreeHost(pok)
+		copy(pxk, x)
+		bufsets = append(bufsets, [2][]float32{pxk, pok})
+	}
+	sec, err = timeIt(func(it int) error {
+		var wg sync.WaitGroup
+		errs := make([]error, callers)
+		for k, bufs := range bufsets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range it {
+					if errs[k] = c.Forward(context.Background(), bufs[0], b, bufs[1]); errs[k] != nil {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}, target, 3)
+	if err != nil {
+		return err
+	}
+	// Each iteration moved one batch per caller.
+	k := float64(callers)
+	emit(result{Impl: fmt.Sprintf("%s-pinned-%dcallers", impl, callers), Device: "cuda", Precision: prec, Batch: b, Ms: sec / k * 1e3, RowsPerS: k * float64(b) / sec, TFLOPs: k * m.FLOPs() * float64(b) / sec / 1e12, Copies: true})
 	bound, err := timeIt(func(it int) error { return c.Copies(b, it, cuda.CopyBoth) }, target, 3)
 	if err != nil {
 		return err
 	}
 	emit(result{Impl: "pcie-bound", Device: "cuda", Precision: prec, Batch: b, Ms: bound * 1e3, RowsPerS: float64(b) / bound, Copies: true})
-	return nil
-}
-
-// load runs conc clients, each sending one row per request, for dur.
-func load(args []string) error {
-	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	url := fs.String("url", "http://127.0.0.1:8000/predict", "endpoint; a /v2/.../infer URL sends the binary tensor extension")
-	conc := fs.Int("conc", 256, "concurrent clients")
-	width := fs.Int("width", 1024, "numbers per row")
-	dur := fs.Duration("dur", 5*time.Second, "duration")
-	label := fs.String("label", "", "label for the result line")
-	jsonOut := fs.String("json", "", "append a JSON line here")
-	fs.Parse(args)
-	rng := rand.New(rand.NewPCG(7, 7))
-	row := randRows(rng, *width)
-	v2 := strings.Contains(*url, "/v2/")
-	var body []byte
-	var hdrLen string
-	if v2 {
-		js := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[1,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"outputs":[{"name":"output","parameters":{"binary_data":true}}]}`, *width, 4**width)
-		hdrLen = strconv.Itoa(len(js))
-		body = []byte(js)
-		for _, v := range row {
-			body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
-		}
-	} else {
-		b := []byte{'['}
-		for i, v := range row {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendFloat(b, float64(v), 'g', -1, 32)
-		}
-		body = append(b, ']')
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, DisableCompression: true}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var mu sync.Mutex
-	var lats []float64
-	var errs, done int
-	deadline := time.Now().Add(*dur)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range *conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var my []float64
-			myErr := 0
-			for time.Now().Before(deadline) {
-				req, _ := http.NewRequest("POST", *url, bytes.NewReader(body))
-				if v2 {
-					req.Header.Set("Inference-Header-Content-Length", hdrLen)
-					req.Header.Set("Content-Type", "application/octet-stream")
-				} else {
-					req.Header.Set("Content-Type", "application/json")
-				}
-				t := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					myErr++
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					myErr++
-					continue
-				}
-				my = append(my, time.Since(t).Seconds())
-			}
-			mu.Lock()
-			lats = append(lats, my...)
-			errs += myErr
-			done += len(my)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	slices.Sort(lats)
-	pct := func(p float64) float64 {
-		if len(lats) == 0 {
-			return math.NaN()
-		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))] * 1e3
-	}
-	res := map[string]any{"label": *label, "url": *url, "conc": *conc, "rows_per_s": float64(done) / el, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "errors": errs, "requests": done}
-	fmt.Printf("load %-28s conc %d: %10.0f rows/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", *label, *conc, float64(done)/el, pct(0.5), pct(0.99), errs)
-	if *jsonOut != "" {
-		f, err := os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		b, _ := json.Marshal(res)
-		fmt.Fprintln(f, string(b))
-	}
 	return nil
 }
