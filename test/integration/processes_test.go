@@ -108,7 +108,8 @@ func TestFileTasksStartNoProcesses(t *testing.T) {
 
 // baseline is what reaching the host costs in processes, without any task:
 // an SSH login and its SFTP session, and under become, sudo's one file
-// server for the connection (started by the first file read).
+// server for the connection (started by the first file read, kept for the
+// second).
 func baseline(t *testing.T, h testhosts.Host, l login) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -122,6 +123,9 @@ func baseline(t *testing.T, h testhosts.Host, l login) int {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		if _, err := c.ReadFile(ctx, "/etc/passwd"); err != nil {
+			t.Fatal(fmt.Errorf("baseline read: %w", err))
+		}
 		var cc conn.Conn = c
 		if l.become {
 			cc = conn.Become(c, conn.BecomeOptions{Password: l.password})
