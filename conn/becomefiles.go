@@ -14,11 +14,16 @@ import (
 // per connection and user, so a task under become reads and writes the
 // host's files without a process of its own.
 type FileServer interface {
-	// ServeFiles runs cmd, writes head to its stdin, and from then on
-	// speaks SFTP over its stdin and stdout. The same key gets the same
-	// server (or the same *ServeError) for the connection's lifetime.
-	ServeFiles(ctx context.Context, key, cmd string, head []byte) (Files, error)
+	// ServeFiles runs cmd, writes head to its stdin, waits until ready
+	// accepts what cmd printed on stderr, and from then on speaks SFTP over
+	// its stdin and stdout. The same key gets the same server (or the same
+	// *ServeError) for the connection's lifetime.
+	ServeFiles(ctx context.Context, key, cmd string, head []byte, ready ReadyFunc) (Files, error)
 }
+
+// ReadyFunc reads a starting server's stderr so far: ok once the server
+// is about to speak, an error when it never will.
+type ReadyFunc func(stderr string) (ok bool, err error)
 
 // ServeError is a file server that exited instead of answering.
 type ServeError struct {
@@ -55,7 +60,7 @@ func (b *becomeConn) files(ctx context.Context) (Files, error) {
 	if b.opts.Password != "" {
 		head = []byte(b.opts.Password + "\n" + b.sentinel() + "\n")
 	}
-	f, err := srv.ServeFiles(ctx, "become "+b.opts.User, b.sudoLine(sftpServer), head)
+	f, err := srv.ServeFiles(ctx, "become "+b.opts.User, b.sudoLine(sftpServer), head, b.serverReady)
 	var se *ServeError
 	if !errors.As(err, &se) {
 		return f, err
@@ -65,6 +70,18 @@ func (b *becomeConn) files(ctx context.Context) (Files, error) {
 		return nil, b.failure(Result{ExitCode: se.ExitCode, Stderr: se.Stderr}, se.Stderr)
 	}
 	return nil, nil // sudo let us in; no server to exec
+}
+
+// serverReady accepts the server once the marker shows sudo let it in, and
+// gives up when sudo prompts a second time: the password was wrong.
+func (b *becomeConn) serverReady(stderr string) (bool, error) {
+	if strings.Contains(stderr, b.marker()+"\n") {
+		return true, nil
+	}
+	if b.opts.Password != "" && strings.Count(stderr, b.prompt()) > 1 {
+		return false, errors.New("sudo asked for the password again")
+	}
+	return false, nil
 }
 
 // becomeFiles picks what serves a file operation: the transport itself

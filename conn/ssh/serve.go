@@ -35,7 +35,7 @@ var _ conn.FileServer = (*Conn)(nil)
 // the engine wraps the connection in Become per task, and a process per
 // task is what this avoids. A server that never answers gives a
 // *conn.ServeError, kept for the key too.
-func (c *Conn) ServeFiles(ctx context.Context, key, cmd string, head []byte) (conn.Files, error) {
+func (c *Conn) ServeFiles(ctx context.Context, key, cmd string, head []byte, ready conn.ReadyFunc) (conn.Files, error) {
 	c.servers.mu.Lock()
 	defer c.servers.mu.Unlock()
 	if s := c.servers.m[key]; s != nil {
@@ -48,7 +48,7 @@ func (c *Conn) ServeFiles(ctx context.Context, key, cmd string, head []byte) (co
 			return s.fs, nil
 		}
 	}
-	s, err := c.startServer(ctx, cmd, head)
+	s, err := c.startServer(ctx, cmd, head, ready)
 	var se *conn.ServeError
 	if err != nil && !errors.As(err, &se) {
 		return nil, err // cancelled, or the connection is gone: try again next time
@@ -63,7 +63,7 @@ func (c *Conn) ServeFiles(ctx context.Context, key, cmd string, head []byte) (co
 	return s.fs, nil
 }
 
-func (c *Conn) startServer(ctx context.Context, cmd string, head []byte) (*fileServer, error) {
+func (c *Conn) startServer(ctx context.Context, cmd string, head []byte, ready conn.ReadyFunc) (*fileServer, error) {
 	// Like the sftp subsystem, a server holds no MaxSessions slot: it
 	// lives for the run and would starve commands of one.
 	sess, err := c.client.NewSession()
@@ -72,15 +72,34 @@ func (c *Conn) startServer(ctx context.Context, cmd string, head []byte) (*fileS
 	}
 	stdin, err1 := sess.StdinPipe()
 	stdout, err2 := sess.StdoutPipe()
-	if err := errors.Join(err1, err2); err != nil {
+	stderrPipe, err3 := sess.StderrPipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
 		sess.Close()
 		return nil, c.lost("start file server", err)
 	}
-	stderr := &tailBuffer{max: 8 << 10}
-	sess.Stderr = stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
 		return nil, c.lost("start file server", err)
+	}
+	stderr := newStderrTail(stderrPipe)
+	failed := func(err error) (*fileServer, error) {
+		stdin.Close() // a sudo still reading a password gets EOF and exits
+		code := exitCode(sess)
+		sess.Close()
+		if c.isDead() {
+			return nil, c.lost("start file server", err)
+		}
+		return &fileServer{err: &conn.ServeError{Stderr: stderr.String(), ExitCode: code, Err: err}}, nil
+	}
+	if _, err := stdin.Write(head); err != nil {
+		return failed(err)
+	}
+	if err := stderr.await(ctx, ready); err != nil {
+		if ctx.Err() != nil {
+			sess.Close()
+			return nil, ctx.Err()
+		}
+		return failed(err)
 	}
 	type started struct {
 		cl  *sftp.Client
@@ -88,10 +107,6 @@ func (c *Conn) startServer(ctx context.Context, cmd string, head []byte) (*fileS
 	}
 	ch := make(chan started, 1)
 	go func() {
-		if _, err := stdin.Write(head); err != nil {
-			ch <- started{nil, err}
-			return
-		}
 		cl, err := sftp.NewClientPipe(stdout, stdin, sftp.UseConcurrentWrites(true))
 		ch <- started{cl, err}
 	}()
@@ -103,12 +118,7 @@ func (c *Conn) startServer(ctx context.Context, cmd string, head []byte) (*fileS
 		return nil, ctx.Err()
 	}
 	if st.err != nil {
-		code := exitCode(sess)
-		sess.Close()
-		if c.isDead() {
-			return nil, c.lost("start file server", st.err)
-		}
-		return &fileServer{err: &conn.ServeError{Stderr: stderr.String(), ExitCode: code, Err: st.err}}, nil
+		return failed(st.err)
 	}
 	s := &fileServer{gone: make(chan struct{})}
 	s.fs = &sftpFS{c: c, client: func() (*sftp.Client, error) {
@@ -145,25 +155,69 @@ func exitCode(sess *ssh.Session) int {
 	return -1
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+// stderrTail drains a server's stderr, keeping its last 8 KiB, and tells
+// await about every piece that arrives.
+type stderrTail struct {
+	mu   sync.Mutex
+	b    []byte
+	more chan struct{} // a token per arrival, for await
+	eof  chan struct{}
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
+func newStderrTail(r io.Reader) *stderrTail {
+	t := &stderrTail{more: make(chan struct{}, 1), eof: make(chan struct{})}
+	go func() {
+		defer close(t.eof)
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				t.mu.Lock()
+				t.b = append(t.b, buf[:n]...)
+				if len(t.b) > 8<<10 {
+					t.b = t.b[len(t.b)-8<<10:]
+				}
+				t.mu.Unlock()
+				select {
+				case t.more <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return t
 }
 
-func (t *tailBuffer) String() string {
+func (t *stderrTail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// await waits until ready accepts what the command printed on stderr (sudo
+// let it in), ready fails it (a password refused: sudo would now wait for
+// another on a stdin that SFTP is about to use), or stderr ends.
+func (t *stderrTail) await(ctx context.Context, ready conn.ReadyFunc) error {
+	if ready == nil {
+		return nil
+	}
+	for {
+		ok, err := ready(t.String())
+		if ok || err != nil {
+			return err
+		}
+		select {
+		case <-t.more:
+		case <-t.eof:
+			if ok, err := ready(t.String()); ok || err != nil {
+				return err
+			}
+			return io.ErrUnexpectedEOF
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -37,13 +37,42 @@ func (h Host) LastPID() (int, error) {
 	if h.VM {
 		return 0, fmt.Errorf("host %s is a VM: its processes cannot be counted from outside", h.Name)
 	}
-	b, err := os.ReadFile(filepath.Join(h.Dir, "init.pid"))
-	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", h.Name, err)
+	// init.pid is the first child start.sh saw of systemd-nspawn, which
+	// under load has been a short-lived helper; nspawn's children now are
+	// the fallback.
+	var pids []string
+	for _, f := range []string{"init.pid", "nspawn.pid"} {
+		b, err := os.ReadFile(filepath.Join(h.Dir, f))
+		if err != nil {
+			return 0, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		pid := strings.TrimSpace(string(b))
+		if f == "init.pid" {
+			pids = append(pids, pid)
+			continue
+		}
+		kids, _ := exec.Command("pgrep", "-P", pid).Output()
+		pids = append(pids, strings.Fields(string(kids))...)
 	}
-	out, err := exec.Command("nsenter", "-t", strings.TrimSpace(string(b)), "-p", "--", "cat", "/proc/sys/kernel/ns_last_pid").Output()
+	var out []byte
+	var err error
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	for _, pid := range pids {
+		// Only a process in a PID namespace of its own counts the host's.
+		if ns, nserr := os.Readlink("/proc/" + pid + "/ns/pid"); nserr != nil || ns == self {
+			err = fmt.Errorf("host %s: process %s is not in the container's PID namespace", h.Name, pid)
+			continue
+		}
+		cmd := exec.Command("nsenter", "-t", pid, "-p", "--", "cat", "/proc/sys/kernel/ns_last_pid")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if out, err = cmd.Output(); err == nil {
+			break
+		}
+		err = fmt.Errorf("host %s: read its PID counter through process %s: %w: %s", h.Name, pid, err, strings.TrimSpace(stderr.String()))
+	}
 	if err != nil {
-		return 0, fmt.Errorf("host %s: read its PID counter: %w", h.Name, err)
+		return 0, err
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil {

@@ -137,3 +137,31 @@ func baseline(t *testing.T, h testhosts.Host, l login) int {
 		}
 	})
 }
+
+// TestFactsOncePerHost: gathering facts costs one remote command per host
+// and run, however many plays ask for them, and nothing the first play did
+// not already pay. The processes counted are that command's and what it
+// forks (a subshell and a tool per command fact); file facts are read over
+// SFTP.
+func TestFactsOncePerHost(t *testing.T) {
+	h := testhosts.Start(t, 1)[0]
+	dir := t.TempDir()
+	inv := inventory(t, dir, []testhosts.Host{h}, nil)
+	play := "- hosts: all\n  gather_facts: true\n  tasks:\n    - debug: {msg: \"{{ ansible_distribution }} {{ ansible_memtotal_mb }}\"}\n"
+	writeFile(t, dir, "one.yaml", play)
+	writeFile(t, dir, "three.yaml", play+play+play)
+	base := baseline(t, h, login{user: testhosts.UserRoot})
+	counts := map[string]int{}
+	for _, pb := range []string{"one.yaml", "three.yaml"} {
+		counts[pb] = h.Processes(t, func() {
+			if r := gpuctl(t, nil, dir, "run", pb, "-i", inv); r.code != 0 {
+				t.Fatalf("%s: %s", pb, r)
+			}
+		})
+	}
+	t.Logf("processes on the host: connection %d, facts %d (one command and what it forks)", base, counts["one.yaml"]-base)
+	if counts["three.yaml"] != counts["one.yaml"] {
+		t.Errorf("three plays gathering facts started %d processes, one play %d: facts must be gathered once per host",
+			counts["three.yaml"], counts["one.yaml"])
+	}
+}
