@@ -165,3 +165,27 @@ func TestFactsOncePerHost(t *testing.T) {
 			counts["three.yaml"], counts["one.yaml"])
 	}
 }
+
+// TestNodeChecksStartNoProcesses: the kernel module's check reads
+// /proc/modules, /sys/module, /proc/sys and its files under /etc over SFTP.
+// (Loading modules and setting sysctls needs a VM; the check does not.)
+func TestNodeChecksStartNoProcesses(t *testing.T) {
+	h := testhosts.Start(t, 1)[0]
+	dir := t.TempDir()
+	inv := inventory(t, dir, []testhosts.Host{h}, nil)
+	writeFile(t, dir, "pb.yaml", `
+- hosts: all
+  gather_facts: false
+  tasks:
+    - kernel: {modules: [overlay, br_netfilter], sysctls: {net.ipv4.ip_forward: "1", fs.inotify.max_user_watches: "524288"}}
+`)
+	base := baseline(t, h, login{user: testhosts.UserRoot})
+	var r result
+	n := h.Processes(t, func() { r = gpuctl(t, nil, dir, "run", "pb.yaml", "-i", inv, "--check") })
+	if r.code != 0 {
+		t.Fatalf("check: %s", r)
+	}
+	if n != base {
+		t.Errorf("kernel check started %d processes beyond the connection's %d, want 0", n-base, base)
+	}
+}
