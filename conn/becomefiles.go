@@ -2,6 +2,8 @@ package conn
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -60,7 +62,10 @@ func (b *becomeConn) files(ctx context.Context) (Files, error) {
 	if b.opts.Password != "" {
 		head = []byte(b.opts.Password + "\n" + b.sentinel() + "\n")
 	}
-	f, err := srv.ServeFiles(ctx, "become "+b.opts.User, b.sudoLine(sftpServer), head, b.serverReady)
+	// A refused password is kept under its key: the key names the
+	// password (by hash) so that another one gets its own try.
+	key := sha256.Sum256([]byte(b.opts.Password))
+	f, err := srv.ServeFiles(ctx, "become "+b.opts.User+" "+hex.EncodeToString(key[:8]), b.sudoLine(sftpServer), head, b.serverReady)
 	var se *ServeError
 	if !errors.As(err, &se) {
 		return f, err

@@ -177,12 +177,14 @@ func Remove(ctx context.Context, c Conn, p string) error {
 }
 
 // RemoveAll removes p and everything under it, like rm -rf; a missing p is
-// not an error. Over FileOps it walks the tree, which costs a round trip per
-// entry: fine for what a playbook removes (a config dir, a stale link),
-// and no process.
+// not an error. Over FileOps it walks the tree, a round trip per entry and
+// no process: right for what playbooks remove (a stale config, a link, a
+// small directory). A tree past removeAllMax entries goes to one rm -rf,
+// which is then cheaper than thousands of round trips.
 func RemoveAll(ctx context.Context, c Conn, p string) error {
 	if o := ops(c); o != nil {
-		if err := removeAll(ctx, c, o, p); !fallBack(err) {
+		budget := removeAllMax
+		if err := removeAll(ctx, c, o, p, &budget); !fallBack(err) {
 			return err
 		}
 	}
@@ -190,7 +192,9 @@ func RemoveAll(ctx context.Context, c Conn, p string) error {
 	return err
 }
 
-func removeAll(ctx context.Context, c Conn, o FileOps, p string) error {
+const removeAllMax = 256
+
+func removeAll(ctx context.Context, c Conn, o FileOps, p string, budget *int) error {
 	fi, err := c.Stat(ctx, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -203,8 +207,11 @@ func removeAll(ctx context.Context, c Conn, o FileOps, p string) error {
 		if err != nil {
 			return err
 		}
+		if *budget -= len(entries); *budget < 0 {
+			return fmt.Errorf("remove %s: a large tree: %w", p, ErrNotSupported)
+		}
 		for _, e := range entries {
-			if err := removeAll(ctx, c, o, path.Join(p, path.Base(e.Path))); err != nil {
+			if err := removeAll(ctx, c, o, path.Join(p, path.Base(e.Path)), budget); err != nil {
 				return err
 			}
 		}
