@@ -16,7 +16,7 @@ cd "$ROOT"
 export PATH=$PATH:/usr/local/go/bin GOFLAGS=${GOFLAGS:--buildvcs=false}
 W=$(mktemp -d /tmp/gpuctl-bench.XXXX)
 hosts=()
-declare -A dirs
+declare -A init
 cleanup() {
 	for h in "${hosts[@]}"; do bash test/hosts/stop.sh "$h" >/dev/null 2>&1 || true; done
 	rm -rf "$W"
@@ -29,17 +29,35 @@ for p in ansible-core time; do dpkg-query -W -f='${Status}' $p 2>/dev/null | gre
 bash test/hosts/build.sh --no-vm >/dev/null
 go build -o "$W/gpuctl" .
 
+# container_init DIR: the host's PID 1 as this machine sees it: the child of systemd-nspawn in a PID
+# namespace of its own (start.sh's init.pid can name a short-lived helper under load).
+container_init() {
+	local p self
+	self=$(readlink /proc/self/ns/pid)
+	for p in $(pgrep -P "$(cat "$1/nspawn.pid")"); do
+		[ "$(readlink "/proc/$p/ns/pid")" != "$self" ] && { echo "$p"; return; }
+	done
+	echo "no container init under $1" >&2; exit 1
+}
+
 # Two sets of fresh hosts, one per tool, so neither sees the other's converged state.
-start_set() { # start_set PREFIX
-	local inv=$W/$1.yaml kh=$W/$1.known_hosts
+start_set() { # start_set PREFIX: N hosts, started in parallel
+	local inv=$W/$1.yaml kh=$W/$1.known_hosts i name
 	: > "$kh"
 	printf 'all:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: %s\n    gpuctl_known_hosts: %s\n    ansible_ssh_common_args: "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes"\n    ansible_python_interpreter: /usr/bin/python3\n  hosts:\n' \
 		/var/cache/gpuctl-hosts/id_ed25519 "$kh" "$kh" > "$inv"
 	for i in $(seq 1 "$N"); do
-		local name=$1$$x$i
-		local out; out=$(bash test/hosts/start.sh "$name")
+		name=$1$$x$i
 		hosts+=("$name")
-		dirs[$name]=$(sed -n 's/^DIR=//p' <<<"$out")
+		bash test/hosts/start.sh "$name" > "$W/$name.env" &
+	done
+	wait
+	for i in $(seq 1 "$N"); do
+		name=$1$$x$i
+		local out; out=$(cat "$W/$name.env")
+		[ -n "$out" ] || { echo "host $name did not start" >&2; exit 1; }
+		init[$name]=$(container_init "$(sed -n 's/^DIR=//p' <<<"$out")")
+		[ -n "${init[$name]}" ] || exit 1
 		cat "$(sed -n 's/^KNOWN_HOSTS=//p' <<<"$out")" >> "$kh"
 		printf '    %s:\n      ansible_host: %s\n' "$name" "$(sed -n 's/^ADDR=//p' <<<"$out")" >> "$inv"
 	done
@@ -83,7 +101,7 @@ lastpid() {
 	local h
 	for h in "${hosts[@]}"; do
 		[[ $h == "$1"* ]] || continue
-		nsenter -t "$(cat "${dirs[$h]}/init.pid")" -p -- cat /proc/sys/kernel/ns_last_pid
+		nsenter -t "${init[$h]}" -p -- cat /proc/sys/kernel/ns_last_pid
 	done
 }
 count() { # count BEFORE AFTER: processes started on the hosts in between, all hosts together
