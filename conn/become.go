@@ -265,13 +265,20 @@ func (b *becomeConn) fileErr(op, p string, res Result) error {
 		&ExitError{Cmd: op + " " + p, Result: res, redact: []string{b.opts.Password}})
 }
 
-// ReadFile reads path with cat as the target user.
+// ReadFile reads path over the target user's file server (becomefiles.go),
+// or with cat as the target user where the host has none.
 func (b *becomeConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if direct, err := b.direct(ctx); err != nil || direct {
 		if err != nil {
 			return nil, err
 		}
 		return b.c.ReadFile(ctx, p)
+	}
+	if f, err := b.files(ctx); err != nil || f != nil {
+		if err != nil {
+			return nil, err
+		}
+		return f.ReadFile(ctx, p)
 	}
 	res, err := b.Run(ctx, b.existsGuard(p)+"exec cat -- "+Quote(p))
 	if err != nil {
@@ -283,13 +290,20 @@ func (b *becomeConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	return []byte(res.Stdout), nil
 }
 
-// Stat describes path with stat(1) as the target user.
+// Stat describes path over the file server, or with stat(1) as the target
+// user where the host has none.
 func (b *becomeConn) Stat(ctx context.Context, p string) (FileInfo, error) {
 	if direct, err := b.direct(ctx); err != nil || direct {
 		if err != nil {
 			return FileInfo{}, err
 		}
 		return b.c.Stat(ctx, p)
+	}
+	if f, err := b.files(ctx); err != nil || f != nil {
+		if err != nil {
+			return FileInfo{}, err
+		}
+		return f.Stat(ctx, p)
 	}
 	q := Quote(p)
 	cmd := b.existsGuard(p) + "LC_ALL=C stat -c '%f %s %Y %u %g %U %G' -- " + q +
@@ -323,7 +337,7 @@ func parseStat(p, out string) (FileInfo, error) {
 		return FileInfo{}, fmt.Errorf("unexpected stat output %q: %w", line, err)
 	}
 	fi := FileInfo{Path: p, Mode: unixMode(uint32(raw)), Size: size, ModTime: time.Unix(mtime, 0),
-		Owner: f[5], Group: f[6]}
+		Owner: f[5], Group: f[6], UID: f[3], GID: f[4]}
 	// stat prints UNKNOWN for an id without a name; show the number like ls.
 	if fi.Owner == "UNKNOWN" {
 		fi.Owner = f[3]
@@ -366,7 +380,8 @@ func unixMode(m uint32) fs.FileMode {
 	return mode
 }
 
-// WriteFile streams data on stdin to a shell running as the target user,
+// WriteFile goes over the file server when the host has one; else it
+// streams data on stdin to a shell running as the target user,
 // which writes a private temporary file beside path, checks its SHA-256,
 // sets owner and mode and renames it into place. Nothing is staged in a
 // directory the login user owns, so it works for any target user, and a
@@ -378,6 +393,12 @@ func (b *becomeConn) WriteFile(ctx context.Context, p string, data []byte, attrs
 			return err
 		}
 		return b.c.WriteFile(ctx, p, data, attrs)
+	}
+	if f, err := b.files(ctx); err != nil || f != nil {
+		if err != nil {
+			return err
+		}
+		return f.WriteFile(ctx, p, data, attrs)
 	}
 	sum := sha256.Sum256(data)
 	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".gpuctl-"+randomToken()[:12])

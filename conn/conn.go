@@ -53,6 +53,8 @@ type FileInfo struct {
 	Size    int64
 	Owner   string
 	Group   string
+	UID     string // numeric owner and group, "" when the transport
+	GID     string // cannot tell (they settle owner: 0 against root)
 	ModTime time.Time
 	Link    string // target, when the path is a symlink
 }

@@ -40,6 +40,7 @@ type Fact[T any] struct {
 type Def interface {
 	FactName() string
 	script() string
+	file() string
 	parse(out []byte, missing bool) (any, error)
 }
 
@@ -54,6 +55,9 @@ func (f *Fact[T]) script() string {
 	}
 	return f.Cmd
 }
+
+// file is the path of a file fact, "" for a command.
+func (f *Fact[T]) file() string { return f.File }
 
 func (f *Fact[T]) parse(out []byte, missing bool) (any, error) {
 	if missing {

@@ -2,6 +2,8 @@ package facts
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"strings"
 )
@@ -51,7 +53,8 @@ func Split(out string) map[string]string {
 	return secs
 }
 
-// Gather reads every def not cached yet with one remote process and caches
+// Gather reads every def not cached yet, files over the file channel and
+// commands with one remote process, and caches
 // each value (or its parse error). It fails only when the host cannot run the
 // script; a fact that does not parse fails its own Get.
 func Gather(ctx context.Context, h Host, defs ...Def) error {
@@ -62,6 +65,7 @@ func Gather(ctx context.Context, h Host, defs ...Def) error {
 			todo = append(todo, d)
 		}
 	}
+	todo = readFiles(ctx, h, cache, todo)
 	if len(todo) == 0 {
 		return nil
 	}
@@ -71,6 +75,29 @@ func Gather(ctx context.Context, h Host, defs ...Def) error {
 	}
 	store(cache, todo, r.Stdout)
 	return nil
+}
+
+// readFiles reads the file facts among defs over the connection's file
+// channel (SFTP: no process, and a cat per file less in the script) and
+// returns the defs left for the script: commands, and files the channel
+// could not read (a become without a file server).
+func readFiles(ctx context.Context, h Host, cache *Cache, defs []Def) []Def {
+	var rest []Def
+	for _, d := range defs {
+		if d.file() == "" {
+			rest = append(rest, d)
+			continue
+		}
+		data, err := h.Conn().ReadFile(ctx, d.file())
+		missing := errors.Is(err, fs.ErrNotExist)
+		if err != nil && !missing {
+			rest = append(rest, d)
+			continue
+		}
+		v, err := d.parse(data, missing)
+		cache.store(d.FactName(), entry{v, err})
+	}
+	return rest
 }
 
 // Record stores the facts of defs from a gathering script's output (Script),

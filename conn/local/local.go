@@ -78,6 +78,7 @@ func (c *Conn) Stat(ctx context.Context, path string) (conn.FileInfo, error) {
 	}
 	info := conn.FileInfo{Path: path, Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		info.UID, info.GID = strconv.Itoa(int(st.Uid)), strconv.Itoa(int(st.Gid))
 		info.Owner = lookupUser(st.Uid)
 		info.Group = lookupGroup(st.Gid)
 	}

@@ -60,19 +60,35 @@ func (c *Conn) fileErr(op, p string, err error) error {
 
 // ReadFile reads path over SFTP.
 func (c *Conn) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	cl, err := c.sftpClient()
+	return c.files().ReadFile(ctx, p)
+}
+
+// Stat describes path without following a final symlink.
+func (c *Conn) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
+	return c.files().Stat(ctx, p)
+}
+
+// WriteFile replaces path atomically over SFTP (see sftpFS.WriteFile).
+func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.FileAttrs) error {
+	return c.files().WriteFile(ctx, p, data, attrs)
+}
+
+// ReadFile reads path over SFTP.
+func (f *sftpFS) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	c := f.c
+	cl, err := f.client()
 	if err != nil {
 		return nil, err
 	}
-	f, err := cl.Open(p)
+	fh, err := cl.Open(p)
 	if err != nil {
 		return nil, c.fileErr("read", p, err)
 	}
-	stop := context.AfterFunc(ctx, func() { f.Close() })
+	stop := context.AfterFunc(ctx, func() { fh.Close() })
 	defer stop()
-	defer f.Close()
+	defer fh.Close()
 	var buf bytes.Buffer
-	if _, err := f.WriteTo(&buf); err != nil {
+	if _, err := fh.WriteTo(&buf); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
@@ -82,8 +98,9 @@ func (c *Conn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 }
 
 // Stat describes path without following a final symlink.
-func (c *Conn) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
-	cl, err := c.sftpClient()
+func (f *sftpFS) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
+	c := f.c
+	cl, err := f.client()
 	if err != nil {
 		return conn.FileInfo{}, err
 	}
@@ -91,14 +108,9 @@ func (c *Conn) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
 	if err != nil {
 		return conn.FileInfo{}, c.fileErr("stat", p, err)
 	}
-	info := conn.FileInfo{Path: p, Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime()}
-	if st, ok := fi.Sys().(*sftp.FileStat); ok {
-		if info.Owner, err = c.ids.userName(ctx, c, st.UID); err != nil {
-			return conn.FileInfo{}, err
-		}
-		if info.Group, err = c.ids.groupName(ctx, c, st.GID); err != nil {
-			return conn.FileInfo{}, err
-		}
+	info, err := f.info(ctx, p, fi)
+	if err != nil {
+		return conn.FileInfo{}, err
 	}
 	if info.IsLink() {
 		if info.Link, err = cl.ReadLink(p); err != nil {
@@ -112,13 +124,14 @@ func (c *Conn) Stat(ctx context.Context, p string) (conn.FileInfo, error) {
 // checksum, applies attrs and renames it over path. The rename is the only
 // step that touches path, so a failure or a lost connection at any point
 // leaves path as it was.
-func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.FileAttrs) (err error) {
-	cl, err := c.sftpClient()
+func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs conn.FileAttrs) (err error) {
+	c := f.c
+	cl, err := f.client()
 	if err != nil {
 		return err
 	}
 	tmp := tempName(p)
-	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	fh, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return c.fileErr("write", p, err)
 	}
@@ -128,22 +141,22 @@ func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.
 		}
 	}()
 	// Secrets must not sit world-readable while they upload.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
+	if err := fh.Chmod(0o600); err != nil {
+		fh.Close()
 		return c.fileErr("write", p, err)
 	}
-	if _, err := f.ReadFrom(ctxReader{ctx, bytes.NewReader(data)}); err != nil {
-		f.Close()
+	if _, err := fh.ReadFrom(ctxReader{ctx, bytes.NewReader(data)}); err != nil {
+		fh.Close()
 		return c.fileErr("write", p, err)
 	}
-	if err := f.Sync(); err != nil && !isUnsupported(err) {
-		f.Close()
+	if err := fh.Sync(); err != nil && !isUnsupported(err) {
+		fh.Close()
 		return c.fileErr("write", p, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := fh.Close(); err != nil {
 		return c.fileErr("write", p, err)
 	}
-	if err := c.verify(ctx, tmp, data); err != nil {
+	if err := f.verify(ctx, tmp, data); err != nil {
 		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
 	}
 	if attrs.Owner != "" || attrs.Group != "" {
@@ -177,8 +190,10 @@ func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.
 	}
 	if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
 		err = cl.PosixRename(tmp, p)
-	} else {
+	} else if f.asLogin {
 		err = c.mustRun(ctx, conn.Join("mv", "-fT", "--", tmp, p))
+	} else {
+		err = fmt.Errorf("the SFTP server cannot replace a file atomically: %w", conn.ErrNotSupported)
 	}
 	if err != nil {
 		return c.fileErr("rename into", p, err)
@@ -188,11 +203,13 @@ func (c *Conn) WriteFile(ctx context.Context, p string, data []byte, attrs conn.
 
 // verify compares the uploaded file's SHA-256 with data's. Small files are
 // read back, which costs less than starting a command; large ones are
-// hashed on the host when sha256sum exists.
-func (c *Conn) verify(ctx context.Context, tmp string, data []byte) error {
+// hashed on the host when sha256sum exists and runs as the file's writer.
+func (f *sftpFS) verify(ctx context.Context, tmp string, data []byte) error {
+	c := f.c
 	want := sha256.Sum256(data)
 	var got string
-	if len(data) > readBackMax {
+	// The login user may not read what a become server wrote.
+	if len(data) > readBackMax && f.asLogin {
 		res, err := c.Run(ctx, "LC_ALL=C sha256sum -- "+conn.Quote(tmp))
 		if err != nil {
 			return err
@@ -206,7 +223,7 @@ func (c *Conn) verify(ctx context.Context, tmp string, data []byte) error {
 		}
 	}
 	if got == "" {
-		back, err := c.ReadFile(ctx, tmp)
+		back, err := f.ReadFile(ctx, tmp)
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,8 @@ type Conn struct {
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
 
-	ids idCache
+	ids     idCache
+	servers fileServers // serve.go
 }
 
 var _ conn.Conn = (*Conn)(nil)

@@ -70,16 +70,16 @@ func diffAttrs(ctx context.Context, h modules.Host, fi conn.FileInfo, a Attrs, r
 		}
 	}
 	for _, c := range []struct {
-		field, want, have, fmt string
-		dst                    *string
+		field, want, have, id, fmt string
+		dst                        *string
 	}{
-		{"owner", a.Owner, fi.Owner, "%u", &fix.owner},
-		{"group", a.Group, fi.Group, "%g", &fix.group},
+		{"owner", a.Owner, fi.Owner, fi.UID, "%u", &fix.owner},
+		{"group", a.Group, fi.Group, fi.GID, "%g", &fix.group},
 	} {
-		if c.want == "" || c.want == c.have {
+		if c.want == "" || c.want == c.have || c.want == c.id {
 			continue
 		}
-		same, err := sameID(ctx, h, fi.Path, c.want, c.have, c.fmt)
+		same, err := sameID(ctx, h, fi.Path, c.want, c.have, c.id, c.fmt)
 		if err != nil {
 			return fix, err
 		}
@@ -91,12 +91,16 @@ func diffAttrs(ctx context.Context, h modules.Host, fi conn.FileInfo, a Attrs, r
 	return fix, nil
 }
 
-// sameID settles owner "0" against "root": when exactly one side is numeric
-// the name's id is looked up in the host's /etc/passwd or /etc/group (a
-// file read, fast over SFTP), and failing that, the host is asked.
-func sameID(ctx context.Context, h modules.Host, path, want, have, format string) (bool, error) {
+// sameID settles owner "0" against "root": the transport's numeric id
+// answers when it gave one; else, when exactly one side is numeric, the
+// name's id is looked up in the host's /etc/passwd or /etc/group (a file
+// read, fast over SFTP), and failing that, the host is asked.
+func sameID(ctx context.Context, h modules.Host, path, want, have, id, format string) (bool, error) {
 	_, wantNum := strconv.Atoi(want)
 	_, haveNum := strconv.Atoi(have)
+	if wantNum == nil && id != "" {
+		return want == id, nil
+	}
 	if (wantNum == nil) == (haveNum == nil) {
 		return want == have, nil
 	}
@@ -132,22 +136,15 @@ func lookupID(db, name string) (string, bool) {
 	return "", false
 }
 
-// applyAttrs fixes metadata with chmod/chown on the host; symlinks are
-// changed themselves, never their targets.
+// applyAttrs fixes metadata over the connection's file operations (SFTP),
+// with chown/chmod only where they cannot; symlinks are changed
+// themselves, never their targets.
 func applyAttrs(ctx context.Context, h modules.Host, path string, fix attrFix) error {
-	if fix.owner != "" || fix.group != "" {
-		who := fix.owner
-		if fix.group != "" {
-			who += ":" + fix.group
-		}
-		if err := run(ctx, h, conn.Join("chown", "-h", who, "--", path)); err != nil {
-			return err
-		}
+	if err := conn.Chown(ctx, h.Conn(), path, fix.owner, fix.group); err != nil {
+		return err
 	}
 	if fix.chmod {
-		if err := run(ctx, h, conn.Join("chmod", octal(fix.mode), "--", path)); err != nil {
-			return err
-		}
+		return conn.Chmod(ctx, h.Conn(), path, fix.mode)
 	}
 	return nil
 }

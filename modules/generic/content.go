@@ -153,7 +153,7 @@ func (cp *contentPlan) apply(ctx context.Context, h modules.Host, o writeOpts) (
 			backupFile = b
 		}
 		if o.parents && !cp.exists {
-			if err := run(ctx, h, conn.Join("mkdir", "-p", "--", path.Dir(cp.path))); err != nil {
+			if _, err := conn.MkdirAll(ctx, h.Conn(), path.Dir(cp.path)); err != nil {
 				return "", err
 			}
 		}
@@ -220,7 +220,7 @@ func validateContent(ctx context.Context, h modules.Host, p string, data []byte,
 	if err := h.Conn().WriteFile(ctx, tmp, data, conn.FileAttrs{Mode: 0o600}); err != nil {
 		return fmt.Errorf("validate %s: %w", p, err)
 	}
-	defer h.Conn().Run(context.WithoutCancel(ctx), conn.Join("rm", "-f", "--", tmp))
+	defer conn.Remove(context.WithoutCancel(ctx), h.Conn(), tmp)
 	cmd := strings.ReplaceAll(validate, "%s", conn.Quote(tmp))
 	r, err := h.Conn().Run(ctx, cmd)
 	if err != nil {

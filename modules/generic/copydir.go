@@ -96,7 +96,7 @@ func (dp *copyDirPlan) apply(ctx context.Context, h modules.Host, m *Copy) error
 	}
 	fix := attrFix{mode: mode, chmod: m.DirMode != "", owner: m.Owner, group: m.Group}
 	for _, p := range dp.mkdirs {
-		if err := run(ctx, h, conn.Join("mkdir", "-p", "--", p)); err != nil {
+		if _, err := conn.MkdirAll(ctx, h.Conn(), p); err != nil {
 			return err
 		}
 		if err := applyAttrs(ctx, h, p, fix); err != nil {

@@ -144,6 +144,9 @@ func exists(ctx context.Context, h modules.Host, p string) (bool, error) {
 		_, ok, err := stat(ctx, h, p)
 		return ok, err
 	}
+	if found, ok, err := globExists(ctx, h, p); ok || err != nil {
+		return found, err
+	}
 	res, err := h.Conn().Run(ctx, "for f in "+globWord(p)+`; do [ -e "$f" ] || [ -L "$f" ] && exit 0; done; exit 1`)
 	if err != nil {
 		return false, fmt.Errorf("glob %s: %w", p, err)

@@ -41,8 +41,7 @@ type File struct {
 	MTime     string `yaml:"modification_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
 	ATime     string `yaml:"access_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
 
-	state   string // the effective state, after "keep current type"
-	created []string
+	state string // the effective state, after "keep current type"
 }
 
 // Provision takes path from its aliases and drops a trailing slash.
@@ -267,11 +266,11 @@ func (m *File) checkLink(ctx context.Context, h modules.Host, fi conn.FileInfo, 
 	case !m.Force:
 		return fmt.Errorf("%s exists and is a %s; set force: true to replace it with a link", m.Path, kind(fi))
 	case fi.IsDir():
-		empty, err := conn.Output(ctx, h.Conn(), conn.Join("find", m.Path, "-maxdepth", "0", "-empty"))
+		empty, err := emptyDir(ctx, h, m.Path)
 		if err != nil {
 			return fmt.Errorf("link %s: %w", m.Path, err)
 		}
-		if empty == "" {
+		if !empty {
 			return fmt.Errorf("%s is a directory that is not empty; refusing to replace it with a link", m.Path)
 		}
 		op.link, op.rmdir = true, true
@@ -312,10 +311,10 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if err != nil {
 		return err
 	}
-	p := conn.Quote(m.Path)
+	c := h.Conn()
 	switch {
 	case op.remove:
-		return run(ctx, h, "rm -rf -- "+p)
+		return conn.RemoveAll(ctx, c, m.Path)
 	case op.mkdir:
 		return m.mkdir(ctx, h)
 	case op.create:
@@ -323,19 +322,24 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		if err != nil {
 			return err
 		}
-		return h.Conn().WriteFile(ctx, m.Path, nil, attrs)
+		return c.WriteFile(ctx, m.Path, nil, attrs)
 	case op.link:
 		if op.rmdir {
-			if err := run(ctx, h, "rmdir -- "+p); err != nil {
+			if err := conn.Remove(ctx, c, m.Path); err != nil {
 				return err
 			}
 		}
-		// ln then rename, so the path is never missing in between.
-		tmp := conn.Quote(fmt.Sprintf("%s/.%s.gpuctl-%d", path.Dir(m.Path), path.Base(m.Path), time.Now().UnixNano()))
-		if err := run(ctx, h, fmt.Sprintf("ln -s -- %s %s && mv -Tf -- %s %s", conn.Quote(m.Src), tmp, tmp, p)); err != nil {
+		if err := conn.Symlink(ctx, c, m.Src, m.Path); err != nil {
+			return err
+		}
+	case op.touch == "-am":
+		now := time.Now()
+		if err := conn.Chtimes(ctx, c, op.fixPath, now, now); err != nil {
 			return err
 		}
 	case op.touch != "":
+		// Keeping one of the times exactly needs touch: SFTP carries
+		// whole seconds.
 		if err := run(ctx, h, conn.Join("touch", op.touch, "--", m.Path)); err != nil {
 			return err
 		}
@@ -356,32 +360,35 @@ func (m *File) newFileAttrs() (conn.FileAttrs, error) {
 // mkdir creates the directory and any missing parents, and gives each one
 // it created the asked-for attributes, as Ansible does.
 func (m *File) mkdir(ctx context.Context, h modules.Host) error {
-	var missing []string
-	for p := m.Path; p != "/" && p != "."; p = path.Dir(p) {
-		_, ok, err := stat(ctx, h, p)
-		if err != nil {
-			return err
-		}
-		if ok {
-			break
-		}
-		missing = append(missing, p)
-	}
-	if err := run(ctx, h, conn.Join("mkdir", "-p", "--", m.Path)); err != nil {
+	missing, err := conn.MkdirAll(ctx, h.Conn(), m.Path)
+	if err != nil {
 		return err
 	}
-	m.created = missing
 	mode, err := m.Mode.Apply(0o755, true)
 	if err != nil {
 		return err
 	}
 	fix := attrFix{owner: m.Owner, group: m.Group, mode: mode, chmod: m.Mode != ""}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := applyAttrs(ctx, h, missing[i], fix); err != nil {
+	for _, p := range missing {
+		if err := applyAttrs(ctx, h, p, fix); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// emptyDir reports whether the directory p has no entries: one SFTP round
+// trip, or find where the connection has no file operations.
+func emptyDir(ctx context.Context, h modules.Host, p string) (bool, error) {
+	entries, err := conn.ReadDir(ctx, h.Conn(), p)
+	if err == nil {
+		return len(entries) == 0, nil
+	}
+	if !errors.Is(err, conn.ErrNotSupported) {
+		return false, err
+	}
+	out, err := conn.Output(ctx, h.Conn(), conn.Join("find", p, "-maxdepth", "0", "-empty"))
+	return out != "", err
 }
 
 var (

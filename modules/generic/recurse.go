@@ -2,6 +2,7 @@ package generic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -45,6 +46,53 @@ type treeEntry struct {
 	path                string
 }
 
+// listTree lists root and everything under it, not following symlinks:
+// over the connection's file operations (a READDIR per directory, which
+// carries each entry's attributes), else with one find.
+func listTree(ctx context.Context, h modules.Host, root string) ([]treeEntry, error) {
+	fi, err := h.Conn().Stat(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	es := []treeEntry{entryOf(fi)}
+	err = walkTree(ctx, h, root, &es)
+	if err == nil {
+		return es, nil
+	}
+	if !errors.Is(err, conn.ErrNotSupported) {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	r, err := h.Conn().Run(ctx, conn.Join("find", root, "-printf", `%m %u %U %g %G %y %p\0`))
+	if err != nil || !r.OK() {
+		return nil, fmt.Errorf("list %s: %w", root, orExit(err, r))
+	}
+	if es, err = parseTree(r.Stdout); err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	return es, nil
+}
+
+func walkTree(ctx context.Context, h modules.Host, dir string, es *[]treeEntry) error {
+	entries, err := conn.ReadDir(ctx, h.Conn(), dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		*es = append(*es, entryOf(e))
+		if e.IsDir() {
+			if err := walkTree(ctx, h, e.Path, es); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func entryOf(fi conn.FileInfo) treeEntry {
+	return treeEntry{mode: fi.Mode, isDir: fi.IsDir(), isLink: fi.IsLink(),
+		user: fi.Owner, uid: fi.UID, grp: fi.Group, gid: fi.GID, path: fi.Path}
+}
+
 // parseTree reads `find -printf '%m %u %U %g %G %y %p\0'`.
 func parseTree(out string) ([]treeEntry, error) {
 	var es []treeEntry
@@ -69,13 +117,9 @@ func parseTree(out string) ([]treeEntry, error) {
 // checkRecursive compares every path in the tree with the attributes and
 // reports the root's difference exactly and the rest as a count.
 func (m *File) checkRecursive(ctx context.Context, h modules.Host, root, res string, d *plan.Diff) (*recursiveFix, error) {
-	r, err := h.Conn().Run(ctx, conn.Join("find", root, "-printf", `%m %u %U %g %G %y %p\0`))
-	if err != nil || !r.OK() {
-		return nil, fmt.Errorf("list %s: %w", root, orExit(err, r))
-	}
-	es, err := parseTree(r.Stdout)
+	es, err := listTree(ctx, h, root)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", root, err)
+		return nil, err
 	}
 	fix := &recursiveFix{}
 	var nMode, nOwner, nGroup int

@@ -97,23 +97,17 @@ func normSysctl(v string) string { return strings.Join(strings.Fields(v), " ") }
 
 func sysctlPath(key string) string { return "/proc/sys/" + strings.ReplaceAll(key, ".", "/") }
 
-// moduleLoaded knows the kernels where a module is built in: it then shows
-// up in modules.builtin, or only through the feature it provides.
-const moduleLoadedScript = `m=$1; grep -q "^$m " /proc/modules && exit 0; [ -d /sys/module/$m ] && exit 0
-grep -q "/$m.ko" /lib/modules/$(uname -r)/modules.builtin 2>/dev/null && exit 0
-case $m in br_netfilter) [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] && exit 0;;
-overlay) grep -qw overlay /proc/filesystems && exit 0;; esac; exit 1`
-
 func (k *Kernel) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	c := h.Conn()
 	s := &steps{}
 	mods := k.modules()
+	loaded := &loadedModules{c: c}
 	for _, m := range mods {
-		r, err := c.Run(ctx, "sh -c "+conn.Quote(moduleLoadedScript)+" - "+conn.Quote(m))
+		ok, err := loaded.loaded(ctx, m)
 		if err != nil {
-			return plan.Diff{}, fmt.Errorf("module %s: %w", m, err)
+			return plan.Diff{}, err
 		}
-		if r.OK() {
+		if ok {
 			continue
 		}
 		s.add(plan.Change{Resource: "kmod:" + m, Action: plan.Update, Field: "loaded", Before: "false", After: "true"},
