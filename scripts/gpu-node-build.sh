@@ -81,8 +81,8 @@ gobuild() { # gobuild OUT PKG@VERSION LDFLAGS: cgo binaries linked as their upst
 build_ctl() {
 	local C=$G/ctl EXT='-Wl,--export-dynamic -Wl,--unresolved-symbols=ignore-in-object-files -Wl,-z,lazy'
 	mkdir -p "$C/bin" "$C/kube" "$C/nvidia" "$C/images" "$G/src"
-	(cd "$REPO" && CGO_ENABLED=1 go build -trimpath -ldflags '-s -w' -o "$C/bin/gpuctl" . &&
-		CGO_ENABLED=1 go build -trimpath -ldflags '-s -w' -o "$C/bin/gpubench" ./runtime/cmd/gpubench)
+	(cd "$REPO" && CGO_ENABLED=1 go build -ldflags '-s -w' -o "$C/bin/gpuctl" . &&
+		CGO_ENABLED=1 go build -ldflags '-s -w' -o "$C/bin/gpubench" ./runtime/cmd/gpubench)
 	cp "$CBIN/mkimg" "$C/bin/mkimg"
 	cp "$K8S_BIN/kubelet" "$K8S_BIN/kubeadm" "$K8S_BIN/kubectl" "$C/kube/"
 	local T=github.com/NVIDIA/nvidia-container-toolkit c
@@ -109,33 +109,36 @@ build_ctl() {
 	du -sh "$C"/*
 }
 
+# pack [node|ctl]: each tree its own xz stream, split into parts NAME00, NAME01, ... (node parts rarely change;
+# ctl parts change with gpuctl, and only they need sending again then).
 pack() {
-	local S=$G/stage IMG t0
+	local S=$G/stage IMG t0 what
 	IMG=$(readlink -f "$HOSTS_CACHE/current")
-	t0=$(now)
-	mkdir -p "$S/node" "$S/work" "$S/upper"
-	mountpoint -q "$S/node" || mount -t overlay overlay -o "ro,lowerdir=$G/layer/upper:$(readlink -f "$CCACHE/layer-current")/upper:$IMG/nspawn:$IMG/rootfs" "$S/node"
-	ln -sfn ../ctl "$S/ctl" 2>/dev/null || true
-	rm -rf "$CARRY"
-	mkdir -p "$CARRY"
-	# The node needs no kernel, modules or documentation: the GPU machine's kernel runs it.
-	tar -C "$S" --numeric-owner --xattrs -c \
-		--exclude=node/usr/lib/modules --exclude=node/boot --exclude=node/usr/share/doc --exclude=node/usr/share/man \
-		--exclude=node/usr/share/info --exclude=node/usr/share/locale --exclude='node/var/cache/apt/*.bin' \
-		--exclude=node/vmlinuz --exclude=node/vmlinuz.old --exclude=node/initrd.img --exclude=node/initrd.img.old \
-		node ctl/ |
-		xz -T2 -6 | split -b "${PART_MIB}M" -d -a 2 - "$CARRY/"
-	umount "$S/node"
-	(cd "$CARRY" && sha256sum [0-9][0-9] >SHA256SUMS)
+	mkdir -p "$S/node" "$CARRY"
+	for what in ${1:-node ctl}; do
+		t0=$(now)
+		rm -f "$CARRY/$what"[0-9][0-9]
+		if [ "$what" = node ]; then
+			mountpoint -q "$S/node" || mount -t overlay overlay -o "ro,lowerdir=$G/layer/upper:$(readlink -f "$CCACHE/layer-current")/upper:$IMG/nspawn:$IMG/rootfs" "$S/node"
+			# The node needs no kernel, modules or documentation: the GPU machine's kernel runs it.
+			tar -C "$S" --numeric-owner --xattrs -c \
+				--exclude=node/usr/lib/modules --exclude=node/boot --exclude=node/usr/share/doc --exclude=node/usr/share/man \
+				--exclude=node/usr/share/info --exclude=node/usr/share/locale --exclude='node/var/cache/apt/*.bin' \
+				--exclude=node/vmlinuz --exclude=node/vmlinuz.old --exclude=node/initrd.img --exclude=node/initrd.img.old node
+		else
+			tar -C "$G" --numeric-owner -c ctl
+		fi | xz -T2 -"${XZ_LEVEL:-6}" | split -b "${PART_MIB}M" -d -a 2 - "$CARRY/$what"
+		echo "pack: $what in $(elapsed "$t0")s" >&2
+	done
+	(cd "$CARRY" && sha256sum node[0-9][0-9] ctl[0-9][0-9] >SHA256SUMS)
 	ls -la "$CARRY"
-	echo "pack: $(ls "$CARRY" | grep -c '^[0-9]') parts in $(elapsed "$t0")s" >&2
 }
 
 case ${1:-all} in
 layer) build_layer ;;
 ctl) build_ctl ;;
 build) build_layer; build_ctl ;;
-pack) pack ;;
+pack) shift; pack "$@" ;;
 all) build_layer; build_ctl; pack ;;
 *) die "usage: gpu-node-build.sh [layer|ctl|build|pack|all]" ;;
 esac
