@@ -99,6 +99,33 @@ gpu_binds() { # nspawn options passing the GPU and the driver in, when this mach
 	done
 }
 
+descendant() { # descendant PID COMM: the first process named COMM below PID, breadth first
+	local q=("$1") p c
+	while [ ${#q[@]} -gt 0 ]; do
+		p=${q[0]}
+		q=("${q[@]:1}")
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+			[ "$(cat "/proc/$c/comm" 2>/dev/null)" = "$2" ] && { echo "$c"; return; }
+			q+=("$c")
+		done
+	done
+}
+
+# delegate INIT: on cgroup v2, nspawn here hands the node's systemd only memory (it takes the set from PID 1's
+# cgroup, the machine's process manager's), and kubeadm requires cpu, cpuset, memory and pids: enable
+# every controller /gpunode has down to the node's root cgroup, then let the node's systemd re-read them.
+delegate() {
+	local cg d g c
+	cg=$(sed -n 's/^0:://p' "/proc/$1/cgroup")
+	d=/sys/fs/cgroup
+	for g in $(echo "${cg%/init.scope}" | tr '/' ' '); do
+		d=$d/$g
+		for c in $(cat "$d/cgroup.controllers"); do echo "+$c" >"$d/cgroup.subtree_control" 2>/dev/null; done
+	done
+	echo "node cgroup $cg: $(cat "$d/cgroup.controllers") / subtree $(cat "$d/cgroup.subtree_control")"
+	kill -TERM "$1" # systemd as PID 1 re-executes itself on SIGTERM and reads the controllers again
+}
+
 up() {
 	local t0 init="" j uni=0 kh
 	t0=$(now)
@@ -116,13 +143,16 @@ up() {
 	echo "nameserver $GW" >"$R/etc/resolv.conf" # never answered: there is no network out of the bridge
 	head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$R/etc/machine-id"
 	printf 'NODE_CIDR=%s/24\nGW=%s\n' "$ADDR" "$GW" >"$R/etc/e2e-node.env"
-	if ! nodebin /usr/sbin/ip link show "$BR" >/dev/null 2>&1; then
-		nodebin /usr/sbin/ip link add "$BR" type bridge || die "bridge $BR"
-		nodebin /usr/sbin/ip addr add "$GW/24" dev "$BR"
+	if ! nodebin /usr/bin/ip link show "$BR" >/dev/null 2>&1; then
+		nodebin /usr/bin/ip link add "$BR" type bridge || die "bridge $BR"
+		nodebin /usr/bin/ip addr add "$GW/24" dev "$BR"
 	fi
-	nodebin /usr/sbin/ip link set "$BR" up
+	nodebin /usr/bin/ip link set "$BR" up
 	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && uni=1
 	mkdir -p /run/systemd/nspawn
+	# nspawn derives the veth MAC addresses from this machine's id; the GPU machine has none ("Failed to generate
+	# predictable MAC address for container side: No medium found").
+	[ -s /etc/machine-id ] || head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n' >/etc/machine-id
 	# nspawn settings as test/cluster/up.sh (each needed by the kubelet or runc; see there).
 	(
 		cgroup_enter "$BASHPID"
@@ -135,15 +165,15 @@ up() {
 	) &
 	echo $! >"$W/nspawn.pid"
 	for j in $(seq 1 100); do
-		# nspawn's first child only sets up the inner one, the node's systemd
-		init=$(cat /proc/"$(cat "$W/nspawn.pid")"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . | head -1)
-		[ -n "$init" ] && [ "$(cat "/proc/$init/comm" 2>/dev/null)" = systemd ] && break
-		init=""
+		# the node's systemd: a descendant (nspawn's first child only sets up the inner one; unshare adds one)
+		init=$(descendant "$(cat "$W/nspawn.pid")" systemd)
+		[ -n "$init" ] && break
 		kill -0 "$(cat "$W/nspawn.pid")" 2>/dev/null || { tail -20 "$W/console.log" >&2; die "systemd-nspawn exited at once"; }
 		sleep 0.05
 	done
 	[ -n "$init" ] || die "no init process"
 	echo "$init" >"$W/init.pid"
+	[ "$uni" = 1 ] && delegate "$init"
 	for j in $(seq 1 600); do
 		kh=$(timeout 1 bash -c "exec 3<>/dev/tcp/$ADDR/22; head -c 7 <&3" 2>/dev/null) && [ "$kh" = SSH-2.0 ] && break
 		sleep 0.1
@@ -160,7 +190,7 @@ down() {
 	sleep 1
 	for g in $(cat "$W/cgroups" 2>/dev/null); do find "$g" -depth -type d -exec rmdir {} + 2>/dev/null; done
 	awk -v d="$R/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-	nodebin /usr/sbin/ip link del "$BR" 2>/dev/null
+	nodebin /usr/bin/ip link del "$BR" 2>/dev/null
 	rm -f "$W/init.pid" "$W/cgroups"
 }
 
