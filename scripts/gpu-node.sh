@@ -165,7 +165,7 @@ up() {
 	) &
 	echo $! >"$W/nspawn.pid"
 	for j in $(seq 1 100); do
-		# the node's systemd: a descendant (nspawn's first child only sets up the inner one; unshare adds one)
+		# the node's systemd: a descendant (nspawn's first child only sets up the inner one)
 		init=$(descendant "$(cat "$W/nspawn.pid")" systemd)
 		[ -n "$init" ] && break
 		kill -0 "$(cat "$W/nspawn.pid")" 2>/dev/null || { tail -20 "$W/console.log" >&2; die "systemd-nspawn exited at once"; }
