@@ -239,19 +239,22 @@ inventory() {
 	EOF
 }
 
-# cuda_base: the CUDA libraries the model server opens (and what they need), from this machine's toolkit.
+# cuda_base: a base image for the model server, made from this machine as a CUDA runtime image would be: the
+# CUDA libraries the server opens, and glibc for them and for gpuctl (ldd's list, the ELF interpreter included:
+# with a base image the model_server module adds no C library of its own).
 cuda_base() {
-	local L=/usr/local/cuda/targets/x86_64-linux/lib f files=() seen=" " d
+	local L=/usr/local/cuda/targets/x86_64-linux/lib f files=() seen=" " d objs=("$C/bin/gpuctl")
 	for f in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 libnvrtc-builtins.so.13.0; do
-		[ -e "$L/$f" ] || continue
-		files+=("$(readlink -f "$L/$f"):$L/$f")
-		for d in $(ldd "$L/$f" | awk '/=> \//{print $3}'); do
-			case $seen in *" $d "*) continue ;; esac
-			seen="$seen$d "
-			files+=("$(readlink -f "$d"):$d")
-		done
+		[ -e "$L/$f" ] && { objs+=("$L/$f"); files+=("$(readlink -f "$L/$f"):$L/$f"); }
 	done
+	for d in $(ldd "${objs[@]}" | awk '$1 ~ /:$/ {next} $2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u); do
+		case $seen in *" $d "*) continue ;; esac
+		seen="$seen$d "
+		files+=("$(readlink -f "$d"):$d")
+	done
+	printf '%s\n' "${files[@]}" >"$OUT/cuda-base-files.txt"
 	"$C/bin/mkimg" -t docker.io/gpuctl/cuda-runtime:13.0-local -o "$W/cuda-runtime.tar" -dir /tmp:1777 \
+		-env LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:$L \
 		-env NVIDIA_VISIBLE_DEVICES=all -env NVIDIA_DRIVER_CAPABILITIES=compute,utility "${files[@]}"
 }
 
