@@ -128,6 +128,7 @@ pack() {
 		else
 			tar -C "$G" --numeric-owner -c ctl
 		fi | xz -T2 -"${XZ_LEVEL:-6}" | split -b "${PART_MIB}M" -d -a 2 - "$CARRY/$what"
+		mountpoint -q "$S/node" && umount "$S/node"
 		echo "pack: $what in $(elapsed "$t0")s" >&2
 	done
 	(cd "$CARRY" && sha256sum node[0-9][0-9] ctl[0-9][0-9] >SHA256SUMS)
