@@ -17,7 +17,7 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:      "nvidia_container_toolkit",
-		Summary:   "install NVIDIA Container Toolkit from NVIDIA's apt repository and configure containerd's nvidia runtime",
+		Summary:   "install NVIDIA Container Toolkit (NVIDIA's apt repository, or its binaries on air-gapped hosts) and configure containerd's nvidia runtime",
 		CheckMode: "fetches the signing key (read-only), compares repository files, package versions and containerd's config; changes nothing",
 		Example: `- name: containerd can hand GPUs to pods
   nvidia_container_toolkit:
@@ -44,7 +44,9 @@ var toolkitPackages = []string{"nvidia-container-toolkit", "nvidia-container-too
 
 // Toolkit installs nvidia-container-toolkit and points containerd at it.
 type Toolkit struct {
-	Version        string   `yaml:"version" default:"1.18.0-1" doc:"toolkit package version to pin (all four packages)"`
+	Version        string   `yaml:"version" default:"1.18.0-1" doc:"toolkit package version to pin (all four packages); with source: binaries, the version the binaries must carry"`
+	Source         string   `yaml:"source" default:"apt" choices:"apt,binaries" doc:"apt installs NVIDIA's packages from its repository; binaries copies nvidia-container-runtime, nvidia-cdi-hook and nvidia-ctk (1.18 or later: the runtime injects GPUs through CDI itself) from binaries_dir on the machine gpuctl runs on into /usr/bin, for air-gapped hosts"`
+	BinariesDir    string   `yaml:"binaries_dir" doc:"with source: binaries, the directory on the controller holding the toolkit's binaries"`
 	RepoURL        string   `yaml:"repo_url" default:"https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH)" doc:"apt repository (flat, suite /); apt replaces $(ARCH)"`
 	KeyURL         string   `yaml:"key_url" default:"https://nvidia.github.io/libnvidia-container/gpgkey" doc:"ASCII-armoured signing key, fetched by the host"`
 	Key            string   `yaml:"key" doc:"the ASCII-armoured signing key itself, for hosts that cannot fetch key_url"`
@@ -70,13 +72,16 @@ var (
 )
 
 func (m *Toolkit) Validate() error {
-	if m.Install && m.Version == "" {
+	if (m.Install || m.Source == "binaries") && m.Version == "" {
 		return errors.New("version is required to pin the toolkit")
 	}
 	if strings.ContainsAny(m.Version, " '\"\n") {
 		return fmt.Errorf("version %q is not a package version", m.Version)
 	}
-	if m.ManageRepo {
+	if (m.Source == "binaries") != (m.BinariesDir != "") {
+		return errors.New("source: binaries and binaries_dir go together")
+	}
+	if m.ManageRepo && m.Source == "apt" {
 		u, err := url.Parse(m.RepoURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
 			return fmt.Errorf("repo_url %q: want an http(s) or file URL", m.RepoURL)
@@ -103,6 +108,7 @@ func isArmored(k string) bool {
 // toolkitPlan carries Check's findings to Apply.
 type toolkitPlan struct {
 	repo       []*fileEdit
+	binaries   []binaryEdit
 	packages   []string          // pkg=version
 	installed  map[string]string // pkg -> installed version
 	hold       []string
@@ -130,18 +136,28 @@ func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 		}
 	}
 	p := &toolkitPlan{}
-	if m.ManageRepo {
+	// With binaries there is no repository, no package and nothing to hold.
+	apt := m.Source == "apt"
+	if apt && m.ManageRepo {
 		if err := m.checkRepo(ctx, h, p); err != nil {
 			return d, err
 		}
 	}
-	if m.Install {
+	if apt && m.Install {
 		if err := m.checkPackages(ctx, h, p); err != nil {
+			return d, err
+		}
+	}
+	if !apt {
+		if err := m.checkBinaries(ctx, h, p); err != nil {
 			return d, err
 		}
 	}
 	for _, e := range p.repo {
 		d.Add(e.Change())
+	}
+	for _, e := range p.binaries {
+		d.Add(e.change())
 	}
 	for _, pv := range p.packages {
 		name, ver, _ := strings.Cut(pv, "=")
@@ -322,6 +338,9 @@ func (m *Toolkit) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 		if _, err := run(ctx, h, "apt-mark hold "+conn.Join(p.hold...)+" >/dev/null"); err != nil {
 			return err
 		}
+	}
+	if err := m.applyBinaries(ctx, h, p); err != nil {
+		return err
 	}
 	if len(p.containerd) > 0 {
 		if err := m.applyContainerd(ctx, h, p); err != nil {
