@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
 )
@@ -49,16 +50,16 @@ func TestStatLikeAnsible(t *testing.T) {
 		{"path": "/dev/null", "get_mime": false, "get_attributes": false},
 	} {
 		t.Run(fmt.Sprint(args), func(t *testing.T) {
-			want := hosttest.Ansible(t, "stat", args, false)["stat"].(map[string]any)
+			want := ansibletest.Run(t, "stat", args, false)["stat"].(map[string]any)
 			got := statOf(t, h, args)
-			if hosttest.Keys(got) != hosttest.Keys(want) {
-				t.Fatalf("keys:\n got %s\nwant %s", hosttest.Keys(got), hosttest.Keys(want))
+			if ansibletest.Keys(got) != ansibletest.Keys(want) {
+				t.Fatalf("keys:\n got %s\nwant %s", ansibletest.Keys(got), ansibletest.Keys(want))
 			}
 			for k, w := range want {
 				if k == "atime" {
 					continue
 				}
-				if !hosttest.Same(got[k], w) {
+				if !ansibletest.Same(got[k], w) {
 					t.Errorf("%s: got %v (%T), want %v (%T)", k, got[k], got[k], w, w)
 				}
 			}

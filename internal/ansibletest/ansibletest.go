@@ -1,4 +1,5 @@
-package hosttest
+// Package ansibletest runs ansible-core's modules for tests that compare gpuctl with them.
+package ansibletest
 
 import (
 	"encoding/json"
@@ -10,12 +11,12 @@ import (
 	"testing"
 )
 
-// Ansible runs one task of ansible-core's module on this machine
+// Run runs one task of ansible-core's module on this machine
 // (`ansible localhost -c local`) and returns what the task registers, so a
 // test can compare gpuctl's module with the real one on the same files.
 // check runs it with --check --diff. Without ansible the test is skipped,
 // or fails under GPUCTL_TEST_HOSTS=require, as host tests do.
-func Ansible(t *testing.T, module string, args map[string]any, check bool) map[string]any {
+func Run(t *testing.T, module string, args map[string]any, check bool) map[string]any {
 	t.Helper()
 	if _, err := exec.LookPath("ansible"); err != nil {
 		if os.Getenv("GPUCTL_TEST_HOSTS") == "require" {
