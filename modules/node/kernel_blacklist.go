@@ -47,7 +47,9 @@ func (m *KernelBlacklist) Validate() error {
 
 func (m *KernelBlacklist) Reads() []string { return []string{m.BlacklistFile} }
 
-func (m *KernelBlacklist) Result() map[string]any { return map[string]any{"name": m.Name, "state": m.State} }
+func (m *KernelBlacklist) Result() map[string]any {
+	return map[string]any{"name": m.Name, "state": m.State}
+}
 
 func (m *KernelBlacklist) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	old, exists, err := readFile(ctx, h.Conn(), m.BlacklistFile)
