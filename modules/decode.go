@@ -3,6 +3,7 @@ package modules
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -50,6 +51,10 @@ func Decode(args map[string]any, out any) error {
 	if err := applyDefaults(out); err != nil {
 		return err
 	}
+	args, err := resolveAliases(args, out)
+	if err != nil {
+		return err
+	}
 	var md mapstructure.Metadata
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		TagName:          "yaml",
@@ -70,6 +75,35 @@ func Decode(args map[string]any, out any) error {
 		return cleanDecodeError(err)
 	}
 	return checkTags(out, args)
+}
+
+// resolveAliases renames arguments given under one of Ansible's aliases
+// (the aliases tag) to their canonical name, in a copy of args; giving
+// both names is an error, as in Ansible.
+func resolveAliases(args map[string]any, out any) (map[string]any, error) {
+	var res map[string]any
+	err := walkFields(reflect.ValueOf(out).Elem(), func(f reflect.StructField, _ reflect.Value) error {
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		for _, al := range strings.Split(f.Tag.Get("aliases"), ",") {
+			v, ok := args[al]
+			if al == "" || !ok {
+				continue
+			}
+			if res == nil {
+				res = maps.Clone(args)
+			}
+			if _, dup := res[name]; dup {
+				return fmt.Errorf("argument %q is given twice (as %q and its alias %q)", name, name, al)
+			}
+			delete(res, al)
+			res[name] = v
+		}
+		return nil
+	})
+	if res == nil {
+		res = args
+	}
+	return res, err
 }
 
 // intToDurationSeconds lets `timeout: 300` mean seconds, as Ansible users write.

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +40,34 @@ func TestDecode(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), args) {
 			t.Errorf("Decode(%v) err = %v, want %q", want, err, args)
 		}
+	}
+}
+
+type aliasArgs struct {
+	Path  string `yaml:"path" required:"true" aliases:"dest,name"`
+	Value string `yaml:"value" aliases:"val"`
+}
+
+// Ansible's aliases land in the canonical field; both names at once is an
+// error, and the caller's map is left as it was.
+func TestDecodeAliases(t *testing.T) {
+	in := map[string]any{"dest": "/etc/x", "val": "1"}
+	var a aliasArgs
+	if err := Decode(in, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Path != "/etc/x" || a.Value != "1" {
+		t.Fatalf("decoded %+v", a)
+	}
+	if _, ok := in["path"]; ok || len(in) != 2 {
+		t.Errorf("caller's args changed: %v", in)
+	}
+	var b aliasArgs
+	err := Decode(map[string]any{"path": "/a", "name": "/b"}, &b)
+	if err == nil || !strings.Contains(err.Error(), `"path" is given twice (as "path" and its alias "name")`) {
+		t.Errorf("both names: %v", err)
+	}
+	if got := argsOf(reflect.TypeOf(aliasArgs{})); len(got[0].Aliases) != 2 || !strings.Contains(got[0].Doc, "aliases: dest, name") {
+		t.Errorf("args %+v", got)
 	}
 }

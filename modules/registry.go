@@ -19,6 +19,7 @@ import (
 //	State string `yaml:"state" default:"present" choices:"present,absent" doc:"..."`
 //
 //	Token string `yaml:"token" secret:"true" doc:"..."` // masked in all output
+//	Path  string `yaml:"path" aliases:"dest,name" doc:"..."` // Ansible's other names
 //
 // Aliases lists extra names the module answers to (systemd for service).
 type Info struct {
@@ -105,6 +106,7 @@ type Arg struct {
 	Choices  []string
 	Doc      string
 	Secret   bool
+	Aliases  []string // other names the argument answers to (Ansible's aliases)
 }
 
 // Args lists the arguments of a module from its struct tags.
@@ -136,6 +138,10 @@ func argsOf(t reflect.Type) []Arg {
 		}
 		if c := f.Tag.Get("choices"); c != "" {
 			a.Choices = strings.Split(c, ",")
+		}
+		if al := f.Tag.Get("aliases"); al != "" {
+			a.Aliases = strings.Split(al, ",")
+			a.Doc += " (aliases: " + strings.Join(a.Aliases, ", ") + ")"
 		}
 		out = append(out, a)
 	}

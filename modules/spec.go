@@ -29,6 +29,9 @@ func newSpec(info Info) *Spec {
 	s.AnyKeys = s.AnyKeys || takesAnyKey(reflect.TypeOf(info.New()))
 	for _, a := range s.args {
 		s.known[a.Name] = true
+		for _, al := range a.Aliases {
+			s.known[al] = true
+		}
 	}
 	return s
 }

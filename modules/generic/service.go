@@ -32,18 +32,25 @@ func init() {
 
 // Service manages a systemd unit. Hosts without systemd are not supported.
 type Service struct {
-	Name         string `yaml:"name" required:"true" doc:"unit name; without a suffix, .service is meant"`
+	Name         string `yaml:"name" aliases:"service,unit" doc:"unit name; without a suffix, .service is meant (required unless daemon_reload or daemon_reexec)"`
 	State        string `yaml:"state" choices:"started,stopped,restarted,reloaded" doc:"started/stopped are kept; restarted and reloaded act on every run (reloaded starts a stopped unit)"`
 	Enabled      *bool  `yaml:"enabled" doc:"start at boot (systemctl enable) or not; static units are left alone"`
 	Masked       *bool  `yaml:"masked" doc:"mask the unit so nothing can start it, or unmask it"`
-	DaemonReload bool   `yaml:"daemon_reload" doc:"run systemctl daemon-reload first when the unit's files changed on disk"`
+	DaemonReload bool   `yaml:"daemon_reload" aliases:"daemon-reload" doc:"run systemctl daemon-reload first when unit files changed on disk (the unit's, or without name any loaded unit's)"`
+	DaemonReexec bool   `yaml:"daemon_reexec" aliases:"daemon-reexec" doc:"run systemctl daemon-reexec first (on every run, as in Ansible)"`
 
 	unit string
 }
 
 func (m *Service) Validate() error {
-	if m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload {
-		return errors.New("give at least one of state, enabled, masked or daemon_reload")
+	if m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload && !m.DaemonReexec {
+		return errors.New("give at least one of state, enabled, masked, daemon_reload or daemon_reexec")
+	}
+	if m.Name == "" {
+		if m.State != "" || m.Enabled != nil || m.Masked != nil {
+			return errors.New(`missing required argument "name" (state, enabled and masked act on a unit)`)
+		}
+		return nil
 	}
 	if strings.ContainsAny(m.Name, " \t\n/'\"") {
 		return fmt.Errorf("name %q is not a unit name", m.Name)
@@ -61,7 +68,9 @@ func (m *Service) Validate() error {
 	return nil
 }
 
-func (m *Service) Unverified() bool { return m.State == "restarted" || m.State == "reloaded" }
+func (m *Service) Unverified() bool {
+	return m.State == "restarted" || m.State == "reloaded" || m.DaemonReexec
+}
 
 // unitStatus is what systemctl show reports.
 type unitStatus map[string]string
@@ -88,9 +97,18 @@ type serviceOp struct {
 	recheck bool
 }
 
-func (m *Service) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
-	var d plan.Diff
+func (m *Service) Check(ctx context.Context, h modules.Host) (d plan.Diff, err error) {
+	if m.Name == "" {
+		return m.checkManager(ctx, h)
+	}
 	res := "service:" + m.Name
+	if m.DaemonReexec {
+		defer func() {
+			if err == nil {
+				d = reexecFirst(d)
+			}
+		}()
+	}
 	out, err := conn.Output(ctx, h.Conn(), conn.Join("systemctl", "show", m.unit, "--no-pager",
 		"--property=LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload"))
 	if err != nil {
@@ -192,6 +210,46 @@ func (m *Service) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 		}
 	}
 	return nil
+}
+
+// checkManager is the task without a unit: systemd itself is reloaded when
+// a loaded unit's files changed on disk, and re-executed when asked.
+func (m *Service) checkManager(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	var d plan.Diff
+	op := &serviceOp{}
+	d.State = op
+	if m.DaemonReload {
+		out, err := conn.Output(ctx, h.Conn(), "systemctl show --no-pager --property=Id,NeedDaemonReload '*'")
+		if err != nil {
+			return d, fmt.Errorf("systemd: %w", err)
+		}
+		var stale []string
+		for _, block := range strings.Split(out, "\n\n") {
+			if st := parseShow(block); st["NeedDaemonReload"] == "yes" {
+				stale = append(stale, st["Id"])
+			}
+		}
+		if len(stale) > 0 {
+			op.cmds = append(op.cmds, []string{"daemon-reload"})
+			d.Add(plan.Change{Resource: "service:systemd", Action: plan.Update, Field: "daemon_reload",
+				Before: "unit files changed on disk: " + strings.Join(stale, ", "), After: "reloaded"})
+		}
+	}
+	if m.DaemonReexec {
+		d = reexecFirst(d)
+	}
+	return d, nil
+}
+
+// reexecFirst puts daemon-reexec before the diff's other commands.
+func reexecFirst(d plan.Diff) plan.Diff {
+	op, _ := d.State.(*serviceOp)
+	if op == nil {
+		return d
+	}
+	op.cmds = append([][]string{{"daemon-reexec"}}, op.cmds...)
+	d.Add(plan.Change{Resource: "service:systemd", Action: plan.Run, Field: "daemon_reexec", After: "systemctl daemon-reexec"})
+	return d
 }
 
 var (

@@ -1,0 +1,90 @@
+// Package ansibletest runs ansible-core's modules for tests that compare gpuctl with them.
+package ansibletest
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Run runs one task of ansible-core's module on this machine
+// (`ansible localhost -c local`) and returns what the task registers, so a
+// test can compare gpuctl's module with the real one on the same files.
+// check runs it with --check --diff. Without ansible the test is skipped,
+// or fails under GPUCTL_TEST_HOSTS=require, as host tests do.
+func Run(t *testing.T, module string, args map[string]any, check bool) map[string]any {
+	t.Helper()
+	if _, err := exec.LookPath("ansible"); err != nil {
+		if os.Getenv("GPUCTL_TEST_HOSTS") == "require" {
+			t.Fatal("ansible not installed (GPUCTL_TEST_HOSTS=require)")
+		}
+		t.Skip("ansible not installed")
+	}
+	if testing.Short() {
+		t.Skip("ansible comparison in -short mode")
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdArgs := []string{"all", "-i", "localhost,", "-c", "local", "-m", module, "-a", string(a)}
+	if check {
+		cmdArgs = append(cmdArgs, "--check", "--diff")
+	}
+	cmd := exec.Command("ansible", cmdArgs...)
+	cmd.Env = append(os.Environ(), "ANSIBLE_LOAD_CALLBACK_PLUGINS=1", "ANSIBLE_STDOUT_CALLBACK=json",
+		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_LOCALHOST_WARNING=0", "ANSIBLE_NOCOLOR=1")
+	out, err := cmd.Output()
+	var res struct {
+		Plays []struct {
+			Tasks []struct {
+				Hosts map[string]map[string]any `json:"hosts"`
+			} `json:"tasks"`
+		} `json:"plays"`
+	}
+	if jerr := json.Unmarshal(out, &res); jerr != nil || len(res.Plays) == 0 || len(res.Plays[0].Tasks) == 0 {
+		t.Fatalf("ansible -m %s %s: %v %v\n%s", module, a, err, jerr, out)
+	}
+	r := res.Plays[0].Tasks[0].Hosts["localhost"]
+	delete(r, "_ansible_no_log")
+	delete(r, "invocation")
+	delete(r, "action")
+	return r
+}
+
+// Keys are a result's keys, sorted, for comparing shapes.
+func Keys(m map[string]any) string {
+	return strings.Join(slices.Sorted(maps.Keys(m)), " ")
+}
+
+// Same compares a gpuctl value with one decoded from Ansible's JSON, where
+// every number is a float64.
+func Same(got, want any) bool {
+	if g, ok := number(got); ok {
+		w, ok := number(want)
+		return ok && g == w
+	}
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	return string(gj) == string(wj)
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
