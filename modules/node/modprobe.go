@@ -64,11 +64,10 @@ func (m *Modprobe) Result() map[string]any {
 func (m *Modprobe) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	c := h.Conn()
 	s := &steps{}
-	r, err := c.Run(ctx, "sh -c "+conn.Quote(moduleLoadedScript)+" - "+conn.Quote(strings.ReplaceAll(m.Name, "-", "_")))
+	loaded, err := (&loadedModules{c: c}).loaded(ctx, strings.ReplaceAll(m.Name, "-", "_"))
 	if err != nil {
-		return plan.Diff{}, fmt.Errorf("module %s: %w", m.Name, err)
+		return plan.Diff{}, err
 	}
-	loaded := r.OK()
 	res := "kmod:" + m.Name
 	switch {
 	case m.State == "present" && !loaded:
