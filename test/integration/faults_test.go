@@ -91,3 +91,44 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestDpkgLockHeldForAMinute holds dpkg's frontend lock for 60 s (an fcntl
+// write lock, as dpkg and unattended-upgrades take it) while gpuctl installs
+// a local .deb. The apt task must wait, say so on the default log level,
+// and finish once the lock is released; a re-run changes nothing.
+func TestDpkgLockHeldForAMinute(t *testing.T) {
+	hosts := testhosts.Start(t, 1)
+	h := hosts[0]
+	dir := t.TempDir()
+	inv := inventory(t, dir, hosts, nil)
+	h.Run(t, `set -e; d=$(mktemp -d); mkdir -p $d/DEBIAN $d/opt/gpuctl-faults
+printf 'Package: gpuctl-faults\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: test\n' > $d/DEBIAN/control
+echo hi > $d/opt/gpuctl-faults/hi; dpkg-deb -b $d /root/gpuctl-faults.deb >/dev/null; rm -rf $d`)
+	writeFile(t, dir, "pb.yaml", "- hosts: all\n  tasks:\n    - name: local package\n      apt: {deb: /root/gpuctl-faults.deb}\n")
+	holder := `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die; ` +
+		`my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; sleep 60'`
+	go h.Output(testhosts.UserRoot, holder)
+	waitFor(t, 30*time.Second, func() bool {
+		return h.Run(t, "pgrep -f 'sleep 60' >/dev/null && echo y || echo n") == "y"
+	})
+	held := time.Now()
+	r := gpuctl(t, nil, dir, "run", "pb.yaml", "-i", inv)
+	took := time.Since(held)
+	t.Logf("run took %s after the lock was taken:\n%s", took, r)
+	if r.code != 0 {
+		t.Fatalf("apt under a held dpkg lock: %s", r)
+	}
+	if !strings.Contains(r.stderr, "waiting for the apt/dpkg lock") || !strings.Contains(r.stderr, "perl") {
+		t.Errorf("the wait is not shown:\n%s", r.stderr)
+	}
+	if took < 50*time.Second {
+		t.Errorf("finished %s after the lock was taken: it did not wait for the 60 s holder", took)
+	}
+	if got := h.Run(t, "dpkg-query -W -f '${Status}' gpuctl-faults; cat /opt/gpuctl-faults/hi"); got != "install ok installedhi" {
+		t.Errorf("package state %q", got)
+	}
+	r = gpuctl(t, nil, dir, "run", "pb.yaml", "-i", inv, "--detailed-exitcode")
+	if r.code != 0 {
+		t.Fatalf("re-run: %s", r)
+	}
+}
