@@ -75,6 +75,9 @@ func SSHConfigFor(h *inventory.Host, vars map[string]any, timeout time.Duration)
 		cfg.KnownHostsFiles = append(cfg.KnownHostsFiles, f)
 	}
 	cfg.InsecureIgnoreHostKey = hostKeyCheckingOff(vars)
+	if err := applyKeepAlive(&cfg, get); err != nil {
+		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
+	}
 	if j := firstOf(get("gpuctl_bastion", "ansible_ssh_bastion"), jumpFromArgs(get("ansible_ssh_common_args", "ansible_ssh_extra_args"))); j != "" {
 		b, err := parseHop(j, cfg)
 		if err != nil {

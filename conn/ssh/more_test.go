@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +87,10 @@ func TestKeepAliveDetectsSilentPeer(t *testing.T) {
 	if !errors.Is(err, conn.ErrConnLost) {
 		t.Fatalf("err = %v, want ErrConnLost", err)
 	}
-	t.Logf("noticed after %s", time.Since(start))
+	t.Logf("noticed after %s: %v", time.Since(start), err)
+	if !strings.Contains(err.Error(), "stopped answering") || !strings.Contains(err.Error(), "gpuctl_ssh_keepalive_interval") {
+		t.Errorf("the message does not say what happened or what to tune: %v", err)
+	}
 	if _, err := c.Stat(context.Background(), "/"); !errors.Is(err, conn.ErrConnLost) {
 		t.Errorf("stat after loss: %v", err)
 	}

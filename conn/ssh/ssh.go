@@ -176,7 +176,9 @@ func (c *Conn) keepAlive() {
 		}
 		missed++
 		if missed >= c.cfg.KeepAliveCountMax {
-			c.markDead(fmt.Errorf("no answer to %d keepalives %s apart", missed, c.cfg.KeepAliveInterval))
+			c.markDead(fmt.Errorf("the host stopped answering: no reply to %d keepalives %s apart (%s); it may be down, frozen or cut off, "+
+				"or its sshd stalls longer than that (raise gpuctl_ssh_keepalive_interval or gpuctl_ssh_keepalive_count_max)",
+				missed, c.cfg.KeepAliveInterval, time.Duration(missed)*c.cfg.KeepAliveInterval))
 			c.client.Close()
 			return
 		}

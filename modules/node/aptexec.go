@@ -52,7 +52,8 @@ func (a *aptRunner) run(ctx context.Context, cmd string) (conn.Result, error) {
 			return r, fmt.Errorf("%s is still held by %s after %s: wait for it to finish (on a fresh Ubuntu host it is usually unattended-upgrades) or raise lock_timeout", lock, holder, a.lockTimeout)
 		}
 		if msg := lock + " " + holder; msg != logged {
-			a.log.Info("waiting for the apt/dpkg lock", "lock", lock, "holder", holder, "timeout", a.lockTimeout.String())
+			// Warn, so the default log level shows why the task is not moving.
+			a.log.Warn("waiting for the apt/dpkg lock", "lock", lock, "holder", holder, "timeout", a.lockTimeout.String())
 			logged = msg
 		}
 		select {
