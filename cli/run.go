@@ -43,6 +43,7 @@ type runOptions struct {
 	tags, skipTags   []string
 	forks            int
 	verbose          bool
+	maxHandshakes    int
 	extraVars        []string
 	outputFormat     string
 	detailedExitcode bool
@@ -108,6 +109,7 @@ change, 2 changes pending (or made), 1 failure.`,
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something changes, 1 on failure")
 	f.BoolVarP(&o.askBecomePass, "ask-become-pass", "K", false, "ask for the sudo password once, for every host")
 	f.DurationVar(&o.connectTimeout, "timeout", 15*time.Second, "SSH connect timeout")
+	f.IntVar(&o.maxHandshakes, "max-handshakes", defaultMaxHandshakes, "SSH handshakes in flight to one sshd (a host or a bastion); keep it below the server's MaxStartups (10); 0: no limit")
 	f.DurationVar(&o.taskTimeout, "task-timeout", 0, "limit for one task on one host (0: none)")
 	f.StringVar(&o.color, "color", "auto", "colour output: auto, always, never")
 	return cmd
@@ -169,6 +171,9 @@ func (o *runOptions) Validate() error {
 	if o.forks < 1 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("--forks must be at least 1")}
 	}
+	if o.maxHandshakes < 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("--max-handshakes must be 0 (no limit) or more")}
+	}
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return &ExitError{Code: 1, Err: fmt.Errorf("--color must be auto, always or never")}
 	}
@@ -189,7 +194,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 	eng := engine.New(o.inv, engine.Options{
 		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
 		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.inv.Secrets(),
-		Connector: sshConnector{timeout: o.connectTimeout},
+		Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(o.maxHandshakes)},
 		Local:     local.New(),
 		Become: func(c conn.Conn, user, password string) conn.Conn {
 			return conn.Become(c, conn.BecomeOptions{User: user, Password: password})
