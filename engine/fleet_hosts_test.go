@@ -27,6 +27,10 @@ const clusterLike = `
       shell: "echo init > /tmp/fleet-init; echo token-$(hostname)"
       run_once: true
       register: init
+    - name: once on a delegate
+      copy: {dest: /tmp/fleet-delegated, content: "for {{ inventory_hostname }}\n"}
+      run_once: true
+      delegate_to: n4
     - name: join
       copy: {dest: /tmp/fleet-joined, content: "{{ inventory_hostname }} {{ init.stdout }}\n"}
     - name: fail on the third
@@ -44,7 +48,8 @@ const clusterLike = `
 
 // TestFleetControlsOnRealHosts runs clusterLike on real hosts over SSH with
 // forks 1 and forks 4: run_once runs on the first host only and every host
-// joins with its output; serial 1 drains one host at a time; and the
+// joins with its output; run_once with delegate_to runs once, on the
+// delegate, for the first host; serial 1 drains one host at a time; and the
 // outcome (per-host results, files) is the same whatever --forks is.
 func TestFleetControlsOnRealHosts(t *testing.T) {
 	ths := testhosts.Start(t, 4) // skips without the fixture
@@ -107,7 +112,7 @@ func runClusterLike(t *testing.T, invYAML string, conns testhostConnector, forks
 func hostFiles(t *testing.T, ths []testhosts.Host, names []string) string {
 	var b strings.Builder
 	for i, h := range ths {
-		out := h.Run(t, "cd /tmp && for f in fleet-init fleet-joined fleet-after; do test -e $f && echo \"$f: $(cat $f)\"; done; test -e fleet-drain && echo drained; true")
+		out := h.Run(t, "cd /tmp && for f in fleet-init fleet-delegated fleet-joined fleet-after; do test -e $f && echo \"$f: $(cat $f)\"; done; test -e fleet-drain && echo drained; true")
 		fmt.Fprintf(&b, "%s (%s):\n%s\n", names[i], h.Name, strings.ReplaceAll(out, h.Name, "HOSTNAME"))
 	}
 	return b.String()
@@ -127,6 +132,7 @@ drained
 n3 (%s):
 fleet-joined: n3 token-%s
 n4 (%s):
+fleet-delegated: for n1
 fleet-joined: n4 token-%s
 fleet-after: ok
 drained
