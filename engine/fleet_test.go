@@ -514,3 +514,41 @@ func TestResultsDoNotDependOnForks(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearOrdersRescueAndIncludes: a rescue runs in its place in the play
+// (after its block, before the next task), and the tasks of a file
+// included at run time run in the include's place, on every host together.
+func TestLinearOrdersRescueAndIncludes(t *testing.T) {
+	dir := t.TempDir()
+	inc := "- etest_trace: {log: \"{{ tracelog }}\", step: inc1}\n- etest_trace: {log: \"{{ tracelog }}\", step: inc2}\n"
+	if err := os.WriteFile(filepath.Join(dir, "inc.yaml"), []byte(inc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pb := `
+- hosts: all
+  gather_facts: false
+  vars: {incfile: inc.yaml, tracelog: LOG}
+  tasks:
+    - block:
+        - etest_trace: {log: LOG, step: one, fail: "{{ inventory_hostname == 'h1' }}"}
+      rescue:
+        - etest_trace: {log: LOG, step: fix, sleep_ms: 50}
+    - include_tasks: "DIR/{{ incfile }}"
+    - etest_trace: {log: LOG, step: two}
+`
+	_, _, tr, err := fleetRun(t, 3, strings.ReplaceAll(pb, "DIR", dir), engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := tr.snapshot()
+	var got []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(got) == 0 || got[len(got)-1] != f[1] {
+			got = append(got, f[1])
+		}
+	}
+	// every step's starts and ends form one run of lines: no host ran ahead
+	if strings.Join(got, " ") != "one fix inc1 inc2 two" {
+		t.Fatalf("order %v\n%s", got, strings.Join(lines, "\n"))
+	}
+}
