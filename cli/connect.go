@@ -17,6 +17,7 @@ import (
 // sshConnector turns Ansible's connection variables into an SSH dial.
 type sshConnector struct {
 	timeout time.Duration
+	gate    *dialGate // dialgate.go: handshakes in flight per sshd
 }
 
 // hostKeyCheckingOff reads the explicit opt-outs: the inventory variable
@@ -138,5 +139,10 @@ func (s sshConnector) Connect(ctx context.Context, h *inventory.Host, vars map[s
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.gate.enter(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return ssh.Dial(ctx, cfg)
 }

@@ -201,7 +201,7 @@ func newFactsCmd(streams IO) *cobra.Command {
 					order = append(order, ev.Host)
 				}
 			})
-			eng := engine.New(inv, engine.Options{Forks: o.forks, Limit: o.limit, Connector: sshConnector{timeout: o.connectTimeout}, Local: localConn(), Reporter: rep})
+			eng := engine.New(inv, engine.Options{Forks: o.forks, Limit: o.limit, Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(defaultMaxHandshakes)}, Local: localConn(), Reporter: rep})
 			_, runErr := eng.Run(cmd.Context(), pb)
 			for h, f := range eng.Facts() {
 				facts[h] = f

@@ -42,6 +42,8 @@ type runOptions struct {
 	limit            string
 	tags, skipTags   []string
 	forks            int
+	verbose          bool
+	maxHandshakes    int
 	extraVars        []string
 	outputFormat     string
 	detailedExitcode bool
@@ -66,6 +68,14 @@ func newRunCmd(streams IO) *cobra.Command {
 PLAYBOOK is a file, or the name of a bundled playbook (see 'gpuctl playbooks')
 when no file of that name exists. Without -i, the play runs against localhost
 over the local connection.
+
+Hosts: --forks (default 10) is how many hosts work on a task at once; it
+changes how long a run takes, never its outcome. By default a play is
+linear: every host of a batch finishes a task before any host starts the
+next (strategy: free lets hosts run ahead; serial makes batches). Past 10
+hosts the output is one summary line per task, plus a line per host for
+failures (and for changes with --diff); -v prints every host's line.
+See docs/fleet.md.
 
 Exit codes: 0 success, 1 failure; with --detailed-exitcode 0 means nothing to
 change, 2 changes pending (or made), 1 failure.`,
@@ -92,12 +102,14 @@ change, 2 changes pending (or made), 1 failure.`,
 	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
 	f.StringSliceVarP(&o.tags, "tags", "t", nil, "only run tasks with these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "skip tasks with these tags")
-	f.IntVarP(&o.forks, "forks", "f", 10, "hosts to work on at once")
+	f.IntVarP(&o.forks, "forks", "f", 10, "hosts working on a task at once (time only: results do not depend on it)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "one line per host and task even past 10 hosts")
 	f.StringArrayVarP(&o.extraVars, "extra-vars", "e", nil, "extra variables: KEY=VALUE, a YAML/JSON mapping, or @file.yaml (highest precedence)")
 	f.StringVarP(&o.outputFormat, "output", "o", "text", "output format: text or json")
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something changes, 1 on failure")
 	f.BoolVarP(&o.askBecomePass, "ask-become-pass", "K", false, "ask for the sudo password once, for every host")
 	f.DurationVar(&o.connectTimeout, "timeout", 15*time.Second, "SSH connect timeout")
+	f.IntVar(&o.maxHandshakes, "max-handshakes", defaultMaxHandshakes, "SSH handshakes in flight to one sshd (a host or a bastion); keep it below the server's MaxStartups (10); 0: no limit")
 	f.DurationVar(&o.taskTimeout, "task-timeout", 0, "limit for one task on one host (0: none)")
 	f.StringVar(&o.color, "color", "auto", "colour output: auto, always, never")
 	return cmd
@@ -159,6 +171,9 @@ func (o *runOptions) Validate() error {
 	if o.forks < 1 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("--forks must be at least 1")}
 	}
+	if o.maxHandshakes < 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("--max-handshakes must be 0 (no limit) or more")}
+	}
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return &ExitError{Code: 1, Err: fmt.Errorf("--color must be auto, always or never")}
 	}
@@ -172,12 +187,14 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 		rep = output.NewJSON(o.io.Out)
 	} else {
 		color := o.color == "always" || (o.color == "auto" && isTerminal(o.io.Out) && os.Getenv("NO_COLOR") == "")
-		rep = output.NewText(o.io.Out, color, o.diff)
+		txt := output.NewText(o.io.Out, color, o.diff)
+		txt.Verbose = o.verbose
+		rep = txt
 	}
 	eng := engine.New(o.inv, engine.Options{
 		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
 		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.inv.Secrets(),
-		Connector: sshConnector{timeout: o.connectTimeout},
+		Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(o.maxHandshakes)},
 		Local:     local.New(),
 		Become: func(c conn.Conn, user, password string) conn.Conn {
 			return conn.Become(c, conn.BecomeOptions{User: user, Password: password})

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/inventory"
@@ -62,6 +62,8 @@ type Engine struct {
 	inv   *inventory.Inventory
 	hosts map[string]*hostRun
 	mu    sync.Mutex
+	// forks bounds the tasks running at once, over all hosts
+	forks *semaphore.Weighted
 	// secrets are masked in every event and error
 	secrets plan.Secrets
 }
@@ -80,7 +82,7 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	if opt.SlowAfter == 0 {
 		opt.SlowAfter = 15 * time.Second
 	}
-	e := &Engine{opt: opt, tpl: template.New(), inv: inv, hosts: map[string]*hostRun{}}
+	e := &Engine{opt: opt, tpl: template.New(), inv: inv, hosts: map[string]*hostRun{}, forks: semaphore.NewWeighted(int64(opt.Forks))}
 	if opt.BecomePassword != "" {
 		e.secrets.Add(opt.BecomePassword)
 	}
@@ -152,9 +154,10 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 			}
 		}
 		e.opt.Reporter.Event(Event{Type: EventPlayStart, Time: time.Now(), Play: play.Name, Pos: play.Pos.String(), Hosts: names(hosts), Check: e.opt.Check})
-		for _, batch := range batches(hosts, play.Serial) {
-			if err := e.runBatch(ctx, play, batch, recap); err != nil {
-				errs = multierror.Append(errs, err)
+		if err := e.runBatches(ctx, play, hosts, recap); err != nil {
+			errs = multierror.Append(errs, err)
+			if errors.Is(err, ErrPlayStopped) {
+				break
 			}
 		}
 	}
@@ -194,74 +197,12 @@ func (e *Engine) playHosts(play *playbooks.Play) ([]*inventory.Host, error) {
 	return hosts, nil
 }
 
-func (e *Engine) runBatch(ctx context.Context, play *playbooks.Play, batch []*inventory.Host, recap *Recap) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs *multierror.Error
-		sem  = make(chan struct{}, e.opt.Forks)
-	)
-	for _, h := range batch {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				mu.Lock()
-				errs = multierror.Append(errs, &HostError{Host: h.Name, Err: ctx.Err()})
-				mu.Unlock()
-				return
-			}
-			defer func() { <-sem }()
-			err := e.runHost(ctx, play, h, recap.Hosts[h.Name])
-			if err != nil {
-				mu.Lock()
-				errs = multierror.Append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if errs != nil {
-		errs.ErrorFormat = listErrors
-	}
-	return errs.ErrorOrNil()
-}
-
 func listErrors(es []error) string {
 	lines := make([]string, len(es))
 	for i, e := range es {
 		lines[i] = "  * " + e.Error()
 	}
 	return fmt.Sprintf("%d error(s):\n%s", len(es), strings.Join(lines, "\n"))
-}
-
-// batches splits hosts by a play's serial keyword (numbers, percentages,
-// or a list of either, the last size repeating).
-func batches(hosts []*inventory.Host, serial []string) [][]*inventory.Host {
-	if len(serial) == 0 {
-		return [][]*inventory.Host{hosts}
-	}
-	var out [][]*inventory.Host
-	i := 0
-	for len(hosts) > 0 {
-		spec := serial[min(i, len(serial)-1)]
-		n := 0
-		if p, ok := strings.CutSuffix(spec, "%"); ok {
-			pct, _ := strconv.Atoi(p)
-			n = (len(hosts)*pct + 99) / 100
-		} else {
-			n, _ = strconv.Atoi(spec)
-		}
-		if n <= 0 || n > len(hosts) {
-			n = len(hosts)
-		}
-		out = append(out, hosts[:n])
-		hosts = hosts[n:]
-		i++
-	}
-	return out
 }
 
 func names(hosts []*inventory.Host) []string {

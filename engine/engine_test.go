@@ -271,7 +271,7 @@ func TestLoopRegisterWhenIgnore(t *testing.T) {
 	}
 	var msg string
 	for _, e := range rec.events {
-		if e.Task == "final" {
+		if e.Type == engine.EventTaskResult && e.Task == "final" {
 			msg = e.Msg
 		}
 	}

@@ -24,6 +24,8 @@ type EventType string
 
 const (
 	EventPlayStart  EventType = "play_start"
+	EventBatchStart EventType = "batch_start" // a serial batch starts: Hosts
+	EventTaskDone   EventType = "task_done"   // linear: every host of the batch is past Task
 	EventTaskStart  EventType = "task_start"
 	EventTaskResult EventType = "task_result"
 	EventTaskSlow   EventType = "task_running" // a task still running after a while

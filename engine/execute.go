@@ -146,6 +146,7 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 		for k, v := range o.facts {
 			target.setVar(k, v)
 		}
+		r.capture(o.facts) // once.go: a run_once task's facts go to its batch
 	}
 	for _, p := range o.pendingPaths {
 		r.markPendingPath(p)

@@ -33,7 +33,14 @@ type hostRun struct {
 	failed       bool
 	counts       *Counts
 	mu           sync.Mutex
-	reconnect    func(ctx context.Context) (conn.Conn, error)
+	// fleet state of the current play (step.go): its batch, the section of
+	// the play the host is in, any_errors_fatal of its current task, and
+	// the facts a run_once task it leads sets
+	batch     *batch
+	section   int
+	fatal     bool
+	captured  map[string]any
+	reconnect func(ctx context.Context) (conn.Conn, error)
 }
 
 // taskHost is the modules.Host a module sees for one task invocation.

@@ -57,6 +57,9 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 			if tasks, err = playbooks.LoadTasks(path); err != nil {
 				return e.fail(play, r, t, item, err)
 			}
+			if r.batch != nil {
+				r.batch.tasks.place(t, tasks) // order.go: linear runs them in the include's place
+			}
 		}
 		if err := e.runAll(ctx, play, r, tasks, inner, notified); err != nil {
 			return err

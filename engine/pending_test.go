@@ -81,7 +81,7 @@ func TestKnownAfterApplyFromStructure(t *testing.T) {
 		t.Fatalf("results:\n%s\nwant:\n%s", got, want)
 	}
 	for _, e := range rec.events {
-		if e.Task == "cat it" && !strings.Contains(e.Msg, "failed on "+dir+"/c, which an earlier task would change") {
+		if e.Type == engine.EventTaskResult && e.Task == "cat it" && !strings.Contains(e.Msg, "failed on "+dir+"/c, which an earlier task would change") {
 			t.Fatalf("cat it: msg %q", e.Msg)
 		}
 	}

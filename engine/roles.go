@@ -19,6 +19,7 @@ func (s *scope) enter(t *playbooks.Task) {
 	if t.Environment != nil {
 		s.environment = append(s.environment, t.Environment)
 	}
+	s.enterFleet(t) // step.go
 }
 
 // roleLayers returns the enclosing roles' variables by Ansible's

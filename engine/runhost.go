@@ -76,16 +76,49 @@ func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]an
 	return out
 }
 
-func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory.Host, counts *Counts) error {
+// runHost runs the batch's play on one host: connect and gather facts,
+// then the play's sections, each followed by its handlers. It returns the
+// host's state (nil when it never started) and its failure.
+func (e *Engine) runHost(ctx context.Context, b *batch, h *inventory.Host, counts *Counts) (*hostRun, error) {
+	if r := e.knownHost(h.Name); r != nil && r.failed {
+		return r, nil // failed in an earlier play: Ansible leaves it out
+	}
+	release, err := e.hostSlot(ctx, b, h.Name) // step.go
+	if err != nil {
+		return nil, &HostError{Host: h.Name, Err: err}
+	}
+	r, err := e.startHost(ctx, b.play, h, counts)
+	release()
+	if err != nil || r.failed {
+		return r, err
+	}
+	r.batch, r.fatal = b, b.play.AnyErrorsFatal
+	defer func() { r.batch = nil }()
+	if err := e.runSections(ctx, b.play, r); err != nil {
+		r.failed = true
+		return r, err
+	}
+	return r, nil
+}
+
+// knownHost is the host's state when it ran before in this run.
+func (e *Engine) knownHost(name string) *hostRun {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hosts[name]
+}
+
+// startHost connects and gathers facts when the play asks for them.
+func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *inventory.Host, counts *Counts) (*hostRun, error) {
 	r, err := e.hostRunFor(ctx, play, h)
 	if err != nil {
 		counts.add(StatusUnreachable)
 		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.secrets.Redact(err.Error()), nil, 0, nil)
-		return &HostError{Host: h.Name, Err: err}
+		return r, &HostError{Host: h.Name, Err: err}
 	}
 	r.counts = counts
 	if r.failed {
-		return nil
+		return r, nil
 	}
 	gather := play.GatherFacts == nil || *play.GatherFacts
 	if gather && r.facts == nil {
@@ -99,7 +132,7 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 			}
 			counts.add(st)
 			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.secrets.Redact(err.Error()), nil, time.Since(start), nil)
-			return &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
+			return r, &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
 		}
 		r.facts = facts
 		counts.add(StatusOK)
@@ -108,22 +141,31 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 	if r.facts == nil {
 		r.facts = modules.Facts{}
 	}
+	return r, nil
+}
+
+// runSections runs pre_tasks, roles and tasks, and post_tasks, flushing
+// the handlers they notified after each, where Ansible flushes them.
+func (e *Engine) runSections(ctx context.Context, play *playbooks.Play, r *hostRun) error {
 	notified := map[string]bool{}
-	var firstErr error
-	for _, t := range play.AllTasks() {
-		if ctx.Err() != nil {
-			return &HostError{Host: h.Name, Err: ctx.Err()}
+	sections := [][]*playbooks.Task{play.PreTasks, slices.Concat(play.Roles, play.Tasks), play.PostTasks}
+	for i, tasks := range sections {
+		r.section = sectionPre + 2*i
+		for _, t := range tasks {
+			if ctx.Err() != nil {
+				return &HostError{Host: r.inv.Name, Err: ctx.Err()}
+			}
+			if err := e.runTask(ctx, play, r, t, nil, notified); err != nil {
+				return err
+			}
 		}
-		if err := e.runTask(ctx, play, r, t, nil, notified); err != nil {
-			firstErr = err
-			break
+		r.section++
+		if err := e.runHandlers(ctx, play, r, notified); err != nil {
+			return err
 		}
+		clear(notified)
 	}
-	if firstErr != nil {
-		r.failed = true
-		return firstErr
-	}
-	return e.runHandlers(ctx, play, r, notified)
+	return nil
 }
 
 // runHandlers runs notified handlers once each, in the order the play
@@ -139,7 +181,6 @@ func (e *Engine) runHandlers(ctx context.Context, play *playbooks.Play, r *hostR
 			ran[hd] = true
 			progressed = true
 			if err := e.runTask(ctx, play, r, hd, nil, notified); err != nil {
-				r.failed = true
 				return err
 			}
 		}

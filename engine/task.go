@@ -25,6 +25,7 @@ type scope struct {
 	vars        map[string]any
 	environment []any             // play → block → role layers, merged by withEnvironment
 	roles       []*playbooks.Role // enclosing roles, outermost first
+	fleet       fleetScope        // throttle and any_errors_fatal of enclosing blocks
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {
@@ -73,14 +74,31 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	if !e.tagsSelected(play, sc, t) {
 		return nil
 	}
+	turn, err := e.step(ctx, r, t, sc) // step.go: strategy, run_once, throttle, forks
+	if err != nil {
+		return stepErr(r, t, err)
+	}
+	defer turn.release()
+	if turn.follow != nil {
+		return e.followOnce(play, r, t, turn.follow, notified) // once.go
+	}
+	res, err := e.runLeaf(ctx, play, r, t, sc, notified)
+	if turn.lead != nil {
+		turn.lead.publish(r, t, res, err)
+	}
+	return err
+}
+
+// runLeaf runs a task that is neither a block nor an include, once or per
+// loop item, and returns its registered result.
+func (e *Engine) runLeaf(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) (map[string]any, error) {
 	tr := e.newTaskRun(play, r, t, sc, e.taskVars(play, r, sc, t), notified)
 	items, err := e.loopItems(t, tr.vars)
 	if err != nil {
-		return e.fail(play, r, t, nil, err)
+		return nil, e.fail(play, r, t, nil, err)
 	}
 	if items == nil {
-		_, err := tr.run(ctx)
-		return err
+		return tr.run(ctx)
 	}
 	loopVar := t.LoopVar
 	if loopVar == "" {
@@ -112,7 +130,7 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	}
 	agg["results"] = results
 	e.register(r, t, agg)
-	return firstErr
+	return agg, firstErr
 }
 
 func (e *Engine) runBlock(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {

@@ -137,13 +137,17 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage"}
 
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
 	l.rolesRun, l.handlersSeen, l.roleHandlers = map[string]bool{}, map[string]bool{}, nil
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if ok, err := l.fleetPlayKey(file, k, v, p); ok { // fleet.go
+			l.report(err)
+			continue
+		}
 		var err error
 		switch k.Value {
 		case "name":
@@ -162,8 +166,6 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.GatherFacts, err = l.boolPtr(file, v)
 		case "connection":
 			p.Connection, err = l.str(file, v)
-		case "serial":
-			p.Serial, err = l.strList(file, v)
 		case "tags":
 			p.Tags, err = l.strList(file, v)
 		case "environment":
@@ -178,8 +180,8 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.PostTasks, err = l.tasks(file, v, false, 0)
 		case "handlers":
 			p.Handlers, err = l.tasks(file, v, true, 0)
-		case "become_method", "any_errors_fatal", "strategy":
-			// accepted for compatibility; gpuctl always uses sudo and runs hosts independently
+		case "become_method":
+			// accepted for compatibility; gpuctl always uses sudo
 		default:
 			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}

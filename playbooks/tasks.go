@@ -15,7 +15,8 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"changed_when", "failed_when", "ignore_errors", "check_mode", "become", "become_user", "delegate_to", "delegate_facts", "run_once",
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
-	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout"}
+	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
+	"throttle", "any_errors_fatal"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -47,6 +48,12 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	var modNode, modKey, argsNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if ok, err := l.fleetTaskKey(file, k, v, t); ok { // fleet.go
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch keyword(k.Value) {
 		case "name":

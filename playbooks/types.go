@@ -35,14 +35,23 @@ type Play struct {
 	GatherFacts *bool
 	Connection  string
 	Serial      []string // batch sizes: "1", "30%", ...
-	Tags        []string
-	PreTasks    []*Task
-	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
-	Tasks       []*Task
-	PostTasks   []*Task
-	Handlers    []*Task
-	Environment any // a mapping, or an expression giving one
-	Pos         Pos
+	// Strategy is "linear" (every host of a batch finishes a task before any
+	// starts the next; the default) or "free".
+	Strategy string
+	// MaxFailPercentage stops the play when more than this share of a
+	// batch's hosts failed; nil: only a batch where every host failed stops it.
+	MaxFailPercentage *float64
+	// AnyErrorsFatal stops the play on every host after the task that
+	// failed on one.
+	AnyErrorsFatal bool
+	Tags           []string
+	PreTasks       []*Task
+	Roles          []*Task // one wrapper task per `roles:` entry, run after pre_tasks
+	Tasks          []*Task
+	PostTasks      []*Task
+	Handlers       []*Task
+	Environment    any // a mapping, or an expression giving one
+	Pos            Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
@@ -78,11 +87,16 @@ type Task struct {
 	DelegateFacts bool
 	RunOnce       bool
 	NoLog         bool
-	Vars          map[string]any
-	Environment   any // a mapping, or an expression giving one
-	Until         []string
-	Retries       int
-	Delay         int
+	// Throttle caps how many hosts run this task (for a block: each task
+	// inside it) at once; 0 is no cap beyond --forks.
+	Throttle int
+	// AnyErrorsFatal overrides the play's for this task or block.
+	AnyErrorsFatal *bool
+	Vars           map[string]any
+	Environment    any // a mapping, or an expression giving one
+	Until          []string
+	Retries        int
+	Delay          int
 	// Block holds a block's tasks; Rescue and Always its error handling.
 	Block  []*Task
 	Rescue []*Task

@@ -15,13 +15,24 @@ import (
 )
 
 // Text prints one line per task and host, diffs when asked, and the recap.
+// For a play on more than SummaryAbove hosts it prints one summary line
+// per task instead, plus a line per host for failures (and for changes
+// with Diff, for everything with Verbose).
 type Text struct {
 	W       io.Writer
 	Color   bool
 	Diff    bool
 	Verbose bool
-	mu      sync.Mutex
-	secrets func() []string
+	// SummaryAbove is the host count past which tasks are summarized: 0
+	// means DefaultSummaryAbove, negative never.
+	SummaryAbove int
+	mu           sync.Mutex
+	secrets      func() []string
+	// summary mode state (summary.go)
+	summary   bool
+	playHosts int
+	sums      summaries
+	slowSeen  map[string]bool
 }
 
 // NewText returns a text renderer.
@@ -59,18 +70,38 @@ func (t *Text) Event(ev engine.Event) {
 	defer t.mu.Unlock()
 	switch ev.Type {
 	case engine.EventPlayStart:
+		t.startPlay(ev)
 		mode := ""
 		if ev.Check {
 			mode = " (check mode: nothing will be changed)"
 		}
-		fmt.Fprintf(t.W, "\n%s%s\n", t.paint("\x1b[1m", "PLAY ["+ev.Play+"] on "+strings.Join(ev.Hosts, ", ")), mode)
+		fmt.Fprintf(t.W, "\n%s%s\n", t.paint("\x1b[1m", "PLAY ["+ev.Play+"] on "+t.hostList(ev.Hosts)), mode)
+	case engine.EventBatchStart:
+		t.flushSummaries()
+		if len(ev.Hosts) < t.playHosts {
+			fmt.Fprintf(t.W, "%s\n", t.paint("\x1b[1m", "BATCH of "+t.hostList(ev.Hosts)))
+		}
 	case engine.EventTaskResult:
-		t.result(ev)
+		if !t.summarizing() {
+			t.result(ev)
+			break
+		}
+		t.sums.add(ev)
+		if t.perHost(ev) {
+			t.result(ev)
+		}
+	case engine.EventTaskDone:
+		t.flushSummaries()
 	case engine.EventTaskSlow:
+		if t.summarizing() {
+			t.slowOnce(ev)
+			break
+		}
 		fmt.Fprintf(t.W, "  %s [%s] %s still running (%s)\n", t.paint("\x1b[2m", "…"), ev.Host, ev.Task, ev.Duration.Round(time.Second))
 	case engine.EventWarning:
 		fmt.Fprintf(t.W, "%s %s\n", t.paint("\x1b[35m", "[WARNING]"), ev.Msg)
 	case engine.EventRecap:
+		t.flushSummaries()
 		t.recap(ev.Recap)
 	}
 }

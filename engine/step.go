@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// fleetScope is what blocks pass down to their tasks for the fleet
+// controls: throttle and any_errors_fatal.
+type fleetScope struct {
+	throttle       int
+	anyErrorsFatal *bool
+}
+
+// enterFleet takes a block's (or include's) throttle and any_errors_fatal
+// into the scope of the tasks inside it.
+func (s *scope) enterFleet(t *playbooks.Task) {
+	if t.Throttle > 0 {
+		s.fleet.throttle = t.Throttle
+	}
+	if t.AnyErrorsFatal != nil {
+		s.fleet.anyErrorsFatal = t.AnyErrorsFatal
+	}
+}
+
+// stepTurn is a host's permission to run one task.
+type stepTurn struct {
+	release func()
+	// follow is set when another host runs this run_once task for the batch.
+	follow *onceRun
+	// lead is set when this host runs the run_once task for the batch.
+	lead *onceRun
+}
+
+// step waits until the host may run task t: its turn under the play's
+// strategy, then (unless another host runs it once for the batch) a slot
+// of the task's throttle and one of the run's forks. Forks bound work in
+// flight, not hosts in a batch, so linear never waits for a fork that a
+// waiting host holds.
+func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *scope) (*stepTurn, error) {
+	b := r.batch
+	turn := &stepTurn{release: func() {}}
+	if b == nil {
+		return turn, nil
+	}
+	r.fatal = anyErrorsFatal(b.play, sc, t)
+	lead, err := b.gate.turn(ctx, r.inv.Name, b.tasks.key(r.section, t), t.Title())
+	if err != nil {
+		return nil, err
+	}
+	if t.RunOnce {
+		o, leads := b.once(t, r.inv.Name, lead)
+		if !leads {
+			turn.follow = o
+			return turn, nil
+		}
+		turn.lead = o
+		r.startCapture()
+	}
+	turn.release, err = e.slots(ctx, b, t, sc)
+	if err != nil {
+		if turn.lead != nil {
+			turn.lead.publish(r, t, nil, err)
+		}
+		return nil, err
+	}
+	return turn, nil
+}
+
+// slots takes the task's throttle slot, then a fork.
+func (e *Engine) slots(ctx context.Context, b *batch, t *playbooks.Task, sc *scope) (func(), error) {
+	var throttled func()
+	if n := throttleOf(t, sc); n > 0 {
+		s := b.throttle(t, n)
+		if err := s.Acquire(ctx, 1); err != nil {
+			return nil, err
+		}
+		throttled = func() { s.Release(1) }
+	}
+	if err := e.forks.Acquire(ctx, 1); err != nil {
+		if throttled != nil {
+			throttled()
+		}
+		return nil, err
+	}
+	return func() {
+		e.forks.Release(1)
+		if throttled != nil {
+			throttled()
+		}
+	}, nil
+}
+
+// hostSlot is a turn and a fork for connecting and gathering facts, which
+// Ansible runs as the play's first task.
+func (e *Engine) hostSlot(ctx context.Context, b *batch, host string) (func(), error) {
+	if _, err := b.gate.turn(ctx, host, stepKey{section: sectionFacts}, "Gathering facts"); err != nil {
+		return nil, err
+	}
+	if err := e.forks.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	return func() { e.forks.Release(1) }, nil
+}
+
+func throttleOf(t *playbooks.Task, sc *scope) int {
+	if t.Throttle > 0 {
+		return t.Throttle
+	}
+	if sc != nil {
+		return sc.fleet.throttle
+	}
+	return 0
+}
+
+// anyErrorsFatal is the task's setting, else its blocks', else the play's.
+func anyErrorsFatal(play *playbooks.Play, sc *scope, t *playbooks.Task) bool {
+	switch {
+	case t.AnyErrorsFatal != nil:
+		return *t.AnyErrorsFatal
+	case sc != nil && sc.fleet.anyErrorsFatal != nil:
+		return *sc.fleet.anyErrorsFatal
+	}
+	return play.AnyErrorsFatal
+}
+
+// stepErr is a host stopped while waiting for its turn.
+func stepErr(r *hostRun, t *playbooks.Task, err error) error {
+	return &HostError{Host: r.inv.Name, Task: t.Title(), Pos: t.Pos.String(), Err: fmt.Errorf("not started: %w", err)}
+}
