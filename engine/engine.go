@@ -64,6 +64,10 @@ type Engine struct {
 	mu    sync.Mutex
 	// secrets are masked in every event and error
 	secrets plan.Secrets
+	// play is the running play's shared state (magic.go, meta.go)
+	play     *playState
+	omit     string
+	omitOnce sync.Once
 }
 
 // New prepares a run.
@@ -151,8 +155,10 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 				recap.Order = append(recap.Order, h.Name)
 			}
 		}
+		e.startPlay(hosts) // magic.go
 		e.opt.Reporter.Event(Event{Type: EventPlayStart, Time: time.Now(), Play: play.Name, Pos: play.Pos.String(), Hosts: names(hosts), Check: e.opt.Check})
 		for _, batch := range batches(hosts, play.Serial) {
+			e.startBatch(batch)
 			if err := e.runBatch(ctx, play, batch, recap); err != nil {
 				errs = multierror.Append(errs, err)
 			}
@@ -215,6 +221,7 @@ func (e *Engine) runBatch(ctx context.Context, play *playbooks.Play, batch []*in
 			}
 			defer func() { <-sem }()
 			err := e.runHost(ctx, play, h, recap.Hosts[h.Name])
+			e.hostDone(h.Name, err)
 			if err != nil {
 				mu.Lock()
 				errs = multierror.Append(errs, err)

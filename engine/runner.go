@@ -117,7 +117,7 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 	if err != nil {
 		return nil, nil, nil, tr.failure(fmt.Errorf("arguments: %w", err))
 	}
-	args, _ := rendered.(map[string]any)
+	args, _ := tr.e.removeOmit(rendered).(map[string]any)
 	m, secrets, err := buildModule(tr.task, args)
 	for _, sec := range secrets {
 		tr.e.addSecret(sec)

@@ -204,7 +204,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })
 	vars["groups"] = groupsVar(e.inv.Groups())
 	vars["ansible_check_mode"] = e.opt.Check
-	vars["playbook_dir"] = playbookDir(play)
+	e.magicVars(vars, play) // magic.go
 	if readsHostvars(t, sc) {
 		vars["hostvars"] = e.hostvars()
 	}

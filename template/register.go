@@ -60,7 +60,17 @@ func moreTests() map[string]func(any, []any, map[string]any) (bool, error) {
 		"superset": func(in any, args []any, kw map[string]any) (bool, error) {
 			return subset(argOr(args, kw, 0, "", nil), []any{in})
 		},
+		// Path tests run on the controller, as Ansible's do.
+		"abs":       pathTest(func(p string) bool { return filepath.IsAbs(p) }),
+		"exists":    pathTest(func(p string) bool { _, err := os.Stat(p); return err == nil }),
+		"file":      pathTest(func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.Mode().IsRegular() }),
+		"directory": pathTest(func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.IsDir() }),
+		"link":      pathTest(func(p string) bool { fi, err := os.Lstat(p); return err == nil && fi.Mode()&os.ModeSymlink != 0 }),
 	}
+}
+
+func pathTest(fn func(string) bool) func(any, []any, map[string]any) (bool, error) {
+	return func(in any, _ []any, _ map[string]any) (bool, error) { return fn(toString(in)), nil }
 }
 
 // spreadTuple undoes gonja's reading of `x is version('1.2', '<')`: it
