@@ -3,9 +3,9 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
