@@ -21,6 +21,7 @@ import (
 	"github.com/gpuctl/gpuctl/plan"
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
+	"github.com/gpuctl/gpuctl/vault"
 )
 
 // Connector opens the transport to a host from its inventory variables.
@@ -43,7 +44,9 @@ type Options struct {
 	// BecomePassword applies to hosts whose inventory sets none.
 	BecomePassword string
 	// Secrets are masked in all output (values decrypted from a vault).
-	Secrets   []string
+	Secrets []string
+	// Vault opens vault-encrypted files include_vars loads.
+	Vault     []vault.Secret
 	Connector Connector
 	Local     conn.Conn
 	Become    BecomeFunc

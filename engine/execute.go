@@ -177,6 +177,9 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 	if o.pendingRegister && t.Register != "" {
 		r.markPendingVar(t.Register)
 	}
+	if stop == nil {
+		stop = o.control
+	}
 	r.counts.add(o.status)
 	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.item)
 	if !tr.looped {

@@ -115,6 +115,9 @@ func (e *Engine) runHost(ctx context.Context, play *playbooks.Play, h *inventory
 			return &HostError{Host: h.Name, Err: ctx.Err()}
 		}
 		if err := e.runTask(ctx, play, r, t, nil, notified); err != nil {
+			if isEnded(err) { // meta.go: ended, not failed; no handlers
+				return nil
+			}
 			firstErr = err
 			break
 		}

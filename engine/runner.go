@@ -57,6 +57,8 @@ type outcome struct {
 	pendingRegister bool
 	pendingPaths    []string
 	facts           map[string]any // set_fact and the like
+	// control ends the host's play without failing it (meta.go)
+	control error
 }
 
 // run executes the task and records its outcome. The error is non-nil only
@@ -75,6 +77,9 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 	}
 	host := &taskHost{run: tr.host, conn: c, vars: tr.vars, tpl: tr.e.tpl, check: tr.check,
 		log: tr.e.opt.Logger.With("host", tr.host.inv.Name, "task", tr.task.Title())}
+	if a, ok := m.(action); ok { // actions.go: meta, include_vars, setup
+		return tr.runAction(ctx, a, args, host)
+	}
 	ex := tr.apply(ctx, m, host)
 	return tr.judge(m, args, ex)
 }

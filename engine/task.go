@@ -64,6 +64,9 @@ func (s *scope) child(t *playbooks.Task) *scope {
 // runTask runs one task (or block, or include) on one host. It returns an
 // error only when the host must stop: a failure not ignored or rescued.
 func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
+	if err := e.endedErr(); err != nil { // meta.go: another host ended the play
+		return err
+	}
 	switch {
 	case t.Block != nil:
 		return e.runBlock(ctx, play, r, t, sc, notified)
@@ -123,7 +126,7 @@ func (e *Engine) runBlock(ctx context.Context, play *playbooks.Play, r *hostRun,
 			break
 		}
 	}
-	if blockErr != nil && len(t.Rescue) > 0 && !r.unreachable && ctx.Err() == nil {
+	if blockErr != nil && !isEnded(blockErr) && len(t.Rescue) > 0 && !r.unreachable && ctx.Err() == nil {
 		r.setVar("ansible_failed_result", map[string]any{"msg": blockErr.Error()})
 		rescueErr := error(nil)
 		for _, sub := range t.Rescue {
