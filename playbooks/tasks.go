@@ -270,7 +270,7 @@ func (l *Loader) validateTask(t *Task, at *yaml.Node) error {
 			}
 		}
 	}
-	return nil
+	return l.unknownPlugins(t) // unknown.go
 }
 
 func hasTemplate(v any) bool {
