@@ -36,6 +36,7 @@ func moreFilters() map[string]exec.FilterFunction {
 		"ipwrap":     ipwrap,
 		"expanduser": controllerPath(expandUser),
 		"realpath":   controllerPath(realPath),
+		"password_hash": passwordHash,
 		"version_compare": func(in any, args []any, kw map[string]any) (any, error) {
 			return versionTest(in, args, kw)
 		},
