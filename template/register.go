@@ -28,14 +28,14 @@ func moreFilters() map[string]exec.FilterFunction {
 		"checksum": func(in any, args []any, kw map[string]any) (any, error) {
 			return hashFilter(in, nil, map[string]any{"hashtype": "sha1"})
 		},
-		"splitext":   splitext,
-		"urlsplit":   urlsplit,
-		"ipaddr":     ipQuery(0),
-		"ipv4":       ipQuery(4),
-		"ipv6":       ipQuery(6),
-		"ipwrap":     ipwrap,
-		"expanduser": controllerPath(expandUser),
-		"realpath":   controllerPath(realPath),
+		"splitext":      splitext,
+		"urlsplit":      urlsplit,
+		"ipaddr":        ipQuery(0),
+		"ipv4":          ipQuery(4),
+		"ipv6":          ipQuery(6),
+		"ipwrap":        ipwrap,
+		"expanduser":    controllerPath(expandUser),
+		"realpath":      controllerPath(realPath),
 		"password_hash": passwordHash,
 		"version_compare": func(in any, args []any, kw map[string]any) (any, error) {
 			return versionTest(in, args, kw)
