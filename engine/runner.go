@@ -71,6 +71,9 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 	if o := tr.decide(); o != nil {
 		return *o
 	}
+	if err := tr.renderKeywords(); err != nil { // keywords.go
+		return *tr.failure(err)
+	}
 	m, c, args, o := tr.build(ctx)
 	if o != nil {
 		return *o

@@ -24,8 +24,8 @@ type Loader struct {
 	// Vault opens vault-encrypted vars_files and `!vault` values in them.
 	Vault   []vault.Secret
 	secrets []string // decrypted values, for the engine to mask
-	tpl  *template.Engine
-	root string // the top playbook: roles are searched beside it
+	tpl     *template.Engine
+	root    string // the top playbook: roles are searched beside it
 	// per play: roles already run (dedup) and the handlers roles bring
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool

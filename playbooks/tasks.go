@@ -47,6 +47,12 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	var modNode, modKey, argsNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if ok, err := l.templatedKeyword(file, k, v, t); ok { // keywords.go
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch keyword(k.Value) {
 		case "name":
