@@ -49,3 +49,37 @@ func TestTemplatedKeywords(t *testing.T) {
 		}
 	}
 }
+
+// A block passes ignore_errors and no_log, literal or templated, to the
+// tasks inside it, as Ansible's blocks do.
+func TestBlockKeywordsInherited(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars: {ie: true}
+  tasks:
+    - block:
+        - name: templated
+          etest_fail: {}
+      ignore_errors: "{{ ie }}"
+      no_log: "{{ ie }}"
+    - block:
+        - name: literal
+          etest_fail: {}
+      ignore_errors: true
+    - name: reached
+      etest_echo: {msg: x}
+`
+	recap, rec, err := run(t, pb, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := recap.Hosts["a"]; c.Ignored != 2 || c.OK != 1 {
+		t.Errorf("counts = %+v, want ignored=2 ok=1", c)
+	}
+	for _, ev := range rec.events {
+		if ev.Task == "templated" && strings.Contains(ev.Msg, "boom") {
+			t.Errorf("no_log from the block leaked %q", ev.Msg)
+		}
+	}
+}

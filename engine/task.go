@@ -25,6 +25,7 @@ type scope struct {
 	vars        map[string]any
 	environment []any             // play → block → role layers, merged by withEnvironment
 	roles       []*playbooks.Role // enclosing roles, outermost first
+	keywords    map[string]string // inherited keywords, rendered per task (keywords.go)
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {
@@ -36,7 +37,8 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		out.whenRefs = slices.Clone(s.whenRefs)
 		out.vars = maps.Clone(s.vars)
 	}
-	out.enter(t) // roles.go: role and environment layers
+	out.enter(t)           // roles.go: role and environment layers
+	out.inheritKeywords(t) // keywords.go
 	out.tags = append(out.tags, t.Tags...)
 	out.when = append(out.when, t.When...)
 	for i := range t.When {
