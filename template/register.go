@@ -37,6 +37,8 @@ func moreFilters() map[string]exec.FilterFunction {
 		"expanduser":    controllerPath(expandUser),
 		"realpath":      controllerPath(realPath),
 		"password_hash": passwordHash,
+		"path_join":     pathJoin,
+		"type_debug":    typeDebug,
 		"version_compare": func(in any, args []any, kw map[string]any) (any, error) {
 			return versionTest(in, args, kw)
 		},
@@ -49,7 +51,7 @@ func moreFilters() map[string]exec.FilterFunction {
 }
 
 func moreTests() map[string]func(any, []any, map[string]any) (bool, error) {
-	return map[string]func(any, []any, map[string]any) (bool, error){
+	tests := map[string]func(any, []any, map[string]any) (bool, error){
 		"version":         spreadTuple(versionTest),
 		"version_compare": spreadTuple(versionTest),
 		"search":          spreadTuple(regexTest("search")),
@@ -68,6 +70,8 @@ func moreTests() map[string]func(any, []any, map[string]any) (bool, error) {
 		"directory": pathTest(func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.IsDir() }),
 		"link":      pathTest(func(p string) bool { fi, err := os.Lstat(p); return err == nil && fi.Mode()&os.ModeSymlink != 0 }),
 	}
+	moreAnsibleTests(tests) // tests_more.go
+	return tests
 }
 
 func pathTest(fn func(string) bool) func(any, []any, map[string]any) (bool, error) {
