@@ -52,10 +52,11 @@ type runOptions struct {
 	taskTimeout      time.Duration
 	color            string
 
-	vars   map[string]any
-	inv    *inventory.Inventory
-	pb     *playbooks.Playbook
-	becPwd string
+	vars    map[string]any
+	inv     *inventory.Inventory
+	pb      *playbooks.Playbook
+	secrets []string // decrypted vault values (inventory, vars_files), masked in output
+	becPwd  string
 }
 
 func newRunCmd(streams IO) *cobra.Command {
@@ -140,7 +141,7 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 	for k, v := range vars {
 		static[k] = v
 	}
-	l := &playbooks.Loader{Vars: static}
+	l := &playbooks.Loader{Vars: static, Vault: o.invFlags.vaultSecrets}
 	path := o.playbook
 	if _, statErr := os.Stat(path); statErr != nil {
 		if b, ok := playbooks.Bundled(path); ok {
@@ -151,6 +152,7 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 	if o.pb, err = l.Load(path); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	o.secrets = append(o.inv.Secrets(), l.Secrets()...)
 	if o.askBecomePass {
 		pw, err := readPassword(o.io, "BECOME password: ")
 		if err != nil {
@@ -193,7 +195,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 	}
 	eng := engine.New(o.inv, engine.Options{
 		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
-		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.inv.Secrets(),
+		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.secrets, Vault: o.invFlags.vaultSecrets,
 		Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(o.maxHandshakes)},
 		Local:     local.New(),
 		Become: func(c conn.Conn, user, password string) conn.Conn {

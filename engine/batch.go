@@ -69,6 +69,7 @@ func (e *Engine) runBatches(ctx context.Context, play *playbooks.Play, hosts []*
 // failures; it wraps ErrPlayStopped when the batch stopped the play.
 func (e *Engine) runBatch(ctx context.Context, play *playbooks.Play, hosts []*inventory.Host, recap *Recap) error {
 	b := e.newBatch(play, hosts)
+	e.startBatch(hosts) // magic.go
 	e.opt.Reporter.Event(Event{Type: EventBatchStart, Time: time.Now(), Play: play.Name, Hosts: b.order})
 	var (
 		wg   sync.WaitGroup
@@ -78,6 +79,7 @@ func (e *Engine) runBatch(ctx context.Context, play *playbooks.Play, hosts []*in
 	for _, h := range hosts {
 		wg.Go(func() {
 			r, err := e.runHost(ctx, b, h, recap.Hosts[h.Name])
+			e.hostDone(h.Name, err) // magic.go
 			b.finish(h.Name, err, r != nil && r.fatal)
 			if err != nil && !errors.Is(err, ErrPlayStopped) {
 				mu.Lock()

@@ -21,6 +21,7 @@ import (
 	"github.com/gpuctl/gpuctl/plan"
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
+	"github.com/gpuctl/gpuctl/vault"
 )
 
 // Connector opens the transport to a host from its inventory variables.
@@ -43,7 +44,9 @@ type Options struct {
 	// BecomePassword applies to hosts whose inventory sets none.
 	BecomePassword string
 	// Secrets are masked in all output (values decrypted from a vault).
-	Secrets   []string
+	Secrets []string
+	// Vault opens vault-encrypted files include_vars loads.
+	Vault     []vault.Secret
 	Connector Connector
 	Local     conn.Conn
 	Become    BecomeFunc
@@ -66,6 +69,10 @@ type Engine struct {
 	forks *semaphore.Weighted
 	// secrets are masked in every event and error
 	secrets plan.Secrets
+	// play is the running play's shared state (magic.go, meta.go)
+	play     *playState
+	omit     string
+	omitOnce sync.Once
 }
 
 // New prepares a run.
@@ -153,6 +160,7 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 				recap.Order = append(recap.Order, h.Name)
 			}
 		}
+		e.startPlay(hosts) // magic.go
 		e.opt.Reporter.Event(Event{Type: EventPlayStart, Time: time.Now(), Play: play.Name, Pos: play.Pos.String(), Hosts: names(hosts), Check: e.opt.Check})
 		if err := e.runBatches(ctx, play, hosts, recap); err != nil {
 			errs = multierror.Append(errs, err)

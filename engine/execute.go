@@ -30,9 +30,21 @@ func (tr *taskRun) apply(ctx context.Context, m modules.Module, h *taskHost) exe
 	stopSlow := tr.e.reportSlow(tr.play, t, tr.host.inv.Name, start)
 	defer stopSlow()
 	diff, applied, err := tr.e.checkApply(ctx, m, h, tr.check)
-	for attempt := 1; len(t.Until) > 0 && attempt <= max(t.Retries, 1) && ctx.Err() == nil; attempt++ {
+	// As Ansible: retries more attempts after the first (3 in all when
+	// unset), and an until still false after the last fails the task.
+	total := t.Retries + 1
+	if t.Retries == 0 {
+		total = 3
+	}
+	for attempt := 1; len(t.Until) > 0 && ctx.Err() == nil; attempt++ {
 		ok, uerr := tr.untilMet(tr.e.result(m, diff, err))
 		if uerr != nil || ok || tr.check {
+			break
+		}
+		if attempt == total {
+			if err == nil {
+				err = fmt.Errorf("until %q still false after %d attempts", t.Until, attempt)
+			}
 			break
 		}
 		select {
@@ -177,6 +189,9 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 	}
 	if o.pendingRegister && t.Register != "" {
 		r.markPendingVar(t.Register)
+	}
+	if stop == nil {
+		stop = o.control
 	}
 	r.counts.add(o.status)
 	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.item)

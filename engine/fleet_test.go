@@ -552,3 +552,79 @@ func TestLinearOrdersRescueAndIncludes(t *testing.T) {
 		t.Fatalf("order %v\n%s", got, strings.Join(lines, "\n"))
 	}
 }
+
+// TestTemplatedRunOnce: run_once may be a template over the host's
+// variables, on the task or its block, and still runs the task once.
+func TestTemplatedRunOnce(t *testing.T) {
+	pb := `
+- hosts: all
+  gather_facts: false
+  vars: {only_once: true, never: false}
+  tasks:
+    - name: init
+      etest_trace: {log: LOG, step: once}
+      run_once: "{{ only_once }}"
+    - block:
+        - etest_trace: {log: LOG, step: inherited}
+      run_once: "{{ only_once and not never }}"
+    - etest_trace: {log: LOG, step: all}
+      run_once: "{{ never }}"
+`
+	_, _, tr, err := fleetRun(t, 3, pb, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, want := range map[string]int{"once": 1, "inherited": 1, "all": 3} {
+		if got := len(ranStep(tr.snapshot(), step)); got != want {
+			t.Fatalf("%s ran on %d hosts, want %d: %v", step, got, want, tr.snapshot())
+		}
+	}
+}
+
+// TestFlushHandlersUnderLinear: meta flush_handlers in the middle of the
+// tasks runs the handlers there, on every host, also with one fork (the
+// flush must not hold a fork while the handler waits for the other hosts).
+func TestFlushHandlersUnderLinear(t *testing.T) {
+	pb := `
+- hosts: all
+  gather_facts: false
+  tasks:
+    - etest_file: {path: "DIR/{{ inventory_hostname }}", content: x}
+      notify: h
+    - meta: flush_handlers
+    - etest_trace: {log: LOG, step: after}
+  handlers:
+    - name: h
+      etest_trace: {log: LOG, step: handler}
+`
+	for _, forks := range []int{1, 5} {
+		t.Run(fmt.Sprint("forks", forks), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			done := make(chan struct{})
+			var (
+				tr  *traceLog
+				err error
+			)
+			go func() {
+				defer close(done)
+				_, _, tr, err = fleetRun(t, 3, pb, engine.Options{Forks: forks})
+			}()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				t.Fatal("run did not finish: deadlock between flush_handlers and forks")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := tr.snapshot()
+			if len(ranStep(lines, "handler")) != 3 || len(ranStep(lines, "after")) != 3 {
+				t.Fatalf("trace %v", lines)
+			}
+			if first, last := index(lines, "start after", false), index(lines, "end handler", true); first < last {
+				t.Fatalf("a task after the flush ran before the handlers: %v", lines)
+			}
+		})
+	}
+}

@@ -27,7 +27,10 @@ type hostRun struct {
 	runtime map[string]any
 	// check mode bookkeeping: names of registered results and paths that are
 	// only known after apply
-	pendingVars  map[string]bool
+	pendingVars map[string]bool
+	// flushAt is the path of the meta flush_handlers task whose handlers
+	// run now (step.go keys them under it)
+	flushAt      []int
 	pendingPaths map[string]bool
 	unreachable  bool
 	failed       bool

@@ -156,6 +156,9 @@ func (e *Engine) runSections(ctx context.Context, play *playbooks.Play, r *hostR
 				return &HostError{Host: r.inv.Name, Err: ctx.Err()}
 			}
 			if err := e.runTask(ctx, play, r, t, nil, notified); err != nil {
+				if isEnded(err) { // meta.go: ended, not failed; no handlers
+					return nil
+				}
 				return err
 			}
 		}

@@ -57,6 +57,8 @@ type outcome struct {
 	pendingRegister bool
 	pendingPaths    []string
 	facts           map[string]any // set_fact and the like
+	// control ends the host's play without failing it (meta.go)
+	control error
 }
 
 // run executes the task and records its outcome. The error is non-nil only
@@ -69,12 +71,18 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 	if o := tr.decide(); o != nil {
 		return *o
 	}
+	if err := tr.renderKeywords(); err != nil { // keywords.go
+		return *tr.failure(err)
+	}
 	m, c, args, o := tr.build(ctx)
 	if o != nil {
 		return *o
 	}
 	host := &taskHost{run: tr.host, conn: c, vars: tr.vars, tpl: tr.e.tpl, check: tr.check,
 		log: tr.e.opt.Logger.With("host", tr.host.inv.Name, "task", tr.task.Title())}
+	if a, ok := m.(action); ok { // actions.go: meta, include_vars, setup
+		return tr.runAction(ctx, a, args, host)
+	}
 	ex := tr.apply(ctx, m, host)
 	return tr.judge(m, args, ex)
 }
@@ -117,7 +125,7 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 	if err != nil {
 		return nil, nil, nil, tr.failure(fmt.Errorf("arguments: %w", err))
 	}
-	args, _ := rendered.(map[string]any)
+	args, _ := tr.e.removeOmit(rendered).(map[string]any)
 	m, secrets, err := buildModule(tr.task, args)
 	for _, sec := range secrets {
 		tr.e.addSecret(sec)

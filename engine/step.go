@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gpuctl/gpuctl/playbooks"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // fleetScope is what blocks pass down to their tasks for the fleet
@@ -46,11 +48,20 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 		return turn, nil
 	}
 	r.fatal = anyErrorsFatal(b.play, sc, t)
-	lead, err := b.gate.turn(ctx, r.inv.Name, b.tasks.key(r.section, t), t.Title())
+	key := b.tasks.key(r.section, t)
+	if r.flushAt != nil {
+		// handlers flushed by meta come right after the meta task
+		key.path = slices.Concat(r.flushAt, key.path)
+	}
+	lead, err := b.gate.turn(ctx, r.inv.Name, key, t.Title())
 	if err != nil {
 		return nil, err
 	}
-	if t.RunOnce {
+	runOnce, err := e.runOnce(b.play, r, t, sc)
+	if err != nil {
+		return nil, err
+	}
+	if runOnce {
 		o, leads := b.once(t, r.inv.Name, lead)
 		if !leads {
 			turn.follow = o
@@ -58,6 +69,11 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 		}
 		turn.lead = o
 		r.startCapture()
+	}
+	if t.Module == "meta" {
+		// meta acts on the run, not the host; flush_handlers in particular
+		// must not hold a fork while its handlers wait for the other hosts.
+		return turn, nil
 	}
 	turn.release, err = e.slots(ctx, b, t, sc)
 	if err != nil {
@@ -67,6 +83,24 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 		return nil, err
 	}
 	return turn, nil
+}
+
+// runOnce is the task's run_once, rendered with the host's variables when
+// it is a template ("{{ inventory_hostname in groups.first }}"), here or
+// inherited from a block, as Ansible does.
+func (e *Engine) runOnce(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope) (bool, error) {
+	src, ok := t.Keywords["run_once"]
+	if !ok && sc != nil && !setLiterally(t, "run_once") {
+		src, ok = sc.keywords["run_once"]
+	}
+	if !ok {
+		return t.RunOnce, nil
+	}
+	v, err := e.tpl.Render(src, e.taskVars(play, r, sc, t))
+	if err != nil {
+		return false, fmt.Errorf("run_once: %w", err)
+	}
+	return template.Truthy(v), nil
 }
 
 // slots takes the task's throttle slot, then a fork.

@@ -26,6 +26,7 @@ type scope struct {
 	environment []any             // play → block → role layers, merged by withEnvironment
 	roles       []*playbooks.Role // enclosing roles, outermost first
 	fleet       fleetScope        // throttle and any_errors_fatal of enclosing blocks
+	keywords    map[string]string // inherited keywords, rendered per task (keywords.go)
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {
@@ -37,7 +38,8 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		out.whenRefs = slices.Clone(s.whenRefs)
 		out.vars = maps.Clone(s.vars)
 	}
-	out.enter(t) // roles.go: role and environment layers
+	out.enter(t)           // roles.go: role and environment layers
+	out.inheritKeywords(t) // keywords.go
 	out.tags = append(out.tags, t.Tags...)
 	out.when = append(out.when, t.When...)
 	for i := range t.When {
@@ -65,6 +67,9 @@ func (s *scope) child(t *playbooks.Task) *scope {
 // runTask runs one task (or block, or include) on one host. It returns an
 // error only when the host must stop: a failure not ignored or rescued.
 func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
+	if err := e.endedErr(); err != nil { // meta.go: another host ended the play
+		return err
+	}
 	switch {
 	case t.Block != nil:
 		return e.runBlock(ctx, play, r, t, sc, notified)
@@ -141,7 +146,7 @@ func (e *Engine) runBlock(ctx context.Context, play *playbooks.Play, r *hostRun,
 			break
 		}
 	}
-	if blockErr != nil && len(t.Rescue) > 0 && !r.unreachable && ctx.Err() == nil {
+	if blockErr != nil && !isEnded(blockErr) && len(t.Rescue) > 0 && !r.unreachable && ctx.Err() == nil {
 		r.setVar("ansible_failed_result", map[string]any{"msg": blockErr.Error()})
 		rescueErr := error(nil)
 		for _, sub := range t.Rescue {
@@ -222,7 +227,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })
 	vars["groups"] = groupsVar(e.inv.Groups())
 	vars["ansible_check_mode"] = e.opt.Check
-	vars["playbook_dir"] = playbookDir(play)
+	e.magicVars(vars, play) // magic.go
 	if readsHostvars(t, sc) {
 		vars["hostvars"] = e.hostvars()
 	}

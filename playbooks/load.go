@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/suggest"
 	"github.com/gpuctl/gpuctl/template"
+	"github.com/gpuctl/gpuctl/vault"
 )
 
 // Loader reads playbooks and the files they import. ReadFile defaults to
@@ -20,8 +21,11 @@ type Loader struct {
 	ReadFile func(path string) ([]byte, error)
 	// Vars are extra variables (-e) visible to static parts (hosts, imports).
 	Vars map[string]any
-	tpl  *template.Engine
-	root string // the top playbook: roles are searched beside it
+	// Vault opens vault-encrypted vars_files and `!vault` values in them.
+	Vault   []vault.Secret
+	secrets []string // decrypted values, for the engine to mask
+	tpl     *template.Engine
+	root    string // the top playbook: roles are searched beside it
 	// per play: roles already run (dedup) and the handlers roles bring
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool
@@ -45,6 +49,10 @@ func (e LoadErrors) Error() string {
 }
 
 func (e LoadErrors) Unwrap() []error { return e }
+
+// Secrets are the values decrypted from vaulted vars_files, to be masked in
+// all output as the inventory's are.
+func (l *Loader) Secrets() []string { return l.secrets }
 
 // report keeps an error and lets loading go on with the next task or key.
 func (l *Loader) report(err error) {
@@ -198,10 +206,11 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		if err != nil {
 			return nil, l.errf(file, n, "vars_files: %v", err)
 		}
-		var vars map[string]any
-		if err := yaml.Unmarshal(data, &vars); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, resolve(file, vf), err)
+		vars, secrets, err := vault.Vars(resolve(file, vf), data, l.Vault)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: vars_files: %w", ErrInvalid, file, err)
 		}
+		l.secrets = append(l.secrets, secrets...)
 		for k, v := range vars {
 			if _, set := p.Vars[k]; !set {
 				p.Vars[k] = v

@@ -72,7 +72,11 @@ func (l *Loader) taskRefs(t *Task) error {
 	}
 	var args []string
 	var walkErr error
-	walkStrings([]any{t.Args, t.Loop, t.DelegateTo}, func(s string) {
+	keywords := make([]any, 0, len(t.Keywords))
+	for _, k := range t.Keywords {
+		keywords = append(keywords, k)
+	}
+	walkStrings([]any{t.Args, t.Loop, t.DelegateTo, keywords}, func(s string) {
 		refs, err := l.tpl.Refs(s)
 		if err != nil && walkErr == nil {
 			walkErr = err

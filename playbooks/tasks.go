@@ -48,13 +48,16 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	var modNode, modKey, argsNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if ok, err := l.fleetTaskKey(file, k, v, t); ok { // fleet.go
+		ok, err := l.templatedKeyword(file, k, v, t) // keywords.go
+		if !ok {
+			ok, err = l.fleetTaskKey(file, k, v, t) // fleet.go
+		}
+		if ok {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
-		var err error
 		switch keyword(k.Value) {
 		case "name":
 		case "when":
@@ -277,7 +280,7 @@ func (l *Loader) validateTask(t *Task, at *yaml.Node) error {
 			}
 		}
 	}
-	return nil
+	return l.unknownPlugins(t) // unknown.go
 }
 
 func hasTemplate(v any) bool {

@@ -116,6 +116,9 @@ type Task struct {
 	Pos  Pos
 	// Refs are the variables the task's templates read (filled at load).
 	Refs TaskRefs
+	// Keywords holds the templated values of TemplatedKeywords
+	// (keywords.go), rendered per host into the typed fields above.
+	Keywords map[string]string
 }
 
 // Role is one use of a role: its files as loaded, and the parameters of

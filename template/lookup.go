@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	gexec "github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
 )
 
 // varGetter reads a variable of the template being rendered.
@@ -40,6 +41,8 @@ func lookups() map[string]lookupFunc {
 		"items":       func(_ varGetter, t []any, _ map[string]any) ([]any, error) { return flattenN(t, 2, false), nil },
 		"list":        func(_ varGetter, t []any, _ map[string]any) ([]any, error) { return t, nil },
 		"dict":        lookupDict,
+		"password":    lookupPassword,
+		"template":    nil, // renders with the caller's variables: lookupTemplate
 	}
 }
 
@@ -216,6 +219,9 @@ func lookupCall(list bool) func(*gexec.Evaluator, *gexec.VarArgs) *gexec.Value {
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(toString(normalize(p.Args[0].Interface())), "ansible.builtin."), "community.general.")
 		fn, ok := lookups()[name]
+		if name == "template" {
+			fn = lookupTemplate(e)
+		}
 		if !ok {
 			return gexec.AsValue(fmt.Errorf("lookup plugin %q is not supported (supported: %s)", name, strings.Join(LookupNames(), ", ")))
 		}
@@ -258,4 +264,41 @@ func LookupNames() []string {
 // lookupFunctions are the global lookup(), query() and q().
 func lookupFunctions() *gexec.Context {
 	return gexec.NewContext(map[string]any{"lookup": lookupCall(false), "query": lookupCall(true), "q": lookupCall(true)})
+}
+
+// lookupTemplate renders template files found as the template module finds
+// them (the role's templates/, then the playbook's) with the variables of
+// the template that calls the lookup.
+func lookupTemplate(e *gexec.Evaluator) lookupFunc {
+	return func(vars varGetter, terms []any, _ map[string]any) ([]any, error) {
+		out := make([]any, 0, len(terms))
+		for _, t := range terms {
+			p, ok := controllerFile(vars, "templates", toString(t))
+			if !ok {
+				return nil, fmt.Errorf("template lookup: %s not found on the controller", toString(t))
+			}
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("template lookup: %w", err)
+			}
+			base, err := loaders.NewFileSystemLoader(filepath.Dir(p))
+			if err != nil {
+				return nil, err
+			}
+			shifted, err := loaders.NewShiftedLoader(p, strings.NewReader(fqcnRef.ReplaceAllString(string(src), "$1$2")), base)
+			if err != nil {
+				return nil, err
+			}
+			tpl, err := gexec.NewTemplate(p, e.Config, shifted, e.Environment)
+			if err != nil {
+				return nil, fmt.Errorf("template lookup %s: %w", p, unwrapParse(err))
+			}
+			s, err := tpl.ExecuteToString(e.Environment.Context)
+			if err != nil {
+				return nil, fmt.Errorf("template lookup %s: %s", p, lastLine(err.Error()))
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
 }

@@ -28,14 +28,17 @@ func moreFilters() map[string]exec.FilterFunction {
 		"checksum": func(in any, args []any, kw map[string]any) (any, error) {
 			return hashFilter(in, nil, map[string]any{"hashtype": "sha1"})
 		},
-		"splitext":   splitext,
-		"urlsplit":   urlsplit,
-		"ipaddr":     ipQuery(0),
-		"ipv4":       ipQuery(4),
-		"ipv6":       ipQuery(6),
-		"ipwrap":     ipwrap,
-		"expanduser": controllerPath(expandUser),
-		"realpath":   controllerPath(realPath),
+		"splitext":      splitext,
+		"urlsplit":      urlsplit,
+		"ipaddr":        ipQuery(0),
+		"ipv4":          ipQuery(4),
+		"ipv6":          ipQuery(6),
+		"ipwrap":        ipwrap,
+		"expanduser":    controllerPath(expandUser),
+		"realpath":      controllerPath(realPath),
+		"password_hash": passwordHash,
+		"path_join":     pathJoin,
+		"type_debug":    typeDebug,
 		"version_compare": func(in any, args []any, kw map[string]any) (any, error) {
 			return versionTest(in, args, kw)
 		},
@@ -48,7 +51,7 @@ func moreFilters() map[string]exec.FilterFunction {
 }
 
 func moreTests() map[string]func(any, []any, map[string]any) (bool, error) {
-	return map[string]func(any, []any, map[string]any) (bool, error){
+	tests := map[string]func(any, []any, map[string]any) (bool, error){
 		"version":         spreadTuple(versionTest),
 		"version_compare": spreadTuple(versionTest),
 		"search":          spreadTuple(regexTest("search")),
@@ -60,7 +63,19 @@ func moreTests() map[string]func(any, []any, map[string]any) (bool, error) {
 		"superset": func(in any, args []any, kw map[string]any) (bool, error) {
 			return subset(argOr(args, kw, 0, "", nil), []any{in})
 		},
+		// Path tests run on the controller, as Ansible's do.
+		"abs":       pathTest(func(p string) bool { return filepath.IsAbs(p) }),
+		"exists":    pathTest(func(p string) bool { _, err := os.Stat(p); return err == nil }),
+		"file":      pathTest(func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.Mode().IsRegular() }),
+		"directory": pathTest(func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.IsDir() }),
+		"link":      pathTest(func(p string) bool { fi, err := os.Lstat(p); return err == nil && fi.Mode()&os.ModeSymlink != 0 }),
 	}
+	moreAnsibleTests(tests) // tests_more.go
+	return tests
+}
+
+func pathTest(fn func(string) bool) func(any, []any, map[string]any) (bool, error) {
+	return func(in any, _ []any, _ map[string]any) (bool, error) { return fn(toString(in)), nil }
 }
 
 // spreadTuple undoes gonja's reading of `x is version('1.2', '<')`: it

@@ -28,6 +28,8 @@ type Engine struct {
 	mu  sync.Mutex
 	// cache of parsed templates by source; parsing dominates rendering
 	cache map[string]*exec.Template
+	// every filter and test name, for Unknown's suggestions
+	filterNames, testNames []string
 }
 
 // New returns an engine with Jinja2's builtins and Ansible's common filters.
@@ -35,7 +37,8 @@ func New() *Engine {
 	cfg := config.New()
 	cfg.StrictUndefined = true
 	cfg.KeepTrailingNewline = true
-	filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
+	filterMap := map[string]exec.FilterFunction{} // the set writes into it: names for Unknown
+	filters := exec.NewFilterSet(filterMap)
 	filters.Update(builtins.Filters)
 	own := ansibleFilters()
 	for name, fn := range moreFilters() {
@@ -44,7 +47,8 @@ func New() *Engine {
 	for name, fn := range own {
 		registerFilter(filters, name, fn)
 	}
-	tests := exec.NewTestSet(map[string]exec.TestFunction{})
+	testMap := map[string]exec.TestFunction{}
+	tests := exec.NewTestSet(testMap)
 	tests.Update(builtins.Tests)
 	ownTests := ansibleTests()
 	for name, fn := range moreTests() {
@@ -66,7 +70,7 @@ func New() *Engine {
 		ControlStructures: builtins.ControlStructures,
 		Methods:           builtins.Methods,
 	}
-	return &Engine{env: env, cfg: cfg, cache: map[string]*exec.Template{}}
+	return &Engine{env: env, cfg: cfg, cache: map[string]*exec.Template{}, filterNames: keys(filterMap), testNames: keys(testMap)}
 }
 
 // registerFilter registers fn under name and its FQCN spellings.

@@ -35,6 +35,7 @@ type Assert struct {
 	Quiet      bool     `yaml:"quiet" doc:"print nothing when all hold"`
 
 	message string
+	result  map[string]any
 }
 
 func (m *Assert) Validate() error {
@@ -52,7 +53,10 @@ func (m *Assert) Validate() error {
 func (m *Assert) Message() string { return m.message }
 
 func (m *Assert) Result() map[string]any {
-	return map[string]any{"msg": m.message}
+	if m.result == nil {
+		return map[string]any{"msg": m.message}
+	}
+	return m.result
 }
 
 // Check does the whole job: an assertion changes nothing.
@@ -75,6 +79,9 @@ func (m *Assert) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 			return plan.Diff{}, &AssertError{Msg: msg, Assertion: e}
 		}
 	}
+	// quiet keeps the task line short; the registered msg stays, as in
+	// Ansible.
+	m.result = map[string]any{"msg": m.SuccessMsg}
 	if !m.Quiet {
 		m.message = m.SuccessMsg
 	}
@@ -90,6 +97,12 @@ type AssertError struct {
 }
 
 func (e *AssertError) Error() string { return fmt.Sprintf("%s (failed: %s)", e.Msg, e.Assertion) }
+
+// Result is what Ansible registers for a failed assert: the expression
+// that was false and its value.
+func (e *AssertError) Result() map[string]any {
+	return map[string]any{"assertion": e.Assertion, "evaluated_to": false}
+}
 
 var (
 	_ modules.Module   = (*Assert)(nil)
