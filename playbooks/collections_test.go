@@ -12,7 +12,7 @@ import (
 // even when the playbook's roles/ has a role of the same name.
 func TestCollectionRoles(t *testing.T) {
 	colls := write(t, map[string]string{
-		"ansible_collections/acme/tools/roles/agent/tasks/main.yml": "- include_role:\n    name: install\n- debug: msg=agent\n",
+		"ansible_collections/acme/tools/roles/agent/tasks/main.yml":   "- include_role:\n    name: install\n- debug: msg=agent\n",
 		"ansible_collections/acme/tools/roles/install/tasks/main.yml": "- debug: msg=from-collection\n",
 	})
 	pbDir := write(t, map[string]string{
