@@ -45,6 +45,8 @@ var gapRules = []struct {
 	{regexp.MustCompile(`notifies handler`), func([]string) string { return "" }}, // follows from a handler that did not load
 }
 
+var multiHead = regexp.MustCompile(`^\d+ errors:$|: \d+ errors:$|^\d+ error\(s\):$`)
+
 var unknownModule = regexp.MustCompile(`unknown module "([^"]+)"`)
 
 // moduleGap names a missing module: Ansible's own (builtin, posix, general) are gpuctl's to
@@ -81,7 +83,16 @@ func moduleGap(m *Manifest, it Item, name string) string {
 func classify(m *Manifest, it Item, msgs []string) []string {
 	seen := map[string]bool{}
 	var out []string
+	var parts []string
 	for _, msg := range msgs {
+		// one failure may carry a whole list ("2 errors:\n  * ...\n  * ...")
+		for _, p := range strings.Split(msg, "\n  * ") {
+			if !multiHead.MatchString(p) {
+				parts = append(parts, p)
+			}
+		}
+	}
+	for _, msg := range parts {
 		name := "other: " + firstLine(msg)
 		if mm := unknownModule.FindStringSubmatch(msg); mm != nil && mm[1] != "action" {
 			name = moduleGap(m, it, mm[1])
