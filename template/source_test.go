@@ -7,7 +7,7 @@ import (
 
 // Jinja2 reads string literals as Python does (an unknown escape such as \. or \d keeps its
 // backslash) and newlines inside {{ }} and {% %} as white space. Real roles rely on both:
-// community.zabbix writes regex_replace('\.', '') and multi-line `when:` conditions that end a
+// community.zabbix writes regex_replace('\.', ”) and multi-line `when:` conditions that end a
 // line with `or`.
 func TestPythonStringsAndNewlines(t *testing.T) {
 	e := New()
