@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	// the engine registers the modules it runs itself (include_vars, meta, setup), as gpuctl does
+	_ "github.com/gpuctl/gpuctl/engine"
 	_ "github.com/gpuctl/gpuctl/modules/all"
 	"github.com/gpuctl/gpuctl/playbooks"
 )
