@@ -40,7 +40,8 @@ var gapRules = []struct {
 	// (a loader quirk: the block is listed again as "task ... has no module")
 	{regexp.MustCompile(`has no module`), func([]string) string { return "" }},
 	{regexp.MustCompile(`unknown keyword "([^"]+)"`), func(m []string) string { return "loader: task keyword " + m[1] }},
-	{regexp.MustCompile(`lookup plugin "([^"]+)" is not supported`), func(m []string) string { return "missing lookup: " + m[1] }},
+	{regexp.MustCompile(`lookup plugin "([^"]+)" is not supported|unknown lookup plugin "([^"]+)"`), func(m []string) string { return "missing lookup: " + m[1] + m[2] }},
+	{regexp.MustCompile(`gather_subset: unknown subset "([^"]+)"`), func(m []string) string { return "missing setup gather_subset: " + m[1] }},
 	{regexp.MustCompile(`(?:filter|test) "?([\w.]+)"? (?:is )?(?:not found|unknown|not supported)|unknown (?:filter|test) "?([\w.]+)`), func(m []string) string {
 		return "missing filter/test: " + m[1] + m[2]
 	}},
