@@ -90,7 +90,7 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 	if depth > 20 {
 		return nil, nil, l.errf(file, at, "role %q nested too deeply (a dependency cycle?)", use.name)
 	}
-	dir, err := l.findRole(use.name)
+	dir, err := l.findRole(file, use.name)
 	if err != nil {
 		return nil, nil, l.errf(file, at, "%v", err)
 	}
@@ -215,9 +215,11 @@ func (l *Loader) roleFile(dir, sub, base string) (string, *yaml.Node, error) {
 func isDirErr(err error) bool { return err != nil && strings.Contains(err.Error(), "is a directory") }
 
 // findRole searches as Ansible does: roles/ beside the playbook, then
-// ANSIBLE_ROLES_PATH or roles_path from ansible.cfg beside the playbook,
-// then the playbook's directory. A name with a slash is a path.
-func (l *Loader) findRole(name string) (string, error) {
+// roles_path (ANSIBLE_ROLES_PATH or ansible.cfg), then beside the playbook.
+// A name ns.coll.role is a role of an installed collection; a plain name
+// used from inside a collection's role is first looked up among that
+// collection's roles (Ansible puts a role's own collection first).
+func (l *Loader) findRole(from, name string) (string, error) {
 	base := filepath.Dir(l.root)
 	if strings.Contains(name, "/") {
 		p := name
@@ -226,7 +228,14 @@ func (l *Loader) findRole(name string) (string, error) {
 		}
 		return p, nil
 	}
-	dirs := []string{filepath.Join(base, "roles")}
+	if ns, coll, role, ok := splitFQCN(name); ok {
+		return l.findCollectionRole(base, ns, coll, role)
+	}
+	var dirs []string
+	if own := collectionRolesDir(from); own != "" {
+		dirs = append(dirs, own)
+	}
+	dirs = append(dirs, filepath.Join(base, "roles"))
 	dirs = append(dirs, l.rolesPath(base)...)
 	dirs = append(dirs, base)
 	for _, d := range dirs {
@@ -235,11 +244,7 @@ func (l *Loader) findRole(name string) (string, error) {
 			return p, nil
 		}
 	}
-	hint := ""
-	if strings.Count(name, ".") >= 2 {
-		hint = " (roles from collections are not supported; put the role in roles/)"
-	}
-	return "", fmt.Errorf("role %q not found in %s%s", name, strings.Join(dirs, ", "), hint)
+	return "", fmt.Errorf("role %q not found in %s", name, strings.Join(dirs, ", "))
 }
 
 // isRole: a directory with any of a role's main files.

@@ -189,7 +189,7 @@ func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
 var fqcnRef = regexp.MustCompile(`(\|\s*|\bis\s+(?:not\s+)?)(?:ansible\.builtin|ansible\.utils|ansible\.netcommon|community\.general)\.([A-Za-z_])`)
 
 func (e *Engine) parse(src string) (*exec.Template, error) {
-	src = fqcnRef.ReplaceAllString(src, "$1$2")
+	src = fqcnRef.ReplaceAllString(jinjaSource(src), "$1$2")
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()

@@ -1,0 +1,94 @@
+package playbooks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// splitFQCN reads a role name of the form namespace.collection.role.
+func splitFQCN(name string) (ns, coll, role string, ok bool) {
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// collectionRolesDir is the roles/ directory of the collection that file
+// belongs to, or "" when file is not inside a collection's role.
+func collectionRolesDir(file string) string {
+	const marker = "/ansible_collections/"
+	slash := filepath.ToSlash(file)
+	i := strings.LastIndex(slash, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.Split(slash[i+len(marker):], "/") // ns, coll, "roles", role, ...
+	if len(rest) < 4 || rest[2] != "roles" {
+		return ""
+	}
+	return filepath.FromSlash(slash[:i+len(marker)] + strings.Join(rest[:3], "/"))
+}
+
+// findCollectionRole looks for ns.coll.role in every collections path, in
+// Ansible's order.
+func (l *Loader) findCollectionRole(base, ns, coll, role string) (string, error) {
+	var tried []string
+	for _, root := range l.collectionsPaths(base) {
+		dir := filepath.Join(root, ns, coll, "roles", role)
+		if l.isRole(dir) {
+			return dir, nil
+		}
+		tried = append(tried, root)
+	}
+	return "", fmt.Errorf("role %s.%s.%s not found in the collections under %s (install the collection with ansible-galaxy, or set ANSIBLE_COLLECTIONS_PATH)",
+		ns, coll, role, strings.Join(tried, ", "))
+}
+
+// collectionsPaths are the ansible_collections directories Ansible searches:
+// ANSIBLE_COLLECTIONS_PATH (or ansible.cfg's collections_path), by default
+// ~/.ansible/collections and /usr/share/ansible/collections, then Python's
+// site directories, where distribution packages such as Debian's ansible
+// install collections.
+func (l *Loader) collectionsPaths(base string) []string {
+	spec := os.Getenv("ANSIBLE_COLLECTIONS_PATH")
+	if spec == "" {
+		spec = os.Getenv("ANSIBLE_COLLECTIONS_PATHS")
+	}
+	cfg := filepath.Join(base, "ansible.cfg")
+	for _, key := range []string{"collections_path", "collections_paths"} {
+		if spec == "" {
+			spec = cfgValue(l.ReadFile, cfg, "defaults", key)
+		}
+	}
+	if spec == "" {
+		spec = "~/.ansible/collections:/usr/share/ansible/collections"
+	}
+	home, _ := os.UserHomeDir()
+	var out []string
+	add := func(p string) {
+		if filepath.Base(p) != "ansible_collections" {
+			p = filepath.Join(p, "ansible_collections")
+		}
+		out = append(out, p)
+	}
+	for _, p := range filepath.SplitList(spec) {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			p = filepath.Join(home, rest)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		add(p)
+	}
+	site, _ := filepath.Glob("/usr/local/lib/python3*/dist-packages")
+	for _, p := range append(site, "/usr/lib/python3/dist-packages") {
+		add(p)
+	}
+	return out
+}
