@@ -373,10 +373,12 @@ func TestThrottle(t *testing.T) {
 		pb   string
 		peak int
 	}{
-		"task":  {"- hosts: all\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n      throttle: 2\n", 2},
-		"block": {"- hosts: all\n  gather_facts: false\n  tasks:\n    - block:\n        - etest_trace: {log: LOG, step: a, sleep_ms: 30}\n        - etest_trace: {log: LOG, step: b, sleep_ms: 30}\n      throttle: 1\n", 1},
-		"none":  {"- hosts: all\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n", 5},
-		"free":  {"- hosts: all\n  strategy: free\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n      throttle: 2\n", 2},
+		"task":            {"- hosts: all\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n      throttle: 2\n", 2},
+		"block":           {"- hosts: all\n  gather_facts: false\n  tasks:\n    - block:\n        - etest_trace: {log: LOG, step: a, sleep_ms: 30}\n        - etest_trace: {log: LOG, step: b, sleep_ms: 30}\n      throttle: 1\n", 1},
+		"none":            {"- hosts: all\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n", 5},
+		"templated":       {"- hosts: all\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n      throttle: \"{{ dl_throttle | default(2) | int }}\"\n", 2},
+		"templated block": {"- hosts: all\n  gather_facts: false\n  vars: {n: 1}\n  tasks:\n    - block:\n        - etest_trace: {log: LOG, step: a, sleep_ms: 30}\n      throttle: \"{{ n }}\"\n", 1},
+		"free":            {"- hosts: all\n  strategy: free\n  gather_facts: false\n  tasks:\n    - etest_trace: {log: LOG, step: t, sleep_ms: 30}\n      throttle: 2\n", 2},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, tr, err := fleetRun(t, 5, c.pb, engine.Options{})

@@ -119,6 +119,8 @@ func setLiterally(t *playbooks.Task, k string) bool {
 		return t.NoLog
 	case "run_once":
 		return t.RunOnce
+	case "throttle":
+		return t.Throttle != 0
 	}
 	return false
 }

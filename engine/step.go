@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
@@ -61,6 +63,10 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 	if err != nil {
 		return nil, err
 	}
+	n, err := e.throttle(b.play, r, t, sc)
+	if err != nil {
+		return nil, err
+	}
 	if runOnce {
 		o, leads := b.once(t, r.inv.Name, lead)
 		if !leads {
@@ -75,7 +81,7 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 		// must not hold a fork while its handlers wait for the other hosts.
 		return turn, nil
 	}
-	turn.release, err = e.slots(ctx, b, t, sc)
+	turn.release, err = e.slots(ctx, b, t, n)
 	if err != nil {
 		if turn.lead != nil {
 			turn.lead.publish(r, t, nil, err)
@@ -89,24 +95,48 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 // it is a template ("{{ inventory_hostname in groups.first }}"), here or
 // inherited from a block, as Ansible does.
 func (e *Engine) runOnce(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope) (bool, error) {
-	src, ok := t.Keywords["run_once"]
-	if !ok && sc != nil && !setLiterally(t, "run_once") {
-		src, ok = sc.keywords["run_once"]
-	}
-	if !ok {
-		return t.RunOnce, nil
-	}
-	v, err := e.tpl.Render(src, e.taskVars(play, r, sc, t))
-	if err != nil {
-		return false, fmt.Errorf("run_once: %w", err)
+	v, ok, err := e.fleetKeyword(play, r, t, sc, "run_once")
+	if !ok || err != nil {
+		return t.RunOnce, err
 	}
 	return template.Truthy(v), nil
 }
 
+// throttle is the task's throttle, its blocks' when it sets none, rendered
+// when a template ("{{ zabbix_download_throttle | default(5) | int }}").
+func (e *Engine) throttle(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope) (int, error) {
+	v, ok, err := e.fleetKeyword(play, r, t, sc, "throttle")
+	if !ok || err != nil {
+		return throttleOf(t, sc), err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(fmt.Sprint(v)))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("throttle: %q is not a number of hosts", fmt.Sprint(v))
+	}
+	return n, nil
+}
+
+// fleetKeyword renders a templated scheduling keyword of t or, when t sets
+// it neither way, of its blocks; ok is false when there is none.
+func (e *Engine) fleetKeyword(play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, name string) (any, bool, error) {
+	src, ok := t.Keywords[name]
+	if !ok && sc != nil && !setLiterally(t, name) {
+		src, ok = sc.keywords[name]
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	v, err := e.tpl.Render(src, e.taskVars(play, r, sc, t))
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, true, nil
+}
+
 // slots takes the task's throttle slot, then a fork.
-func (e *Engine) slots(ctx context.Context, b *batch, t *playbooks.Task, sc *scope) (func(), error) {
+func (e *Engine) slots(ctx context.Context, b *batch, t *playbooks.Task, n int) (func(), error) {
 	var throttled func()
-	if n := throttleOf(t, sc); n > 0 {
+	if n > 0 {
 		s := b.throttle(t, n)
 		if err := s.Acquire(ctx, 1); err != nil {
 			return nil, err
