@@ -130,7 +130,7 @@ func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
 		captured = v
 		return ""
 	})
-	src := "{% set __gpuctl_v = " + expr + " %}{{ __gpuctl_capture(__gpuctl_v) }}"
+	src := setStatement("__gpuctl_v", expr) + "{{ __gpuctl_capture(__gpuctl_v) }}" // conditional.go
 	t, err := e.parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", expr, unwrapParse(err))
@@ -189,7 +189,7 @@ func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
 var fqcnRef = regexp.MustCompile(`(\|\s*|\bis\s+(?:not\s+)?)(?:ansible\.builtin|ansible\.utils|ansible\.netcommon|community\.general)\.([A-Za-z_])`)
 
 func (e *Engine) parse(src string) (*exec.Template, error) {
-	src = fqcnRef.ReplaceAllString(jinjaSource(src), "$1$2")
+	src = chainedConditionals(fqcnRef.ReplaceAllString(jinjaSource(src), "$1$2"))
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()
@@ -228,6 +228,8 @@ func soleExpression(s string) (string, bool) {
 		return "", false
 	}
 	inner := t[2 : len(t)-2]
+	// whitespace control marks ({{- x -}}) trim text around the block; there is none
+	inner = strings.TrimSuffix(strings.TrimPrefix(inner, "-"), "-")
 	if strings.Contains(inner, "{{") || strings.Contains(inner, "}}") || strings.Contains(inner, "{%") {
 		return "", false
 	}

@@ -46,6 +46,7 @@ func TestBadArgs(t *testing.T) {
 		{"service", map[string]any{"name": "x"}, "at least one"},
 		{"service", map[string]any{"name": "x", "state": "running"}, "expected one of"},
 		{"service", map[string]any{"name": "x", "state": "started", "masked": true}, "masked"},
+		{"service", map[string]any{"name": "x", "state": "started", "use": "openrc"}, "expected one of"},
 		{"wait_for", map[string]any{"port": 22, "path": "/x"}, "mutually exclusive"},
 		{"wait_for", map[string]any{"port": 70000}, "range"},
 		{"wait_for", map[string]any{"path": "/x", "state": "absent", "search_regex": "a"}, "search_regex"},

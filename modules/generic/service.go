@@ -38,6 +38,7 @@ type Service struct {
 	Masked       *bool  `yaml:"masked" doc:"mask the unit so nothing can start it, or unmask it"`
 	DaemonReload bool   `yaml:"daemon_reload" aliases:"daemon-reload" doc:"run systemctl daemon-reload first when unit files changed on disk (the unit's, or without name any loaded unit's)"`
 	DaemonReexec bool   `yaml:"daemon_reexec" aliases:"daemon-reexec" doc:"run systemctl daemon-reexec first (on every run, as in Ansible)"`
+	Use          string `yaml:"use" choices:"auto,systemd,service,sysvinit" doc:"Ansible's backend choice; gpuctl manages every unit through systemd, where SysV scripts are units too, so each accepted value acts the same"`
 
 	unit string
 }

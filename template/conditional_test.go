@@ -1,0 +1,53 @@
+package template
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Conditional expressions as role defaults write them (community.mongodb's db_path): chained,
+// parenthesized, without else, inside text, with filters; each result is what Jinja2 gives.
+func TestConditionalExpressions(t *testing.T) {
+	e := New()
+	vars := map[string]any{"os": "RedHat", "n": 3}
+	for _, c := range []struct {
+		src  string
+		want any
+	}{
+		{"{{ '/var/lib/mongodb' if os == 'Debian' else '/var/lib/mongo' if os == 'RedHat' else '/srv' }}", "/var/lib/mongo"},
+		{"{{ 'a' if os == 'x' else 'b' if os == 'y' else 'c' }}", "c"},
+		{"{{ 'a' if os == 'RedHat' else 'b' if os == 'y' else 'c' }}", "a"},
+		{"{{ n * 2 if n > 2 else 0 }}", 6},
+		{"{{ [1, 2] if n == 3 else [] }}", []any{1, 2}},
+		{"{{ 'x' if n == 4 }}", ""},
+		{"{{ 'if' if os == 'RedHat' else 'else' }}", "if"},
+		{"{{ 'A' if os == 'no' else 'b' if n == 3 else 'c' | upper }}", "b"},
+		{"path={{ 'a' if os == 'x' else 'b' if os == 'RedHat' else 'c' }}/data", "path=b/data"},
+		{"{{- 'a' if os == 'x' else 'b' if os == 'RedHat' else 'c' -}}", "b"},
+		{"{{ {'k': 'v'} if n == 3 else {} }}", map[string]any{"k": "v"}},
+	} {
+		got, err := e.Render(c.src, vars)
+		if err != nil {
+			t.Errorf("%s: %v", c.src, err)
+			continue
+		}
+		if !equalValues(got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.src, got, c.want)
+		}
+	}
+}
+
+func equalValues(a, b any) bool {
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// What a chained conditional reads is still found in the rewritten parse tree.
+func TestConditionalRefs(t *testing.T) {
+	refs, err := New().Refs("{{ 'a' if os == 'x' else b if n == 3 else c.d }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(refs); got != "[b c.d n os]" {
+		t.Fatalf("refs = %s", got)
+	}
+}
