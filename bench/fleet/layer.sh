@@ -3,7 +3,7 @@
 # print its directory. Cached under /var/cache/gpuctl-fleetbench/HASH (HASH: this script + the image).
 #   HASH/layer/  read-only overlay layer shared by every bench host (start.sh GPUCTL_HOSTS_LOWER):
 #                python3 and python3-apt (ansible-playbook needs them on the hosts; gpuctl does not),
-#                a swap line in /etc/fstab for the swap tasks to comment out
+#                a swap line in /etc/fstab for the swap tasks to comment out, daily timers masked
 #   HASH/repo/   a flat apt repository (Packages, .debs) with the node packages the playbook installs
 #                and the dependencies the image lacks, served to the hosts over HTTP by run.sh
 # Needs root and test/hosts/build.sh's image.
@@ -34,6 +34,8 @@ in_root "apt-get install -y -q --no-install-recommends python3 python3-apt >/dev
 # Only what a host with this layer would still need: the repository is all the hosts get.
 in_root "rm -f /var/cache/apt/archives/*.deb && apt-get install -y -q --no-install-recommends --download-only $PKGS >/dev/null"
 echo '/swap.img none swap sw 0 0' >>"$OUT/root/etc/fstab"
+# Daily timers fire at midnight in every host at once (dpkg-db-backup, seen stalling a 200-host run).
+for t in dpkg-db-backup e2scrub_all fstrim; do ln -sfn /dev/null "$OUT/root/etc/systemd/system/$t.timer"; done
 umount "$OUT/root"
 rm -rf "$OUT/layer/var/cache/apt/archives" "$OUT/layer/var/log" "$OUT/work" "$OUT/root"
 rm -rf "$OUT/repo/partial" "$OUT/repo/lock"
