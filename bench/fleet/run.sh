@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/fleet/run.sh [N...] (default 50 100 200): the node-prep play (node-prep.yaml: swap, kernel, apt
-# from a local repository, containerd config and bench/ansible's 20 generic tasks; 31 tasks) on real
+# from a local repository, containerd config and bench/ansible's 20 generic tasks; 32 tasks) on real
 # test hosts with gpuctl and with Debian's ansible-playbook (pipelining, ControlPersist, same forks),
 # side by side. Prints, per N: check on fresh hosts, converge, idempotent re-run and check wall times,
 # the ansible/gpuctl ratio, gpuctl's peak RSS and most open fds, and seconds per host (the curve). It
@@ -231,7 +231,7 @@ if [ "$ANSIBLE_FULL" -gt 0 ]; then
 fi
 
 {
-	echo "fleet benchmark $STAMP: $(nproc) cores, $(free -g | awk '/^Mem/{print $2}') GiB, forks $FORKS, node-prep.yaml (31 tasks); gpuctl $(git -C "$ROOT" rev-parse --short HEAD), $(ansible-playbook --version | sed -n 1p)"
+	echo "fleet benchmark $STAMP: $(nproc) cores, $(free -g | awk '/^Mem/{print $2}') GiB, forks $FORKS, node-prep.yaml (32 tasks); gpuctl $(git -C "$ROOT" rev-parse --short HEAD), $(ansible-playbook --version | sed -n 1p)"
 	echo
 	bash "$HERE/table.sh" "$TSV"
 	echo
