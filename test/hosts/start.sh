@@ -96,7 +96,9 @@ wait_ssh() { # wait_ssh SECONDS: true once root can log in with the host's own k
 start_nspawn() {
 	mkdir -p "$D/upper" "$D/work" "$D/root"
 	local M=$D/root
-	mount -t overlay overlay -o "lowerdir=$IMG/nspawn:$IMG/rootfs,upperdir=$D/upper,workdir=$D/work" "$M"
+	# GPUCTL_HOSTS_LOWER=DIR puts a read-only layer of the caller's (bench/fleet: python3, a swap line in
+	# fstab) on top of the image, shared by every host started with it.
+	mount -t overlay overlay -o "lowerdir=${GPUCTL_HOSTS_LOWER:+$GPUCTL_HOSTS_LOWER:}$IMG/nspawn:$IMG/rootfs,upperdir=$D/upper,workdir=$D/work" "$M"
 	echo "$NAME" >"$M/etc/hostname"
 	# Linger keeps each user's systemd manager running between logins. Without it a login that
 	# lands while the last session's user@.service is still stopping waits in PAM for up to a
