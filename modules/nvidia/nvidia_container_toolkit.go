@@ -35,11 +35,6 @@ const (
 	DefaultToolkitKey  = "https://nvidia.github.io/libnvidia-container/gpgkey"
 )
 
-const (
-	defaultContainerdConfig = "/etc/containerd/config.toml"
-	defaultDropinDir        = "/etc/containerd/conf.d"
-)
-
 // toolkitPackages are pinned together, as NVIDIA's install guide does: a
 // newer library under an older CLI is not a tested combination.
 var toolkitPackages = []string{"nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools", "libnvidia-container1"}
@@ -61,8 +56,8 @@ type Toolkit struct {
 	Hold           bool          `yaml:"hold" default:"true" doc:"apt-mark hold the packages so upgrades keep the pinned version"`
 	Containerd     bool          `yaml:"configure_containerd" default:"true" doc:"add the nvidia runtime to containerd"`
 	DefaultRuntime bool          `yaml:"default_runtime" doc:"make nvidia containerd's default runtime (the device plugin then needs no runtimeClassName)"`
-	Config         string        `yaml:"containerd_config" default:"/etc/containerd/config.toml" doc:"containerd's main config"`
-	DropinDir      string        `yaml:"dropin_dir" default:"/etc/containerd/conf.d" doc:"drop-in directory (containerd 2.x)"`
+	Config         string        `yaml:"containerd_config" default:"/etc/containerd/config.toml" doc:"containerd's main config (the containerd module's config_path)"`
+	DropinDir      string        `yaml:"dropin_dir" default:"/etc/containerd/conf.d" doc:"drop-in directory (the containerd module's drop_in_dir): a main config importing it gets the runtime as a drop-in there; otherwise used for containerd 2.x"`
 	Restart        bool          `yaml:"restart" default:"true" doc:"restart containerd when its config changed, and wait for it"`
 	WhenNoGPU      string        `yaml:"when_no_gpu" default:"skip" choices:"skip,fail,install" doc:"what to do on a host without an NVIDIA GPU"`
 
@@ -259,11 +254,12 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 	if exists && strings.TrimSpace(main) != "" && v < 2 {
 		return "", fmt.Errorf("%s: %s has config version %d: convert it to version 2 or later first (containerd config default > %s)", h.Name(), m.Config, v, m.Config)
 	}
-	// A config written by gpuctl's containerd module imports the default
-	// drop-in folder and is owned by that module: editing it here would make
-	// the two modules undo each other, so its drop-in helper is used.
-	if m.Config == defaultContainerdConfig && m.DropinDir == defaultDropinDir && importsCover(main, path.Join(defaultDropinDir, "99-nvidia.toml")) {
-		file, content, err := node.ContainerdRuntimeDropIn(ctx, h.Conn(), node.ContainerdRuntime{Name: "nvidia", BinaryName: NVIDIARuntimeBinary, Default: m.DefaultRuntime})
+	// A config written by gpuctl's containerd module imports its drop-in
+	// folder (drop_in_dir, here dropin_dir) and is owned by that module:
+	// editing it here would make the two modules undo each other, so its
+	// drop-in helper is used, with the same paths.
+	if importsCover(main, path.Join(m.DropinDir, "99-nvidia.toml")) {
+		file, content, err := node.ContainerdRuntimeDropIn(ctx, h.Conn(), m.Config, m.DropinDir, node.ContainerdRuntime{Name: "nvidia", BinaryName: NVIDIARuntimeBinary, Default: m.DefaultRuntime})
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", h.Name(), err)
 		}
