@@ -1,23 +1,8 @@
 #!/bin/bash
-# Writes docs/modules/MODULE.md from `gpuctl doc --format markdown` for every module that
-# has no page yet, and the index docs/modules/README.md. Hand-written pages are kept.
+# Regenerates docs/modules/: one page per module from `gpuctl doc --format markdown`
+# and the index README.md. A page's hand-written notes (below its marker line) are kept.
+# cli/docs_test.go is the generator and, without -update, the CI check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(mktemp -d)/gpuctl
-trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" .
-mkdir -p docs/modules
-{
-	echo "# Module reference"
-	echo
-	echo "Every module gpuctl ships, with a one-line summary. \`gpuctl doc MODULE\` prints the same page."
-	echo
-	echo "| module | summary |"
-	echo "|---|---|"
-	"$bin" modules | while read -r name rest; do
-		summary=$(echo "$rest" | sed 's/^([^)]*) *//')
-		echo "| [$name]($name.md) | $summary |"
-		[ -f "docs/modules/$name.md" ] || "$bin" doc --format markdown "$name" > "docs/modules/$name.md"
-	done
-} > docs/modules/README.md
+go test ./cli -run TestModuleDocsAreGenerated -count=1 -update
 echo "docs/modules: $(ls docs/modules | wc -l) files"

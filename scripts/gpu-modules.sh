@@ -24,7 +24,7 @@ if [ "${1:-}" = build ]; then
 		printf '{"Replace":{"%s":"%s"}}\n' "$PWD/modules/all/all.go" "$PWD/.devcarry/nvidia-all.go" >.devcarry/nvidia-overlay.json
 		overlay="-overlay=.devcarry/nvidia-overlay.json"
 	fi
-	export CGO_ENABLED=1 CGO_CFLAGS=-Wno-deprecated-declarations
+	export CGO_ENABLED=1
 	go build $overlay -o .devcarry/gpuctl .
 	go test -c -o .devcarry/nvidia.test ./modules/nvidia/
 	ls -la .devcarry

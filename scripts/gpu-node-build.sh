@@ -25,7 +25,7 @@ PART_MIB=${PART_MIB:-60}
 TOOLKIT_VERSION=${TOOLKIT_VERSION:-v1.18.0}
 DEVICE_PLUGIN_VERSION=${DEVICE_PLUGIN_VERSION:-v0.18.2}
 GLIBC_IMAGE=docker.io/gpuctl/glibc-base:bookworm
-export GOFLAGS=-buildvcs=false CGO_CFLAGS=-Wno-deprecated-declarations
+export GOFLAGS=-buildvcs=false
 [ "$(id -u)" = 0 ] || die "must run as root"
 
 build_layer() {

@@ -17,7 +17,7 @@ OUT=$FINAL/work
 
 build() {
 	mkdir -p "$BIN"
-	export CGO_ENABLED=1 CGO_CFLAGS=-Wno-deprecated-declarations
+	export CGO_ENABLED=1
 	local ld='-s -w'
 	go build -trimpath -ldflags="$ld" -o "$BIN/gpuctl-serve" ./runtime/cmd/gpuctl-serve
 	go build -trimpath -ldflags="$ld" -o "$BIN/gpubench" ./runtime/cmd/gpubench

@@ -24,8 +24,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 for t in wrk "$PY"; do command -v "$t" >/dev/null || { echo "missing $t (apt-get install wrk python3-fastapi python3-uvicorn python3-torch)"; exit 1; }; done
 "$PY" -c 'import fastapi, uvicorn, torch' || { echo "missing python3-fastapi/uvicorn/torch"; exit 1; }
-CGO_CFLAGS=-Wno-deprecated-declarations go build -o "$WORK/gpuctl-serve" ./runtime/cmd/gpuctl-serve
-CGO_CFLAGS=-Wno-deprecated-declarations go build -o "$WORK/gpubench" ./runtime/cmd/gpubench
+go build -o "$WORK/gpuctl-serve" ./runtime/cmd/gpuctl-serve
+go build -o "$WORK/gpubench" ./runtime/cmd/gpubench
 
 srv_cpu="" wrk_cpu=""
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then srv_cpu="taskset -c 0"; wrk_cpu="taskset -c 1"; fi

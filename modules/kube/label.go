@@ -106,11 +106,11 @@ func (m *Label) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": patch}})
 	// The API server validates the patch now, so a bad value fails in check
 	// mode too.
-	if _, err := c.Kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body,
-		metav1.PatchOptions{FieldManager: kubeclient.FieldManager, DryRun: []string{metav1.DryRunAll}}); err != nil {
-		return d, c.Wrap("dry-run label", ref, err)
+	st := &nodePatch{client: c, node: node, patch: body}
+	if err := st.send(ctx, true); err != nil {
+		return d, err
 	}
-	d.State = &nodePatch{client: c, node: node, patch: body}
+	d.State = st
 	return d, nil
 }
 
@@ -119,9 +119,28 @@ func (m *Label) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if !ok {
 		return errors.New("label: Apply called without this module's Check")
 	}
+	return st.send(ctx, false)
+}
+
+// send applies the label patch, as a dry run on the API server in check
+// mode and for real in Apply: one code path.
+func (st *nodePatch) send(ctx context.Context, dry bool) error {
 	_, err := st.client.Kube.CoreV1().Nodes().Patch(ctx, st.node, types.MergePatchType, st.patch,
-		metav1.PatchOptions{FieldManager: kubeclient.FieldManager})
-	return st.client.Wrap("label", "node/"+st.node, err)
+		metav1.PatchOptions{FieldManager: kubeclient.FieldManager, DryRun: dryRun(dry)})
+	op := "label"
+	if dry {
+		op = "dry-run label"
+	}
+	return st.client.Wrap(op, "node/"+st.node, err)
+}
+
+// dryRun is the API server's dry-run option when dry is set: the write is
+// validated and admitted but not stored.
+func dryRun(dry bool) []string {
+	if dry {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -168,24 +168,13 @@ func (m *Taint) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if d.Empty() {
 		return d, nil
 	}
-	// The dry-run update races the kubelet's status updates like the real
-	// one does: on a conflict, read the node again.
-	first := true
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if !first {
-			if n, err = c.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
-				return err
-			}
-		}
-		first = false
-		n.Spec.Taints = m.desired(n.Spec.Taints)
-		_, err := c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeclient.FieldManager, DryRun: []string{metav1.DryRunAll}})
-		return err
-	})
-	if err != nil {
-		return d, c.Wrap("dry-run taint", ref, err)
+	// The API server validates and admits the update now, so a bad taint
+	// fails in check mode too.
+	st := &taintState{client: c, node: node}
+	if err := st.write(ctx, m, true); err != nil {
+		return d, err
 	}
-	d.State = &taintState{client: c, node: node}
+	d.State = st
 	return d, nil
 }
 
@@ -194,19 +183,29 @@ func (m *Taint) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if !ok {
 		return errors.New("taint: Apply called without this module's Check")
 	}
+	return st.write(ctx, m, false)
+}
+
+// write sets the node's taints to m's desired ones, as a dry run on the
+// API server in check mode and for real in Apply: one code path. The
+// kubelet updates the node all the time, so a stale read is retried
+// rather than its changes overwritten.
+func (st *taintState) write(ctx context.Context, m *Taint, dry bool) error {
 	nodes := st.client.Kube.CoreV1().Nodes()
-	// The kubelet updates the node all the time; retry on a stale read
-	// rather than overwrite its changes.
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		n, err := nodes.Get(ctx, st.node, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		n.Spec.Taints = m.desired(n.Spec.Taints)
-		_, err = nodes.Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeclient.FieldManager})
+		_, err = nodes.Update(ctx, n, metav1.UpdateOptions{FieldManager: kubeclient.FieldManager, DryRun: dryRun(dry)})
 		return err
 	})
-	return st.client.Wrap("taint", "node/"+st.node, err)
+	op := "taint"
+	if dry {
+		op = "dry-run taint"
+	}
+	return st.client.Wrap(op, "node/"+st.node, err)
 }
 
 var _ modules.Module = (*Taint)(nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/internal/apt"
 )
 
 // updateStamp is touched after every successful `apt-get update` gpuctl
@@ -16,65 +17,22 @@ import (
 // update-success-stamp unless update-notifier is installed.
 const updateStamp = "/var/lib/apt/gpuctl-update-stamp"
 
-var aptEnv = map[string]string{"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", "NEEDRESTART_MODE": "a"}
+var aptEnv = apt.Env
 
-// aptRunner runs apt-get and dpkg, waiting while another process holds the
-// dpkg or lists lock (unattended-upgrades on a fresh Ubuntu boot) instead of
-// failing at once.
+// aptRunner is the shared apt runner (modules/internal/apt: lock wait,
+// non-interactive environment) with node's update and cache bookkeeping.
 type aptRunner struct {
-	c           conn.Conn
-	log         *slog.Logger
-	lockTimeout time.Duration
-	poll        time.Duration
+	*apt.Runner
+	c conn.Conn
 }
 
 func newAptRunner(c conn.Conn, log *slog.Logger, lockTimeout time.Duration) *aptRunner {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &aptRunner{c: c, log: log, lockTimeout: durOr(lockTimeout, 5*time.Minute), poll: 3 * time.Second}
+	return &aptRunner{Runner: apt.NewRunner(c, log, lockTimeout), c: c}
 }
 
-// run executes an apt command line, retrying while a lock is held.
-func (a *aptRunner) run(ctx context.Context, cmd string) (conn.Result, error) {
-	deadline := time.Now().Add(a.lockTimeout)
-	logged := ""
-	for {
-		r, err := a.c.Run(ctx, cmd, conn.Env(aptEnv))
-		if err != nil {
-			return r, err
-		}
-		lock, holder, held := lockHolder(r.Stderr)
-		if r.ExitCode == 0 || !held {
-			return r, nil
-		}
-		if time.Now().After(deadline) {
-			return r, fmt.Errorf("%s is still held by %s after %s: wait for it to finish (on a fresh Ubuntu host it is usually unattended-upgrades) or raise lock_timeout", lock, holder, a.lockTimeout)
-		}
-		if msg := lock + " " + holder; msg != logged {
-			// Warn, so the default log level shows why the task is not moving.
-			a.log.Warn("waiting for the apt/dpkg lock", "lock", lock, "holder", holder, "timeout", a.lockTimeout.String())
-			logged = msg
-		}
-		select {
-		case <-ctx.Done():
-			return r, ctx.Err()
-		case <-time.After(a.poll):
-		}
-	}
-}
+func (a *aptRunner) run(ctx context.Context, cmd string) (conn.Result, error) { return a.Run(ctx, cmd) }
 
-// must runs cmd and turns a non-zero exit into an error with apt's message.
-func (a *aptRunner) must(ctx context.Context, cmd string) (string, error) {
-	r, err := a.run(ctx, cmd)
-	if err != nil {
-		return "", err
-	}
-	if r.ExitCode != 0 {
-		return "", &conn.ExitError{Cmd: cmd, Result: r}
-	}
-	return r.Stdout, nil
-}
+func (a *aptRunner) must(ctx context.Context, cmd string) (string, error) { return a.Must(ctx, cmd) }
 
 // update runs apt-get update and records when it succeeded.
 func (a *aptRunner) update(ctx context.Context) error {

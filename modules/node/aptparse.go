@@ -113,28 +113,6 @@ func (o simOp) change() plan.Change {
 	return c
 }
 
-var heldBy = regexp.MustCompile(`It is held by process (\d+)(?: \(([^)]*)\))?`)
-
-// lockHolder recognises apt's "Could not get lock" error and says who holds
-// the lock, for the waiting message.
-func lockHolder(stderr string) (lock, holder string, ok bool) {
-	_, rest, found := strings.Cut(stderr, "Could not get lock ")
-	if !found {
-		return "", "", false
-	}
-	if f := strings.Fields(rest); len(f) > 0 {
-		lock = strings.TrimSuffix(f[0], ".")
-	}
-	holder = "another process"
-	if m := heldBy.FindStringSubmatch(rest); m != nil {
-		holder = "process " + m[1]
-		if m[2] != "" {
-			holder += " (" + m[2] + ")"
-		}
-	}
-	return lock, holder, true
-}
-
 // notLocatable recognises apt's errors for packages or versions missing
 // from the cache, which in check mode usually mean an earlier task adds the
 // repository.

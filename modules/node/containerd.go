@@ -290,30 +290,31 @@ func (c *Containerd) Apply(ctx context.Context, h modules.Host, d plan.Diff) err
 }
 
 // ContainerdRuntimeDropIn returns the drop-in that adds rt to the
-// containerd on the host behind c, and where to write it. It reads the
-// managed config.toml: for containerd 1.x the drop-in has to repeat its
-// whole CRI table (imports replace plugin tables there), for 2.x only the
-// runtime's table. Write the file with the usual file step, then call
+// containerd on the host behind c, and where to write it. configPath and
+// dropInDir are the containerd module's config_path and drop_in_dir. It
+// reads the managed config: for containerd 1.x the drop-in has to repeat
+// its whole CRI table (imports replace plugin tables there), for 2.x only
+// the runtime's table. Write the file with the usual file step, then call
 // RestartContainerdIfChanged.
-func ContainerdRuntimeDropIn(ctx context.Context, c conn.Conn, rt ContainerdRuntime) (path string, content []byte, err error) {
+func ContainerdRuntimeDropIn(ctx context.Context, c conn.Conn, configPath, dropInDir string, rt ContainerdRuntime) (path string, content []byte, err error) {
 	if err := rt.validate(); err != nil {
 		return "", nil, err
 	}
-	main, ok, err := readFile(ctx, c, "/etc/containerd/config.toml")
+	main, ok, err := readFile(ctx, c, configPath)
 	if err != nil {
 		return "", nil, err
 	}
 	if !ok {
-		return "", nil, errors.New("no /etc/containerd/config.toml: run the containerd module first")
+		return "", nil, fmt.Errorf("no %s: run the containerd module first", configPath)
 	}
-	if !strings.Contains(string(main), "/etc/containerd/conf.d/*.toml") {
-		return "", nil, errors.New("/etc/containerd/config.toml does not import /etc/containerd/conf.d/*.toml: run the containerd module first")
+	if glob := dropInDir + "/*.toml"; !strings.Contains(string(main), glob) {
+		return "", nil, fmt.Errorf("%s does not import %s: run the containerd module first", configPath, glob)
 	}
 	content, err = runtimeDropIn(main, rt, managedHeader("containerd runtime "+rt.Name))
 	if err != nil {
 		return "", nil, err
 	}
-	return runtimeDropInPath("/etc/containerd/conf.d", rt.Name), content, nil
+	return runtimeDropInPath(dropInDir, rt.Name), content, nil
 }
 
 // RestartContainerdIfChanged restarts containerd when changed is true and

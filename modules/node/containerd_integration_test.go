@@ -89,7 +89,7 @@ func TestContainerd(t *testing.T) {
 	})
 
 	t.Run("runtime drop-in", func(t *testing.T) {
-		path, content, err := ContainerdRuntimeDropIn(ctx, h.c, ContainerdRuntime{Name: "nvidia", BinaryName: "/usr/sbin/runc", Default: true})
+		path, content, err := ContainerdRuntimeDropIn(ctx, h.c, "/etc/containerd/config.toml", "/etc/containerd/conf.d", ContainerdRuntime{Name: "nvidia", BinaryName: "/usr/sbin/runc", Default: true})
 		if err != nil {
 			t.Fatal(err)
 		}

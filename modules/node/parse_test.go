@@ -78,20 +78,8 @@ func TestSpecs(t *testing.T) {
 	}
 }
 
-func TestLockHolder(t *testing.T) {
-	for _, tc := range []struct{ in, lock, holder string }{
-		{"E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)\nE: Unable to acquire the dpkg frontend lock", "/var/lib/dpkg/lock-frontend", "process 1234 (unattended-upgr)"},
-		{"E: Could not get lock /var/lib/apt/lists/lock. It is held by process 99\n", "/var/lib/apt/lists/lock", "process 99"},
-		{"E: Could not get lock /var/lib/dpkg/lock - open (11: Resource temporarily unavailable)", "/var/lib/dpkg/lock", "another process"},
-	} {
-		lock, holder, ok := lockHolder(tc.in)
-		if !ok || lock != tc.lock || holder != tc.holder {
-			t.Errorf("%q: %q %q %v", tc.in, lock, holder, ok)
-		}
-	}
-	if _, _, ok := lockHolder("E: Unable to locate package nope"); ok {
-		t.Error("not a lock error")
-	}
+// Lock messages are parsed in modules/internal/apt (TestLockHolder there).
+func TestNotLocatable(t *testing.T) {
 	if !notLocatable("E: Unable to locate package nope") || !notLocatable("E: Version '9' for 'kubelet' was not found") {
 		t.Error("notLocatable")
 	}

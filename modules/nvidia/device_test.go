@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/runtime/device"
 )
 
@@ -60,7 +61,8 @@ func TestDevice(t *testing.T) {
 	})
 	t.Run("nvidia_container_toolkit check mode", func(t *testing.T) {
 		m := newModule(t, "nvidia_container_toolkit", map[string]any{"manage_repo": false})
-		d, err := m.Check(ctx, h)
+		// As under --check: without containerd the runtime is known after apply.
+		d, err := modules.CheckOnly(ctx, m, h)
 		if err != nil {
 			t.Fatal(err)
 		}

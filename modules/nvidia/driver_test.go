@@ -24,11 +24,17 @@ type fakeHost struct {
 	ran        []string
 	reconnect  bool
 	bootID     string
+	// locked is how many apt-get/apt-mark runs fail as apt does while
+	// unattended-upgrades holds the dpkg lock.
+	locked int
 }
 
 func (h *fakeHost) Run(ctx context.Context, cmd string, opts ...conn.ExecOption) (conn.Result, error) {
 	h.ran = append(h.ran, cmd)
 	switch {
+	case h.locked > 0 && (strings.HasPrefix(cmd, "apt-get ") || strings.HasPrefix(cmd, "apt-mark ")):
+		h.locked--
+		return conn.Result{ExitCode: 100, Stderr: "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)\n"}, nil
 	case strings.Contains(cmd, "shutdown -r"):
 		h.bootID = "after-reboot"
 	case cmd == probeScript:
@@ -299,5 +305,39 @@ func TestDriverValidate(t *testing.T) {
 		if _, err := modules.New("nvidia_driver", args); err == nil {
 			t.Errorf("%v: want an error", args)
 		}
+	}
+}
+
+// The driver's packages go through the shared apt runner: a dpkg lock held
+// by unattended-upgrades (a fresh Ubuntu boot) is waited for, up to
+// lock_timeout, instead of failing the install at once.
+func TestDriverWaitsForTheDpkgLock(t *testing.T) {
+	probe := map[string]string{"pci": a100PCI, "kernel": "5.15.0-126-generic\n", "headers": "present\n", "os_release": ubuntu2204}
+	fh := &fakeHost{probe: probeOf(probe), installed: map[string]string{}, candidates: map[string]string{
+		"nvidia-headless-580-open": "580.95.05-0ubuntu0.22.04.1", "nvidia-utils-580": "580.95.05-0ubuntu0.22.04.1"}}
+	ctx := context.Background()
+	m := newModule(t, "nvidia_driver", map[string]any{"lock_timeout": "1m"})
+	d, err := m.Check(ctx, asHost(fh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.locked = 1
+	if err := m.Apply(ctx, asHost(fh), d); err != nil {
+		t.Fatalf("apply while the lock is held once: %v", err)
+	}
+	installs := 0
+	for _, c := range fh.ran {
+		if strings.HasPrefix(c, "apt-get install") {
+			installs++
+		}
+	}
+	if installs != 2 {
+		t.Errorf("apt-get install ran %d times, want 2 (once locked, once after the wait):\n%s", installs, strings.Join(fh.ran, "\n"))
+	}
+
+	fh.locked, fh.ran = 1000, nil
+	m = newModule(t, "nvidia_driver", map[string]any{"lock_timeout": "1s"})
+	if err := m.Apply(ctx, asHost(fh), d); err == nil || !strings.Contains(err.Error(), "still held by process 4242 (unattended-upgr)") {
+		t.Fatalf("want the lock holder named after lock_timeout, got %v", err)
 	}
 }

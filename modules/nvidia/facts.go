@@ -51,7 +51,7 @@ exit 0
 `
 
 // Facts is the GPU state of one host. ToFacts turns it into the gpu_*
-// host facts documented in docs/modules/gpu_facts.md.
+// host facts documented in docs/gpu-facts.md.
 type Facts struct {
 	PCI []PCIDevice
 	// LoadedDriver is "nvidia", "nouveau" or "": the kernel module that

@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/apt"
 	"github.com/gpuctl/gpuctl/modules/node"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -33,35 +35,31 @@ const (
 	DefaultToolkitKey  = "https://nvidia.github.io/libnvidia-container/gpgkey"
 )
 
-const (
-	defaultContainerdConfig = "/etc/containerd/config.toml"
-	defaultDropinDir        = "/etc/containerd/conf.d"
-)
-
 // toolkitPackages are pinned together, as NVIDIA's install guide does: a
 // newer library under an older CLI is not a tested combination.
 var toolkitPackages = []string{"nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools", "libnvidia-container1"}
 
 // Toolkit installs nvidia-container-toolkit and points containerd at it.
 type Toolkit struct {
-	Version        string   `yaml:"version" default:"1.18.0-1" doc:"toolkit package version to pin (all four packages); with source: binaries, the version the binaries must carry"`
-	Source         string   `yaml:"source" default:"apt" choices:"apt,binaries" doc:"apt installs NVIDIA's packages from its repository; binaries copies nvidia-container-runtime, nvidia-cdi-hook and nvidia-ctk (1.18 or later: the runtime injects GPUs through CDI itself) from binaries_dir on the machine gpuctl runs on into /usr/bin, for air-gapped hosts"`
-	BinariesDir    string   `yaml:"binaries_dir" doc:"with source: binaries, the directory on the controller holding the toolkit's binaries"`
-	RepoURL        string   `yaml:"repo_url" default:"https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH)" doc:"apt repository (flat, suite /); apt replaces $(ARCH)"`
-	KeyURL         string   `yaml:"key_url" default:"https://nvidia.github.io/libnvidia-container/gpgkey" doc:"ASCII-armoured signing key, fetched by the host"`
-	Key            string   `yaml:"key" doc:"the ASCII-armoured signing key itself, for hosts that cannot fetch key_url"`
-	Keyring        string   `yaml:"keyring" default:"/etc/apt/keyrings/nvidia-container-toolkit.asc" doc:"where the key is written (signed-by)"`
-	SourcesFile    string   `yaml:"sources_file" default:"/etc/apt/sources.list.d/nvidia-container-toolkit.list" doc:"apt source list file"`
-	AptOptions     []string `yaml:"apt_options" doc:"extra -o options for apt-get (private apt directories in tests)"`
-	ManageRepo     bool     `yaml:"manage_repo" default:"true" doc:"write the repository and key; false when a mirror is configured elsewhere"`
-	Install        bool     `yaml:"install" default:"true" doc:"install the pinned packages"`
-	Hold           bool     `yaml:"hold" default:"true" doc:"apt-mark hold the packages so upgrades keep the pinned version"`
-	Containerd     bool     `yaml:"configure_containerd" default:"true" doc:"add the nvidia runtime to containerd"`
-	DefaultRuntime bool     `yaml:"default_runtime" doc:"make nvidia containerd's default runtime (the device plugin then needs no runtimeClassName)"`
-	Config         string   `yaml:"containerd_config" default:"/etc/containerd/config.toml" doc:"containerd's main config"`
-	DropinDir      string   `yaml:"dropin_dir" default:"/etc/containerd/conf.d" doc:"drop-in directory (containerd 2.x)"`
-	Restart        bool     `yaml:"restart" default:"true" doc:"restart containerd when its config changed, and wait for it"`
-	WhenNoGPU      string   `yaml:"when_no_gpu" default:"skip" choices:"skip,fail,install" doc:"what to do on a host without an NVIDIA GPU"`
+	Version        string        `yaml:"version" default:"1.18.0-1" doc:"toolkit package version to pin (all four packages); with source: binaries, the version the binaries must carry"`
+	Source         string        `yaml:"source" default:"apt" choices:"apt,binaries" doc:"apt installs NVIDIA's packages from its repository; binaries copies nvidia-container-runtime, nvidia-cdi-hook and nvidia-ctk (1.18 or later: the runtime injects GPUs through CDI itself) from binaries_dir on the machine gpuctl runs on into /usr/bin, for air-gapped hosts"`
+	BinariesDir    string        `yaml:"binaries_dir" doc:"with source: binaries, the directory on the controller holding the toolkit's binaries"`
+	RepoURL        string        `yaml:"repo_url" default:"https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH)" doc:"apt repository (flat, suite /); apt replaces $(ARCH)"`
+	KeyURL         string        `yaml:"key_url" default:"https://nvidia.github.io/libnvidia-container/gpgkey" doc:"ASCII-armoured signing key, fetched by the host"`
+	Key            string        `yaml:"key" doc:"the ASCII-armoured signing key itself, for hosts that cannot fetch key_url"`
+	Keyring        string        `yaml:"keyring" default:"/etc/apt/keyrings/nvidia-container-toolkit.asc" doc:"where the key is written (signed-by)"`
+	SourcesFile    string        `yaml:"sources_file" default:"/etc/apt/sources.list.d/nvidia-container-toolkit.list" doc:"apt source list file"`
+	AptOptions     []string      `yaml:"apt_options" doc:"extra -o options for apt-get (private apt directories in tests)"`
+	LockTimeout    time.Duration `yaml:"lock_timeout" doc:"how long to wait while another process (unattended-upgrades) holds the dpkg lock (default 5m)"`
+	ManageRepo     bool          `yaml:"manage_repo" default:"true" doc:"write the repository and key; false when a mirror is configured elsewhere"`
+	Install        bool          `yaml:"install" default:"true" doc:"install the pinned packages"`
+	Hold           bool          `yaml:"hold" default:"true" doc:"apt-mark hold the packages so upgrades keep the pinned version"`
+	Containerd     bool          `yaml:"configure_containerd" default:"true" doc:"add the nvidia runtime to containerd"`
+	DefaultRuntime bool          `yaml:"default_runtime" doc:"make nvidia containerd's default runtime (the device plugin then needs no runtimeClassName)"`
+	Config         string        `yaml:"containerd_config" default:"/etc/containerd/config.toml" doc:"containerd's main config (the containerd module's config_path)"`
+	DropinDir      string        `yaml:"dropin_dir" default:"/etc/containerd/conf.d" doc:"drop-in directory (the containerd module's drop_in_dir): a main config importing it gets the runtime as a drop-in there; otherwise used for containerd 2.x"`
+	Restart        bool          `yaml:"restart" default:"true" doc:"restart containerd when its config changed, and wait for it"`
+	WhenNoGPU      string        `yaml:"when_no_gpu" default:"skip" choices:"skip,fail,install" doc:"what to do on a host without an NVIDIA GPU"`
 
 	skip string
 }
@@ -137,18 +135,18 @@ func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 	}
 	p := &toolkitPlan{}
 	// With binaries there is no repository, no package and nothing to hold.
-	apt := m.Source == "apt"
-	if apt && m.ManageRepo {
+	fromApt := m.Source == "apt"
+	if fromApt && m.ManageRepo {
 		if err := m.checkRepo(ctx, h, p); err != nil {
 			return d, err
 		}
 	}
-	if apt && m.Install {
+	if fromApt && m.Install {
 		if err := m.checkPackages(ctx, h, p); err != nil {
 			return d, err
 		}
 	}
-	if !apt {
+	if !fromApt {
 		if err := m.checkBinaries(ctx, h, p); err != nil {
 			return d, err
 		}
@@ -256,11 +254,12 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 	if exists && strings.TrimSpace(main) != "" && v < 2 {
 		return "", fmt.Errorf("%s: %s has config version %d: convert it to version 2 or later first (containerd config default > %s)", h.Name(), m.Config, v, m.Config)
 	}
-	// A config written by gpuctl's containerd module imports the default
-	// drop-in folder and is owned by that module: editing it here would make
-	// the two modules undo each other, so its drop-in helper is used.
-	if m.Config == defaultContainerdConfig && m.DropinDir == defaultDropinDir && importsCover(main, path.Join(defaultDropinDir, "99-nvidia.toml")) {
-		file, content, err := node.ContainerdRuntimeDropIn(ctx, h.Conn(), node.ContainerdRuntime{Name: "nvidia", BinaryName: NVIDIARuntimeBinary, Default: m.DefaultRuntime})
+	// A config written by gpuctl's containerd module imports its drop-in
+	// folder (drop_in_dir, here dropin_dir) and is owned by that module:
+	// editing it here would make the two modules undo each other, so its
+	// drop-in helper is used, with the same paths.
+	if importsCover(main, path.Join(m.DropinDir, "99-nvidia.toml")) {
+		file, content, err := node.ContainerdRuntimeDropIn(ctx, h.Conn(), m.Config, m.DropinDir, node.ContainerdRuntime{Name: "nvidia", BinaryName: NVIDIARuntimeBinary, Default: m.DefaultRuntime})
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", h.Name(), err)
 		}
@@ -314,6 +313,7 @@ func (m *Toolkit) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 			return err
 		}
 	}
+	runner := apt.NewRunner(h.Conn(), h.Log(), m.LockTimeout)
 	opts := ""
 	for _, o := range m.AptOptions {
 		opts += " -o " + conn.Quote(o)
@@ -325,18 +325,18 @@ func (m *Toolkit) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 		if m.ManageRepo {
 			src = " -o Dir::Etc::sourcelist=" + conn.Quote(m.SourcesFile) + " -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"
 		}
-		if _, err := run(ctx, h, aptEnv+"apt-get"+opts+src+" update"); err != nil {
-			return fmt.Errorf("apt-get update for the toolkit repository %s: %w", m.RepoURL, err)
+		if _, err := runner.Must(ctx, "apt-get"+opts+src+" update"); err != nil {
+			return fmt.Errorf("%s: apt-get update for the toolkit repository %s: %w", h.Name(), m.RepoURL, err)
 		}
 	}
 	if len(p.packages) > 0 {
-		if _, err := run(ctx, h, aptEnv+"apt-get"+opts+" install -y --no-install-recommends --allow-downgrades --allow-change-held-packages "+conn.Join(p.packages...)); err != nil {
-			return fmt.Errorf("install nvidia-container-toolkit %s: %w", m.Version, err)
+		if _, err := runner.Must(ctx, "apt-get"+opts+" install -y --no-install-recommends --allow-downgrades --allow-change-held-packages "+conn.Join(p.packages...)); err != nil {
+			return fmt.Errorf("%s: install nvidia-container-toolkit %s: %w", h.Name(), m.Version, err)
 		}
 	}
 	if len(p.hold) > 0 {
-		if _, err := run(ctx, h, "apt-mark hold "+conn.Join(p.hold...)+" >/dev/null"); err != nil {
-			return err
+		if _, err := runner.Must(ctx, "apt-mark hold "+conn.Join(p.hold...)); err != nil {
+			return fmt.Errorf("%s: hold the toolkit's packages: %w", h.Name(), err)
 		}
 	}
 	if err := m.applyBinaries(ctx, h, p); err != nil {

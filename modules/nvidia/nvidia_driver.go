@@ -10,6 +10,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/apt"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -42,6 +43,7 @@ type Driver struct {
 	Reboot        bool          `yaml:"reboot" doc:"reboot when the new driver needs it (nouveau loaded, another driver version loaded); otherwise report reboot required"`
 	RebootTimeout time.Duration `yaml:"reboot_timeout" doc:"how long to wait for the host after a reboot (default 10m)"`
 	RequireGPU    bool          `yaml:"require_gpu" doc:"fail instead of skipping when the host has no NVIDIA GPU"`
+	LockTimeout   time.Duration `yaml:"lock_timeout" doc:"how long to wait while another process (unattended-upgrades) holds the dpkg lock (default 5m)"`
 
 	skip           string
 	rebootRequired string
@@ -213,9 +215,9 @@ func (m *Driver) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		return fmt.Errorf("%s: nvidia_driver: apply without a plan from check", h.Name())
 	}
 	if len(p.packages) > 0 {
-		cmd := aptEnv + "apt-get install -y --no-install-recommends " + conn.Join(p.packages...)
-		if _, err := run(ctx, h, cmd); err != nil {
-			return fmt.Errorf("install driver packages: %w", err)
+		cmd := "apt-get install -y --no-install-recommends " + conn.Join(p.packages...)
+		if _, err := apt.NewRunner(h.Conn(), h.Log(), m.LockTimeout).Must(ctx, cmd); err != nil {
+			return fmt.Errorf("%s: install driver packages: %w", h.Name(), err)
 		}
 	}
 	if p.blacklist != nil {

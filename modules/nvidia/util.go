@@ -17,10 +17,6 @@ func init() {
 	modules.RegisterFacts(modules.FactGatherer{Name: "gpu", Gather: GatherGPUFacts})
 }
 
-// aptEnv keeps apt and dpkg from asking questions and from changing their
-// output with the host's language.
-const aptEnv = "DEBIAN_FRONTEND=noninteractive LC_ALL=C "
-
 // run runs cmd and returns its output, or an error naming the host.
 func run(ctx context.Context, h modules.Host, cmd string) (string, error) {
 	out, err := conn.Output(ctx, h.Conn(), cmd)
