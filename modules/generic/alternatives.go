@@ -201,6 +201,9 @@ func (m *Alternatives) sameFollowers(g *altGroup) bool {
 }
 
 func (m *Alternatives) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

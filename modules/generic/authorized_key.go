@@ -225,6 +225,9 @@ func (m *AuthorizedKey) fetch(ctx context.Context, h modules.Host) (string, erro
 }
 
 func (m *AuthorizedKey) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	p, err := stateOf[*authKeyPlan](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -110,6 +110,9 @@ func (m *Group) find(db *accountDB) (groupEntry, bool) {
 }
 
 func (m *Group) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

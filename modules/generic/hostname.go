@@ -114,6 +114,9 @@ func (m *Hostname) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 }
 
 func (m *Hostname) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -72,12 +72,12 @@ func TestSystemModulesHost(t *testing.T) {
 		}
 	})
 	t.Run("raw", func(t *testing.T) {
-		d, res, err := r.Apply(t, "raw", map[string]any{"free_form": `echo "$0 a=b"; echo err >&2`})
-		if err != nil || len(d.Changes) != 1 || res["rc"] != 0 || res["stdout"] != "bash a=b\n" || res["stderr"] != "err\n" {
+		d, res, err := r.Apply(t, "raw", map[string]any{"free_form": `echo "a=b  c"; echo err >&2`})
+		if err != nil || len(d.Changes) != 1 || res["rc"] != 0 || res["stdout"] != "a=b  c\n" || res["stderr"] != "err\n" {
 			t.Errorf("%v %+v %v", err, d.Changes, res)
 		}
-		_, res, _ = r.Apply(t, "raw", map[string]any{"free_form": `echo "$0"`, "executable": "/bin/sh"})
-		if res["stdout"] != "/bin/sh\n" {
+		_, res, _ = r.Apply(t, "raw", map[string]any{"free_form": `echo "$0"`, "executable": "/bin/bash"})
+		if res["stdout"] != "/bin/bash\n" {
 			t.Errorf("executable: %v", res)
 		}
 		_, res, err = r.Apply(t, "raw", map[string]any{"free_form": "exit 3"})

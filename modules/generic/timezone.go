@@ -98,6 +98,9 @@ func (m *Timezone) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 }
 
 func (m *Timezone) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

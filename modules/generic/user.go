@@ -399,6 +399,9 @@ func (m *User) fillResult(u passwdEntry) {
 }
 
 func (m *User) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if d.Empty() {
+		return nil // Check found nothing to do
+	}
 	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ func TestDpkgSelectionsHost(t *testing.T) {
 	if strings.Join(strings.Fields(sel()), " ") != "openssh-server install" {
 		t.Errorf("selections %q", sel())
 	}
-	_, err := checkOnly(t, h, "dpkg_selections", map[string]any{"name": "no-such-pkg", "selection": "hold"})
+	_, err := apply(t, h, "dpkg_selections", map[string]any{"name": "no-such-pkg", "selection": "hold"})
 	if ny := (*modules.NotYetError)(nil); !errors.As(err, &ny) {
 		t.Errorf("unknown package: %v, want known after apply", err)
 	}
