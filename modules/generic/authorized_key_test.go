@@ -104,7 +104,7 @@ func TestAuthorizedKeyHost(t *testing.T) {
 		"700 carol carol\n600 carol carol\n2" {
 		t.Errorf("host:\n%s", out)
 	}
-	if out, err := r.TH.Output("carol", "id -un"); err != nil || out != "carol" {
+	if out, err := r.TH.Output("carol", "id -un"); err != nil || strings.TrimSpace(out) != "carol" {
 		t.Errorf("ssh as carol: %q %v", out, err)
 	}
 	res := r.NoChange(t, "authorized_key", map[string]any{"user": "carol", "key": keyB})
