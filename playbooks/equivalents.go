@@ -10,7 +10,6 @@ var equivalents = map[string]string{
 	"docker_container":  "`containerd`/`image_import` for images; run containers as Kubernetes pods",
 	"apt_key":           "`apt_repository` with key_url, key_file or key: the key goes to /etc/apt/keyrings and the source names it with signed-by (apt-key is deprecated)",
 	"deb822_repository": "`apt_repository`, which writes deb822 .sources files: name, types, uris, suites, components, architectures, key_url",
-	"unarchive":         "`get_url` or `copy` for the archive, then `command: tar -xf ARCHIVE -C DEST` with creates",
 }
 
 func equivalentHint(module string) string {
