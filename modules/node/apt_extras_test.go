@@ -27,12 +27,13 @@ func TestAptAnsibleExtras(t *testing.T) {
 		t.Fatalf("list file %q", out)
 	}
 	installed := func() string {
-		return strings.TrimSpace(h.th.Run(t, "dpkg-query -W -f='${Package}=${Version}:${db:Status-Abbrev}\\n' 'gpuctl-*' 2>/dev/null | grep ':ii' || true"))
+		out := h.th.Run(t, "dpkg-query -W -f='${Package}=${Version}:${db:Status-Abbrev}\\n' 'gpuctl-*' 2>/dev/null | grep ':ii' || true")
+		return strings.ReplaceAll(out, " ", "")
 	}
 
 	timeline(t, h, "ansible.builtin.apt", map[string]any{"pkg": "gpuctl-hello=1.0-1"})
 	d := timeline(t, h, "apt", map[string]any{"upgrade": "dist"})
-	if !hasChange(d, "package:gpuctl-hello", "version") || installed() != "gpuctl-dep=0.1-1:ii \ngpuctl-hello=2.0-1:ii " {
+	if !hasChange(d, "package:gpuctl-hello", "version") || installed() != "gpuctl-dep=0.1-1:ii\ngpuctl-hello=2.0-1:ii" {
 		t.Errorf("dist-upgrade: %s\n%s", describe(d), installed())
 	}
 	timeline(t, h, "apt", map[string]any{"package": "gpuctl-hello=1.0-1", "allow_downgrade": true})
@@ -53,7 +54,7 @@ func TestAptAnsibleExtras(t *testing.T) {
 	timeline(t, h, "apt_repository", map[string]any{"repo": line, "state": "absent", "update_cache": false})
 	h.th.Run(t, "printf '# %s  # old\\n' '"+line+"' > /etc/apt/sources.list.d/mine.list")
 	timeline(t, h, "apt_repository", map[string]any{"repo": line, "update-cache": false})
-	if out := h.th.Run(t, "ls /etc/apt/sources.list.d; cat /etc/apt/sources.list.d/mine.list"); out != "mine.list\n"+line+" # old" {
+	if out := h.th.Run(t, "ls /etc/apt/sources.list.d; cat /etc/apt/sources.list.d/mine.list"); out != "debian.sources\nmine.list\n"+line+" # old" {
 		t.Errorf("sources.list.d:\n%s", out)
 	}
 }
