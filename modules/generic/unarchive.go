@@ -178,7 +178,7 @@ func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 		if err != nil || r.ExitCode != 0 {
 			return d, errors.Join(err, fmt.Errorf("unarchive: %s is not an archive tar can read: %s", m.Src, strings.TrimSpace(r.Stderr)))
 		}
-		m.result["files"] = lines(r.Stdout)
+		m.result["files"] = strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
 	}
 	r, err := m.run(ctx, h, m.tar("--diff"))
 	if err != nil {
