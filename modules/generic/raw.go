@@ -64,12 +64,22 @@ func (m *Raw) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		return fmt.Errorf("raw %q: %w", m.FreeForm, err)
 	}
 	m.result = map[string]any{"rc": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
-		"stdout_lines": lines(res.Stdout), "stderr_lines": lines(res.Stderr)}
+		"stdout_lines": outputLines(res.Stdout), "stderr_lines": outputLines(res.Stderr)}
 	if res.ExitCode != 0 {
 		m.result["msg"] = "non-zero return code"
 		return &CommandError{Cmd: m.FreeForm, RC: res.ExitCode, Stderr: res.Stderr, Stdout: res.Stdout, result: m.result}
 	}
 	return nil
+}
+
+// outputLines is Python's str.splitlines for what raw registers: no empty
+// last line for the final newline.
+func outputLines(s string) []string {
+	s = strings.TrimSuffix(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, "\n")
 }
 
 func (m *Raw) Unverified() bool       { return true }

@@ -73,7 +73,7 @@ func TestSystemModulesHost(t *testing.T) {
 	})
 	t.Run("raw", func(t *testing.T) {
 		d, res, err := r.Apply(t, "raw", map[string]any{"free_form": `echo "a=b  c"; echo err >&2`})
-		if err != nil || len(d.Changes) != 1 || res["rc"] != 0 || res["stdout"] != "a=b  c\n" || res["stderr"] != "err\n" {
+		if err != nil || len(d.Changes) != 1 || res["rc"] != 0 || res["stdout"] != "a=b  c\n" || res["stderr"] != "err\n" || len(res["stdout_lines"].([]string)) != 1 {
 			t.Errorf("%v %+v %v", err, d.Changes, res)
 		}
 		_, res, _ = r.Apply(t, "raw", map[string]any{"free_form": `echo "$0"`, "executable": "/bin/bash"})
