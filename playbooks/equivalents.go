@@ -6,14 +6,10 @@ import "fmt"
 // not have under that name. Consulted only when the module is not
 // registered, so a module added later simply takes over its name.
 var equivalents = map[string]string{
-	"sysctl":           "`kernel` sets sysctls persistently: kernel: {name: NAME, modules: [], sysctls: {KEY: VALUE}}",
-	"modprobe":         "`kernel` loads modules now and at boot: kernel: {name: NAME, modules: [MOD], sysctls: {}}",
-	"systemd":          "`service` (name, state, enabled, daemon_reload)",
-	"systemd_service":  "`service` (name, state, enabled, daemon_reload)",
-	"package":          "`apt` (gpuctl manages Debian and Ubuntu hosts)",
-	"mount":            "`lineinfile` on /etc/fstab plus `command: mount -a`",
-	"docker_container": "`containerd`/`image_import` for images; run containers as Kubernetes pods",
-	"raw":              "`command` or `shell`",
+	"mount":             "`lineinfile` on /etc/fstab plus `command: mount -a`",
+	"docker_container":  "`containerd`/`image_import` for images; run containers as Kubernetes pods",
+	"apt_key":           "`apt_repository` with key_url, key_file or key: the key goes to /etc/apt/keyrings and the source names it with signed-by (apt-key is deprecated)",
+	"deb822_repository": "`apt_repository`, which writes deb822 .sources files: name, types, uris, suites, components, architectures, key_url",
 }
 
 func equivalentHint(module string) string {

@@ -58,7 +58,7 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
     - name: a typo
       comand: ls
     - name: look
-      authorized_key: {user: x, key: y}
+      ufw: {rule: allow, port: "22"}
     - name: mount
       ansible.posix.mount: {path: /x, state: mounted}
     - ptest: {path: /x}
@@ -74,7 +74,7 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
 	for _, want := range []string{
 		"5 errors:",
 		`pb.yaml:4: task "a typo": unknown module "comand" (did you mean "command"?)`,
-		`pb.yaml:6: task "look": unknown module "authorized_key"`,
+		`pb.yaml:6: task "look": unknown module "ufw"`,
 		`pb.yaml:8: task "mount": unknown module "mount"`,
 		"in gpuctl use `lineinfile` on /etc/fstab",
 		`pb.yaml:10: task "ptest": unknown keyword "whne" (did you mean "when"?)`,

@@ -33,7 +33,7 @@ func init() {
 // Apt manages packages with apt-get. A version pin may be a glob
 // ("1.34.4-*"), resolved to the best matching version in the cache.
 type Apt struct {
-	Name              []string      `yaml:"name" doc:"packages, each NAME or NAME=VERSION (VERSION may be a glob such as 1.34.4-*)"`
+	Name              []string      `yaml:"name" aliases:"package,pkg" doc:"packages, each NAME or NAME=VERSION (VERSION may be a glob such as 1.34.4-*)"`
 	State             string        `yaml:"state" default:"present" choices:"present,absent,latest" doc:"present installs missing packages, latest also upgrades them, absent removes them"`
 	Hold              *bool         `yaml:"hold" doc:"true holds the named packages (apt-mark hold) so upgrades leave them alone; false releases them; unset leaves holds as they are"`
 	Purge             bool          `yaml:"purge" doc:"with state: absent, also remove configuration files"`
@@ -42,11 +42,15 @@ type Apt struct {
 	CacheValidTime    time.Duration `yaml:"cache_valid_time" doc:"how old the apt cache may be before update_cache refreshes it (seconds or a duration) (default 1h)"`
 	InstallRecommends bool          `yaml:"install_recommends" doc:"also install recommended packages"`
 	LockTimeout       time.Duration `yaml:"lock_timeout" doc:"how long to wait while another process (unattended-upgrades) holds the dpkg lock (default 5m)"`
+	AptExtras         `yaml:",squash"`
 }
 
 func (a *Apt) Validate() error {
-	if len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache {
-		return errors.New("nothing to do: give name, deb or update_cache")
+	if len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache && !a.Autoremove && a.Upgrade == "no" {
+		return errors.New("nothing to do: give name, deb, update_cache, upgrade or autoremove")
+	}
+	if err := a.AptExtras.validate(); err != nil {
+		return err
 	}
 	if err := validateSpecs(a.Name); err != nil {
 		return err
@@ -59,8 +63,8 @@ func (a *Apt) Validate() error {
 	if a.State == "absent" && len(a.Deb) > 0 {
 		return errors.New("deb cannot be combined with state: absent (name the packages instead)")
 	}
-	if a.Purge && a.State != "absent" {
-		return errors.New("purge only applies to state: absent")
+	if a.Purge && a.State != "absent" && !a.Autoremove {
+		return errors.New("purge only applies to state: absent or autoremove")
 	}
 	if a.CacheValidTime < 0 {
 		return errors.New("cache_valid_time must be positive: an update on every run would never report 'no change'")
@@ -89,7 +93,7 @@ func (a *Apt) request(h modules.Host) pkgRequest {
 		Specs: a.Name, State: a.State, Hold: a.Hold, Purge: a.Purge, Debs: a.Deb,
 		UpdateCache: a.UpdateCache, CacheValidTime: durOr(a.CacheValidTime, time.Hour),
 		InstallRecommends: a.InstallRecommends, LockTimeout: a.LockTimeout,
-		Log: h.Log(),
+		Log: h.Log(), Extras: &a.AptExtras,
 	}
 }
 
@@ -137,6 +141,7 @@ type pkgRequest struct {
 	InstallRecommends bool
 	LockTimeout       time.Duration
 	Log               *slog.Logger
+	Extras            *AptExtras // Ansible's further apt options; nil for gpuctl's own modules
 }
 
 // planPackages measures the host and returns the steps that bring the
@@ -165,6 +170,14 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 	if needUpdate {
 		s.add(plan.Change{Resource: "apt:cache", Action: plan.Run, Field: "update", After: "apt-get update"},
 			func(ctx context.Context, c conn.Conn) error { return apt.update(ctx) })
+	}
+
+	if needUpdate && r.Extras.upgrading() {
+		// What an upgrade does depends on the lists the update fetches.
+		return s, "upgrades known after apply (the apt cache is refreshed first)", nil
+	}
+	if err := r.Extras.planUpgrade(ctx, apt, s); err != nil {
+		return nil, "", err
 	}
 
 	debNames := map[string]string{}
@@ -204,7 +217,7 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 	default:
 		for _, sp := range specs {
 			st := status[sp.Name]
-			if r.State == "present" && st.Installed && sp.matches(st.Version) {
+			if r.State == "present" && st.Installed && sp.matches(st.Version) || r.Extras.onlyUpgrade() && !st.Installed {
 				continue
 			}
 			if sp.glob() {
@@ -238,13 +251,13 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 		var cmd string
 		switch {
 		case r.State == "absent" && r.Purge:
-			cmd = "apt-get -q -y --allow-change-held-packages purge "
+			cmd = "apt-get -q -y --allow-change-held-packages " + r.Extras.removeFlags() + "purge "
 		case r.State == "absent":
 			// Naming a held package for removal is the explicit request
 			// the hold is there to wait for.
-			cmd = "apt-get -q -y --allow-change-held-packages remove "
+			cmd = "apt-get -q -y --allow-change-held-packages " + r.Extras.removeFlags() + "remove "
 		default:
-			cmd = "apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
+			cmd = "apt-get -q -y " + r.Extras.dpkgOptions() + r.Extras.installFlags()
 			if !r.InstallRecommends {
 				cmd += "--no-install-recommends "
 			}
@@ -300,6 +313,10 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 			// version dpkg reports differently): nothing to do.
 			s.note("apt reports nothing to do for %s", strings.Join(args, " "))
 		}
+	}
+
+	if err := r.Extras.planAutoremove(ctx, apt, s, r.State, r.Purge); err != nil {
+		return nil, "", err
 	}
 
 	if r.Hold != nil {

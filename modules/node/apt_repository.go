@@ -36,15 +36,16 @@ func init() {
 // keyring: signed-by ties each key to its repository.
 type AptRepository struct {
 	AptSource   `yaml:",squash"`
-	State       string        `yaml:"state" default:"present" choices:"present,absent" doc:"absent removes the .sources file and its key"`
-	UpdateCache bool          `yaml:"update_cache" default:"true" doc:"run apt-get update when the repository changed"`
+	AnsibleRepo `yaml:",squash"`
+	State       string        `yaml:"state" default:"present" choices:"present,absent" doc:"absent removes the .sources file and its key (with repo: the line)"`
+	UpdateCache bool          `yaml:"update_cache" default:"true" aliases:"update-cache" doc:"run apt-get update when the repository changed"`
 	LockTimeout time.Duration `yaml:"lock_timeout" doc:"how long to wait while another process holds the apt lock (default 5m)"`
 }
 
 // AptSource is one deb822 source; the containerd and kubernetes_packages
 // modules build one too.
 type AptSource struct {
-	Name          string   `yaml:"name" required:"true" doc:"file name: /etc/apt/sources.list.d/NAME.sources, key /etc/apt/keyrings/NAME.asc (or .gpg)"`
+	Name          string   `yaml:"name" doc:"required without repo; file name: /etc/apt/sources.list.d/NAME.sources, key /etc/apt/keyrings/NAME.asc (or .gpg)"`
 	Types         []string `yaml:"types" doc:"deb and/or deb-src (default deb)"`
 	URIs          []string `yaml:"uris" doc:"repository URLs"`
 	Suites        []string `yaml:"suites" doc:"suites (distribution codenames), or / for a flat repository"`
@@ -102,7 +103,21 @@ func (r *AptSource) validate(present bool) error {
 	return nil
 }
 
-func (r *AptRepository) Validate() error { return r.validate(r.State == "present") }
+func (r *AptRepository) Validate() error {
+	if r.Repo == "" {
+		if r.Name == "" {
+			return errors.New(`missing required argument "name" (or Ansible's one-line "repo")`)
+		}
+		return r.validate(r.State == "present")
+	}
+	if r.Name != "" || len(r.URIs) > 0 || len(r.Suites) > 0 || r.KeyURL != "" || r.KeyFile != "" || r.Key != "" {
+		return errors.New("repo is Ansible's one-line form; name, uris, suites and the key arguments are the deb822 form: give one of them")
+	}
+	return r.AnsibleRepo.validateRepo()
+}
+
+// Result is what Ansible registers for the one-line form.
+func (r *AptRepository) Result() map[string]any { return r.AnsibleRepo.result }
 
 func (r *AptSource) sourcesPath() string { return "/etc/apt/sources.list.d/" + r.Name + ".sources" }
 
@@ -241,7 +256,11 @@ func duplicateSources(ctx context.Context, c conn.Conn, ours string, uris []stri
 }
 
 func (r *AptRepository) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
-	s, err := r.plan(ctx, h, r.State == "present")
+	planFn := r.plan
+	if r.Repo != "" {
+		planFn = r.AnsibleRepo.planRepo
+	}
+	s, err := planFn(ctx, h, r.State == "present")
 	if err != nil {
 		return plan.Diff{}, err
 	}
@@ -257,7 +276,10 @@ func (r *AptRepository) Apply(ctx context.Context, h modules.Host, d plan.Diff) 
 	return applySteps(ctx, h, d)
 }
 
-var _ modules.Module = (*AptRepository)(nil)
+var (
+	_ modules.Module   = (*AptRepository)(nil)
+	_ modules.Resulter = (*AptRepository)(nil)
+)
 
 // lastLine is the last non-empty line of a command's error, the one that
 // usually says what went wrong.

@@ -110,3 +110,18 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 }
+
+func TestAptExtrasBadArgs(t *testing.T) {
+	for want, args := range map[string]map[string]any{
+		"nothing to do":                 {},
+		"expected one of no, yes, safe": {"upgrade": "all"},
+		"expected comma-separated":      {"name": "x1", "dpkg_options": "force-confold; rm -rf /"},
+		"not a release name":            {"name": "x1", "default_release": "a b"},
+		`"name" is given twice`:         {"name": "x1", "pkg": "x2"},
+		"purge only applies to state":   {"name": "x1", "purge": true},
+	} {
+		if _, err := modules.New("apt", args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want %q", args, err, want)
+		}
+	}
+}
