@@ -69,6 +69,11 @@ type FileAttrs struct {
 	Mode  fs.FileMode
 	Owner string
 	Group string
+	// Planned, when set, is what the caller saw at the path when it
+	// decided to write. WriteFile looks again right before the rename and,
+	// when the file changed since (someone else wrote it between check and
+	// apply), fails with a *ChangedError and leaves it as it is.
+	Planned *Planned
 }
 
 // ExecOption adjusts one command.
