@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/pkg/sftp"
 
@@ -132,7 +133,7 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	tmp := conn.TempName(p)
 	fh, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	defer func() {
 		if err != nil && !c.isDead() {
@@ -146,14 +147,14 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	}
 	if _, err := fh.ReadFrom(ctxReader{ctx, bytes.NewReader(data)}); err != nil {
 		fh.Close()
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := fh.Sync(); err != nil && !isUnsupported(err) {
 		fh.Close()
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := fh.Close(); err != nil {
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := f.verify(ctx, tmp, data); err != nil {
 		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
@@ -298,6 +299,35 @@ func fileMode(m fs.FileMode) fs.FileMode {
 		return 0o644
 	}
 	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// explain adds the likely cause to an SFTP server's bare "Failure": OpenSSH's
+// sftp-server reports a full disk and a read-only filesystem (ENOSPC,
+// EROFS) with that one status, which tells the user nothing. The
+// filesystem's own numbers (statvfs@openssh.com) tell which it was. Other
+// errors, and servers without the extension, pass through.
+func (f *sftpFS) explain(cl *sftp.Client, p string, size int, err error) error {
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure {
+		return err
+	}
+	if _, ok := cl.HasExtension("statvfs@openssh.com"); !ok {
+		return err
+	}
+	dir := path.Dir(p)
+	st, serr := cl.StatVFS(dir)
+	if serr != nil {
+		return err
+	}
+	const stRdonly = 1 // ST_RDONLY in statvfs(3)'s f_flag
+	switch {
+	case st.Flag&stRdonly != 0:
+		return fmt.Errorf("%w: %s is on a read-only filesystem (%w)", syscall.EROFS, dir, err)
+	case st.Frsize*st.Bavail < uint64(size)+st.Frsize || st.Files > 0 && st.Favail == 0:
+		return fmt.Errorf("%w: %d bytes free on the filesystem of %s, %d to write, %d inodes free (%w)",
+			syscall.ENOSPC, st.Frsize*st.Bavail, dir, size, st.Favail, err)
+	}
+	return err
 }
 
 func isUnsupported(err error) bool {
