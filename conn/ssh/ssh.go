@@ -37,6 +37,8 @@ type Conn struct {
 
 	ids     idCache
 	servers fileServers // serve.go
+
+	lockStdin io.WriteCloser // the host lock holder's stdin (hostlock.go)
 }
 
 var _ conn.Conn = (*Conn)(nil)
@@ -55,6 +57,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 	}
 	c, err := dial(ctx, rc, bastion)
+	if err == nil && cfg.HostLock {
+		if err = c.lockHost(ctx); err != nil {
+			c.Close()
+			c = nil
+		}
+	}
 	if err != nil {
 		if bastion != nil {
 			bastion.Close()
@@ -320,6 +328,9 @@ func (c *Conn) Close() error {
 			c.sftp.Close()
 		}
 		c.sftpMu.Unlock()
+		if c.lockStdin != nil {
+			c.lockStdin.Close() // the holder ends and frees the host lock
+		}
 		err = c.client.Close()
 		if errors.Is(err, net.ErrClosed) || c.isDead() {
 			err = nil
