@@ -30,7 +30,8 @@ import (
 const lockScript = `f=/run/lock/gpuctl.lock; [ -d /run/lock ] && [ -w /run/lock ] || f=/tmp/gpuctl.lock
 command -v flock >/dev/null 2>&1 || { echo gpuctl-lock-none; exit 0; }
 [ -e "$f" ] || (umask 000; : >>"$f") 2>/dev/null
-exec 9<"$f" || { echo gpuctl-lock-none; exit 0; }
+[ -r "$f" ] || { echo gpuctl-lock-none; exit 0; }
+exec 9<"$f"
 if flock -n 9; then
   { truncate -c -s 0 "$f" && printf '%s hostpid=%s\n' "$1" "$$" | dd of="$f" conv=notrunc,nocreat status=none; } 2>/dev/null
   echo "gpuctl-lock-held $f"

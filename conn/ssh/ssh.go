@@ -210,10 +210,14 @@ func (c *Conn) probe(timeout time.Duration) error {
 	}
 }
 
+// errClosedByHost says what a bare EOF means: the server end went away.
+var errClosedByHost = errors.New("the host closed the connection: its sshd exited or was killed, or the host went down")
+
 func (c *Conn) markDead(err error) {
 	c.deadOnce.Do(func() {
-		if err == nil {
-			err = io.EOF
+		// A bare EOF, or SFTP's "connection lost", tells the user nothing.
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+			err = errClosedByHost
 		}
 		c.deadErr = err
 		close(c.dead)
