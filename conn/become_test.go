@@ -230,3 +230,39 @@ func TestBecomeOptionsValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The command fallback (no file server) guards the plan and cleans up
+// what cut-off writes left, as the SFTP path does.
+func TestBecomeWriteGuard(t *testing.T) {
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		t.Skip("needs GNU coreutils")
+	}
+	ctx := context.Background()
+	c := conn.Become(withFakeSudo(t, "nopasswd", ""), conn.BecomeOptions{})
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.conf")
+	leftover := conn.TempName(p)
+	os.WriteFile(leftover, []byte("half"), 0o600)
+	if err := c.WriteFile(ctx, p, []byte("v1"), conn.FileAttrs{Planned: conn.PlannedFrom(nil, false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("leftover of a cut-off write survived: %v", err)
+	}
+	os.WriteFile(p, []byte("theirs"), 0o644)
+	err := c.WriteFile(ctx, p, []byte("v2"), conn.FileAttrs{Planned: conn.PlannedFrom([]byte("v1"), true)})
+	var ce *conn.ChangedError
+	if !errors.As(err, &ce) || ce.Now != *conn.PlannedFrom([]byte("theirs"), true) {
+		t.Fatalf("write over a changed file: %v", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "theirs" {
+		t.Errorf("changed file replaced: %q", got)
+	}
+	if err := c.WriteFile(ctx, p, []byte("v2"), conn.FileAttrs{Planned: conn.PlannedFrom([]byte("theirs"), true)}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("dir holds %d entries, want f.conf only", len(entries))
+	}
+}
