@@ -266,3 +266,20 @@ func TestBecomeWriteGuard(t *testing.T) {
 		t.Errorf("dir holds %d entries, want f.conf only", len(entries))
 	}
 }
+
+// A command that reports its cause on stdout (apt-get relaying dpkg) shows
+// that cause in its error.
+func TestExitErrorShowsStdoutErrors(t *testing.T) {
+	e := &conn.ExitError{Cmd: "apt-get install x", Result: conn.Result{ExitCode: 100,
+		Stdout: "Unpacking x (1.0) ...\ndpkg: error processing archive x.deb (--unpack):\n cannot copy extracted data for './srv/f' to '/srv/f.dpkg-new': failed to write (No space left on device)\nErrors were encountered\nok\n",
+		Stderr: "E: Sub-process /usr/bin/dpkg returned an error code (1)\n"}}
+	msg := e.Error()
+	for _, want := range []string{"E: Sub-process", "/srv/f.dpkg-new", "No space left on device", "Errors were encountered"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "Unpacking") || strings.Contains(msg, "\nok") {
+		t.Errorf("message carries stdout beyond the errors:\n%s", msg)
+	}
+}
