@@ -29,15 +29,22 @@ import (
 // elsewhere the message says which process to end.
 const lockScript = `f=/run/lock/gpuctl.lock; [ -d /run/lock ] && [ -w /run/lock ] || f=/tmp/gpuctl.lock
 command -v flock >/dev/null 2>&1 || { echo gpuctl-lock-none; exit 0; }
-[ -e "$f" ] || (umask 000; : >>"$f") 2>/dev/null
+[ -e "$f" ] || { umask 000; true >>"$f"; } 2>/dev/null
 [ -r "$f" ] || { echo gpuctl-lock-none; exit 0; }
-exec 9<"$f"
+if [ -w "$f" ]; then exec 9<>"$f"; else exec 9<"$f"; fi
 if flock -n 9; then
-  { truncate -c -s 0 "$f" && printf '%s hostpid=%s\n' "$1" "$$" | dd of="$f" conv=notrunc,nocreat status=none; } 2>/dev/null
+  [ -w "$f" ] && printf '%-` + lockRecordWidth + `s\n' "$1 hostpid=$$" >&9
   echo "gpuctl-lock-held $f"
   exec cat >/dev/null
 fi
 echo "gpuctl-lock-busy $f"; head -c 1000 "$f"`
+
+// lockRecordWidth pads every record to one width, so a holder overwrites
+// the last one in place through the descriptor it locked: opening with
+// truncation would erase the record before the lock is ours, and the
+// shell's builtins then write it without starting truncate or dd (the
+// lock costs the connection two processes: flock and the cat that holds it).
+const lockRecordWidth = "480"
 
 // ErrHostLocked is matched (errors.Is) by a *LockedError.
 var ErrHostLocked = errors.New("another gpuctl run holds this host")
@@ -88,6 +95,9 @@ func (o lockOwner) record() string {
 
 func parseOwner(s string) lockOwner {
 	var o lockOwner
+	// Only the first line is the holder's: what follows may be the tail of
+	// an older, longer record.
+	s, _, _ = strings.Cut(s, "\n")
 	for _, f := range strings.Fields(s) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
