@@ -76,6 +76,8 @@ func SSHConfigFor(h *inventory.Host, vars map[string]any, timeout time.Duration)
 		cfg.KnownHostsFiles = append(cfg.KnownHostsFiles, f)
 	}
 	cfg.InsecureIgnoreHostKey = hostKeyCheckingOff(vars)
+	// One run at a time per host, unless the inventory says otherwise.
+	cfg.HostLock = vars["gpuctl_host_lock"] == nil || template.Truthy(vars["gpuctl_host_lock"])
 	if err := applyKeepAlive(&cfg, get); err != nil {
 		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
 	}

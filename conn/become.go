@@ -401,7 +401,7 @@ func (b *becomeConn) WriteFile(ctx context.Context, p string, data []byte, attrs
 		return f.WriteFile(ctx, p, data, attrs)
 	}
 	sum := sha256.Sum256(data)
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".gpuctl-"+randomToken()[:12])
+	tmp := TempName(p)
 	var s strings.Builder
 	s.WriteString("if [ ! -d " + Quote(path.Dir(p)) + " ]; then echo " + b.notFound() + " >&2; exit 3; fi; ")
 	s.WriteString("set -e; umask 077; t=" + Quote(tmp) + "; trap 'rm -f -- \"$t\"' EXIT; trap 'exit 129' HUP INT TERM PIPE; cat > \"$t\"; ")
@@ -416,16 +416,51 @@ func (b *becomeConn) WriteFile(ctx context.Context, p string, data []byte, attrs
 	case attrs.Group != "":
 		s.WriteString("chgrp -- " + Quote(attrs.Group) + ` "$t"; `)
 	}
-	s.WriteString(fmt.Sprintf(`chmod %04o "$t"; mv -fT -- "$t" %s; trap - EXIT HUP INT TERM PIPE`, chmodBits(attrs.Mode), Quote(p)))
+	s.WriteString(fmt.Sprintf(`chmod %04o "$t"; `, chmodBits(attrs.Mode)))
+	s.WriteString(plannedGuard(p, attrs.Planned))
+	s.WriteString(`mv -fT -- "$t" ` + Quote(p) + `; trap - EXIT HUP INT TERM PIPE; `)
+	// What cut-off writes of p left (conn.TempMarker).
+	s.WriteString("rm -f -- " + Quote(path.Join(path.Dir(p), TempPrefix(p))) + "*")
 
 	res, err := b.Run(ctx, s.String(), Stdin(bytes.NewReader(data)))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
+	if res.ExitCode == changedExit {
+		now := Planned{}
+		f := strings.Fields(res.Stderr)
+		switch {
+		case len(f) > 1 && f[1] == "missing":
+			now.Missing = true
+		case len(f) > 1:
+			hex.Decode(now.SHA256[:], []byte(f[1]))
+		}
+		return fmt.Errorf("%s: write %s: %w", b.where(), p, &ChangedError{Path: p, Planned: *attrs.Planned, Now: now})
+	}
 	if res.ExitCode != 0 {
 		return b.fileErr("write", p, res)
 	}
 	return nil
+}
+
+// changedExit is the shell's exit status for a target that changed since
+// the caller planned (plannedGuard).
+const changedExit = 75
+
+// plannedGuard is shell that exits changedExit, printing what p now is,
+// when p is no longer what the caller planned against.
+func plannedGuard(p string, planned *Planned) string {
+	if planned == nil {
+		return ""
+	}
+	want := "missing"
+	if !planned.Missing {
+		want = hex.EncodeToString(planned.SHA256[:])
+	}
+	q := Quote(p)
+	// A host without sha256sum cannot tell; it writes as before.
+	return `if [ ! -e ` + q + ` ]; then c=missing; elif command -v sha256sum >/dev/null 2>&1; then c=$(sha256sum < ` + q + `); c=${c%% *}; else c=` + want + `; fi; ` +
+		`if [ "$c" != ` + want + ` ]; then echo "gpuctl-changed $c" >&2; exit ` + strconv.Itoa(changedExit) + `; fi; `
 }
 
 // chmodBits is FileAttrs.Mode as chmod's octal number, 0 meaning 0644.

@@ -230,3 +230,56 @@ func TestBecomeOptionsValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The command fallback (no file server) guards the plan and cleans up
+// what cut-off writes left, as the SFTP path does.
+func TestBecomeWriteGuard(t *testing.T) {
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		t.Skip("needs GNU coreutils")
+	}
+	ctx := context.Background()
+	c := conn.Become(withFakeSudo(t, "nopasswd", ""), conn.BecomeOptions{})
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.conf")
+	leftover := conn.TempName(p)
+	os.WriteFile(leftover, []byte("half"), 0o600)
+	if err := c.WriteFile(ctx, p, []byte("v1"), conn.FileAttrs{Planned: conn.PlannedFrom(nil, false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("leftover of a cut-off write survived: %v", err)
+	}
+	os.WriteFile(p, []byte("theirs"), 0o644)
+	err := c.WriteFile(ctx, p, []byte("v2"), conn.FileAttrs{Planned: conn.PlannedFrom([]byte("v1"), true)})
+	var ce *conn.ChangedError
+	if !errors.As(err, &ce) || ce.Now != *conn.PlannedFrom([]byte("theirs"), true) {
+		t.Fatalf("write over a changed file: %v", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "theirs" {
+		t.Errorf("changed file replaced: %q", got)
+	}
+	if err := c.WriteFile(ctx, p, []byte("v2"), conn.FileAttrs{Planned: conn.PlannedFrom([]byte("theirs"), true)}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("dir holds %d entries, want f.conf only", len(entries))
+	}
+}
+
+// A command that reports its cause on stdout (apt-get relaying dpkg) shows
+// that cause in its error.
+func TestExitErrorShowsStdoutErrors(t *testing.T) {
+	e := &conn.ExitError{Cmd: "apt-get install x", Result: conn.Result{ExitCode: 100,
+		Stdout: "Unpacking x (1.0) ...\ndpkg: error processing archive x.deb (--unpack):\n cannot copy extracted data for './srv/f' to '/srv/f.dpkg-new': failed to write (No space left on device)\nErrors were encountered\nok\n",
+		Stderr: "E: Sub-process /usr/bin/dpkg returned an error code (1)\n"}}
+	msg := e.Error()
+	for _, want := range []string{"E: Sub-process", "/srv/f.dpkg-new", "No space left on device", "Errors were encountered"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "Unpacking") || strings.Contains(msg, "\nok") {
+		t.Errorf("message carries stdout beyond the errors:\n%s", msg)
+	}
+}

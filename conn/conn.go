@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -69,6 +70,11 @@ type FileAttrs struct {
 	Mode  fs.FileMode
 	Owner string
 	Group string
+	// Planned, when set, is what the caller saw at the path when it
+	// decided to write. WriteFile looks again right before the rename and,
+	// when the file changed since (someone else wrote it between check and
+	// apply), fails with a *ChangedError and leaves it as it is.
+	Planned *Planned
 }
 
 // ExecOption adjusts one command.
@@ -138,7 +144,35 @@ func (e *ExitError) Error() string {
 	if len(msg) > 2000 {
 		msg = "…" + msg[len(msg)-2000:]
 	}
+	if msg != trimNL(e.Result.Stdout) {
+		if lines := errorLines(e.Result.Stdout); lines != "" {
+			msg += "\n(stdout) " + lines
+		}
+	}
 	return redactAll(fmt.Sprintf("%q exited %d: %s", e.Cmd, e.Result.ExitCode, msg), e.redact)
+}
+
+// errorLines picks the lines of a command's stdout that report an error,
+// with the indented lines that continue them. Some tools print the cause
+// there while stderr only says that they failed: apt-get relays dpkg's
+// "error processing archive ... (No space left on device)" on stdout.
+func errorLines(out string) string {
+	var keep []string
+	cont := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.Contains(strings.ToLower(l), "error"):
+			keep, cont = append(keep, l), true
+		case cont && strings.HasPrefix(l, " "):
+			keep = append(keep, l)
+		default:
+			cont = false
+		}
+		if len(keep) >= 8 {
+			break
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func trimNL(s string) string {

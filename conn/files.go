@@ -148,7 +148,7 @@ func Chown(ctx context.Context, c Conn, p, owner, group string) error {
 // Symlink makes link point at target, replacing whatever link is (but a
 // directory) in one rename, so link is never missing in between.
 func Symlink(ctx context.Context, c Conn, target, link string) error {
-	tmp := path.Join(path.Dir(link), "."+path.Base(link)+".gpuctl-"+randomToken()[:12])
+	tmp := TempName(link)
 	if o := ops(c); o != nil {
 		err := o.Symlink(ctx, target, tmp)
 		if err == nil {

@@ -152,15 +152,38 @@ func WriteAtomic(path string, data []byte, attrs conn.FileAttrs) error {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
+	if err := unchanged(path, attrs.Planned); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err := os.Rename(name, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	ok = true
 	if d, err := os.Open(dir); err == nil {
+		if names, err := d.Readdirnames(-1); err == nil {
+			conn.RemoveTemps(context.Background(), names, path, name, func(_ context.Context, t string) error { return os.Remove(t) })
+		}
 		d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// unchanged fails with a *conn.ChangedError when path is no longer what
+// the caller planned against.
+func unchanged(path string, planned *conn.Planned) error {
+	if planned == nil {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return conn.CheckPlanned(path, planned, nil)
+	}
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	return conn.CheckPlanned(path, planned, &sum)
 }
 
 func lookupUser(uid uint32) string {

@@ -63,6 +63,11 @@ type Config struct {
 	// 0 means 8.
 	MaxSessions int
 
+	// HostLock takes the host's gpuctl lock (hostlock.go) for the
+	// connection's lifetime, so that a second run against the host is
+	// refused with the first one's name. A bastion is never locked.
+	HostLock bool
+
 	Logger *slog.Logger
 }
 

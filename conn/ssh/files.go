@@ -3,7 +3,6 @@ package ssh
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/pkg/sftp"
 
@@ -130,10 +130,10 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	if err != nil {
 		return err
 	}
-	tmp := tempName(p)
+	tmp := conn.TempName(p)
 	fh, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	defer func() {
 		if err != nil && !c.isDead() {
@@ -147,14 +147,14 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	}
 	if _, err := fh.ReadFrom(ctxReader{ctx, bytes.NewReader(data)}); err != nil {
 		fh.Close()
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := fh.Sync(); err != nil && !isUnsupported(err) {
 		fh.Close()
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := fh.Close(); err != nil {
-		return c.fileErr("write", p, err)
+		return c.fileErr("write", p, f.explain(cl, p, len(data), err))
 	}
 	if err := f.verify(ctx, tmp, data); err != nil {
 		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
@@ -188,6 +188,11 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
 	}
+	// As late as can be: a file someone else wrote since the task checked
+	// it is not replaced blindly.
+	if err := f.unchanged(ctx, cl, p, attrs.Planned); err != nil {
+		return fmt.Errorf("ssh: %s: write %s: %w", c.cfg.name(), p, err)
+	}
 	if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
 		err = cl.PosixRename(tmp, p)
 	} else if f.asLogin {
@@ -198,42 +203,86 @@ func (f *sftpFS) WriteFile(ctx context.Context, p string, data []byte, attrs con
 	if err != nil {
 		return c.fileErr("rename into", p, err)
 	}
+	f.removeTemps(ctx, cl, p, tmp)
 	return nil
 }
 
-// verify compares the uploaded file's SHA-256 with data's. Small files are
+// verify compares the uploaded file's SHA-256 with data's.
+func (f *sftpFS) verify(ctx context.Context, tmp string, data []byte) error {
+	want := sha256.Sum256(data)
+	got, err := f.sum(ctx, tmp, int64(len(data)))
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("uploaded data does not match: sha256 %x on the host, %x sent", got, want)
+	}
+	return nil
+}
+
+// sum is the SHA-256 of the file p of the given size. Small files are
 // read back, which costs less than starting a command; large ones are
 // hashed on the host when sha256sum exists and runs as the file's writer.
-func (f *sftpFS) verify(ctx context.Context, tmp string, data []byte) error {
-	c := f.c
-	want := sha256.Sum256(data)
-	var got string
+func (f *sftpFS) sum(ctx context.Context, p string, size int64) (sum [32]byte, err error) {
 	// The login user may not read what a become server wrote.
-	if len(data) > readBackMax && f.asLogin {
-		res, err := c.Run(ctx, "LC_ALL=C sha256sum -- "+conn.Quote(tmp))
+	if size > readBackMax && f.asLogin {
+		res, err := f.c.Run(ctx, "LC_ALL=C sha256sum -- "+conn.Quote(p))
 		if err != nil {
-			return err
+			return sum, err
 		}
 		switch res.ExitCode {
 		case 0:
-			got, _, _ = strings.Cut(res.Stdout, " ")
+			h, _, _ := strings.Cut(res.Stdout, " ")
+			if b, err := hex.DecodeString(h); err == nil && len(b) == len(sum) {
+				copy(sum[:], b)
+				return sum, nil
+			}
+			return sum, fmt.Errorf("sha256sum %s: unexpected output %q", p, res.Stdout)
 		case 127:
 		default:
-			return fmt.Errorf("sha256sum %s: %s", tmp, strings.TrimSpace(res.Stderr))
+			return sum, fmt.Errorf("sha256sum %s: %s", p, strings.TrimSpace(res.Stderr))
 		}
 	}
-	if got == "" {
-		back, err := f.ReadFile(ctx, tmp)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(back)
-		got = hex.EncodeToString(sum[:])
+	back, err := f.ReadFile(ctx, p)
+	if err != nil {
+		return sum, err
 	}
-	if got != hex.EncodeToString(want[:]) {
-		return fmt.Errorf("uploaded data does not match: sha256 %s on the host, %x sent", got, want)
+	return sha256.Sum256(back), nil
+}
+
+// unchanged fails with a *conn.ChangedError when p is no longer what the
+// caller planned against (attrs.Planned); nil planned checks nothing.
+func (f *sftpFS) unchanged(ctx context.Context, cl *sftp.Client, p string, planned *conn.Planned) error {
+	if planned == nil {
+		return nil
 	}
-	return nil
+	fi, err := cl.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return conn.CheckPlanned(p, planned, nil)
+	}
+	if err != nil {
+		return f.c.fileErr("stat", p, err)
+	}
+	now, err := f.sum(ctx, p, fi.Size())
+	if err != nil {
+		return err
+	}
+	return conn.CheckPlanned(p, planned, &now)
+}
+
+// removeTemps removes what cut-off writes of p left beside it. It reads
+// bare names (no owner lookups, no readlink), one round trip per hundred
+// entries, and only after a write: an idempotent run never pays for it.
+func (f *sftpFS) removeTemps(ctx context.Context, cl *sftp.Client, p, keep string) {
+	entries, err := cl.ReadDirContext(ctx, path.Dir(p))
+	if err != nil {
+		return
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	conn.RemoveTemps(ctx, names, p, keep, func(_ context.Context, t string) error { return cl.Remove(t) })
 }
 
 // readBackMax is the largest upload verified by reading it back.
@@ -252,12 +301,33 @@ func fileMode(m fs.FileMode) fs.FileMode {
 	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 }
 
-// tempName is a hidden, unique name in p's directory, so the final rename
-// stays within one filesystem.
-func tempName(p string) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return path.Join(path.Dir(p), "."+path.Base(p)+".gpuctl-"+hex.EncodeToString(b[:]))
+// explain adds the likely cause to an SFTP server's bare "Failure": OpenSSH's
+// sftp-server reports a full disk and a read-only filesystem (ENOSPC,
+// EROFS) with that one status, which tells the user nothing. The
+// filesystem's own numbers (statvfs@openssh.com) tell which it was. Other
+// errors, and servers without the extension, pass through.
+func (f *sftpFS) explain(cl *sftp.Client, p string, size int, err error) error {
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure {
+		return err
+	}
+	if _, ok := cl.HasExtension("statvfs@openssh.com"); !ok {
+		return err
+	}
+	dir := path.Dir(p)
+	st, serr := cl.StatVFS(dir)
+	if serr != nil {
+		return err
+	}
+	const stRdonly = 1 // ST_RDONLY in statvfs(3)'s f_flag
+	switch {
+	case st.Flag&stRdonly != 0:
+		return fmt.Errorf("%w: %s is on a read-only filesystem (%w)", syscall.EROFS, dir, err)
+	case st.Frsize*st.Bavail < uint64(size)+st.Frsize || st.Files > 0 && st.Favail == 0:
+		return fmt.Errorf("%w: %d bytes free on the filesystem of %s, %d to write, %d inodes free (%w)",
+			syscall.ENOSPC, st.Frsize*st.Bavail, dir, size, st.Favail, err)
+	}
+	return err
 }
 
 func isUnsupported(err error) bool {

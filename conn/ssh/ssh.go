@@ -37,6 +37,8 @@ type Conn struct {
 
 	ids     idCache
 	servers fileServers // serve.go
+
+	lockStdin io.WriteCloser // the host lock holder's stdin (hostlock.go)
 }
 
 var _ conn.Conn = (*Conn)(nil)
@@ -55,6 +57,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 	}
 	c, err := dial(ctx, rc, bastion)
+	if err == nil && cfg.HostLock {
+		if err = c.lockHost(ctx); err != nil {
+			c.Close()
+			c = nil
+		}
+	}
 	if err != nil {
 		if bastion != nil {
 			bastion.Close()
@@ -202,10 +210,14 @@ func (c *Conn) probe(timeout time.Duration) error {
 	}
 }
 
+// errClosedByHost says what a bare EOF means: the server end went away.
+var errClosedByHost = errors.New("the host closed the connection: its sshd exited or was killed, or the host went down")
+
 func (c *Conn) markDead(err error) {
 	c.deadOnce.Do(func() {
-		if err == nil {
-			err = io.EOF
+		// A bare EOF, or SFTP's "connection lost", tells the user nothing.
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+			err = errClosedByHost
 		}
 		c.deadErr = err
 		close(c.dead)
@@ -320,6 +332,9 @@ func (c *Conn) Close() error {
 			c.sftp.Close()
 		}
 		c.sftpMu.Unlock()
+		if c.lockStdin != nil {
+			c.lockStdin.Close() // the holder ends and frees the host lock
+		}
 		err = c.client.Close()
 		if errors.Is(err, net.ErrClosed) || c.isDead() {
 			err = nil

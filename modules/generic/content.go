@@ -28,6 +28,9 @@ type contentPlan struct {
 	write  bool   // contents differ or the file is missing
 	fix    attrFix
 	attrs  Attrs
+	// planned is what the file was at check time; the write refuses to
+	// replace it when someone else changed it since (conn.ErrChanged).
+	planned *conn.Planned
 }
 
 // readFile returns a file's contents and info; exists is false when it is
@@ -77,7 +80,7 @@ func readReal(ctx context.Context, h modules.Host, p string) (real string, data 
 // difference in d as changes of res ("file:" and the path the user
 // named). Content changes come first, then mode and owner.
 func planContent(ctx context.Context, h modules.Host, res, p string, cur []byte, fi conn.FileInfo, exists bool, want []byte, a Attrs, d *plan.Diff) (*contentPlan, error) {
-	cp := &contentPlan{path: p, exists: exists, info: fi, data: want, attrs: a}
+	cp := &contentPlan{path: p, exists: exists, info: fi, data: want, attrs: a, planned: conn.PlannedFrom(cur, exists)}
 	switch {
 	case !exists:
 		cp.write = true
@@ -161,8 +164,9 @@ func (cp *contentPlan) apply(ctx context.Context, h modules.Host, o writeOpts) (
 		if err != nil {
 			return backupFile, err
 		}
+		attrs.Planned = cp.planned
 		err = h.Conn().WriteFile(ctx, cp.path, cp.data, attrs)
-		if err != nil && cp.exists && cp.attrs.Owner == "" && cp.attrs.Group == "" {
+		if err != nil && cp.exists && cp.attrs.Owner == "" && cp.attrs.Group == "" && !errors.Is(err, conn.ErrChanged) {
 			// Keeping the old owner needs chown, which an unprivileged
 			// user may not do; like Ansible, write anyway as ourselves.
 			attrs.Owner, attrs.Group = "", ""
