@@ -89,7 +89,7 @@ func TestRetryFailedKeepsHostsUntilTheySucceed(t *testing.T) {
     - fail: {msg: boom}
       when: inventory_hostname in (broken | default('b c'))
 `), 0o644)
-	if out, _, code := gpuctl(t, dir, "run", "site.yml", "-i", "hosts.yaml"); code != 1 || !strings.Contains(out, "re-run only the 2 failed") {
+	if out, _, code := gpuctl(t, dir, "run", "site.yml", "-i", "hosts.yaml"); code != 1 || !strings.Contains(out, "re-run only the 2 host(s) that failed") {
 		t.Fatalf("first run: code %d\n%s", code, out)
 	}
 	// A run limited to a, which succeeds, keeps b and c recorded.

@@ -108,7 +108,7 @@ func (o *runOptions) updateRecord(recap *engine.Recap, runErr error, nfailed int
 		return
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(hint, "to re-run only the %d failed host(s): add --retry-failed to this command\n", nfailed)
+		fmt.Fprintf(hint, "to re-run only the %d host(s) that failed or were unreachable: add --retry-failed to this command\n", nfailed)
 	}
 }
 
