@@ -48,8 +48,12 @@ func (o *runOptions) completeRetry() error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	if len(names) == 0 {
-		fmt.Fprintf(o.io.Err, "--retry-failed: no host of this inventory%s failed in the recorded runs of %s (last %s); nothing to run\n",
-			map[bool]string{true: " and --limit", false: ""}[o.limit != ""], o.playbook, rec.Updated.Format(time.RFC3339))
+		scope := "this inventory"
+		if o.limit != "" {
+			scope += " and --limit"
+		}
+		fmt.Fprintf(o.io.Err, "--retry-failed: no host of %s failed in the recorded runs of %s (last %s); nothing to run\n",
+			scope, o.playbook, rec.Updated.Format(time.RFC3339))
 		o.retry.nothing = true
 		return nil
 	}
