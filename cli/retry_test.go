@@ -108,14 +108,22 @@ func TestRetryFailedKeepsHostsUntilTheySucceed(t *testing.T) {
 	}
 }
 
+// With no failure recorded, --retry-failed contacts no host and exits 0.
 func TestRetryFailedWithoutRecord(t *testing.T) {
 	dir := retryPlaybook(t)
 	_, stderr, code := gpuctl(t, dir, "run", "site.yml", "-i", "hosts.yaml", "--retry-failed")
-	if code != 1 || !strings.Contains(stderr, "no earlier run of site.yml") {
+	if code != 0 || !strings.Contains(stderr, "nothing to run") {
 		t.Fatalf("code %d %s", code, stderr)
 	}
 	if got := runs(t, dir); got["a"]+got["b"]+got["c"] != 0 {
 		t.Fatalf("hosts ran: %v", got)
+	}
+	// A run without failures leaves no record behind.
+	if _, _, code := gpuctl(t, dir, "run", "site.yml", "-i", "hosts.yaml", "-e", "fixed=true"); code != 0 {
+		t.Fatalf("run: code %d", code)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "state", "gpuctl", "failed", "*")); len(m) != 0 {
+		t.Errorf("a run without failures wrote %v", m)
 	}
 }
 

@@ -40,8 +40,8 @@ func (o *runOptions) completeRetry() error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
-	if rec == nil {
-		return &ExitError{Code: 1, Err: fmt.Errorf("--retry-failed: no earlier run of %s against this inventory is recorded (%s)", o.playbook, o.retry.recordPath)}
+	if rec == nil { // no run of it has failed yet
+		rec = &failedRecord{}
 	}
 	limit, names, err := retryLimit(rec, o.inv, o.limit)
 	if err != nil {
@@ -52,8 +52,8 @@ func (o *runOptions) completeRetry() error {
 		if o.limit != "" {
 			scope += " and --limit"
 		}
-		fmt.Fprintf(o.io.Err, "--retry-failed: no host of %s failed in the recorded runs of %s (last %s); nothing to run\n",
-			scope, o.playbook, rec.Updated.Format(time.RFC3339))
+		fmt.Fprintf(o.io.Err, "--retry-failed: no host of %s is recorded as failed in runs of %s (%s); nothing to run\n",
+			scope, o.playbook, o.retry.recordPath)
 		o.retry.nothing = true
 		return nil
 	}
@@ -102,6 +102,9 @@ func (o *runOptions) updateRecord(recap *engine.Recap, runErr error, nfailed int
 		return
 	}
 	rec, err := loadFailedRecord(o.retry.recordPath)
+	if err == nil && rec == nil && nfailed == 0 {
+		return // nothing to remember: a run that never failed leaves no file
+	}
 	if err != nil || rec == nil {
 		rec = &failedRecord{} // a broken record is replaced, not fatal
 	}
