@@ -249,6 +249,9 @@ func factsPlaybook(o *runOptions) (*playbooks.Playbook, *inventory.Inventory, er
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.limit, err = inventory.ExpandLimitFiles(o.limit); err != nil {
+		return nil, nil, fmt.Errorf("--limit: %w", err)
+	}
 	yes := true
 	return &playbooks.Playbook{Plays: []*playbooks.Play{{Name: "facts", Hosts: "all", GatherFacts: &yes}}}, inv, nil
 }

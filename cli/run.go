@@ -51,6 +51,7 @@ type runOptions struct {
 	connectTimeout   time.Duration
 	taskTimeout      time.Duration
 	color            string
+	retry            retryState
 
 	vars    map[string]any
 	inv     *inventory.Inventory
@@ -100,7 +101,8 @@ change, 2 changes pending (or made), 1 failure.`,
 	o.invFlags.add(f)
 	f.BoolVarP(&o.check, "check", "C", false, "change nothing; report what would change")
 	f.BoolVarP(&o.diff, "diff", "D", false, "show what changes: unified diffs for files, before/after for the rest")
-	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs)")
+	f.StringVarP(&o.limit, "limit", "l", "", "further limit hosts to a pattern (a:b, a:!b, a:&b, globs; @FILE: the hosts FILE lists, one a line, as a .retry file)")
+	f.BoolVar(&o.retry.failedOnly, "retry-failed", false, "run only the hosts that failed or were unreachable in the last runs of this playbook against this inventory (see docs/fleet.md)")
 	f.StringSliceVarP(&o.tags, "tags", "t", nil, "only run tasks with these tags")
 	f.StringSliceVar(&o.skipTags, "skip-tags", nil, "skip tasks with these tags")
 	f.IntVarP(&o.forks, "forks", "f", 10, "hosts working on a task at once (time only: results do not depend on it)")
@@ -152,6 +154,10 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 	if o.pb, err = l.Load(path); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	o.retry.bundled = pbFile == ""
+	if err := o.completeRetry(); err != nil {
+		return err
+	}
 	o.secrets = append(o.inv.Secrets(), l.Secrets()...)
 	if o.askBecomePass {
 		pw, err := readPassword(o.io, "BECOME password: ")
@@ -184,6 +190,9 @@ func (o *runOptions) Validate() error {
 
 // Run executes the playbook and maps the outcome to an exit code.
 func (o *runOptions) Run(cmd *cobra.Command) error {
+	if o.retry.nothing {
+		return nil
+	}
 	var rep engine.Reporter
 	if o.outputFormat == "json" {
 		rep = output.NewJSON(o.io.Out)
@@ -206,6 +215,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 		TaskTimeout: o.taskTimeout,
 	})
 	recap, err := eng.Run(cmd.Context(), o.pb)
+	o.recordRun(recap, err)
 	switch {
 	case err != nil || recap.Failed():
 		if err == nil {

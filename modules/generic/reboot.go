@@ -36,6 +36,7 @@ type Reboot struct {
 	Msg             string `yaml:"msg" default:"Reboot initiated by gpuctl" doc:"message broadcast to logged-in users"`
 	TestCommand     string `yaml:"test_command" default:"whoami" doc:"command that must succeed after the reboot for the host to count as up"`
 	RebootCommand   string `yaml:"reboot_command" doc:"command that reboots; default: shutdown -r with the delay and msg"`
+	BootTimeCommand string `yaml:"boot_time_command" doc:"command whose output changes with every boot; default: the boot id (/proc/sys/kernel/random/boot_id, read without starting a process)"`
 
 	elapsed time.Duration
 }
@@ -78,9 +79,9 @@ func (m *Reboot) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		return errors.New("reboot needs the engine to reconnect to the host, and this engine cannot (no Reconnector)")
 	}
 	start := time.Now()
-	bootID, err := h.Conn().ReadFile(ctx, bootIDPath)
+	bootID, err := m.bootID(ctx, h.Conn())
 	if err != nil {
-		return fmt.Errorf("read boot id: %w", err)
+		return err
 	}
 	cmd := m.RebootCommand
 	if cmd == "" {
@@ -113,23 +114,40 @@ func (m *Reboot) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 
 // back reconnects and reports nil once the host runs a new boot and
 // passes the test command.
-func (m *Reboot) back(ctx context.Context, h modules.Host, rc modules.Reconnector, oldID []byte) error {
+func (m *Reboot) back(ctx context.Context, h modules.Host, rc modules.Reconnector, oldID string) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(m.ConnectTimeout)*time.Second)
 	defer cancel()
 	if err := rc.Reconnect(cctx); err != nil {
 		return fmt.Errorf("reconnect: %w", err)
 	}
-	id, err := h.Conn().ReadFile(cctx, bootIDPath)
+	id, err := m.bootID(cctx, h.Conn())
 	if err != nil {
-		return fmt.Errorf("read boot id: %w", err)
+		return err
 	}
-	if strings.TrimSpace(string(id)) == strings.TrimSpace(string(oldID)) {
+	if id == oldID {
 		return errors.New("host has not gone down yet")
 	}
 	if _, err := conn.Output(cctx, h.Conn(), m.TestCommand); err != nil {
 		return fmt.Errorf("test_command: %w", err)
 	}
 	return nil
+}
+
+// bootID identifies the running boot: boot_time_command's output, or the
+// kernel's boot id (systemd-nspawn gives each container boot its own).
+func (m *Reboot) bootID(ctx context.Context, c conn.Conn) (string, error) {
+	if m.BootTimeCommand != "" {
+		out, err := conn.Output(ctx, c, m.BootTimeCommand)
+		if err != nil {
+			return "", fmt.Errorf("boot_time_command: %w", err)
+		}
+		return strings.TrimSpace(out), nil
+	}
+	b, err := c.ReadFile(ctx, bootIDPath)
+	if err != nil {
+		return "", fmt.Errorf("read boot id: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 var (

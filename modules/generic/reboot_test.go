@@ -3,6 +3,9 @@ package generic_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -83,5 +86,39 @@ func TestRebootTimeout(t *testing.T) {
 	err := m.Apply(context.Background(), h, d)
 	if err == nil || !strings.Contains(err.Error(), "did not come back") || !strings.Contains(err.Error(), "no route") {
 		t.Errorf("timeout: %v", err)
+	}
+}
+
+// boot_time_command replaces the boot id as the sign of a new boot, as in
+// Ansible (for hosts whose boot id does not change, such as some containers).
+func TestRebootBootTimeCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a few seconds")
+	}
+	marker := filepath.Join(t.TempDir(), "boot")
+	if err := os.WriteFile(marker, []byte("boot-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	h := hosttest.Local()
+	h.C = bootConn{local.New(), "same", &cmds}
+	var dials atomic.Int32
+	h.Redial = func(ctx context.Context) (conn.Conn, error) {
+		if dials.Add(1) == 2 {
+			os.WriteFile(marker, []byte("boot-2\n"), 0o644) // the host came back
+		}
+		return bootConn{local.New(), "same", &cmds}, nil
+	}
+	cmd := "cat " + marker
+	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true", "boot_time_command": cmd})
+	d, _ := m.Check(context.Background(), h)
+	if err := m.Apply(context.Background(), h, d); err != nil {
+		t.Fatal(err)
+	}
+	if dials.Load() != 2 {
+		t.Errorf("reconnected %d times; want 2 (the boot id alone never changes here)", dials.Load())
+	}
+	if !slices.Contains(cmds, cmd) {
+		t.Errorf("boot_time_command not run: %q", cmds)
 	}
 }

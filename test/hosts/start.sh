@@ -104,6 +104,11 @@ start_nspawn() {
 	# lands while the last session's user@.service is still stopping waits in PAM for up to a
 	# minute (seen after bursts of short logins), and clients' keepalives give up first.
 	mkdir -p "$M/var/lib/systemd/linger" && touch "$M/var/lib/systemd/linger/root" "$M/var/lib/systemd/linger/deploy" "$M/var/lib/systemd/linger/alice"
+	# Stopping a user manager waits for its cgroup to empty, which on this cgroup v1 hybrid machine is
+	# never reported inside a container: each waits out TimeoutStopSec (2 min) and a reboot would take
+	# minutes. Shutdown is the only time they stop (linger keeps them up), so cap it for reboot tests.
+	mkdir -p "$M/etc/systemd/system/user@.service.d"
+	printf '[Service]\nTimeoutStopSec=2s\n' >"$M/etc/systemd/system/user@.service.d/90-gpuctl-test.conf"
 	echo "$ADDR $NAME" >>"$M/etc/hosts"
 	install -m 600 "$D/ssh_host_ed25519_key" "$M/etc/ssh/ssh_host_ed25519_key"
 	install -m 644 "$D/ssh_host_ed25519_key.pub" "$M/etc/ssh/ssh_host_ed25519_key.pub"
@@ -145,22 +150,41 @@ start_nspawn() {
 	echo "$cgs" >"$D/cgroups"
 
 	# No systemd on this machine: --register=no --keep-unit. The host is v1 hybrid: legacy cgroups inside.
+	# A reboot inside the host makes systemd-nspawn exit with 133; the loop boots it again on the same
+	# root, as systemd-nspawn@.service does (RestartForceExitStatus=133), so reboot tests see a real
+	# reboot: every process restarted, a new boot id (nspawn gives each boot its own). The loop shell is
+	# in the host's cgroups, so stop.sh and ctl.sh kill end it along with the host.
+	rm -f "$D/nspawn.pid"
 	(
 		for g in $cgs; do echo $BASHPID >"$g/cgroup.procs"; done
 		export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0
-		exec setsid systemd-nspawn -b -D "$M" -M "$NAME" --register=no --keep-unit --link-journal=no \
-			--resolv-conf=copy-host --timezone=off --console=read-only "${net[@]}" </dev/null >"$D/console.log" 2>&1
-	) &
-	echo $! >"$D/nspawn.pid"
+		while :; do
+			setsid systemd-nspawn -b -D "$M" -M "$NAME" --register=no --keep-unit --link-journal=no \
+				--resolv-conf=copy-host --timezone=off --console=read-only "${net[@]}" &
+			echo $! >"$D/nspawn.pid.new" && mv "$D/nspawn.pid.new" "$D/nspawn.pid"
+			find_init || exit 1
+			rc=0
+			wait "$(cat "$D/nspawn.pid")" || rc=$?
+			echo "$(date +%s) exit $rc" >>"$D/boots"
+			[ $rc = 133 ] || exit $rc
+		done
+	) </dev/null >>"$D/console.log" 2>&1 &
+	local i
+	for i in $(seq 1 200); do [ -f "$D/init.pid" ] && break; sleep 0.02; done
+	[ -s "$D/init.pid" ] || die "no init process in the container"
+	wait_ssh 60 || die "ssh to $NAME ($ADDR) did not answer within 60 s"
+}
+
+# find_init waits for the container's init (systemd-nspawn's first child) and records it in init.pid.
+find_init() {
 	local i init=""
 	for i in $(seq 1 100); do
 		init=$(pgrep -P "$(cat "$D/nspawn.pid")" 2>/dev/null | head -1) && [ -n "$init" ] && break
-		kill -0 "$(cat "$D/nspawn.pid")" 2>/dev/null || die "systemd-nspawn exited at once"
+		kill -0 "$(cat "$D/nspawn.pid")" 2>/dev/null || { echo "systemd-nspawn exited at once" >&2; return 1; }
 		sleep 0.02
 	done
-	[ -n "$init" ] || die "no init process in the container"
-	echo "$init" >"$D/init.pid"
-	wait_ssh 60 || die "ssh to $NAME ($ADDR) did not answer within 60 s"
+	[ -n "$init" ] || { echo "no init process in the container" >&2; return 1; }
+	echo "$init" >"$D/init.pid.new" && mv "$D/init.pid.new" "$D/init.pid"
 }
 
 start_vm() {
