@@ -141,23 +141,21 @@ pack() {
 	ls -la "$CARRY"
 }
 
-# sends [PART...]: the parts (default all) grouped for the device tool, each group at most $PART_MIB MiB (the
-# working tree travels with every call and the whole must stay under 64 MiB): $CARRY/../send/NN/, hard links,
-# each group one call's carry; SHA256SUMS goes with the last group.
+# sends [PART...]: the parts (default all) grouped for the device tool, first fit by decreasing size, each group
+# at most $PART_MIB MiB (the working tree travels with every call and the whole must stay under 64 MiB):
+# $CARRY/../send/NN/, hard links, each group one call's carry; SHA256SUMS goes with the last group.
 sends() {
-	local S=$CARRY/../send parts=("$@") p sz n=-1 used=$((PART_MIB << 20))
-	[ ${#parts[@]} -gt 0 ] || mapfile -t parts < <(cd "$CARRY" && ls node[0-9][0-9] ctl[0-9][0-9] bin[0-9][0-9])
+	local S=$CARRY/../send cap=$((PART_MIB << 20)) p sz g n=0 used=()
 	rm -rf "$S"
-	for p in "${parts[@]}" SHA256SUMS; do
-		sz=$(stat -c %s "$CARRY/$p")
-		if [ $((used + sz)) -gt $((PART_MIB << 20)) ]; then
-			n=$((n + 1))
-			used=0
-			mkdir -p "$S/$(printf %02d $n)"
-		fi
-		used=$((used + sz))
-		ln -f "$CARRY/$p" "$S/$(printf %02d $n)/$p"
-	done
+	[ $# -gt 0 ] || set -- $(cd "$CARRY" && ls node[0-9][0-9] ctl[0-9][0-9] bin[0-9][0-9])
+	while read -r sz p; do
+		for ((g = 0; g < n; g++)); do [ $((used[g] + sz)) -le "$cap" ] && break; done
+		[ "$g" = "$n" ] && { n=$((n + 1)); used[g]=0; }
+		used[g]=$((used[g] + sz))
+		mkdir -p "$S/$(printf %02d "$g")"
+		ln -f "$CARRY/$p" "$S/$(printf %02d "$g")/$p"
+	done < <(cd "$CARRY" && stat -c '%s %n' "$@" | sort -rn)
+	ln -f "$CARRY/SHA256SUMS" "$S/$(printf %02d $((n - 1)))/SHA256SUMS"
 	du -sh "$S"/*
 }
 

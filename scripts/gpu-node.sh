@@ -254,6 +254,10 @@ cuda_base() {
 		seen="$seen$d "
 		files+=("$(readlink -f "$d"):$d")
 	done
+	# As in an Ubuntu base: the loader reads ld.so.conf.d, where NVIDIA's update-ldcache hook adds the driver's
+	# folder when the container starts (its ldconfig runs with -f /etc/ld.so.conf).
+	printf 'include /etc/ld.so.conf.d/*.conf\n' >"$W/ld.so.conf"
+	files+=("$W/ld.so.conf:/etc/ld.so.conf")
 	printf '%s\n' "${files[@]}" >"$OUT/cuda-base-files.txt"
 	"$C/bin/mkimg" -t docker.io/gpuctl/cuda-runtime:13.0-local -o "$W/cuda-runtime.tar" -dir /tmp:1777 \
 		-env LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:$L \
