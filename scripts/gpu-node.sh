@@ -305,8 +305,10 @@ evidence() {
 # binary, same flags), each loaded from the node's network namespace by gpubench for $DUR: /predict (JSON) and
 # the Open Inference Protocol binary path, pod and host alternating $REPS times (the spread shows the noise).
 measure() {
-	local svc host=$GW:18090 pid name path u r
+	local svc podip host=$GW:18090 pid name path u r
 	svc=$(innode "kubectl get svc model-server -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}'")
+	# the pod straight at its IP too: separates the container's cost from the Service's (kube-proxy DNAT)
+	podip=$(innode "kubectl get pods -l app.kubernetes.io/instance=model-server -o jsonpath='{.items[0].status.podIP}'"):${svc##*:}
 	LD_LIBRARY_PATH=/usr/local/nvidia/lib64 "$C/bin/gpuctl" serve --addr "$host" --device=auto >"$OUT/serve-host.log" 2>&1 &
 	pid=$!
 	for r in $(seq 1 50); do curl -sf "http://$host/v2/health/ready" >/dev/null && break; sleep 0.2; done
@@ -316,7 +318,7 @@ measure() {
 	rm -f "$OUT/throughput.jsonl"
 	for path in /predict "/v2/models/$name/infer"; do
 		for r in $(seq 1 "${REPS:-2}"); do
-			for u in "pod-service:$svc" "host:$host"; do
+			for u in "pod-service:$svc" "pod-ip:$podip" "host:$host"; do
 				nsenter -t "$(cat "$W/init.pid")" -n "$C/bin/gpubench" load -label "${u%%:*} $path" -url "http://${u#*:}$path" \
 					-conc "${CONC:-64}" -width 10 -dur "${DUR:-5s}" -json "$OUT/throughput.jsonl" 2>&1 | tail -2
 			done
@@ -331,12 +333,16 @@ measure() {
 		    where, path = r["label"].split(" ", 1)
 		    runs[(path, where)].append(r)
 		for path in sorted({p for p, _ in runs}):
-		    pod, host = runs[(path, "pod-service")], runs[(path, "host")]
+		    host = runs[(path, "host")]
 		    best = lambda rs: max(x["requests_per_s"] for x in rs)
-		    errs = sum(x["errors"] for x in pod + host)
-		    print(f"{path}: pod {best(pod):.0f} req/s (runs {[round(x['requests_per_s']) for x in pod]}, p50 {pod[0]['p50_ms']:.2f} ms), "
-		          f"host {best(host):.0f} req/s (runs {[round(x['requests_per_s']) for x in host]}, p50 {host[0]['p50_ms']:.2f} ms): "
-		          f"container path costs {100 * (1 - best(pod) / best(host)):.1f}% (best of each), errors {errs}")
+		    for where in ("pod-service", "pod-ip"):
+		        pod = runs.get((path, where))
+		        if not pod:
+		            continue
+		        errs = sum(x["errors"] for x in pod + host)
+		        print(f"{path}: {where} {best(pod):.0f} req/s (runs {[round(x['requests_per_s']) for x in pod]}, p50 {pod[0]['p50_ms']:.2f} ms), "
+		              f"host {best(host):.0f} req/s (runs {[round(x['requests_per_s']) for x in host]}, p50 {host[0]['p50_ms']:.2f} ms): "
+		              f"{where} path costs {100 * (1 - best(pod) / best(host)):.1f}% (best of each), errors {errs}")
 	PY
 }
 
