@@ -1,6 +1,7 @@
 package playbooks_test
 
 import (
+	"fmt"
 	"testing"
 
 	_ "github.com/gpuctl/gpuctl/modules/all"
@@ -43,5 +44,44 @@ func TestExamplePlaybooksLoad(t *testing.T) {
 		if _, err := l.Load(p); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+	}
+}
+
+// validate.yaml's GPU test pod is the pod site.yaml runs: the same image,
+// node selector and tolerations. Without them (as found on the H100 node)
+// the check pod lacked the gpu-only toleration and never scheduled, and
+// its default image cannot be pulled on an air-gapped cluster.
+func TestValidateGPUPodMatchesSite(t *testing.T) {
+	groups := map[string]any{"all": []any{"a"}, "control_plane": []any{"a"}, "gpu": []any{"a"}}
+	args := func(name, module string) map[string]any {
+		t.Helper()
+		b, _ := playbooks.Bundled(name)
+		l := &playbooks.Loader{ReadFile: b.ReadFile, Vars: map[string]any{"groups": groups}}
+		pb, err := l.Load(b.Path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range pb.Plays {
+			for _, task := range p.AllTasks() {
+				if task.Module == module {
+					return task.Args
+				}
+			}
+		}
+		t.Fatalf("%s has no %s task", name, module)
+		return nil
+	}
+	site := args("site.yaml", "gpu_test_pod")
+	pod, ok := args("validate.yaml", "cluster_check")["gpu_pod"].(map[string]any)
+	if !ok {
+		t.Fatal("validate.yaml's cluster_check sets no gpu_pod arguments")
+	}
+	for _, k := range []string{"image", "node_selector", "tolerations"} {
+		if fmt.Sprint(pod[k]) != fmt.Sprint(site[k]) {
+			t.Errorf("gpu_pod %s: validate.yaml %v, site.yaml %v", k, pod[k], site[k])
+		}
+	}
+	if site["keep"] != true {
+		t.Errorf("site.yaml's GPU test pod keep = %v: a re-run would run it again (a change, and no free GPU once the model server holds it)", site["keep"])
 	}
 }

@@ -11,11 +11,14 @@
 #                          kubelet/kubeadm/kubectl, NVIDIA container toolkit binaries (nvidia/), image
 #                          archives (images/: test/cluster's plus the NVIDIA device plugin and a glibc base
 #                          for the GPU test pod), the Flannel manifest
-#   pack   tar of node/ (the flattened root filesystem) and ctl/, xz-compressed, split into parts of
-#          $PART_MIB MiB (default 60) under $CARRY (default <main checkout>/.devcarry/gpunode/parts)
+#   pack   tar of node/ (the flattened root filesystem), ctl/ less ctl/bin, and ctl/bin, xz-compressed, split
+#          into parts of $PART_MIB MiB (default 60) under $CARRY (default <repo>/.devcarry/gpunode/parts; the
+#          device tool sends the session's own checkout, so point CARRY into that one)
+#   sends  the parts grouped into one folder per device-tool call ($CARRY/../send/NN)
 #
-# Then, on the GPU machine, one device-tool call per part:
-#   run(command="scripts/gpu-node.sh recv", carry=[".devcarry/gpunode/parts/NN"]) ... and scripts/gpu-node.sh all.
+# Then, on the GPU machine, one device-tool call per group:
+#   run(command="gpu-node.sh recv .devcarry/gpunode/send/NN/*", carry=[".devcarry/gpunode/send/NN"]) ...,
+#   the last with "&& gpu-node.sh all".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/test/cluster/env.sh"
@@ -109,13 +112,14 @@ build_ctl() {
 	du -sh "$C"/*
 }
 
-# pack [node|ctl]: each tree its own xz stream, split into parts NAME00, NAME01, ... (node parts rarely change;
-# ctl parts change with gpuctl, and only they need sending again then).
+# pack [node|ctl|bin]: each tree its own xz stream, split into parts NAME00, NAME01, ... Node parts rarely change,
+# ctl parts (kube binaries, images, toolkit) change with their versions, bin (ctl/bin: gpuctl, gpubench, mkimg)
+# with every gpuctl fix: only bin needs sending again then (one call).
 pack() {
 	local S=$G/stage IMG t0 what
 	IMG=$(readlink -f "$HOSTS_CACHE/current")
 	mkdir -p "$S/node" "$CARRY"
-	for what in ${1:-node ctl}; do
+	for what in ${*:-node ctl bin}; do
 		t0=$(now)
 		rm -f "$CARRY/$what"[0-9][0-9]
 		if [ "$what" = node ]; then
@@ -125,14 +129,34 @@ pack() {
 				--exclude=node/usr/lib/modules --exclude=node/boot --exclude=node/usr/share/doc --exclude=node/usr/share/man \
 				--exclude=node/usr/share/info --exclude=node/usr/share/locale --exclude='node/var/cache/apt/*.bin' \
 				--exclude=node/vmlinuz --exclude=node/vmlinuz.old --exclude=node/initrd.img --exclude=node/initrd.img.old node
+		elif [ "$what" = ctl ]; then
+			tar -C "$G" --numeric-owner --exclude=ctl/bin -c ctl
 		else
-			tar -C "$G" --numeric-owner -c ctl
+			tar -C "$G" --numeric-owner -c ctl/bin
 		fi | xz -T2 -"${XZ_LEVEL:-6}" | split -b "${PART_MIB}M" -d -a 2 - "$CARRY/$what"
 		mountpoint -q "$S/node" && umount "$S/node"
 		echo "pack: $what in $(elapsed "$t0")s" >&2
 	done
-	(cd "$CARRY" && sha256sum node[0-9][0-9] ctl[0-9][0-9] >SHA256SUMS)
+	(cd "$CARRY" && sha256sum node[0-9][0-9] ctl[0-9][0-9] bin[0-9][0-9] >SHA256SUMS)
 	ls -la "$CARRY"
+}
+
+# sends [PART...]: the parts (default all) grouped for the device tool, first fit by decreasing size, each group
+# at most $PART_MIB MiB (the working tree travels with every call and the whole must stay under 64 MiB):
+# $CARRY/../send/NN/, hard links, each group one call's carry; SHA256SUMS goes with the last group.
+sends() {
+	local S=$CARRY/../send cap=$((PART_MIB << 20)) p sz g n=0 used=()
+	rm -rf "$S"
+	[ $# -gt 0 ] || set -- $(cd "$CARRY" && ls node[0-9][0-9] ctl[0-9][0-9] bin[0-9][0-9])
+	while read -r sz p; do
+		for ((g = 0; g < n; g++)); do [ $((used[g] + sz)) -le "$cap" ] && break; done
+		[ "$g" = "$n" ] && { n=$((n + 1)); used[g]=0; }
+		used[g]=$((used[g] + sz))
+		mkdir -p "$S/$(printf %02d "$g")"
+		ln -f "$CARRY/$p" "$S/$(printf %02d "$g")/$p"
+	done < <(cd "$CARRY" && stat -c '%s %n' "$@" | sort -rn)
+	ln -f "$CARRY/SHA256SUMS" "$S/$(printf %02d $((n - 1)))/SHA256SUMS"
+	du -sh "$S"/*
 }
 
 case ${1:-all} in
@@ -140,6 +164,7 @@ layer) build_layer ;;
 ctl) build_ctl ;;
 build) build_layer; build_ctl ;;
 pack) shift; pack "$@" ;;
+sends) shift; sends "$@" ;;
 all) build_layer; build_ctl; pack ;;
-*) die "usage: gpu-node-build.sh [layer|ctl|build|pack|all]" ;;
+*) die "usage: gpu-node-build.sh [layer|ctl|build|pack [node|ctl|bin]...|sends [PART...]|all]" ;;
 esac

@@ -5,7 +5,8 @@
 #
 #   gpu-node.sh recv PART...   move carried parts into $W/parts (W=/var/tmp/gpunode; the machine keeps them
 #                              between device-tool calls while it is held)
-#   gpu-node.sh unpack         check and unpack the parts into $W/node (root filesystem) and $W/ctl (controller)
+#   gpu-node.sh unpack [node|ctl|bin]...  check and unpack the parts (default all) into $W/node (root
+#                              filesystem) and $W/ctl (controller; bin is ctl/bin)
 #   gpu-node.sh up             boot the node (its own systemd-nspawn, run through its own loader: the machine has
 #                              none) in cgroup /gpunode, on bridge gpunode0 (10.77.0.1) at 10.77.0.11, sshd ready
 #   gpu-node.sh converge       gpuctl run site.yaml, validate.yaml, a re-run that must change nothing, /predict
@@ -54,8 +55,9 @@ unpack() {
 	t0=$(now)
 	(cd "$W/parts" && sha256sum -c --quiet SHA256SUMS) || die "parts incomplete or damaged: $(ls "$W/parts")"
 	local what
-	for what in node ctl; do
-		rm -rf "${W:?}/$what"
+	for what in ${*:-node ctl bin}; do
+		# bin is ctl/bin (gpuctl and its tools), packed apart so that a gpuctl fix resends only it
+		case $what in node | ctl) rm -rf "${W:?}/$what" ;; bin) rm -rf "${C:?}/bin" ;; esac
 		cat "$W/parts/$what"[0-9][0-9] | xz -d -T0 | tar -C "$W" --numeric-owner --xattrs -x || die "unpack $what failed"
 	done
 	mark unpack "$t0"
@@ -252,6 +254,10 @@ cuda_base() {
 		seen="$seen$d "
 		files+=("$(readlink -f "$d"):$d")
 	done
+	# As in an Ubuntu base: the loader reads ld.so.conf.d, where NVIDIA's update-ldcache hook adds the driver's
+	# folder when the container starts (its ldconfig runs with -f /etc/ld.so.conf).
+	printf 'include /etc/ld.so.conf.d/*.conf\n' >"$W/ld.so.conf"
+	files+=("$W/ld.so.conf:/etc/ld.so.conf")
 	printf '%s\n' "${files[@]}" >"$OUT/cuda-base-files.txt"
 	"$C/bin/mkimg" -t docker.io/gpuctl/cuda-runtime:13.0-local -o "$W/cuda-runtime.tar" -dir /tmp:1777 \
 		-env LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:$L \
@@ -297,24 +303,47 @@ evidence() {
 
 # measure: the same seed model server in the pod (through its Service) and on this machine (gpuctl serve, same
 # binary, same flags), each loaded from the node's network namespace by gpubench for $DUR: /predict (JSON) and
-# the Open Inference Protocol binary path.
+# the Open Inference Protocol binary path, pod and host alternating $REPS times (the spread shows the noise).
 measure() {
-	local svc host=$GW:18090 pid name path u
+	local svc podip host=$GW:18090 pid name path u r
 	svc=$(innode "kubectl get svc model-server -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}'")
+	# the pod straight at its IP too: separates the container's cost from the Service's (kube-proxy DNAT)
+	podip=$(innode "kubectl get pods -l app.kubernetes.io/instance=model-server -o jsonpath='{.items[0].status.podIP}'"):${svc##*:}
 	LD_LIBRARY_PATH=/usr/local/nvidia/lib64 "$C/bin/gpuctl" serve --addr "$host" --device=auto >"$OUT/serve-host.log" 2>&1 &
 	pid=$!
-	sleep 3
+	for r in $(seq 1 50); do curl -sf "http://$host/v2/health/ready" >/dev/null && break; sleep 0.2; done
 	name=$(curl -s "http://$host/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["model"]["name"])' 2>/dev/null)
-	echo "host server: $(curl -s "http://$host/" | head -c 300)"
+	echo "host server: $(curl -s "http://$host/" | head -c 600)"
+	echo "pod server:  $(innode "curl -s http://$svc/" | head -c 600)"
 	rm -f "$OUT/throughput.jsonl"
 	for path in /predict "/v2/models/$name/infer"; do
-		for u in "pod-service:$svc" "host:$host"; do
-			nsenter -t "$(cat "$W/init.pid")" -n "$C/bin/gpubench" load -label "${u%%:*} $path" -url "http://${u#*:}$path" \
-				-conc "${CONC:-64}" -width 10 -dur "${DUR:-5s}" -json "$OUT/throughput.jsonl" 2>&1 | tail -2
+		for r in $(seq 1 "${REPS:-2}"); do
+			for u in "pod-service:$svc" "pod-ip:$podip" "host:$host"; do
+				nsenter -t "$(cat "$W/init.pid")" -n "$C/bin/gpubench" load -label "${u%%:*} $path" -url "http://${u#*:}$path" \
+					-conc "${CONC:-64}" -width 10 -dur "${DUR:-5s}" -json "$OUT/throughput.jsonl" 2>&1 | tail -2
+			done
 		done
 	done
 	kill "$pid"
-	cat "$OUT/throughput.jsonl"
+	python3 - "$OUT/throughput.jsonl" <<-'PY' | tee "$OUT/throughput-summary.txt"
+		import json, sys, collections
+		runs = collections.defaultdict(list)
+		for line in open(sys.argv[1]):
+		    r = json.loads(line)
+		    where, path = r["label"].split(" ", 1)
+		    runs[(path, where)].append(r)
+		for path in sorted({p for p, _ in runs}):
+		    host = runs[(path, "host")]
+		    best = lambda rs: max(x["requests_per_s"] for x in rs)
+		    for where in ("pod-service", "pod-ip"):
+		        pod = runs.get((path, where))
+		        if not pod:
+		            continue
+		        errs = sum(x["errors"] for x in pod + host)
+		        print(f"{path}: {where} {best(pod):.0f} req/s (runs {[round(x['requests_per_s']) for x in pod]}, p50 {pod[0]['p50_ms']:.2f} ms), "
+		              f"host {best(host):.0f} req/s (runs {[round(x['requests_per_s']) for x in host]}, p50 {host[0]['p50_ms']:.2f} ms): "
+		              f"{where} path costs {100 * (1 - best(pod) / best(host)):.1f}% (best of each), errors {errs}")
+	PY
 }
 
 diag() {
@@ -324,7 +353,7 @@ diag() {
 
 case ${1:-} in
 recv) shift; recv "$@" ;;
-unpack) unpack ;;
+unpack) shift; unpack "$@" ;;
 up) up ;;
 converge) converge ;;
 evidence) evidence ;;
@@ -332,5 +361,5 @@ measure) measure ;;
 diag) diag ;;
 down) down ;;
 all) unpack && up && converge ;;
-*) die "usage: gpu-node.sh recv PART...|unpack|up|converge|evidence|measure|diag|down|all" ;;
+*) die "usage: gpu-node.sh recv PART...|unpack [node|ctl|bin]...|up|converge|evidence|measure|diag|down|all" ;;
 esac

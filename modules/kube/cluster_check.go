@@ -293,6 +293,11 @@ func checkGPUCapacity(nodes []corev1.Node) (bool, string) {
 func (m *ClusterCheck) checkGPUPod(ctx context.Context, h modules.Host, c *kubeclient.Client) (bool, string) {
 	p := m.GPUPod
 	p.Access = m.Access
+	total, free, holders, err := m.gpuHolders(ctx, c, p.NodeSelector)
+	if err == nil && total > 0 && free <= 0 {
+		ok, ev := m.keptGPUPod(ctx, c, &p)
+		return ok, fmt.Sprintf("no free GPU for a new test pod (all %d held by %s); %s", total, strings.Join(holders, ", "), ev)
+	}
 	p.Name, p.Namespace, p.Keep = "gpuctl-check-gpu", m.Namespace, false
 	if p.Timeout > m.Timeout {
 		p.Timeout = m.Timeout

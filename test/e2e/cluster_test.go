@@ -143,6 +143,12 @@ func TestCluster(t *testing.T) {
 	if !strings.Contains(strings.ToLower(r.stdout), "skip") {
 		t.Errorf("validate.yaml output names no skipped (GPU) item:\n%s", r.stdout)
 	}
+	// The seed's Day 3 checklist against the model server site.yaml deployed (on the CPU here).
+	for _, item := range []string{"PASS image: ", "PASS server: status running, gpu_available False, device cpu", "PASS /docs: HTTP 200", "PASS inference: prediction ["} {
+		if !strings.Contains(r.stdout, item) {
+			t.Errorf("validate.yaml output lacks the Day 3 item %q:\n%s", item, r.stdout)
+		}
+	}
 	tm.mark("gpuctl run validate.yaml")
 
 	// 4. Converged: a re-run changes nothing, and check mode agrees.
