@@ -105,7 +105,7 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"play keyword", "- hosts: all\n  taks: []\n", `pb.yaml:2: unknown play keyword "taks" (did you mean "tags" or "tasks"?)`},
 		{"no hosts", "- name: x\n  tasks: []\n", `pb.yaml:1: play "x" has no hosts`},
 		{"missing handler", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      notify: nope\n", `notifies handler "nope"`},
-		{"bad arg template", "- hosts: all\n  tasks:\n    - ptest: {path: \"{{ (a if b else c) }}\"}\n", `pb.yaml:3 (task "ptest"): template`},
+		{"bad arg template", "- hosts: all\n  tasks:\n    - ptest: {path: \"{{ (a if b else c }}\"}\n", `pb.yaml:3 (task "ptest"): template`},
 		{"bad condition", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      when: x ==== 1\n", `condition "x ==== 1"`},
 		{"undefined in hosts", "- hosts: '{{ target }}'\n  tasks: []\n", `pb.yaml:1: hosts: undefined variable "target"`},
 		{"bad include", "- hosts: all\n  tasks:\n    - import_tasks: missing.yaml\n", `missing.yaml`},

@@ -1,6 +1,9 @@
 package template
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // gonja parses a conditional expression (`A if B else C`) only as the whole of a {{ }}
 // block and with an alternative that is not itself conditional; Jinja2 takes it anywhere
@@ -95,13 +98,163 @@ func isIdent(c byte) bool {
 func setStatement(name, expr string) string {
 	c, ok := splitConditional(expr)
 	if !ok {
-		return "{% set " + name + " = " + expr + " %}"
+		pre, e := hoistGroups(name, expr)
+		return pre + "{% set " + name + " = " + e + " %}"
 	}
 	alt := `{% set ` + name + ` = "" %}`
 	if c.hasElse {
 		alt = setStatement(name, c.alt)
 	}
 	return "{% if " + c.cond + " %}" + setStatement(name, c.a) + "{% else %}" + alt + "{% endif %}"
+}
+
+// hoistGroups takes each parenthesized conditional out of expr (`'x-' ~ (a if b else c)`),
+// which gonja can't parse, into a {% set %} of its own, named after name, placed before
+// the expression; so is a conditional call argument (`format(a if b else c)`).
+// A group is only reached when expr itself is not conditional, so branches of an outer
+// conditional keep Jinja2's lazy evaluation.
+func hoistGroups(name, expr string) (pre, out string) {
+	var b strings.Builder
+	n := 0
+	var quote byte
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && i+1 < len(expr) {
+				b.WriteByte(c)
+				i++
+				c = expr[i]
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			end := matchingParen(expr, i)
+			if end < 0 {
+				break
+			}
+			sub := fmt.Sprintf("%s_p%d", name, n)
+			n++
+			var p, e string
+			if isCall(expr, i) {
+				p, e = hoistArgs(sub, expr[i+1:end])
+			} else {
+				p, e = hoistOne(sub, expr[i+1:end])
+			}
+			pre += p
+			b.WriteString("(" + e + ")")
+			i = end
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return pre, b.String()
+}
+
+// hoistOne hoists expr when it is conditional (returning the variable's name), else the
+// groups inside it.
+func hoistOne(name, expr string) (pre, out string) {
+	t := strings.TrimSpace(expr)
+	if _, ok := splitConditional(t); ok {
+		return setStatement(name, t), name
+	}
+	return hoistGroups(name, expr)
+}
+
+// hoistArgs hoists each conditional argument of a call (`format('z' if n else 'w')`,
+// also as a keyword argument's value).
+func hoistArgs(name, args string) (pre, out string) {
+	var parts []string
+	last := 0
+	scanTopLevel(args, func(i int) bool {
+		if args[i] == ',' {
+			parts = append(parts, args[last:i])
+			last = i + 1
+		}
+		return true
+	})
+	parts = append(parts, args[last:])
+	for k, a := range parts {
+		kw := ""
+		if j := strings.IndexByte(a, '='); j > 0 && isName(strings.TrimSpace(a[:j])) && !strings.HasPrefix(a[j:], "==") {
+			kw, a = a[:j+1], a[j+1:]
+		}
+		p, e := hoistOne(fmt.Sprintf("%s_a%d", name, k), a)
+		pre += p
+		parts[k] = kw + e
+	}
+	return pre, strings.Join(parts, ",")
+}
+
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isIdent(s[i]) || s[i] == '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// isCall reports whether the parenthesis at i opens a call's arguments: it follows a name,
+// a call or a subscript.
+func isCall(expr string, i int) bool {
+	k := i - 1
+	for k >= 0 && expr[k] == ' ' {
+		k--
+	}
+	if k < 0 {
+		return false
+	}
+	if c := expr[k]; c == ')' || c == ']' {
+		return true
+	}
+	if !isIdent(expr[k]) {
+		return false
+	}
+	// A keyword before the parenthesis (`not (a if b else c)`) makes it a group.
+	j := k
+	for j >= 0 && isIdent(expr[j]) {
+		j--
+	}
+	switch expr[j+1 : k+1] {
+	case "not", "and", "or", "in", "is", "if", "else":
+		return false
+	}
+	return true
+}
+
+// matchingParen is the index of the parenthesis closing the one at i, or -1.
+func matchingParen(expr string, i int) int {
+	end := -1
+	depth := 0
+	scanFrom := expr[i:]
+	var quote byte
+	for k := 0; k < len(scanFrom); k++ {
+		c := scanFrom[k]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				k++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth == 0 {
+				return i + k
+			}
+		}
+	}
+	return end
 }
 
 // chainedConditionals rewrites each {{ }} block of src holding a chain of conditionals into
@@ -124,7 +277,7 @@ func chainedConditionals(src string) string {
 			b.WriteString(src[j:])
 			break
 		}
-		b.WriteString(rewriteBlock(src[j:end]))
+		b.WriteString(rewriteBlock(src[j:end], fmt.Sprintf("__gpuctl_b%d", j)))
 		i = end
 	}
 	return b.String()
@@ -158,8 +311,9 @@ func blockEnd(src string, i int) int {
 	return -1
 }
 
-// rewriteBlock rewrites one "{{ … }}" block when it holds a chain of conditionals.
-func rewriteBlock(block string) string {
+// rewriteBlock rewrites one "{{ … }}" block when it holds a chain of conditionals or a
+// parenthesized conditional; name names the variables hoisted out of it.
+func rewriteBlock(block, name string) string {
 	open, close := "{{", "}}"
 	inner := block[2 : len(block)-2]
 	if strings.HasPrefix(inner, "-") {
@@ -169,7 +323,17 @@ func rewriteBlock(block string) string {
 		close, inner = "-}}", inner[:len(inner)-1]
 	}
 	c, ok := splitConditional(strings.TrimSpace(inner))
-	if !ok || !c.hasElse {
+	if !ok {
+		pre, e := hoistGroups(name, inner)
+		if pre == "" {
+			return block
+		}
+		if open == "{{-" {
+			pre = "{%-" + strings.TrimPrefix(pre, "{%")
+		}
+		return pre + open + e + close
+	}
+	if !c.hasElse {
 		return block
 	}
 	if _, chained := splitConditional(c.alt); !chained {
@@ -183,5 +347,5 @@ func rewriteBlock(block string) string {
 		trail = "-%}"
 	}
 	return lead + " if " + c.cond + " %}{{ " + c.a + " }}{% else %}" +
-		rewriteBlock("{{ "+c.alt+" }}") + "{% endif " + trail
+		rewriteBlock("{{ "+c.alt+" }}", name+"_e") + "{% endif " + trail
 }

@@ -25,6 +25,17 @@ func TestConditionalExpressions(t *testing.T) {
 		{"path={{ 'a' if os == 'x' else 'b' if os == 'RedHat' else 'c' }}/data", "path=b/data"},
 		{"{{- 'a' if os == 'x' else 'b' if os == 'RedHat' else 'c' -}}", "b"},
 		{"{{ {'k': 'v'} if n == 3 else {} }}", map[string]any{"k": "v"}},
+		// Parenthesized conditionals inside a larger expression (gonja: "Unbalanced parenthesis").
+		{"{{ ('a' if os == 'RedHat' | lower else 'b') }}", "b"},
+		{"{{ 'x-' ~ ('a' if os == 'RedHat' else 'b') }}", "x-a"},
+		{"{{ ('7' if n > 2 else '1') | int }}", 7},
+		{"{{ [('a' if n > 2 else 'b'), 'c'] }}", []any{"a", "c"}},
+		{"{{ ((n if n > 5 else 5) + 1) * 2 }}", 12},
+		{"{{ not ('' if n > 2 else 'x') }}", true},
+		{"{{ 'a' if n == 3 else ('b' if missing.attr else 'c') }}", "a"},
+		{"dir=/{{ ('x' if n > 2 else 'y') }}/{{ ('p' if n < 2 else 'q') | upper }}", "dir=/x/Q"},
+		{"[{{- ('a(' if n > 2 else ')') -}}]", "[a(]"},
+		{"{{ '%s' | format('z' if n else 'w') }}", "z"},
 	} {
 		got, err := e.Render(c.src, vars)
 		if err != nil {
@@ -48,6 +59,17 @@ func TestConditionalRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(refs); got != "[b c.d n os]" {
+		t.Fatalf("refs = %s", got)
+	}
+}
+
+// Variables hoisted out of parenthesized conditionals are not reported as reads.
+func TestParenthesizedConditionalRefs(t *testing.T) {
+	refs, err := New().Refs("x={{ 'p-' ~ (a if b else c.d) | upper }} {{ f | format(g if h else 'k') }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(refs); got != "[a b c.d f g h]" {
 		t.Fatalf("refs = %s", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/tokens"
@@ -36,7 +37,12 @@ func (e *Engine) Refs(src string) ([]string, error) {
 		return nil, err
 	}
 	set := map[string]bool{}
-	walkRefs(reflect.ValueOf(t.Root()), map[uintptr]bool{}, func(p string) { set[p] = true })
+	walkRefs(reflect.ValueOf(t.Root()), map[uintptr]bool{}, func(p string) {
+		// Names gpuctl's own rewrites bind (conditional.go) are no one's variables.
+		if !strings.HasPrefix(p, "__gpuctl_") {
+			set[p] = true
+		}
+	})
 	out := make([]string, 0, len(set))
 	for p := range set {
 		out = append(out, p)
