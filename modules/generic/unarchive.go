@@ -156,6 +156,9 @@ func (m *Unarchive) run(ctx context.Context, h modules.Host, cmd string) (conn.R
 var tarDiffLine = regexp.MustCompile(`^(.*): (Uid differs|Gid differs|Mode differs|Mod time differs|Warning: Cannot stat: No such file or directory|Invalid owner|Invalid group|Contents differ|Size differs|File type differs|Symlink differs)$`)
 
 func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest, &m.Creates, remoteSrc(m.RemoteSrc, &m.Src)); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	m.result = map[string]any{"dest": m.Dest, "src": m.Src, "handler": "TgzArchive"}
 	if m.Creates != "" {
