@@ -41,6 +41,9 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
+		if s, ok := v.(string); ok && s == e.omitToken() {
+			continue // as if the keyword were not there, as in Ansible
+		}
 		switch k {
 		case "retries", "delay":
 			n, err := strconv.Atoi(fmt.Sprint(v))
@@ -66,6 +69,8 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 		case "check_mode":
 			b := template.Truthy(v)
 			c.CheckMode = &b
+		case "delegate_facts":
+			c.DelegateFacts = template.Truthy(v)
 		}
 	}
 	return &c, nil
@@ -132,6 +137,8 @@ func setLiterally(t *playbooks.Task, k string) bool {
 		return t.Throttle != 0
 	case "check_mode":
 		return t.CheckMode != nil
+	case "delegate_facts":
+		return t.DelegateFacts
 	}
 	return false
 }

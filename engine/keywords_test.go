@@ -130,3 +130,33 @@ func TestTemplatedCheckMode(t *testing.T) {
 		t.Errorf("check_mode false under --check did not apply: %v", err)
 	}
 }
+
+// delegate_facts may be a template too, and a keyword rendered to omit
+// keeps its default (sops_install: '{{ true if on_localhost else omit }}').
+func TestTemplatedDelegateFactsAndOmit(t *testing.T) {
+	dir := t.TempDir()
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars: {yes_please: true, no_thanks: false}
+  tasks:
+    - set_fact: {joined_by: "{{ inventory_hostname }}"}
+      delegate_to: b
+      delegate_facts: "{{ true if yes_please else omit }}"
+    - etest_file: {path: "` + dir + `/omit.txt", content: "x"}
+      check_mode: "{{ true if no_thanks else omit }}"
+- hosts: b
+  gather_facts: false
+  tasks:
+    - etest_file: {path: "` + dir + `/b.txt", content: "{{ joined_by }}"}
+`
+	if _, _, err := run(t, pb, engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(dir + "/b.txt"); err != nil || string(b) != "a" {
+		t.Errorf("delegated fact on b: %q %v", b, err)
+	}
+	if _, err := os.Stat(dir + "/omit.txt"); err != nil {
+		t.Errorf("check_mode rendered to omit must keep the run's mode (apply): %v", err)
+	}
+}
