@@ -23,6 +23,9 @@ func (tr *taskRun) renderKeywords() error {
 		return err
 	}
 	tr.task = t
+	if t.CheckMode != nil {
+		tr.check = *t.CheckMode
+	}
 	return nil
 }
 
@@ -37,6 +40,9 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 		v, err := e.tpl.Render(src, vars)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if s, ok := v.(string); ok && s == e.omitToken() {
+			continue // as if the keyword were not there, as in Ansible
 		}
 		switch k {
 		case "retries", "delay":
@@ -60,6 +66,11 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 			c.IgnoreErrors = template.Truthy(v)
 		case "run_once":
 			c.RunOnce = template.Truthy(v)
+		case "check_mode":
+			b := template.Truthy(v)
+			c.CheckMode = &b
+		case "delegate_facts":
+			c.DelegateFacts = template.Truthy(v)
 		}
 	}
 	return &c, nil
@@ -67,10 +78,10 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 
 // inheritKeywords records what a block, include or role wrapper t passes
 // down to the tasks inside it, as Ansible's blocks do: its templated
-// keywords, and ignore_errors and no_log when set. become and become_user
+// keywords, and ignore_errors, no_log and check_mode when set. become and become_user
 // given literally travel in the scope's own fields.
 func (s *scope) inheritKeywords(t *playbooks.Task) {
-	if len(t.Keywords) == 0 && !t.IgnoreErrors && !t.NoLog {
+	if len(t.Keywords) == 0 && !t.IgnoreErrors && !t.NoLog && t.CheckMode == nil {
 		return
 	}
 	s.keywords = maps.Clone(s.keywords)
@@ -83,6 +94,9 @@ func (s *scope) inheritKeywords(t *playbooks.Task) {
 	}
 	if t.NoLog {
 		s.keywords["no_log"] = "true"
+	}
+	if t.CheckMode != nil {
+		s.keywords["check_mode"] = strconv.FormatBool(*t.CheckMode)
 	}
 }
 
@@ -121,6 +135,10 @@ func setLiterally(t *playbooks.Task, k string) bool {
 		return t.RunOnce
 	case "throttle":
 		return t.Throttle != 0
+	case "check_mode":
+		return t.CheckMode != nil
+	case "delegate_facts":
+		return t.DelegateFacts
 	}
 	return false
 }

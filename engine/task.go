@@ -241,6 +241,12 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 					vars[k] = out
 					changed = true
 				}
+			} else if nestedTemplate(k, v) {
+				// a role parameter such as debian: {url: "{{ repo }}k.asc"}
+				if out, err := e.tpl.RenderValue(v, vars); err == nil {
+					vars[k] = out
+					changed = true
+				}
 			}
 		}
 		if !changed {
@@ -248,6 +254,32 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 		}
 	}
 	return vars
+}
+
+// nestedTemplate reports a dictionary or list variable holding a template
+// at any depth. Facts and inventory structures never do and are skipped,
+// as they are the large ones.
+func nestedTemplate(k string, v any) bool {
+	if strings.HasPrefix(k, "ansible_") || k == "hostvars" || k == "groups" {
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return template.IsTemplate(x)
+	case map[string]any:
+		for _, e := range x {
+			if nestedTemplate("", e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if nestedTemplate("", e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func groupsVar(g map[string][]string) map[string]any {

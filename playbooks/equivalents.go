@@ -8,7 +8,6 @@ import "fmt"
 var equivalents = map[string]string{
 	"mount":             "`lineinfile` on /etc/fstab plus `command: mount -a`",
 	"docker_container":  "`containerd`/`image_import` for images; run containers as Kubernetes pods",
-	"apt_key":           "`apt_repository` with key_url, key_file or key: the key goes to /etc/apt/keyrings and the source names it with signed-by (apt-key is deprecated)",
 	"deb822_repository": "`apt_repository`, which writes deb822 .sources files: name, types, uris, suites, components, architectures, key_url",
 }
 

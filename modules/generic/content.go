@@ -249,8 +249,8 @@ func absPath(name, p string) error {
 	if p == "" {
 		return fmt.Errorf("missing required argument %q", name)
 	}
-	if !path.IsAbs(p) {
-		return fmt.Errorf("%s %q must be an absolute path", name, p)
+	if !path.IsAbs(p) && !isHomePath(p) {
+		return fmt.Errorf("%s %q must be an absolute path (or start at a home directory: ~/, ~user/)", name, p)
 	}
 	return nil
 }

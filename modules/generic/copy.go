@@ -52,7 +52,7 @@ func (m *Copy) Validate() error {
 	if m.RemoteSrc && m.Src == "" {
 		return errors.New("remote_src needs src")
 	}
-	if m.RemoteSrc && !path.IsAbs(m.Src) {
+	if m.RemoteSrc && !path.IsAbs(m.Src) && !isHomePath(m.Src) {
 		return fmt.Errorf("src %q must be absolute with remote_src", m.Src)
 	}
 	if err := absPath("dest", m.Dest); err != nil {
@@ -75,6 +75,9 @@ func (m *Copy) Reads() []string { return []string{strings.TrimSuffix(m.Dest, "/"
 func (m *Copy) Result() map[string]any { return fileResult("dest", m.dest, m.backupFile) }
 
 func (m *Copy) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest, remoteSrc(m.RemoteSrc, &m.Src)); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	local := ""
 	if m.Content == nil && !m.RemoteSrc {

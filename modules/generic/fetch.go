@@ -79,6 +79,9 @@ func (m *Fetch) localPath(h modules.Host) string {
 }
 
 func (m *Fetch) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Src); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	m.local = m.localPath(h)
 	m.result = map[string]any{"file": m.Src, "dest": m.local}

@@ -113,6 +113,9 @@ type fileOp struct {
 }
 
 func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Path, &m.Src); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	res := "file:" + m.Path
 	fi, exists, err := stat(ctx, h, m.Path)

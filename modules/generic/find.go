@@ -146,6 +146,9 @@ var (
 var errNotDir = errors.New("is not a directory")
 
 func (m *Find) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, ptrs(m.Paths)...); err != nil {
+		return plan.Diff{}, err
+	}
 	files := []any{}
 	skipped := map[string]any{}
 	examined := 0

@@ -89,6 +89,9 @@ type getPlan struct {
 }
 
 func (m *GetURL) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	p := &getPlan{dest: m.Dest}
 	fi, ok, err := stat(ctx, h, m.Dest)

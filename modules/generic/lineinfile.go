@@ -113,6 +113,9 @@ func (m *LineInFile) Result() map[string]any {
 }
 
 func (m *LineInFile) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Path); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	real, cur, fi, exists, err := readReal(ctx, h, m.Path)
 	if err != nil {

@@ -100,6 +100,9 @@ func (m *PamLimits) Result() map[string]any {
 }
 
 func (m *PamLimits) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	real, cur, fi, exists, err := readReal(ctx, h, m.Dest)
 	if err != nil {

@@ -106,6 +106,9 @@ func (m *Replace) Result() map[string]any {
 }
 
 func (m *Replace) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Path); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	real, cur, fi, exists, err := readReal(ctx, h, m.Path)
 	if err != nil {

@@ -39,6 +39,9 @@ func (m *Slurp) Result() map[string]any {
 }
 
 func (m *Slurp) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Src); err != nil {
+		return plan.Diff{}, err
+	}
 	b, _, exists, err := readFile(ctx, h, m.Src)
 	if err != nil {
 		return plan.Diff{}, err

@@ -64,6 +64,9 @@ if [ "$5" = 1 ] && command -v lsattr >/dev/null; then a=$(lsattr -vd -- "$p" 2>/
 exit 0`
 
 func (m *Stat) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Path); err != nil {
+		return plan.Diff{}, err
+	}
 	algo := ""
 	if m.GetChecksum {
 		algo = m.ChecksumAlgo

@@ -53,6 +53,9 @@ func (m *Template) Reads() []string { return []string{strings.TrimSuffix(m.Dest,
 func (m *Template) Result() map[string]any { return fileResult("dest", m.dest, m.backupFile) }
 
 func (m *Template) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	src, _, err := findLocal(ctx, h, "templates", m.Src, false)
 	if err != nil {

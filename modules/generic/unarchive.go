@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -46,6 +47,7 @@ type Unarchive struct {
 	ListFiles bool     `yaml:"list_files" doc:"register the archive's members as files"`
 	Owner     string   `yaml:"owner" doc:"owner of the unpacked files (tar --owner, as root)"`
 	Group     string   `yaml:"group" doc:"group of the unpacked files (tar --group, as root)"`
+	Mode      Mode     `yaml:"mode" doc:"mode of every unpacked member and its top folder, octal or symbolic (\"0755\", \"u+x\"), as Ansible sets it"`
 
 	local  string
 	data   []byte
@@ -74,6 +76,9 @@ func (m *Unarchive) Validate() error {
 		if err := absPath("creates", m.Creates); err != nil {
 			return err
 		}
+	}
+	if err := m.Mode.Validate(); err != nil {
+		return err
 	}
 	for _, o := range m.ExtraOpts {
 		if !strings.HasPrefix(o, "-") {
@@ -156,6 +161,9 @@ func (m *Unarchive) run(ctx context.Context, h modules.Host, cmd string) (conn.R
 var tarDiffLine = regexp.MustCompile(`^(.*): (Uid differs|Gid differs|Mode differs|Mod time differs|Warning: Cannot stat: No such file or directory|Invalid owner|Invalid group|Contents differ|Size differs|File type differs|Symlink differs)$`)
 
 func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if err := expandHome(ctx, h, &m.Dest, &m.Creates, remoteSrc(m.RemoteSrc, &m.Src)); err != nil {
+		return plan.Diff{}, err
+	}
 	var d plan.Diff
 	m.result = map[string]any{"dest": m.Dest, "src": m.Src, "handler": "TgzArchive"}
 	if m.Creates != "" {
@@ -193,12 +201,28 @@ func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 		if mm == nil || mm[1] == "" || seen[mm[1]] {
 			continue
 		}
+		if m.Mode != "" && mm[2] == "Mode differs" {
+			continue // mode is set below, not taken from the archive
+		}
 		seen[mm[1]] = true
 		act, why := plan.Update, mm[2]
 		if strings.HasPrefix(why, "Warning: Cannot stat") {
 			act, why = plan.Create, "missing"
 		}
 		d.Add(plan.Change{Resource: "file:" + path.Join(m.Dest, mm[1]), Action: act, Field: "unarchived", Before: why, After: "from " + path.Base(m.Src)})
+	}
+	if m.Mode != "" {
+		members, err := m.members(ctx, h)
+		if err != nil {
+			return d, err
+		}
+		changes, err := m.modeChanges(ctx, h, members)
+		if err != nil {
+			return d, err
+		}
+		for _, c := range changes {
+			d.Add(c)
+		}
 	}
 	return d, nil
 }
@@ -231,6 +255,20 @@ func (m *Unarchive) Apply(ctx context.Context, h modules.Host, d plan.Diff) erro
 	}
 	if err := m.load(ctx, h); err != nil {
 		return err
+	}
+	if err := m.extract(ctx, h, d); err != nil {
+		return err
+	}
+	if m.Mode != "" {
+		return m.applyMode(ctx, h)
+	}
+	return nil
+}
+
+// extract unpacks the archive unless only modes differ.
+func (m *Unarchive) extract(ctx context.Context, h modules.Host, d plan.Diff) error {
+	if !slices.ContainsFunc(d.Changes, func(c plan.Change) bool { return c.Field == "unarchived" }) {
+		return nil
 	}
 	cmd := m.tar("--extract")
 	r, err := m.run(ctx, h, cmd)

@@ -65,6 +65,8 @@ func TestUnarchiveLikeAnsible(t *testing.T) {
 		{},
 		{"extra_opts": []any{"--strip-components=1"}},
 		{"exclude": []any{"app-1.0/etc/app.conf"}},
+		{"mode": "0750"},
+		{"mode": "o-r", "extra_opts": []any{"--strip-components=1"}},
 	} {
 		t.Run(fmt.Sprint(tc), func(t *testing.T) {
 			var dests [2]string
@@ -147,6 +149,16 @@ func TestUnarchiveHost(t *testing.T) {
 	if files, _ := res["files"].([]string); len(files) != 7 || files[2] != "app-1.0/bin/app" {
 		t.Errorf("files %v", res["files"])
 	}
+	// mode: a mode-only difference is found in check (Ansible's check misses it).
+	r.Timeline(t, "unarchive", map[string]any{"src": "/root/app.tgz", "dest": "/opt/app2", "remote_src": true, "mode": "0755"})
+	r.Run(t, "chmod 600 /opt/app2/app-1.0/README")
+	d = r.Timeline(t, "unarchive", map[string]any{"src": "/root/app.tgz", "dest": "/opt/app2", "remote_src": true, "mode": "0755"})
+	if len(d.Changes) != 1 || d.Changes[0].Resource != "file:/opt/app2/app-1.0/README" || d.Changes[0].Before != "0600" {
+		t.Errorf("mode changes %+v", d.Changes)
+	}
+	if out := r.Run(t, "stat -c %a /opt/app2/app-1.0 /opt/app2/app-1.0/etc/app.conf /opt/app2/app-1.0/README"); out != "755\n755\n755" {
+		t.Errorf("modes:\n%s", out)
+	}
 	res = r.NoChange(t, "unarchive", map[string]any{"src": "/root/missing.tgz", "dest": "/opt/app2", "remote_src": true, "creates": "/opt/app2/app-1.0"})
 	if res["msg"] != "skipped, since /opt/app2/app-1.0 exists" {
 		t.Errorf("creates: %v", res)
@@ -155,6 +167,7 @@ func TestUnarchiveHost(t *testing.T) {
 
 func TestUnarchiveBadArgs(t *testing.T) {
 	hosttest.BadArgs(t, "unarchive", map[string]any{"dest": "/x"}, `missing required argument "src"`)
+	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "mode": "rwx"}, "mode")
 	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "x"}, "must be an absolute path")
 	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "https://x/a.tgz", "dest": "/x"}, "download it with get_url first")
 	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "remote_src": true}, "must be an absolute path")

@@ -165,24 +165,29 @@ func (r *AptSource) fetchKey(ctx context.Context, h modules.Host) ([]byte, error
 		}
 		return k, nil
 	}
-	c := h.Conn()
+	return downloadKey(ctx, h.Conn(), r.KeyURL)
+}
+
+// downloadKey downloads an OpenPGP key on the host with apt's own HTTP
+// client (curl is not on a minimal system); apt_key shares it.
+func downloadKey(ctx context.Context, c conn.Conn, keyURL string) ([]byte, error) {
 	cmd := `t=$(mktemp) && trap 'rm -f "$t"' EXIT && ` +
-		`if [ -x /usr/lib/apt/apt-helper ]; then /usr/lib/apt/apt-helper -q download-file ` + conn.Quote(r.KeyURL) + ` "$t" >&2; ` +
-		`elif command -v curl >/dev/null; then curl -fsSL -o "$t" ` + conn.Quote(r.KeyURL) + `; ` +
-		`else wget -q -O "$t" ` + conn.Quote(r.KeyURL) + `; fi && base64 -w0 "$t"`
+		`if [ -x /usr/lib/apt/apt-helper ]; then /usr/lib/apt/apt-helper -q download-file ` + conn.Quote(keyURL) + ` "$t" >&2; ` +
+		`elif command -v curl >/dev/null; then curl -fsSL -o "$t" ` + conn.Quote(keyURL) + `; ` +
+		`else wget -q -O "$t" ` + conn.Quote(keyURL) + `; fi && base64 -w0 "$t"`
 	out, err := output(ctx, c, cmd)
 	if err != nil {
-		return nil, fmt.Errorf("download key %s on the host: %w", r.KeyURL, err)
+		return nil, fmt.Errorf("download key %s on the host: %w", keyURL, err)
 	}
 	k, err := decodeBase64(out)
 	if err != nil {
-		return nil, fmt.Errorf("download key %s: %w", r.KeyURL, err)
+		return nil, fmt.Errorf("download key %s: %w", keyURL, err)
 	}
 	if len(k) == 0 {
-		return nil, fmt.Errorf("download key %s: empty file", r.KeyURL)
+		return nil, fmt.Errorf("download key %s: empty file", keyURL)
 	}
 	if !bytes.Contains(k, []byte("-----BEGIN PGP")) && k[0]&0x80 == 0 {
-		return nil, fmt.Errorf("download key %s: not an OpenPGP key (got %q…)", r.KeyURL, firstBytes(k))
+		return nil, fmt.Errorf("download key %s: not an OpenPGP key (got %q…)", keyURL, firstBytes(k))
 	}
 	return k, nil
 }

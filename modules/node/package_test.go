@@ -28,16 +28,37 @@ func TestPackageHost(t *testing.T) {
 	if _, err := checkOnly(t, h, "package", map[string]any{"name": "gpuctl-pkg", "use": "yum"}); err == nil || !strings.Contains(err.Error(), "Debian GNU/Linux 12") {
 		t.Errorf("use: yum on Debian: %v", err)
 	}
+	// apt's own arguments pass through, as Ansible's package hands them to apt.
+	timeline(t, h, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
+	// yum's arguments load, and fail on the Debian host that reaches them.
+	if _, err := checkOnly(t, h, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
+		!strings.Contains(err.Error(), "does not take disablerepo, enablerepo (an argument of yum and dnf") {
+		t.Errorf("disablerepo on Debian: %v", err)
+	}
 }
 
 func TestPackageBadArgs(t *testing.T) {
 	for want, args := range map[string]map[string]any{
-		`missing required argument "name"`: {"state": "present"},
-		"expected one of present":          {"name": "htop", "state": "purged"},
-		"not a valid Debian package name":  {"name": "Bad_Name!"},
+		`missing required argument "name"`:    {"state": "present"},
+		"expected one of present":             {"name": "htop", "state": "purged"},
+		"not a valid Debian package name":     {"name": "Bad_Name!"},
+		"unknown argument: instal_recommends": {"name": "htop", "instal_recommends": true},
+		"cache_valid_time":                    {"name": "htop", "cache_valid_time": "soon"},
 	} {
 		if _, err := modules.New("package", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: %v, want %q", args, err, want)
+		}
+	}
+}
+
+// Arguments of other backends load (a role's RedHat branch), apt's too.
+func TestPackageOtherBackendArgsLoad(t *testing.T) {
+	for _, args := range []map[string]any{
+		{"name": "zabbix-agent", "disablerepo": "*", "enablerepo": []any{"zabbix"}, "state": "present"},
+		{"name": "sops", "allow_downgrade": true, "update_cache": true},
+	} {
+		if _, err := modules.New("ansible.builtin.package", args); err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }
