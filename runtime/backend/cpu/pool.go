@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,14 +15,24 @@ import (
 // through the hypervisor), which at batch 1 is as long as a whole layer.
 // OpenMP runtimes spin for the same reason (libgomp's GOMP_SPINCOUNT,
 // Intel's KMP_BLOCKTIME). Between requests the workers park after this
-// long, so an idle server burns no CPU.
+// long, so an idle server burns no CPU. GPUCTL_CPU_SPIN (a duration, 0
+// for none) overrides it: spinning threads hurt where the cores are
+// oversubscribed, as OMP_WAIT_POLICY=passive does for OpenMP.
 const spinFor = 100 * time.Microsecond
+
+func spinTime() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("GPUCTL_CPU_SPIN")); err == nil && d >= 0 {
+		return d
+	}
+	return spinFor
+}
 
 // pool runs parallel sections on long-lived worker goroutines. One section
 // runs at a time (concurrent Forward calls take turns per section; each
 // section already uses every core), the caller working alongside.
 type pool struct {
-	workers int // goroutines besides the caller
+	workers int           // goroutines besides the caller
+	spin    time.Duration // how long idle threads poll before they block
 
 	run    sync.Mutex // one section at a time
 	start  sync.Once
@@ -44,7 +55,7 @@ type section struct {
 }
 
 func newPool(threads int) *pool {
-	p := &pool{workers: max(threads-1, 0)}
+	p := &pool{workers: max(threads-1, 0), spin: spinTime()}
 	p.wake = sync.NewCond(&p.parkMu)
 	return p
 }
@@ -76,7 +87,7 @@ func (p *pool) do(n int, fn func(i int)) {
 	s.work()
 	// Spin briefly for the others' last tasks (they are usually as long
 	// as ours), then block.
-	for t, i := time.Now(), 0; s.done.Load() < s.n && (i&63 != 63 || time.Since(t) < spinFor); i++ {
+	for t, i := time.Now(), 0; s.done.Load() < s.n && (i&63 != 63 || time.Since(t) < p.spin); i++ {
 		spin(i)
 	}
 	<-s.fin
@@ -116,7 +127,7 @@ func (p *pool) await(last uint64) uint64 {
 		if s := p.seq.Load(); s != last {
 			return s
 		}
-		if i&63 == 63 && time.Since(t) > spinFor {
+		if i&63 == 63 && time.Since(t) > p.spin {
 			break
 		}
 		spin(i)
