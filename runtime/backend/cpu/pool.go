@@ -9,16 +9,16 @@ import (
 )
 
 // spinFor is how long an idle worker polls for the next job before it
-// parks. A forward pass is a chain of parallel sections (pack, product, the
-// next layer's pack, ...) a few microseconds to milliseconds apart; waking
-// a parked thread costs tens of microseconds on a virtual machine (an IPI
-// through the hypervisor), which at batch 1 is as long as a whole layer.
-// OpenMP runtimes spin for the same reason (libgomp's GOMP_SPINCOUNT,
-// Intel's KMP_BLOCKTIME). Between requests the workers park after this
-// long, so an idle server burns no CPU. GPUCTL_CPU_SPIN (a duration, 0
-// for none) overrides it: spinning threads hurt where the cores are
-// oversubscribed, as OMP_WAIT_POLICY=passive does for OpenMP.
-const spinFor = 100 * time.Microsecond
+// parks; GPUCTL_CPU_SPIN (a duration) sets it. A forward pass is a chain
+// of parallel sections a few microseconds to milliseconds apart, and
+// waking a parked thread costs tens of microseconds on a virtual machine,
+// which is why OpenMP runtimes spin (libgomp's GOMP_SPINCOUNT, Intel's
+// KMP_BLOCKTIME). The default is not to: on the 2-core development
+// machine, shared with other work, spinning threads only took time from
+// the computing ones (batch 1: 184 rows/s spinning 100 µs against 224
+// without, 2 threads, 5 interleaved rounds); a host with cores to itself
+// may gain from it, which is still to be measured.
+const spinFor = 0
 
 func spinTime() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("GPUCTL_CPU_SPIN")); err == nil && d >= 0 {

@@ -39,9 +39,10 @@ func TestPoolRunsEveryTaskOnce(t *testing.T) {
 func TestPoolParksWakesAndStops(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p := newPool(3)
+	p.spin = 50 * time.Microsecond
 	var ran atomic.Int32
 	p.do(8, func(int) { ran.Add(1) })
-	time.Sleep(20 * spinFor) // every worker parks
+	time.Sleep(20 * p.spin) // every worker parks
 	p.do(8, func(int) { ran.Add(1) })
 	if ran.Load() != 16 {
 		t.Fatalf("ran %d tasks, want 16", ran.Load())
