@@ -126,6 +126,10 @@ func (s *Server) v2Answer(b []byte, h *v2Header, out []float32) ([]byte, int) {
 	b = append(b, "}}]}"...)
 	jsonLen := len(b)
 	b = grow(b, jsonLen+4*len(out))
+	if nativeLittleEndian() {
+		copy(b[jsonLen:], floatBytes(out))
+		return b, jsonLen
+	}
 	for i, v := range out {
 		binary.LittleEndian.PutUint32(b[jsonLen+4*i:], math.Float32bits(v))
 	}
@@ -281,6 +285,10 @@ func (c *headerCache) put(b []byte, h *v2Header) {
 func decodeBinary(dt *dtype, b []byte, x []float32) int {
 	le := binary.LittleEndian
 	if dt.name == "FP32" {
+		if nativeLittleEndian() {
+			copy(floatBytes(x), b[:4*len(x)])
+			return firstNonFinite(x)
+		}
 		for i := range x {
 			u := le.Uint32(b[4*i:])
 			if u&0x7f800000 == 0x7f800000 {
@@ -328,8 +336,19 @@ func decodeValue(dt string, b []byte, i int) float32 {
 // firstNonFinite is the index of the first NaN or ±Inf in x, or -1; it
 // tests the exponent bits rather than converting each value.
 func firstNonFinite(x []float32) int {
-	for i, v := range x {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+	// A value is NaN or ±Inf when its exponent bits are all ones; adding
+	// one to the exponent then carries into the sign bit. Four values are
+	// tested per branch, since most tensors have none.
+	const exp, one, carry = 0x7f800000, 0x00800000, 0x80000000
+	nf := func(v float32) uint32 { return (math.Float32bits(v) & exp) + one }
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		if (nf(x[i])|nf(x[i+1])|nf(x[i+2])|nf(x[i+3]))&carry != 0 {
+			break
+		}
+	}
+	for ; i < len(x); i++ {
+		if nf(x[i])&carry != 0 {
 			return i
 		}
 	}

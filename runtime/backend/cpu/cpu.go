@@ -24,6 +24,7 @@ type CPU struct {
 	scratch sync.Pool
 	impl    gonum.Implementation
 	packed  []*packedW // per layer; nil where gonum runs the product
+	pool    *pool      // threads for the packed products
 }
 
 // New prepares m for the CPU. Only fp32 is offered: gonum has no reduced
@@ -32,13 +33,16 @@ func New(m *model.Model, p backend.Precision) (*CPU, error) {
 	if p != "" && p != backend.FP32 {
 		return nil, fmt.Errorf("cpu backend: precision %s is not supported, only fp32", p)
 	}
-	c := &CPU{m: m, maxW: m.In, packed: make([]*packedW, len(m.Layers))}
+	c := &CPU{m: m, maxW: m.In, packed: make([]*packedW, len(m.Layers)), pool: newPool(runtime.GOMAXPROCS(0))}
 	for i, l := range m.Layers {
 		c.maxW = max(c.maxW, l.Out)
 		if l.Kind == model.Linear && useKernel(l.In, l.Out) {
 			c.packed[i] = packW(l.W, l.In, l.Out, wide)
 		}
 	}
+	// A backend dropped without Close still ends its workers: they hold
+	// the pool, not the backend.
+	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
 	return c, nil
 }
 
@@ -53,7 +57,10 @@ func (c *CPU) Device() backend.Device {
 	return backend.Device{Kind: "cpu", Name: runtime.GOARCH, Precision: string(backend.FP32), Threads: runtime.GOMAXPROCS(0), Library: lib}
 }
 
-func (c *CPU) Close() error { return nil }
+func (c *CPU) Close() error {
+	c.pool.stop()
+	return nil
+}
 
 type bufs struct{ a, b, pack []float32 }
 
@@ -83,8 +90,8 @@ func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32)
 		switch l.Kind {
 		case model.Linear:
 			pw := c.packed[i]
-			// The packed path applies bias and a following ReLU in one
-			// parallel pass over the product.
+			// The packed path applies bias and a following ReLU to each
+			// tile of the product as it completes.
 			relu := pw != nil && i+1 < len(m.Layers) && m.Layers[i+1].Kind == model.ReLU
 			last := i == len(m.Layers)-1 || (relu && i+1 == len(m.Layers)-1)
 			if last {
@@ -96,10 +103,9 @@ func (c *CPU) Forward(ctx context.Context, x []float32, rows int, out []float32)
 			}
 			if pw != nil {
 				if rows >= mr {
-					bp.pack = packA(bp.pack, cur, rows, l.In)
+					bp.pack = packA(c.pool, bp.pack, cur, rows, l.In)
 				}
-				gemmPacked(pw, cur, bp.pack, rows, dst)
-				biasReLU(dst, l.B, rows, l.Out, relu)
+				gemmPacked(c.pool, pw, cur, bp.pack, rows, dst, epilogue{bias: l.B, relu: relu})
 				if relu {
 					i++
 				}
@@ -133,30 +139,6 @@ func linear(impl gonum.Implementation, cur []float32, rows int, l model.Layer, d
 		beta = 1
 	}
 	impl.Sgemm(blas.NoTrans, blas.Trans, rows, l.Out, l.In, 1, cur, l.In, l.W, l.In, beta, dst, l.Out)
-}
-
-// biasReLU adds the bias and, when asked, clamps at zero, rows in parallel.
-func biasReLU(dst, b []float32, rows, out int, relu bool) {
-	if b == nil && !relu {
-		return
-	}
-	parallelRows(rows, out, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			row := dst[r*out : (r+1)*out]
-			if b != nil {
-				for j, v := range b {
-					row[j] += v
-				}
-			}
-			if relu {
-				for j, v := range row {
-					if v < 0 {
-						row[j] = 0
-					}
-				}
-			}
-		}
-	})
 }
 
 func elementwise(l model.Layer, v []float32, rows, width int) {

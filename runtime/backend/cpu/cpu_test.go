@@ -78,9 +78,11 @@ func BenchmarkMLP(b *testing.B) {
 			x := randInput(rand.New(rand.NewPCG(1, 1)), rows*m.In)
 			out := make([]float32, rows*m.Out)
 			b.ResetTimer()
+			t0 := cpuTime()
 			for b.Loop() {
 				c.Forward(context.Background(), x, rows, out)
 			}
+			reportCPU(b, t0)
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}

@@ -15,7 +15,7 @@ func TestGemmPackedEdges(t *testing.T) {
 		t.Skip("no AVX2+FMA on this CPU: the packed kernel is not used")
 	}
 	r := rand.New(rand.NewPCG(8, 8))
-	for _, sh := range [][3]int{{1, 37, 50}, {1, 1024, 16}, {2, 7, 40}, {3, 9, 3}, {5, 16, 16}, {6, 1, 16}, {7, 64, 33}, {13, 100, 17}, {64, 300, 130}} {
+	for _, sh := range [][3]int{{1, 37, 50}, {1, 1024, 16}, {2, 7, 40}, {3, 9, 3}, {5, 16, 16}, {6, 1, 16}, {7, 64, 33}, {13, 100, 17}, {64, 300, 130}, {13, 1100, 50}, {256, 520, 64}} {
 		rows, in, out := sh[0], sh[1], sh[2]
 		x, w := randInput(r, rows*in), randInput(r, out*in)
 		dst := make([]float32, rows*out)
@@ -23,7 +23,9 @@ func TestGemmPackedEdges(t *testing.T) {
 			dst[i] = float32(math.NaN())
 		}
 		for _, wd := range []bool{false, wide} {
-			gemmPacked(packW(w, in, out, wd), x, packA(nil, x, rows, in), rows, dst)
+			pl := newPool(2)
+			gemmPacked(pl, packW(w, in, out, wd), x, packA(pl, nil, x, rows, in), rows, dst, epilogue{})
+			pl.stop()
 			for i := 0; i < rows; i++ {
 				for o := 0; o < out; o++ {
 					var s float64

@@ -16,13 +16,15 @@ var (
 )
 
 //go:noescape
-func kern6x16(k int, a, b, c *float32, ldc int)
+func kern6x16(k int, a, b, c *float32, ldc int, acc bool)
 
 //go:noescape
 func kern1x16(k int, a, b, c *float32)
 
 //go:noescape
-func kern6x32(k int, a, b, c *float32, ldc int)
+func kern6x32(k int, a, b, c *float32, ldc int, acc bool)
 
 //go:noescape
 func kern1x32(k int, a, b, c *float32)
+
+func pause()

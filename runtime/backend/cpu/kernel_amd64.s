@@ -1,16 +1,41 @@
 #include "textflag.h"
 
-// func kern6x16(k int, a, b, c *float32, ldc int)
-// C[6][16] = Σ_k a[k][0..5] ⊗ b[k][0..15]; a and b are packed (6 and 16
-// floats per k), c is row-major with ldc floats per row. AVX2 + FMA:
-// twelve ymm accumulators, two for the b row, two for broadcasts.
-TEXT ·kern6x16(SB), NOSPLIT, $0-40
+// func kern6x16(k int, a, b, c *float32, ldc int, acc bool)
+// C[6][16] = Σ_k a[k][0..5] ⊗ b[k][0..15], added to C's contents when acc
+// (the product is blocked over k); a and b are packed (6 and 16 floats per
+// k), c is row-major with ldc floats per row. AVX2 + FMA: twelve ymm
+// accumulators, two for the b row, two for broadcasts.
+TEXT ·kern6x16(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVBLZX acc+40(FP), R9
+	TESTQ R9, R9
+	JZ zero16
+	MOVQ DX, R10
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	ADDQ R8, R10
+	VMOVUPS (R10), Y2
+	VMOVUPS 32(R10), Y3
+	ADDQ R8, R10
+	VMOVUPS (R10), Y4
+	VMOVUPS 32(R10), Y5
+	ADDQ R8, R10
+	VMOVUPS (R10), Y6
+	VMOVUPS 32(R10), Y7
+	ADDQ R8, R10
+	VMOVUPS (R10), Y8
+	VMOVUPS 32(R10), Y9
+	ADDQ R8, R10
+	VMOVUPS (R10), Y10
+	VMOVUPS 32(R10), Y11
+	JMP start16
+
+zero16:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -23,6 +48,8 @@ TEXT ·kern6x16(SB), NOSPLIT, $0-40
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+
+start16:
 	TESTQ CX, CX
 	JZ store
 
@@ -139,15 +166,39 @@ done:
 	VZEROUPPER
 	RET
 
-// func kern6x32(k int, a, b, c *float32, ldc int)
+// func kern6x32(k int, a, b, c *float32, ldc int, acc bool)
 // kern6x16 with AVX-512: panels of 32 outputs, twelve zmm accumulators.
-TEXT ·kern6x32(SB), NOSPLIT, $0-40
+TEXT ·kern6x32(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVBLZX acc+40(FP), R9
+	TESTQ R9, R9
+	JZ zero32
+	MOVQ DX, R10
+	VMOVUPS (R10), Z0
+	VMOVUPS 64(R10), Z1
+	ADDQ R8, R10
+	VMOVUPS (R10), Z2
+	VMOVUPS 64(R10), Z3
+	ADDQ R8, R10
+	VMOVUPS (R10), Z4
+	VMOVUPS 64(R10), Z5
+	ADDQ R8, R10
+	VMOVUPS (R10), Z6
+	VMOVUPS 64(R10), Z7
+	ADDQ R8, R10
+	VMOVUPS (R10), Z8
+	VMOVUPS 64(R10), Z9
+	ADDQ R8, R10
+	VMOVUPS (R10), Z10
+	VMOVUPS 64(R10), Z11
+	JMP start32
+
+zero32:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -160,6 +211,8 @@ TEXT ·kern6x32(SB), NOSPLIT, $0-40
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+
+start32:
 	TESTQ CX, CX
 	JZ store32
 
@@ -272,4 +325,11 @@ done32:
 	VMOVUPS Z0, (DX)
 	VMOVUPS Z1, 64(DX)
 	VZEROUPPER
+	RET
+
+// func pause()
+// One PAUSE: a spin-wait hint that saves power and frees the core's
+// resources for its sibling hyperthread.
+TEXT ·pause(SB), NOSPLIT, $0-0
+	PAUSE
 	RET

@@ -7,7 +7,13 @@ const (
 	wide       = false
 )
 
-func kern6x16(k int, a, b, c *float32, ldc int) { panic("cpu: no micro-kernel on this architecture") }
-func kern1x16(k int, a, b, c *float32)          { panic("cpu: no micro-kernel on this architecture") }
-func kern6x32(k int, a, b, c *float32, ldc int) { panic("cpu: no micro-kernel on this architecture") }
-func kern1x32(k int, a, b, c *float32)          { panic("cpu: no micro-kernel on this architecture") }
+func kern6x16(k int, a, b, c *float32, ldc int, acc bool) {
+	panic("cpu: no micro-kernel on this architecture")
+}
+func kern1x16(k int, a, b, c *float32) { panic("cpu: no micro-kernel on this architecture") }
+func kern6x32(k int, a, b, c *float32, ldc int, acc bool) {
+	panic("cpu: no micro-kernel on this architecture")
+}
+func kern1x32(k int, a, b, c *float32) { panic("cpu: no micro-kernel on this architecture") }
+
+func pause() {}

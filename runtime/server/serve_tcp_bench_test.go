@@ -1,0 +1,114 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/runtime/model"
+)
+
+// BenchmarkServeTCPV2Binary drives the whole server (listener, net/http,
+// handler, batcher) over loopback TCP from keep-alive connections that
+// send v2 binary requests back to back, as gpubench load does, with the
+// null backend: a CPU profile of it is the per-request cost a GPU server
+// pays on its host. The clients run in-process; profile the server's
+// frames.
+func BenchmarkServeTCPV2Binary(b *testing.B) {
+	m := model.BuildMLP(model.MLPSpec{Widths: []int{1024, 8, 1024}, Seed: 7})
+	for _, tc := range []struct{ conns, rows int }{{64, 1}, {8, 256}} {
+		b.Run(fmt.Sprintf("conns=%d/rows=%d", tc.conns, tc.rows), func(b *testing.B) {
+			s, err := New(Config{Batching: true}, m, nullBackend{m.Out}, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ctx, ln) }()
+			defer func() { cancel(); <-served }()
+			body, jl := v2BinaryBody(tc.rows, m.In)
+			req := append([]byte(fmt.Sprintf("POST /v2/models/mlp/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n%s: %d\r\nContent-Length: %d\r\n\r\n", binaryHeader, jl, len(body))), body...)
+			conns := make([]net.Conn, tc.conns)
+			for i := range conns {
+				if conns[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+					b.Fatal(err)
+				}
+				defer conns[i].Close()
+			}
+			var next sync.WaitGroup
+			work := make(chan struct{}, b.N)
+			for range b.N {
+				work <- struct{}{}
+			}
+			close(work)
+			b.SetBytes(int64(len(req)))
+			b.ResetTimer()
+			errs := make(chan error, len(conns))
+			for _, c := range conns {
+				next.Add(1)
+				go func() {
+					defer next.Done()
+					rd := bufio.NewReaderSize(c, 64<<10)
+					for range work {
+						if _, err := c.Write(req); err != nil {
+							errs <- err
+							return
+						}
+						if err := readAnswer(rd); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			next.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N*tc.rows)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// readAnswer reads one HTTP/1.1 answer by its Content-Length and fails
+// unless it is a 200.
+func readAnswer(rd *bufio.Reader) error {
+	status, err := rd.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 200") {
+		return fmt.Errorf("answer %q", strings.TrimSpace(status))
+	}
+	n := -1
+	for {
+		line, err := rd.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if n < 0 {
+		return fmt.Errorf("answer without Content-Length")
+	}
+	_, err = rd.Discard(n)
+	return err
+}
