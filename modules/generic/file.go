@@ -284,7 +284,7 @@ func (m *File) checkLink(ctx context.Context, h modules.Host, fi conn.FileInfo, 
 	}
 	if op.link {
 		// A new link gets the asked-for owner after it is made.
-		op.fix = attrFix{owner: m.Owner, group: m.Group}
+		op.fix = attrFix{Owner: m.Owner, Group: m.Group}
 		for _, c := range [][2]string{{"owner", m.Owner}, {"group", m.Group}} {
 			if c[1] != "" {
 				d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
@@ -371,7 +371,7 @@ func (m *File) mkdir(ctx context.Context, h modules.Host) error {
 	if err != nil {
 		return err
 	}
-	fix := attrFix{owner: m.Owner, group: m.Group, mode: mode, chmod: m.Mode != ""}
+	fix := attrFix{Owner: m.Owner, Group: m.Group, Mode: mode, Chmod: m.Mode != ""}
 	for _, p := range missing {
 		if err := applyAttrs(ctx, h, p, fix); err != nil {
 			return err

@@ -66,7 +66,7 @@ func DiffAttrs(ctx context.Context, c conn.Conn, fi conn.FileInfo, a Attrs, res 
 		if err != nil {
 			return fix, err
 		}
-		if unixBits(want) != unixBits(fi.Mode) {
+		if UnixBits(want) != UnixBits(fi.Mode) {
 			fix.Mode, fix.Chmod = want, true
 			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mode", Before: Octal(fi.Mode), After: Octal(want)})
 		}
@@ -138,9 +138,9 @@ func lookupID(db, name string) (string, bool) {
 	return "", false
 }
 
-// unixBits is the chmod number of m; Go keeps setuid, setgid and sticky
+// UnixBits is the chmod number of m; Go keeps setuid, setgid and sticky
 // outside the low bits.
-func unixBits(m fs.FileMode) uint32 {
+func UnixBits(m fs.FileMode) uint32 {
 	n := uint32(m.Perm())
 	if m&fs.ModeSetuid != 0 {
 		n |= 0o4000
@@ -155,4 +155,4 @@ func unixBits(m fs.FileMode) uint32 {
 }
 
 // Octal formats a mode the way chmod and Ansible print it ("0644").
-func Octal(m fs.FileMode) string { return fmt.Sprintf("%04o", unixBits(m)) }
+func Octal(m fs.FileMode) string { return fmt.Sprintf("%04o", UnixBits(m)) }

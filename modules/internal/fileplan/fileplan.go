@@ -119,6 +119,9 @@ type File struct {
 	Write bool   // contents differ or the file is missing
 	Fix   AttrFix
 	Attrs Attrs
+	// planned is what the file was at check time; the write refuses to
+	// replace it when someone else changed it since (conn.ErrChanged).
+	planned *conn.Planned
 }
 
 // Changed reports whether Apply would change anything.
@@ -136,7 +139,7 @@ func Check(ctx context.Context, c conn.Conn, w Want, d *plan.Diff) (*File, error
 // Plan compares cur, read earlier, with w and adds the differences to d:
 // the content first, then mode, owner and group. It changes nothing.
 func Plan(ctx context.Context, c conn.Conn, cur Current, w Want, d *plan.Diff) (*File, error) {
-	f := &File{Current: cur, Want: w.Content, Attrs: w.Attrs}
+	f := &File{Current: cur, Want: w.Content, Attrs: w.Attrs, planned: conn.PlannedFrom(cur.Data, cur.Exists)}
 	res := w.resource()
 	if !cur.Exists {
 		f.Write = true

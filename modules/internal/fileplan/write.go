@@ -2,6 +2,7 @@ package fileplan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -35,7 +36,7 @@ func (f *File) Apply(ctx context.Context, c conn.Conn, o Options) (string, error
 	}
 	var backupFile string
 	if o.Backup && f.Exists {
-		b, err := backup(ctx, c, f.Path)
+		b, err := Backup(ctx, c, f.Path)
 		if err != nil {
 			return "", err
 		}
@@ -50,8 +51,9 @@ func (f *File) Apply(ctx context.Context, c conn.Conn, o Options) (string, error
 	if err != nil {
 		return backupFile, err
 	}
+	attrs.Planned = f.planned
 	err = c.WriteFile(ctx, f.Path, f.Want, attrs)
-	if err != nil && f.Exists && f.Attrs.Owner == "" && f.Attrs.Group == "" {
+	if err != nil && f.Exists && f.Attrs.Owner == "" && f.Attrs.Group == "" && !errors.Is(err, conn.ErrChanged) {
 		// Keeping the old owner needs chown, which an unprivileged user
 		// may not do; like Ansible, write anyway as ourselves.
 		attrs.Owner, attrs.Group = "", ""
@@ -109,9 +111,9 @@ func (f *File) Restore(ctx context.Context, c conn.Conn) error {
 	return nil
 }
 
-// backup keeps a timestamped copy beside the file, named as Ansible names
+// Backup keeps a timestamped copy beside the file, named as Ansible names
 // it, so people's cleanup scripts keep working.
-func backup(ctx context.Context, c conn.Conn, p string) (string, error) {
+func Backup(ctx context.Context, c conn.Conn, p string) (string, error) {
 	dst := fmt.Sprintf("%s.%s~", p, time.Now().Format("2006-01-02@15:04:05.000000"))
 	if _, err := conn.Output(ctx, c, conn.Join("cp", "-p", "--", p, dst)); err != nil {
 		return "", fmt.Errorf("backup %s: %w", p, err)
