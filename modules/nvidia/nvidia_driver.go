@@ -134,9 +134,15 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 	}
 	if f.NouveauLoaded && !f.NouveauBlacklisted {
-		p.blacklist = &fileEdit{Path: BlacklistPath, After: blacklistContent}
-		d.Add(p.blacklist.Change())
-		d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+		e, err := diffFile(ctx, h.Conn(), BlacklistPath, blacklistContent)
+		if err != nil {
+			return d, fmt.Errorf("%s: %w", h.Name(), err)
+		}
+		if e != nil {
+			p.blacklist = e
+			e.addTo(&d)
+			d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+		}
 	}
 
 	var reason string
