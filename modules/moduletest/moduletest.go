@@ -114,7 +114,8 @@ func Timeline(t *testing.T, h *Host, dir, name string, args map[string]any) plan
 // TimelineSnap is the contract every module keeps, run as the engine runs
 // it: check mode (modules.CheckOnly) must find changes and leave snap's
 // proof (a directory's files, a remote host's file hashes, a service's
-// state) as it was; a real run checks and applies; the same value's
+// state) as it was (nil: the module's own tests prove it, as the kube
+// modules' dry-run tests do); a real run checks and applies; the same value's
 // re-check and a fresh value's check (the next run) find nothing. It
 // returns the check-mode diff.
 func TimelineSnap(t *testing.T, h modules.Host, snap func() string, name string, args map[string]any) plan.Diff {
@@ -128,6 +129,9 @@ func TimelineSnap(t *testing.T, h modules.Host, snap func() string, name string,
 func TimelineModule(t *testing.T, h modules.Host, snap func() string, name string, args map[string]any) (plan.Diff, modules.Module) {
 	t.Helper()
 	ctx := context.Background()
+	if snap == nil {
+		snap = func() string { return "" }
+	}
 	before := snap()
 	d, err := modules.CheckOnly(ctx, New(t, name, args), h)
 	if err != nil {
