@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 )
 
@@ -87,7 +88,7 @@ func isOctal(s string) bool {
 
 // toUnix and fromUnix convert between Go's FileMode bits and the chmod
 // numbers people write; Go keeps setuid/setgid/sticky outside the low bits.
-func toUnix(m fs.FileMode) uint32 { return fileplan.UnixBits(m) }
+func toUnix(m fs.FileMode) uint32 { return conn.UnixMode(m) }
 
 func fromUnix(n uint32) fs.FileMode {
 	m := fs.FileMode(n & 0o777)

@@ -66,7 +66,7 @@ func DiffAttrs(ctx context.Context, c conn.Conn, fi conn.FileInfo, a Attrs, res 
 		if err != nil {
 			return fix, err
 		}
-		if UnixBits(want) != UnixBits(fi.Mode) {
+		if conn.UnixMode(want) != conn.UnixMode(fi.Mode) {
 			fix.Mode, fix.Chmod = want, true
 			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mode", Before: Octal(fi.Mode), After: Octal(want)})
 		}
@@ -138,21 +138,5 @@ func lookupID(db, name string) (string, bool) {
 	return "", false
 }
 
-// UnixBits is the chmod number of m; Go keeps setuid, setgid and sticky
-// outside the low bits.
-func UnixBits(m fs.FileMode) uint32 {
-	n := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		n |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		n |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		n |= 0o1000
-	}
-	return n
-}
-
 // Octal formats a mode the way chmod and Ansible print it ("0644").
-func Octal(m fs.FileMode) string { return fmt.Sprintf("%04o", UnixBits(m)) }
+func Octal(m fs.FileMode) string { return fmt.Sprintf("%04o", conn.UnixMode(m)) }

@@ -147,7 +147,7 @@ func Plan(ctx context.Context, c conn.Conn, cur Current, w Want, d *plan.Diff) (
 		ch.Sensitive = w.Sensitive
 		d.Add(ch)
 		if w.ListNewAttrs {
-			return f, listNewAttrs(res, w.Attrs, d)
+			return f, NewAttrs(res, w.Attrs, NewFileMode, false, d)
 		}
 		return f, nil
 	}
@@ -165,9 +165,11 @@ func Plan(ctx context.Context, c conn.Conn, cur Current, w Want, d *plan.Diff) (
 	return f, nil
 }
 
-func listNewAttrs(res string, a Attrs, d *plan.Diff) error {
+// NewAttrs lists the mode (from base, a new path's mode), owner and group
+// that a path being created gets from a, as changes of res.
+func NewAttrs(res string, a Attrs, base fs.FileMode, isDir bool, d *plan.Diff) error {
 	if a.Mode != nil {
-		m, err := a.Mode.Apply(NewFileMode, false)
+		m, err := a.Mode.Apply(base, isDir)
 		if err != nil {
 			return err
 		}
