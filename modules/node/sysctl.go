@@ -118,17 +118,9 @@ func (m *Sysctl) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	reload := m.Reload && (writeFile || runtimeDiffers)
 	if writeFile {
-		// Replaced keeping an existing file's mode and owner, as Ansible's
-		// atomic_move does.
-		var fd plan.Diff
-		f, err := fileplan.Plan(ctx, c, fc, fileplan.Want{Path: file, Content: []byte(fixed)}, &fd)
-		if err != nil {
+		if err := fileStepKeep(ctx, c, s, fc, []byte(fixed)); err != nil {
 			return plan.Diff{}, err
 		}
-		s.addAll(fd, func(ctx context.Context, c conn.Conn) error {
-			_, err := f.Apply(ctx, c, fileplan.Options{})
-			return err
-		})
 	}
 	if runtimeDiffers && (reload || m.SysctlSet) {
 		before := procValue

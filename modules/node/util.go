@@ -152,6 +152,22 @@ func fileStep(ctx context.Context, c conn.Conn, s *steps, p string, content []by
 	return nil
 }
 
+// fileStepKeep adds a step that replaces the file cur, read earlier, with
+// content, keeping an existing file's mode and owner as Ansible's
+// atomic_move does.
+func fileStepKeep(ctx context.Context, c conn.Conn, s *steps, cur fileplan.Current, content []byte) error {
+	var d plan.Diff
+	f, err := fileplan.Plan(ctx, c, cur, fileplan.Want{Path: cur.Path, Content: content}, &d)
+	if err != nil {
+		return err
+	}
+	s.addAll(d, func(ctx context.Context, c conn.Conn) error {
+		_, err := f.Apply(ctx, c, fileplan.Options{})
+		return err
+	})
+	return nil
+}
+
 // removeStep adds a step that deletes p when it exists.
 func removeStep(ctx context.Context, c conn.Conn, s *steps, p string) error {
 	var d plan.Diff

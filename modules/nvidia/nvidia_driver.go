@@ -134,14 +134,8 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 	}
 	if f.NouveauLoaded && !f.NouveauBlacklisted {
-		e, err := diffFile(ctx, h.Conn(), BlacklistPath, blacklistContent)
-		if err != nil {
-			return d, fmt.Errorf("%s: %w", h.Name(), err)
-		}
-		if e != nil {
-			p.blacklist = e
-			e.addTo(&d)
-			d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+		if err := planBlacklist(ctx, h, p, &d); err != nil {
+			return d, err
 		}
 	}
 
@@ -185,6 +179,21 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	d.State = p
 	return d, nil
+}
+
+// planBlacklist plans the file that keeps nouveau from claiming the GPU,
+// and the initramfs rebuild that makes it hold at boot.
+func planBlacklist(ctx context.Context, h modules.Host, p *driverPlan, d *plan.Diff) error {
+	e, err := diffFile(ctx, h.Conn(), BlacklistPath, blacklistContent)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.Name(), err)
+	}
+	if e != nil {
+		p.blacklist = e
+		e.addTo(d)
+		d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+	}
+	return nil
 }
 
 // checkAvailable makes sure apt can install every missing package, and on
