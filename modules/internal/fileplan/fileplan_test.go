@@ -3,6 +3,7 @@ package fileplan
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -351,5 +352,25 @@ func TestLookupID(t *testing.T) {
 	}
 	if _, ok := lookupID(db, "nob"); ok {
 		t.Error("prefix matched")
+	}
+}
+
+// A file someone changed between check and apply is left alone: the write
+// fails with conn.ErrChanged instead of overwriting their edit.
+func TestApplyRefusesAFileChangedSinceCheck(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f.conf")
+	write(t, p, "v1\n", 0o644)
+	c := local.New()
+	var d plan.Diff
+	f, err := Check(ctx, c, Want{Path: p, Content: []byte("v2\n")}, &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, "theirs\n", 0o644)
+	if _, err := f.Apply(ctx, c, Options{}); !errors.Is(err, conn.ErrChanged) {
+		t.Fatalf("apply over a changed file: %v, want conn.ErrChanged", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "theirs\n" {
+		t.Errorf("file holds %q", b)
 	}
 }
