@@ -100,7 +100,7 @@ func TestRebootBootTimeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cmds []string
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.C = bootConn{local.New(), "same", &cmds}
 	var dials atomic.Int32
 	h.Redial = func(ctx context.Context) (conn.Conn, error) {
@@ -110,7 +110,7 @@ func TestRebootBootTimeCommand(t *testing.T) {
 		return bootConn{local.New(), "same", &cmds}, nil
 	}
 	cmd := "cat " + marker
-	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true", "boot_time_command": cmd})
+	m := moduletest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true", "boot_time_command": cmd})
 	d, _ := m.Check(context.Background(), h)
 	if err := m.Apply(context.Background(), h, d); err != nil {
 		t.Fatal(err)
