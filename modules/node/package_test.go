@@ -30,9 +30,9 @@ func TestPackageHost(t *testing.T) {
 		t.Errorf("use: yum on Debian: %v", err)
 	}
 	// apt's own arguments pass through, as Ansible's package hands them to apt.
-	timeline(t, h, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
+	h.Timeline(t, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
 	// yum's arguments load, and fail on the Debian host that reaches them.
-	if _, err := checkOnly(t, h, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
+	if _, err := h.CheckOnly(t, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
 		!strings.Contains(err.Error(), "does not take disablerepo, enablerepo (an argument of yum and dnf") {
 		t.Errorf("disablerepo on Debian: %v", err)
 	}
