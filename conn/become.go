@@ -468,6 +468,12 @@ func chmodBits(m fs.FileMode) uint32 {
 	if m == 0 {
 		return 0o644
 	}
+	return UnixMode(m)
+}
+
+// UnixMode is m as the octal number chmod takes and people write; Go keeps
+// setuid, setgid and sticky outside the low bits.
+func UnixMode(m fs.FileMode) uint32 {
 	bits := uint32(m.Perm())
 	if m&fs.ModeSetuid != 0 {
 		bits |= 0o4000

@@ -2,14 +2,12 @@ package generic
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"strconv"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -33,120 +31,34 @@ func (a Attrs) validate() error {
 	return nil
 }
 
-// attrFix is what has to change on an existing path's metadata.
-type attrFix struct {
-	mode  fs.FileMode
-	chmod bool
-	owner string // "" when unchanged
-	group string
+// plan is a in fileplan's terms; an empty mode keeps the path's.
+func (a Attrs) plan() fileplan.Attrs {
+	fa := fileplan.Attrs{Owner: a.Owner, Group: a.Group}
+	if a.Mode != "" {
+		fa.Mode = a.Mode
+	}
+	return fa
 }
 
-func (f attrFix) empty() bool { return !f.chmod && f.owner == "" && f.group == "" }
+// attrFix is what has to change on an existing path's metadata.
+type attrFix = fileplan.AttrFix
 
 // stat returns the path's info and whether it exists.
 func stat(ctx context.Context, h modules.Host, path string) (conn.FileInfo, bool, error) {
-	fi, err := h.Conn().Stat(ctx, path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return conn.FileInfo{}, false, nil
-	}
-	if err != nil {
-		return conn.FileInfo{}, false, fmt.Errorf("stat %s: %w", path, err)
-	}
-	return fi, true, nil
+	return fileplan.Stat(ctx, h.Conn(), path)
 }
 
 // diffAttrs compares an existing path with a, adds the differences to d as
 // changes of res, and returns what Apply has to fix.
 func diffAttrs(ctx context.Context, h modules.Host, fi conn.FileInfo, a Attrs, res string, d *plan.Diff) (attrFix, error) {
-	var fix attrFix
-	if a.Mode != "" && !fi.IsLink() {
-		want, err := a.Mode.Apply(fi.Mode, fi.IsDir())
-		if err != nil {
-			return fix, err
-		}
-		if toUnix(want) != toUnix(fi.Mode) {
-			fix.mode, fix.chmod = want, true
-			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mode", Before: octal(fi.Mode), After: octal(want)})
-		}
-	}
-	for _, c := range []struct {
-		field, want, have, id, fmt string
-		dst                        *string
-	}{
-		{"owner", a.Owner, fi.Owner, fi.UID, "%u", &fix.owner},
-		{"group", a.Group, fi.Group, fi.GID, "%g", &fix.group},
-	} {
-		if c.want == "" || c.want == c.have || c.want == c.id {
-			continue
-		}
-		same, err := sameID(ctx, h, fi.Path, c.want, c.have, c.id, c.fmt)
-		if err != nil {
-			return fix, err
-		}
-		if !same {
-			*c.dst = c.want
-			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: c.field, Before: c.have, After: c.want})
-		}
-	}
-	return fix, nil
-}
-
-// sameID settles owner "0" against "root": the transport's numeric id
-// answers when it gave one; else, when exactly one side is numeric, the
-// name's id is looked up in the host's /etc/passwd or /etc/group (a file
-// read, fast over SFTP), and failing that, the host is asked.
-func sameID(ctx context.Context, h modules.Host, path, want, have, id, format string) (bool, error) {
-	_, wantNum := strconv.Atoi(want)
-	_, haveNum := strconv.Atoi(have)
-	if wantNum == nil && id != "" {
-		return want == id, nil
-	}
-	if (wantNum == nil) == (haveNum == nil) {
-		return want == have, nil
-	}
-	if wantNum != nil {
-		// A name against a numeric owner (a uid without a passwd entry)
-		// never matches: the name would resolve to a real entry.
-		return false, nil
-	}
-	db := "/etc/passwd"
-	if format == "%g" {
-		db = "/etc/group"
-	}
-	if b, err := h.Conn().ReadFile(ctx, db); err == nil {
-		if id, ok := lookupID(string(b), have); ok {
-			return id == want, nil
-		}
-	}
-	out, err := conn.Output(ctx, h.Conn(), conn.Join("stat", "-c", format, "--", path))
-	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", path, err)
-	}
-	return out == want, nil
-}
-
-// lookupID finds name's id (the third field) in passwd or group text.
-func lookupID(db, name string) (string, bool) {
-	for _, l := range strings.Split(db, "\n") {
-		f := strings.SplitN(l, ":", 4)
-		if len(f) >= 3 && f[0] == name {
-			return f[2], true
-		}
-	}
-	return "", false
+	return fileplan.DiffAttrs(ctx, h.Conn(), fi, a.plan(), res, d)
 }
 
 // applyAttrs fixes metadata over the connection's file operations (SFTP),
 // with chown/chmod only where they cannot; symlinks are changed
 // themselves, never their targets.
 func applyAttrs(ctx context.Context, h modules.Host, path string, fix attrFix) error {
-	if err := conn.Chown(ctx, h.Conn(), path, fix.owner, fix.group); err != nil {
-		return err
-	}
-	if fix.chmod {
-		return conn.Chmod(ctx, h.Conn(), path, fix.mode)
-	}
-	return nil
+	return fix.Apply(ctx, h.Conn(), path)
 }
 
 // run executes cmd and turns a non-zero exit into an error.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 const (
@@ -58,8 +58,8 @@ func TestAuthorizedKeyLikeAnsible(t *testing.T) {
 					changed[0] = ansibletest.Run(t, "ansible.posix.authorized_key", args, false)["changed"] == true
 					continue
 				}
-				h := hosttest.Local()
-				m := hosttest.New(t, "ansible.posix.authorized_key", args)
+				h := moduletest.Local()
+				m := moduletest.New(t, "ansible.posix.authorized_key", args)
 				d, err := m.Check(context.Background(), h)
 				if err == nil && !d.Empty() {
 					err = m.Apply(context.Background(), h, d)
@@ -68,7 +68,7 @@ func TestAuthorizedKeyLikeAnsible(t *testing.T) {
 					t.Fatal(err)
 				}
 				changed[1] = !d.Empty()
-				if d2, err := hosttest.New(t, "authorized_key", args).Check(context.Background(), h); err != nil || !d2.Empty() {
+				if d2, err := moduletest.New(t, "authorized_key", args).Check(context.Background(), h); err != nil || !d2.Empty() {
 					t.Errorf("second run: %v %+v", err, d2.Changes)
 				}
 			}
@@ -96,7 +96,7 @@ func readKeys(t *testing.T, p string) string {
 // directory made 0700 and the file 0600, both owned by the user, and sshd
 // then lets the key in.
 func TestAuthorizedKeyHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.Run(t, "useradd -m -s /bin/bash carol")
 	pub := strings.TrimSpace(string(must(os.ReadFile(r.TH.KeyFile + ".pub"))))
 	r.Timeline(t, "ansible.posix.authorized_key", map[string]any{"user": "carol", "key": pub + "\n" + keyB}, "/home")
@@ -116,7 +116,7 @@ func TestAuthorizedKeyHost(t *testing.T) {
 		t.Errorf("left %q", out)
 	}
 	t.Run("user not there yet", func(t *testing.T) {
-		_, err := hosttest.New(t, "authorized_key", map[string]any{"user": "dave", "key": keyB}).Check(context.Background(), r.Host)
+		_, err := moduletest.New(t, "authorized_key", map[string]any{"user": "dave", "key": keyB}).Check(context.Background(), r.Host)
 		if ny := (*modules.NotYetError)(nil); !errors.As(err, &ny) {
 			t.Errorf("check: %v, want known after apply", err)
 		}
@@ -131,9 +131,9 @@ func must[T any](v T, err error) T {
 }
 
 func TestAuthorizedKeyBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "authorized_key", map[string]any{"key": keyA}, `missing required argument "user"`)
-	hosttest.BadArgs(t, "authorized_key", map[string]any{"user": "root"}, `missing required argument "key"`)
-	hosttest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": "not a key"}, "invalid key specified: not a key")
-	hosttest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": keyA, "path": "keys"}, "must be an absolute path")
-	hosttest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": keyA, "state": "gone"}, "expected one of present, absent")
+	moduletest.BadArgs(t, "authorized_key", map[string]any{"key": keyA}, `missing required argument "user"`)
+	moduletest.BadArgs(t, "authorized_key", map[string]any{"user": "root"}, `missing required argument "key"`)
+	moduletest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": "not a key"}, "invalid key specified: not a key")
+	moduletest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": keyA, "path": "keys"}, "must be an absolute path")
+	moduletest.BadArgs(t, "authorized_key", map[string]any{"user": "root", "key": keyA, "state": "gone"}, "expected one of present, absent")
 }

@@ -118,7 +118,7 @@ func (m *BlockInFile) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 	if err != nil {
 		return d, err
 	}
-	if exists && !cp.fix.empty() {
+	if exists && !cp.Fix.Empty() {
 		if m.msg != "" {
 			m.msg += " and "
 		}

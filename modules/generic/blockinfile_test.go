@@ -7,7 +7,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -44,8 +44,8 @@ func TestBlockInFileLikeAnsible(t *testing.T) {
 					res[i] = ansibletest.Run(t, "blockinfile", args, false)
 					continue
 				}
-				m := hosttest.New(t, "ansible.builtin.blockinfile", args)
-				h := hosttest.Local()
+				m := moduletest.New(t, "ansible.builtin.blockinfile", args)
+				h := moduletest.Local()
 				d, err := m.Check(context.Background(), h)
 				if err == nil && !d.Empty() {
 					err = m.Apply(context.Background(), h, d)
@@ -53,7 +53,7 @@ func TestBlockInFileLikeAnsible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res[i] = hosttest.Result(m)
+				res[i] = moduletest.Result(m)
 				res[i]["changed"] = !d.Empty()
 			}
 			got, want := read(t, files[1]), read(t, files[0])
@@ -68,7 +68,7 @@ func TestBlockInFileLikeAnsible(t *testing.T) {
 }
 
 func TestBlockInFileHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	args := map[string]any{"path": "/etc/hosts", "marker": "# {mark} gpuctl cluster", "block": "10.0.0.10 cp-1\n", "backup": true}
 	d := r.Timeline(t, "blockinfile", args)
 	hasChange(t, d, plan.Update, "content")
@@ -80,16 +80,16 @@ func TestBlockInFileHost(t *testing.T) {
 	if got := r.Run(t, "grep -c gpuctl /etc/hosts || true"); got != "0" {
 		t.Errorf("block left: %s", got)
 	}
-	_, err := modules.CheckOnly(context.Background(), hosttest.New(t, "blockinfile", map[string]any{"path": "/etc/nope", "block": "x"}), r.Host)
+	_, err := modules.CheckOnly(context.Background(), moduletest.New(t, "blockinfile", map[string]any{"path": "/etc/nope", "block": "x"}), r.Host)
 	if err == nil {
 		t.Error("missing file without create: no error")
 	}
 }
 
 func TestBlockInFileBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "blockinfile", map[string]any{"block": "x"}, `missing required argument "path"`)
-	hosttest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "insertafter": "a", "insertbefore": "b"}, "mutually exclusive")
-	hosttest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "insertafter": "(["}, "insertafter/insertbefore")
-	hosttest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "block": "a", "content": "b"}, "given twice")
-	hosttest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "validate": "visudo"}, "must contain %s")
+	moduletest.BadArgs(t, "blockinfile", map[string]any{"block": "x"}, `missing required argument "path"`)
+	moduletest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "insertafter": "a", "insertbefore": "b"}, "mutually exclusive")
+	moduletest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "insertafter": "(["}, "insertafter/insertbefore")
+	moduletest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "block": "a", "content": "b"}, "given twice")
+	moduletest.BadArgs(t, "blockinfile", map[string]any{"path": "/x", "validate": "visudo"}, "must contain %s")
 }

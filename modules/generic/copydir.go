@@ -94,7 +94,7 @@ func (dp *copyDirPlan) apply(ctx context.Context, h modules.Host, m *Copy) error
 	if err != nil {
 		return err
 	}
-	fix := attrFix{mode: mode, chmod: m.DirMode != "", owner: m.Owner, group: m.Group}
+	fix := attrFix{Mode: mode, Chmod: m.DirMode != "", Owner: m.Owner, Group: m.Group}
 	for _, p := range dp.mkdirs {
 		if _, err := conn.MkdirAll(ctx, h.Conn(), p); err != nil {
 			return err

@@ -3,7 +3,7 @@ package generic_test
 import (
 	"testing"
 
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -11,7 +11,7 @@ import (
 // changing a unit file: a reload when a loaded unit's file changed, none
 // after.
 func TestDaemonReloadNoUnit(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.Run(t, "printf '%s' '"+unit+"' > /etc/systemd/system/gpuctl-dr.service && systemctl daemon-reload && systemctl start gpuctl-dr && "+
 		"sed -i 's/gpuctl test service/changed/' /etc/systemd/system/gpuctl-dr.service")
 	d := r.Timeline(t, "ansible.builtin.systemd", map[string]any{"daemon-reload": true})
@@ -22,9 +22,9 @@ func TestDaemonReloadNoUnit(t *testing.T) {
 	if got := r.Run(t, "systemctl show -p NeedDaemonReload,Description gpuctl-dr"); got != "Description=changed\nNeedDaemonReload=no" {
 		t.Errorf("host: %q", got)
 	}
-	if m := hosttest.New(t, "systemd", map[string]any{"daemon_reexec": true}); m == nil {
+	if m := moduletest.New(t, "systemd", map[string]any{"daemon_reexec": true}); m == nil {
 		t.Error("daemon_reexec")
 	}
-	hosttest.BadArgs(t, "systemd", map[string]any{"state": "started"}, `missing required argument "name"`)
-	hosttest.BadArgs(t, "systemd", map[string]any{"daemon_reload": true, "daemon-reload": true}, "given twice")
+	moduletest.BadArgs(t, "systemd", map[string]any{"state": "started"}, `missing required argument "name"`)
+	moduletest.BadArgs(t, "systemd", map[string]any{"daemon_reload": true, "daemon-reload": true}, "given twice")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -222,19 +223,7 @@ func follow(ctx context.Context, h modules.Host, p string, fi conn.FileInfo) (st
 
 // newAttrs reports the attributes a path being created will get.
 func newAttrs(a Attrs, base uint32, isDir bool, res string, d *plan.Diff) error {
-	if a.Mode != "" {
-		mode, err := a.Mode.Apply(fromUnix(base), isDir)
-		if err != nil {
-			return err
-		}
-		d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "mode", After: octal(mode)})
-	}
-	for _, c := range [][2]string{{"owner", a.Owner}, {"group", a.Group}} {
-		if c[1] != "" {
-			d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
-		}
-	}
-	return nil
+	return fileplan.NewAttrs(res, a.plan(), fromUnix(base), isDir, d)
 }
 
 func (m *File) touchFlags() string {
@@ -284,7 +273,7 @@ func (m *File) checkLink(ctx context.Context, h modules.Host, fi conn.FileInfo, 
 	}
 	if op.link {
 		// A new link gets the asked-for owner after it is made.
-		op.fix = attrFix{owner: m.Owner, group: m.Group}
+		op.fix = attrFix{Owner: m.Owner, Group: m.Group}
 		for _, c := range [][2]string{{"owner", m.Owner}, {"group", m.Group}} {
 			if c[1] != "" {
 				d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
@@ -371,7 +360,7 @@ func (m *File) mkdir(ctx context.Context, h modules.Host) error {
 	if err != nil {
 		return err
 	}
-	fix := attrFix{owner: m.Owner, group: m.Group, mode: mode, chmod: m.Mode != ""}
+	fix := attrFix{Owner: m.Owner, Group: m.Group, Mode: mode, Chmod: m.Mode != ""}
 	for _, p := range missing {
 		if err := applyAttrs(ctx, h, p, fix); err != nil {
 			return err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // ansible-core's find and gpuctl's on one tree: the same files, in the
@@ -28,7 +28,7 @@ func TestFindLikeAnsible(t *testing.T) {
 	if err := os.Symlink("sub", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	h := hosttest.Local()
+	h := moduletest.Local()
 	for _, args := range []map[string]any{
 		{"paths": dir},
 		{"paths": dir, "patterns": "*.tar.gz", "recurse": true, "hidden": true},
@@ -43,12 +43,12 @@ func TestFindLikeAnsible(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(args), func(t *testing.T) {
 			want := ansibletest.Run(t, "find", args, false)
-			m := hosttest.New(t, "ansible.builtin.find", args)
+			m := moduletest.New(t, "ansible.builtin.find", args)
 			d, err := modules.CheckOnly(t.Context(), m, h)
 			if err != nil || !d.Empty() {
 				t.Fatalf("%v %+v", err, d.Changes)
 			}
-			got := hosttest.Result(m)
+			got := moduletest.Result(m)
 			for _, k := range []string{"matched", "examined", "msg"} {
 				if !ansibletest.Same(got[k], want[k]) {
 					t.Errorf("%s: %v, ansible %v", k, got[k], want[k])
@@ -74,7 +74,7 @@ func TestFindLikeAnsible(t *testing.T) {
 }
 
 func TestFindHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	before := r.TH.Hash(t)
 	res := r.NoChange(t, "find", map[string]any{"paths": "/etc/ssh", "patterns": "ssh_host_*_key", "get_checksum": true})
 	if res["matched"] != 1 || r.TH.Hash(t) != before {
@@ -87,10 +87,10 @@ func TestFindHost(t *testing.T) {
 }
 
 func TestFindBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "find", map[string]any{}, `missing required argument "paths"`)
-	hosttest.BadArgs(t, "find", map[string]any{"paths": "/x", "age": "2 days"}, "expected a number with an optional unit")
-	hosttest.BadArgs(t, "find", map[string]any{"paths": "/x", "size": "big"}, "expected a number")
-	hosttest.BadArgs(t, "find", map[string]any{"paths": "/x", "patterns": "[", "use_regex": true}, "pattern")
-	hosttest.BadArgs(t, "find", map[string]any{"paths": "rel"}, "must be an absolute path")
-	hosttest.BadArgs(t, "find", map[string]any{"paths": "/x", "file_type": "socket"}, "expected one of any")
+	moduletest.BadArgs(t, "find", map[string]any{}, `missing required argument "paths"`)
+	moduletest.BadArgs(t, "find", map[string]any{"paths": "/x", "age": "2 days"}, "expected a number with an optional unit")
+	moduletest.BadArgs(t, "find", map[string]any{"paths": "/x", "size": "big"}, "expected a number")
+	moduletest.BadArgs(t, "find", map[string]any{"paths": "/x", "patterns": "[", "use_regex": true}, "pattern")
+	moduletest.BadArgs(t, "find", map[string]any{"paths": "rel"}, "must be an absolute path")
+	moduletest.BadArgs(t, "find", map[string]any{"paths": "/x", "file_type": "socket"}, "expected one of any")
 }

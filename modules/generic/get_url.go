@@ -11,6 +11,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -183,7 +184,7 @@ func (m *GetURL) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		}
 	}
 	if m.Backup && p.exists {
-		b, err := backup(ctx, h, p.dest)
+		b, err := fileplan.Backup(ctx, h.Conn(), p.dest)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -35,7 +35,7 @@ func TestGetURLHost(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	hdr := map[string]any{"X-Token": "t1"}
 
 	t.Run("file with checksum URL", func(t *testing.T) {
@@ -87,10 +87,10 @@ func TestGetURLHost(t *testing.T) {
 }
 
 func TestGetURLBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a"}, `missing required argument "dest"`)
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "ftp://x/a", "dest": "/a"}, "only http:// and https://")
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "a"}, "must be an absolute path")
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "checksum": "crc32:abcd"}, "expected ALGO:VALUE")
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "checksum": "sha256:abcd"}, "not a sha256 in hex")
-	hosttest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "mode": "0999"}, "neither octal nor symbolic")
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a"}, `missing required argument "dest"`)
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "ftp://x/a", "dest": "/a"}, "only http:// and https://")
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "a"}, "must be an absolute path")
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "checksum": "crc32:abcd"}, "expected ALGO:VALUE")
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "checksum": "sha256:abcd"}, "not a sha256 in hex")
+	moduletest.BadArgs(t, "get_url", map[string]any{"url": "http://x/a", "dest": "/a", "mode": "0999"}, "neither octal nor symbolic")
 }

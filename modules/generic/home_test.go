@@ -9,14 +9,14 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // ~ in the file family's paths is the home of the user the task runs as on
 // the host (the become user under become), and ~user that user's home, as
 // Ansible expands them; each keeps the timeline.
 func TestHomeInPaths(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	homes := []string{"/root", "/home"}
 	r.Timeline(t, "copy", map[string]any{"content": "hi\n", "dest": "~/notes.txt"}, homes...)
 	r.Timeline(t, "file", map[string]any{"path": "~deploy/cache", "state": "directory"}, homes...)
@@ -51,6 +51,6 @@ func TestHomeInPaths(t *testing.T) {
 		t.Errorf("owners:\n%s", out)
 	}
 
-	hosttest.BadArgs(t, "copy", map[string]any{"content": "x", "dest": "notes.txt"}, "must be an absolute path")
-	hosttest.BadArgs(t, "file", map[string]any{"path": "~bad user/x", "state": "touch"}, "must be an absolute path")
+	moduletest.BadArgs(t, "copy", map[string]any{"content": "x", "dest": "notes.txt"}, "must be an absolute path")
+	moduletest.BadArgs(t, "file", map[string]any{"path": "~bad user/x", "state": "touch"}, "must be an absolute path")
 }

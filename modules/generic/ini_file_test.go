@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -43,8 +43,8 @@ func TestIniFileLikeAnsible(t *testing.T) {
 					res[i] = ansibletest.Run(t, "community.general.ini_file", args, false)
 					continue
 				}
-				m := hosttest.New(t, "community.general.ini_file", args)
-				h := hosttest.Local()
+				m := moduletest.New(t, "community.general.ini_file", args)
+				h := moduletest.Local()
 				d, err := m.Check(context.Background(), h)
 				if err == nil && !d.Empty() {
 					err = m.Apply(context.Background(), h, d)
@@ -52,9 +52,9 @@ func TestIniFileLikeAnsible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res[i] = hosttest.Result(m)
+				res[i] = moduletest.Result(m)
 				res[i]["changed"] = !d.Empty()
-				if d2, err := hosttest.New(t, "ini_file", args).Check(context.Background(), h); err != nil || !d2.Empty() {
+				if d2, err := moduletest.New(t, "ini_file", args).Check(context.Background(), h); err != nil || !d2.Empty() {
 					t.Errorf("second run: %v %+v", err, d2.Changes)
 				}
 			}
@@ -70,7 +70,7 @@ func TestIniFileLikeAnsible(t *testing.T) {
 }
 
 func TestIniFileHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	d := r.Timeline(t, "ini_file", map[string]any{"path": "/etc/pip.conf", "section": "global", "option": "index-url", "value": "https://pypi.internal/simple", "mode": "0644"})
 	hasChange(t, d, plan.Create, "content")
 	if got := r.Run(t, "cat /etc/pip.conf"); got != "[global]\nindex-url = https://pypi.internal/simple" {
@@ -79,7 +79,7 @@ func TestIniFileHost(t *testing.T) {
 }
 
 func TestIniFileBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "ini_file", map[string]any{"path": "/x", "section": "s", "option": "o"}, "value(s) must be given")
-	hosttest.BadArgs(t, "ini_file", map[string]any{"path": "/x", "option": "o", "value": "1", "values": []any{"2"}}, "mutually exclusive")
-	hosttest.BadArgs(t, "ini_file", map[string]any{"dest": "x", "option": "o", "value": "1"}, "must be an absolute path")
+	moduletest.BadArgs(t, "ini_file", map[string]any{"path": "/x", "section": "s", "option": "o"}, "value(s) must be given")
+	moduletest.BadArgs(t, "ini_file", map[string]any{"path": "/x", "option": "o", "value": "1", "values": []any{"2"}}, "mutually exclusive")
+	moduletest.BadArgs(t, "ini_file", map[string]any{"dest": "x", "option": "o", "value": "1"}, "must be an absolute path")
 }

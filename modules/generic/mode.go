@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 )
 
 // Mode is a permission argument as Ansible reads it: an octal string
@@ -85,19 +88,7 @@ func isOctal(s string) bool {
 
 // toUnix and fromUnix convert between Go's FileMode bits and the chmod
 // numbers people write; Go keeps setuid/setgid/sticky outside the low bits.
-func toUnix(m fs.FileMode) uint32 {
-	n := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		n |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		n |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		n |= 0o1000
-	}
-	return n
-}
+func toUnix(m fs.FileMode) uint32 { return conn.UnixMode(m) }
 
 func fromUnix(n uint32) fs.FileMode {
 	m := fs.FileMode(n & 0o777)
@@ -114,7 +105,7 @@ func fromUnix(n uint32) fs.FileMode {
 }
 
 // octal formats permission bits the way chmod and Ansible print them.
-func octal(m fs.FileMode) string { return fmt.Sprintf("%04o", toUnix(m)) }
+func octal(m fs.FileMode) string { return fileplan.Octal(m) }
 
 // applySymbolic implements chmod's symbolic grammar:
 // clause{,clause}, clause = [ugoa]*([-+=][rwxXst]*)+.

@@ -9,35 +9,35 @@ import (
 	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
 func TestAssert(t *testing.T) {
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.V["gpus"] = 8
 	h.V["distro"] = "Ubuntu"
 	ctx := context.Background()
-	m := hosttest.New(t, "assert", map[string]any{"that": []any{"gpus >= 8", `distro == "Ubuntu"`}, "success_msg": "fine"})
+	m := moduletest.New(t, "assert", map[string]any{"that": []any{"gpus >= 8", `distro == "Ubuntu"`}, "success_msg": "fine"})
 	d, err := m.Check(ctx, h)
 	if err != nil || !d.Empty() || m.(modules.Messager).Message() != "fine" {
 		t.Fatalf("passing assert: %v %+v %q", err, d, m.(modules.Messager).Message())
 	}
 	// A single string is one expression.
-	m = hosttest.New(t, "assert", map[string]any{"that": "gpus > 8", "fail_msg": "too few GPUs"})
+	m = moduletest.New(t, "assert", map[string]any{"that": "gpus > 8", "fail_msg": "too few GPUs"})
 	_, err = m.Check(ctx, h)
 	var ae *generic.AssertError
 	if !errors.As(err, &ae) || ae.Msg != "too few GPUs" || ae.Assertion != "gpus > 8" {
 		t.Fatalf("failing assert: %v", err)
 	}
-	m = hosttest.New(t, "assert", map[string]any{"that": []any{"nope"}})
+	m = moduletest.New(t, "assert", map[string]any{"that": []any{"nope"}})
 	if _, err := m.Check(ctx, h); err == nil || !strings.Contains(err.Error(), "undefined") {
 		t.Errorf("undefined: %v", err)
 	}
 }
 
 func TestDebug(t *testing.T) {
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.V["result"] = map[string]any{"stdout_lines": []any{"a", "b"}}
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -50,7 +50,7 @@ func TestDebug(t *testing.T) {
 		{map[string]any{"var": "result.stdout_lines"}, "result.stdout_lines: [\n  \"a\",\n  \"b\"\n]"},
 		{map[string]any{"var": "missing"}, "missing: VARIABLE IS NOT DEFINED!"},
 	} {
-		m := hosttest.New(t, "debug", tt.args)
+		m := moduletest.New(t, "debug", tt.args)
 		d, err := m.Check(ctx, h)
 		if err != nil || !d.Empty() {
 			t.Fatalf("%v: %v %+v", tt.args, err, d)
@@ -69,7 +69,7 @@ func TestSetFact(t *testing.T) {
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := m.Check(context.Background(), hosttest.Local())
+	d, err := m.Check(context.Background(), moduletest.Local())
 	if err != nil || !d.Empty() {
 		t.Fatal(err, d)
 	}
@@ -83,27 +83,27 @@ func TestSetFact(t *testing.T) {
 
 func TestRebootRefusals(t *testing.T) {
 	ctx := context.Background()
-	m := hosttest.New(t, "reboot", map[string]any{})
-	d, err := m.Check(ctx, hosttest.Local())
+	m := moduletest.New(t, "reboot", map[string]any{})
+	d, err := m.Check(ctx, moduletest.Local())
 	if err != nil || len(d.Changes) != 1 || d.Changes[0].Action != plan.Run {
 		t.Fatalf("check: %v %+v", err, d)
 	}
 	if !m.(modules.Unverified).Unverified() {
 		t.Error("reboot must be unverified")
 	}
-	if err := m.Apply(ctx, hosttest.Local(), d); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if err := m.Apply(ctx, moduletest.Local(), d); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("local reboot: %v", err)
 	}
 	// A host that cannot reconnect is refused before anything runs.
-	h := noReconnect{hosttest.Local()}
+	h := noReconnect{moduletest.Local()}
 	h.Host.C = fakeRemote{local.New()}
 	if err := m.Apply(ctx, h, d); err == nil || !strings.Contains(err.Error(), "Reconnector") {
 		t.Errorf("no reconnector: %v", err)
 	}
 }
 
-// noReconnect hides hosttest.Host's Reconnect method.
-type noReconnect struct{ *hosttest.Host }
+// noReconnect hides moduletest.Host's Reconnect method.
+type noReconnect struct{ *moduletest.Host }
 
 func (noReconnect) Reconnect() {}
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -23,7 +23,7 @@ func TestOtherOSModules(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		h := hosttest.Local()
+		h := moduletest.Local()
 		h.C = osReleaseConn{h.C, `PRETTY_NAME="Ubuntu 24.04.1 LTS"` + "\nID=ubuntu\n"}
 		_, err = m.Check(context.Background(), h)
 		if err == nil {

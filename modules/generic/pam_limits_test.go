@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -44,8 +44,8 @@ func TestPamLimitsLikeAnsible(t *testing.T) {
 					res[i] = ansibletest.Run(t, "community.general.pam_limits", args, false)
 					continue
 				}
-				m := hosttest.New(t, "community.general.pam_limits", args)
-				h := hosttest.Local()
+				m := moduletest.New(t, "community.general.pam_limits", args)
+				h := moduletest.Local()
 				d, err := m.Check(context.Background(), h)
 				if err == nil && !d.Empty() {
 					err = m.Apply(context.Background(), h, d)
@@ -53,9 +53,9 @@ func TestPamLimitsLikeAnsible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res[i] = hosttest.Result(m)
+				res[i] = moduletest.Result(m)
 				res[i]["changed"] = !d.Empty()
-				if d2, err := hosttest.New(t, "pam_limits", args).Check(context.Background(), h); err != nil || !d2.Empty() {
+				if d2, err := moduletest.New(t, "pam_limits", args).Check(context.Background(), h); err != nil || !d2.Empty() {
 					t.Errorf("second run: %v %+v", err, d2.Changes)
 				}
 			}
@@ -73,8 +73,8 @@ func TestPamLimitsNoTrailingNewline(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "limits.conf")
 	write(t, f, "root soft nproc 100", 0o644)
 	args := map[string]any{"dest": f, "domain": "*", "limit_type": "-", "limit_item": "nofile", "value": "8"}
-	h := hosttest.Local()
-	m := hosttest.New(t, "pam_limits", args)
+	h := moduletest.Local()
+	m := moduletest.New(t, "pam_limits", args)
 	d, err := m.Check(context.Background(), h)
 	if err == nil {
 		err = m.Apply(context.Background(), h, d)
@@ -85,13 +85,13 @@ func TestPamLimitsNoTrailingNewline(t *testing.T) {
 	if got := read(t, f); got != "root soft nproc 100\n*\t-\tnofile\t8\n" {
 		t.Fatalf("file %q", got)
 	}
-	if d2, err := hosttest.New(t, "pam_limits", args).Check(context.Background(), h); err != nil || !d2.Empty() {
+	if d2, err := moduletest.New(t, "pam_limits", args).Check(context.Background(), h); err != nil || !d2.Empty() {
 		t.Fatalf("second run: %v %+v", err, d2.Changes)
 	}
 }
 
 func TestPamLimitsHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	d := r.Timeline(t, "pam_limits", map[string]any{"domain": "mongodb", "limit_type": "-", "limit_item": "nofile", "value": "64000"}, "/etc/security/limits.conf")
 	hasChange(t, d, plan.Update, "content")
 	if got := r.Run(t, "tail -n1 /etc/security/limits.conf"); got != "mongodb\t-\tnofile\t64000" {
@@ -109,13 +109,13 @@ func TestPamLimitsBadArgs(t *testing.T) {
 		m[k] = v
 		return m
 	}
-	hosttest.BadArgs(t, "pam_limits", with("value", "lots"), "must be unlimited, infinity, -1 or a limit")
+	moduletest.BadArgs(t, "pam_limits", with("value", "lots"), "must be unlimited, infinity, -1 or a limit")
 	n := with("limit_item", "nice")
 	n["value"] = "30"
-	hosttest.BadArgs(t, "pam_limits", n, "from -20 to 19")
-	hosttest.BadArgs(t, "pam_limits", with("limit_type", "both"), "expected one of")
-	hosttest.BadArgs(t, "pam_limits", with("dest", "limits.conf"), "must be an absolute path")
+	moduletest.BadArgs(t, "pam_limits", n, "from -20 to 19")
+	moduletest.BadArgs(t, "pam_limits", with("limit_type", "both"), "expected one of")
+	moduletest.BadArgs(t, "pam_limits", with("dest", "limits.conf"), "must be an absolute path")
 	m := with("use_max", true)
 	m["use_min"] = true
-	hosttest.BadArgs(t, "pam_limits", m, "use_min and use_max")
+	moduletest.BadArgs(t, "pam_limits", m, "use_min and use_max")
 }

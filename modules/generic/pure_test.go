@@ -207,13 +207,3 @@ func TestPyTemplate(t *testing.T) {
 		}
 	}
 }
-
-func TestLookupID(t *testing.T) {
-	db := "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\n"
-	if id, ok := lookupID(db, "nobody"); !ok || id != "65534" {
-		t.Error(id, ok)
-	}
-	if _, ok := lookupID(db, "nob"); ok {
-		t.Error("prefix matched")
-	}
-}

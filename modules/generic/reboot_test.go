@@ -13,7 +13,7 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // bootConn is a local connection that reports a chosen boot id, so the
@@ -44,7 +44,7 @@ func TestRebootWaitsForNewBoot(t *testing.T) {
 		t.Skip("waits a few seconds")
 	}
 	var cmds []string
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.C = bootConn{local.New(), "old", &cmds}
 	var dials atomic.Int32
 	h.Redial = func(ctx context.Context) (conn.Conn, error) {
@@ -57,7 +57,7 @@ func TestRebootWaitsForNewBoot(t *testing.T) {
 			return bootConn{local.New(), "new", &cmds}, nil
 		}
 	}
-	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true"})
+	m := moduletest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true"})
 	d, _ := m.Check(context.Background(), h)
 	if err := m.Apply(context.Background(), h, d); err != nil {
 		t.Fatal(err)
@@ -78,10 +78,10 @@ func TestRebootTimeout(t *testing.T) {
 		t.Skip("waits a few seconds")
 	}
 	var cmds []string
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.C = bootConn{local.New(), "old", &cmds}
 	h.Redial = func(ctx context.Context) (conn.Conn, error) { return nil, errors.New("no route to host") }
-	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 1, "reboot_command": "REBOOT"})
+	m := moduletest.New(t, "reboot", map[string]any{"reboot_timeout": 1, "reboot_command": "REBOOT"})
 	d, _ := m.Check(context.Background(), h)
 	err := m.Apply(context.Background(), h, d)
 	if err == nil || !strings.Contains(err.Error(), "did not come back") || !strings.Contains(err.Error(), "no route") {
@@ -100,7 +100,7 @@ func TestRebootBootTimeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cmds []string
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.C = bootConn{local.New(), "same", &cmds}
 	var dials atomic.Int32
 	h.Redial = func(ctx context.Context) (conn.Conn, error) {
@@ -110,7 +110,7 @@ func TestRebootBootTimeCommand(t *testing.T) {
 		return bootConn{local.New(), "same", &cmds}, nil
 	}
 	cmd := "cat " + marker
-	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true", "boot_time_command": cmd})
+	m := moduletest.New(t, "reboot", map[string]any{"reboot_timeout": 30, "reboot_command": "REBOOT", "test_command": "true", "boot_time_command": cmd})
 	d, _ := m.Check(context.Background(), h)
 	if err := m.Apply(context.Background(), h, d); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 const helloScript = "#!/bin/sh\necho \"hello $1 $2\"\necho oops >&2\n[ -n \"$3\" ] && touch \"$3\"\nexit 0\n"
@@ -35,9 +35,9 @@ func TestScriptLikeAnsible(t *testing.T) {
 	dir := scriptDir(t)
 	before := len(leftScripts(t))
 	want := ansibletest.Run(t, "script", map[string]any{"cmd": filepath.Join(dir, "files", "hello.sh") + " 'big world' x"}, false)
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.V["playbook_dir"] = dir
-	m := hosttest.New(t, "script", map[string]any{"cmd": "hello.sh 'big world' x"})
+	m := moduletest.New(t, "script", map[string]any{"cmd": "hello.sh 'big world' x"})
 	d, err := m.Check(context.Background(), h)
 	if err == nil {
 		err = m.Apply(context.Background(), h, d)
@@ -45,7 +45,7 @@ func TestScriptLikeAnsible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := hosttest.Result(m)
+	got := moduletest.Result(m)
 	for _, k := range []string{"rc", "stdout", "stderr"} {
 		if strings.TrimSpace(asString(got[k])) != strings.TrimSpace(asString(want[k])) {
 			t.Errorf("%s: gpuctl %q, ansible %q", k, got[k], want[k])
@@ -64,7 +64,7 @@ func asString(v any) string {
 }
 
 func TestScriptHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.V["playbook_dir"] = scriptDir(t)
 	args := map[string]any{"cmd": "hello.sh a b /etc/hello-done", "creates": "/etc/hello-done"}
 	r.Timeline(t, "script", args, "/etc/hello-done")
@@ -87,11 +87,11 @@ func TestScriptHost(t *testing.T) {
 }
 
 func TestScriptBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "script", map[string]any{"cmd": "  "}, "cmd is empty")
-	hosttest.BadArgs(t, "script", map[string]any{"cmd": "x.sh", "chdir": "rel"}, "must be an absolute path")
-	h := hosttest.Local()
+	moduletest.BadArgs(t, "script", map[string]any{"cmd": "  "}, "cmd is empty")
+	moduletest.BadArgs(t, "script", map[string]any{"cmd": "x.sh", "chdir": "rel"}, "must be an absolute path")
+	h := moduletest.Local()
 	h.V["playbook_dir"] = t.TempDir()
-	if _, err := hosttest.New(t, "script", map[string]any{"cmd": "missing.sh"}).Check(context.Background(), h); err == nil || !strings.Contains(err.Error(), "not found on the controller") {
+	if _, err := moduletest.New(t, "script", map[string]any{"cmd": "missing.sh"}).Check(context.Background(), h); err == nil || !strings.Contains(err.Error(), "not found on the controller") {
 		t.Errorf("missing script: %v", err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -64,12 +64,12 @@ func fakeSystemd(t *testing.T) (state string, log func() []string) {
 
 func TestServiceDecisions(t *testing.T) {
 	state, log := fakeSystemd(t)
-	h := hosttest.Local()
+	h := moduletest.Local()
 	ctx := context.Background()
 	set := func(k, v string) { os.WriteFile(filepath.Join(state, k), []byte(v+"\n"), 0o644) }
 	set("exists", "")
 
-	d := hosttest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "state": "started", "enabled": true})
+	d := moduletest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "state": "started", "enabled": true})
 	if c := hasChange(t, d, plan.Update, "state"); c.Resource != "service:containerd" || c.Before != "inactive" || c.After != "active" {
 		t.Errorf("change %+v", c)
 	}
@@ -80,13 +80,13 @@ func TestServiceDecisions(t *testing.T) {
 
 	// Files changed on disk: daemon-reload first, only when needed.
 	set("reload", "yes")
-	hosttest.Timeline(t, h, state, "systemd", map[string]any{"name": "containerd", "state": "started", "daemon_reload": true})
+	moduletest.Timeline(t, h, state, "systemd", map[string]any{"name": "containerd", "state": "started", "daemon_reload": true})
 	if got := strings.Join(log(), ";"); got != "daemon-reload" {
 		t.Errorf("calls %q", got)
 	}
 
 	// restarted always acts and cannot be verified.
-	m := hosttest.New(t, "service", map[string]any{"name": "containerd", "state": "restarted"})
+	m := moduletest.New(t, "service", map[string]any{"name": "containerd", "state": "restarted"})
 	d, err := m.Check(ctx, h)
 	if err != nil || len(d.Changes) != 1 || d.Changes[0].Action != plan.Run || !m.(modules.Unverified).Unverified() {
 		t.Fatalf("restarted: %v %+v", err, d)
@@ -97,19 +97,19 @@ func TestServiceDecisions(t *testing.T) {
 	}
 
 	// stop + mask, in Ansible's order (mask before state).
-	hosttest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "state": "stopped", "masked": true})
+	moduletest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "state": "stopped", "masked": true})
 	if got := strings.Join(log(), ";"); got != "mask containerd.service;stop containerd.service" {
 		t.Errorf("calls %q", got)
 	}
 	// A masked unit is not enabled or disabled.
-	hosttest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "masked": false, "enabled": false})
+	moduletest.Timeline(t, h, state, "service", map[string]any{"name": "containerd", "masked": false, "enabled": false})
 	if got := strings.Join(log(), ";"); got != "unmask containerd.service" {
 		t.Errorf("calls %q", got)
 	}
 
 	// static units cannot be enabled: a note, no change.
 	set("ufs", "static")
-	m = hosttest.New(t, "service", map[string]any{"name": "containerd", "enabled": true})
+	m = moduletest.New(t, "service", map[string]any{"name": "containerd", "enabled": true})
 	if d, err := m.Check(ctx, h); err != nil || !d.Empty() || len(d.Notes) != 1 {
 		t.Errorf("static: %v %+v", err, d)
 	}
@@ -117,22 +117,20 @@ func TestServiceDecisions(t *testing.T) {
 
 func TestServiceMissingUnit(t *testing.T) {
 	state, log := fakeSystemd(t)
-	h := hosttest.Local()
+	h := moduletest.Local()
 	ctx := context.Background()
-	m := hosttest.New(t, "service", map[string]any{"name": "kubelet", "state": "started"})
+	m := moduletest.New(t, "service", map[string]any{"name": "kubelet", "state": "started"})
 	if _, err := m.Check(ctx, h); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing unit: %v", err)
 	}
 	// In check mode an earlier task may be installing it.
-	h.Check = true
 	if d, err := modules.CheckOnly(ctx, m, h); err != nil || !strings.Contains(d.Unknown, "known after apply") {
 		t.Errorf("check mode: %v %+v", err, d)
 	}
-	h.Check = false
 	// With daemon_reload the new unit is picked up and then started.
 	os.WriteFile(filepath.Join(state, "pending"), nil, 0o644)
 	log()
-	hosttest.Timeline(t, h, state, "service", map[string]any{"name": "kubelet", "state": "started", "daemon_reload": true})
+	moduletest.Timeline(t, h, state, "service", map[string]any{"name": "kubelet", "state": "started", "daemon_reload": true})
 	if got := strings.Join(log(), ";"); got != "daemon-reload;start kubelet.service" {
 		t.Errorf("calls %q", got)
 	}

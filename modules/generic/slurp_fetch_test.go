@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
 func TestSlurpHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.Run(t, "printf 'tok\\n' > /etc/join-token")
 	res := r.NoChange(t, "ansible.builtin.slurp", map[string]any{"path": "/etc/join-token"})
 	if b, _ := base64.StdEncoding.DecodeString(res["content"].(string)); string(b) != "tok\n" || res["encoding"] != "base64" || res["source"] != "/etc/join-token" {
@@ -22,8 +22,8 @@ func TestSlurpHost(t *testing.T) {
 	if _, _, err := r.Apply(t, "slurp", map[string]any{"src": "/etc/nope"}); err == nil || !strings.Contains(err.Error(), "file not found: /etc/nope") {
 		t.Errorf("missing: %v", err)
 	}
-	hosttest.BadArgs(t, "slurp", map[string]any{"src": "rel"}, "must be an absolute path")
-	hosttest.BadArgs(t, "slurp", map[string]any{}, `missing required argument "src"`)
+	moduletest.BadArgs(t, "slurp", map[string]any{"src": "rel"}, "must be an absolute path")
+	moduletest.BadArgs(t, "slurp", map[string]any{}, `missing required argument "src"`)
 }
 
 // slurp registers what ansible-core's does for the same file.
@@ -31,11 +31,11 @@ func TestSlurpLikeAnsible(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "k")
 	write(t, f, "a\x00b", 0o600)
 	want := ansibletest.Run(t, "slurp", map[string]any{"src": f}, false)
-	m := hosttest.New(t, "slurp", map[string]any{"src": f})
-	if _, err := m.Check(t.Context(), hosttest.Local()); err != nil {
+	m := moduletest.New(t, "slurp", map[string]any{"src": f})
+	if _, err := m.Check(t.Context(), moduletest.Local()); err != nil {
 		t.Fatal(err)
 	}
-	res := hosttest.Result(m)
+	res := moduletest.Result(m)
 	for _, k := range []string{"content", "encoding", "source"} {
 		if res[k] != want[k] {
 			t.Errorf("%s: %v, ansible %v", k, res[k], want[k])
@@ -44,17 +44,17 @@ func TestSlurpLikeAnsible(t *testing.T) {
 }
 
 func TestFetchHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.Run(t, "mkdir -p /etc/kubernetes && printf 'kind: Config\\n' > /etc/kubernetes/admin.conf")
 	pb := t.TempDir()
 	r.V["playbook_dir"], r.V["inventory_hostname"] = pb, "cp-1"
-	d := hosttest.TimelineSnap(t, r.Host, func() string { return hosttest.Snapshot(t, pb) + r.TH.Hash(t) },
+	d := moduletest.TimelineSnap(t, r.Host, func() string { return moduletest.Snapshot(t, pb) + r.TH.Hash(t) },
 		"fetch", map[string]any{"src": "/etc/kubernetes/admin.conf", "dest": "artifacts"})
 	hasChange(t, d, plan.Create, "content")
 	if read(t, filepath.Join(pb, "artifacts", "cp-1", "etc", "kubernetes", "admin.conf")) != "kind: Config\n" {
 		t.Error("not fetched")
 	}
-	hosttest.TimelineSnap(t, r.Host, func() string { return hosttest.Snapshot(t, pb) },
+	moduletest.TimelineSnap(t, r.Host, func() string { return moduletest.Snapshot(t, pb) },
 		"fetch", map[string]any{"src": "/etc/kubernetes/admin.conf", "dest": "kube/", "flat": true})
 	if _, err := os.Stat(filepath.Join(pb, "kube", "admin.conf")); err != nil {
 		t.Error(err)
@@ -66,6 +66,6 @@ func TestFetchHost(t *testing.T) {
 	if _, _, err := r.Apply(t, "fetch", map[string]any{"src": "/etc/nope", "dest": "x"}); err == nil {
 		t.Error("missing src: no error")
 	}
-	hosttest.BadArgs(t, "fetch", map[string]any{"src": "/a"}, `missing required argument "dest"`)
-	hosttest.BadArgs(t, "fetch", map[string]any{"src": "a", "dest": "x"}, "must be an absolute path")
+	moduletest.BadArgs(t, "fetch", map[string]any{"src": "/a"}, `missing required argument "dest"`)
+	moduletest.BadArgs(t, "fetch", map[string]any{"src": "a", "dest": "x"}, "must be an absolute path")
 }

@@ -11,19 +11,19 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/conn/ssh/sshtest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
 // sshHost reaches this machine through a real sshd as root, so the
 // modules' file work goes over SFTP and their commands over SSH sessions.
-func sshHost(t *testing.T) *hosttest.Host {
+func sshHost(t *testing.T) *moduletest.Host {
 	t.Helper()
 	srv := sshtest.Start(t) // skips without root/sshd and with -short
 	return sshHostAs(t, srv, "root")
 }
 
-func sshHostAs(t *testing.T, srv *sshtest.Server, user string) *hosttest.Host {
+func sshHostAs(t *testing.T, srv *sshtest.Server, user string) *moduletest.Host {
 	t.Helper()
 	c, err := ssh.Dial(context.Background(), ssh.Config{
 		Host: srv.Host, Port: srv.Port, User: user,
@@ -35,7 +35,7 @@ func sshHostAs(t *testing.T, srv *sshtest.Server, user string) *hosttest.Host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.HostName, h.C = "ssh-localhost", c
 	return h
 }
@@ -57,19 +57,19 @@ func TestOverSSH(t *testing.T) {
 	write(t, conf, "a=1\n", 0o644)
 
 	t.Run("copy owner", func(t *testing.T) {
-		d := hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=2\n", "owner": "nobody", "group": "nogroup", "mode": "0600"})
+		d := moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=2\n", "owner": "nobody", "group": "nogroup", "mode": "0600"})
 		hasChange(t, d, plan.Update, "owner")
 		if uid, gid := owner(t, conf); uid != 65534 || gid != 65534 || perm(t, conf) != 0o600 || read(t, conf) != "a=2\n" {
 			t.Errorf("owner %d:%d mode %v", uid, gid, perm(t, conf))
 		}
 		// Numeric ids match the names the host reports.
-		hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=3\n", "owner": "65534", "group": "65534"})
+		moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=3\n", "owner": "65534", "group": "65534"})
 		if uid, _ := owner(t, conf); uid != 65534 {
 			t.Error("an edit without owner changed the owner")
 		}
 	})
 	t.Run("attrs only", func(t *testing.T) {
-		d := hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=3\n", "owner": "root"})
+		d := moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": conf, "content": "a=3\n", "owner": "root"})
 		if got := fields(d); len(got) != 1 || got[0] != "update owner" {
 			t.Errorf("diff %v", got)
 		}
@@ -77,19 +77,19 @@ func TestOverSSH(t *testing.T) {
 	t.Run("copy dir", func(t *testing.T) {
 		src := t.TempDir()
 		write(t, filepath.Join(src, "x", "y.conf"), "y\n", 0o644)
-		hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": src + "/", "dest": filepath.Join(dir, "tree"), "owner": "nobody"})
+		moduletest.Timeline(t, h, dir, "copy", map[string]any{"src": src + "/", "dest": filepath.Join(dir, "tree"), "owner": "nobody"})
 		if uid, _ := owner(t, filepath.Join(dir, "tree", "x", "y.conf")); uid != 65534 || read(t, filepath.Join(dir, "tree", "x", "y.conf")) != "y\n" {
 			t.Error("tree over ssh")
 		}
 	})
 	t.Run("lineinfile", func(t *testing.T) {
-		hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": conf, "regexp": "^a=", "line": "a=4", "backup": true})
+		moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": conf, "regexp": "^a=", "line": "a=4", "backup": true})
 		if read(t, conf) != "a=4\n" || perm(t, conf) != 0o600 {
 			t.Errorf("%q %v", read(t, conf), perm(t, conf))
 		}
 	})
 	t.Run("replace", func(t *testing.T) {
-		hosttest.Timeline(t, h, dir, "replace", map[string]any{"path": conf, "regexp": `^a=(\d)$`, "replace": `b=\1`})
+		moduletest.Timeline(t, h, dir, "replace", map[string]any{"path": conf, "regexp": `^a=(\d)$`, "replace": `b=\1`})
 		if read(t, conf) != "b=4\n" {
 			t.Errorf("%q", read(t, conf))
 		}
@@ -99,27 +99,27 @@ func TestOverSSH(t *testing.T) {
 		write(t, filepath.Join(pb, "t.j2"), "{% for n in nodes %}{{ n }}\n{% endfor %}", 0o644)
 		h.V["playbook_dir"], h.V["nodes"] = pb, []any{"gpu-1", "gpu-2"}
 		out := filepath.Join(dir, "nodes")
-		hosttest.Timeline(t, h, dir, "template", map[string]any{"src": "t.j2", "dest": out})
+		moduletest.Timeline(t, h, dir, "template", map[string]any{"src": "t.j2", "dest": out})
 		if read(t, out) != "gpu-1\ngpu-2\n" {
 			t.Errorf("%q", read(t, out))
 		}
 	})
 	t.Run("file", func(t *testing.T) {
 		d := filepath.Join(dir, "var", "lib", "models")
-		hosttest.Timeline(t, h, dir, "file", map[string]any{"path": d, "state": "directory", "owner": "nobody", "mode": "0750"})
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": d, "state": "directory", "owner": "nobody", "mode": "0750"})
 		if uid, _ := owner(t, d); uid != 65534 {
 			t.Error("directory owner")
 		}
-		hosttest.Timeline(t, h, dir, "file", map[string]any{"path": d, "state": "directory", "recurse": true, "owner": "root"})
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": d, "state": "directory", "recurse": true, "owner": "root"})
 		l := filepath.Join(dir, "models")
-		hosttest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": d, "owner": "nobody"})
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": d, "owner": "nobody"})
 		if uid, _ := owner(t, l); uid != 65534 {
 			t.Error("link owner")
 		}
-		hosttest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "var"), "state": "absent"})
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "var"), "state": "absent"})
 	})
 	t.Run("command", func(t *testing.T) {
-		hosttest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "id -un > whoami", "chdir": dir, "creates": "whoami"})
+		moduletest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "id -un > whoami", "chdir": dir, "creates": "whoami"})
 		if read(t, filepath.Join(dir, "whoami")) != "root\n" {
 			t.Error("shell over ssh")
 		}
@@ -131,7 +131,7 @@ func TestOverSSH(t *testing.T) {
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
-		m := hosttest.New(t, "wait_for", map[string]any{"port": port, "timeout": 10, "sleep": 0})
+		m := moduletest.New(t, "wait_for", map[string]any{"port": port, "timeout": 10, "sleep": 0})
 		d, err := m.Check(context.Background(), h)
 		if err != nil || d.Empty() {
 			t.Fatalf("closed port: %v %v", err, d)
@@ -160,7 +160,7 @@ func TestUnprivilegedEdit(t *testing.T) {
 	if err := os.Chown(p, uidOf(t, u.Home), 0); err != nil {
 		t.Fatal(err)
 	}
-	hosttest.Timeline(t, h, u.Home, "lineinfile", map[string]any{"path": p, "line": "b=2"})
+	moduletest.Timeline(t, h, u.Home, "lineinfile", map[string]any{"path": p, "line": "b=2"})
 	if read(t, p) != "a=1\nb=2\n" || perm(t, p) != 0o664 {
 		t.Errorf("%q %v", read(t, p), perm(t, p))
 	}

@@ -9,14 +9,14 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // statOf runs gpuctl's stat in check mode (where it must work too) and
 // returns what it registers under stat.
 func statOf(t *testing.T, h modules.Host, args map[string]any) map[string]any {
 	t.Helper()
-	m := hosttest.New(t, "stat", args)
+	m := moduletest.New(t, "stat", args)
 	d, err := modules.CheckOnly(context.Background(), m, h)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +24,7 @@ func statOf(t *testing.T, h modules.Host, args map[string]any) map[string]any {
 	if !d.Empty() {
 		t.Fatalf("stat reported changes: %+v", d.Changes)
 	}
-	return hosttest.Result(m)["stat"].(map[string]any)
+	return moduletest.Result(m)["stat"].(map[string]any)
 }
 
 // The same files, stat'ed by ansible-core and by gpuctl: every key and
@@ -40,7 +40,7 @@ func TestStatLikeAnsible(t *testing.T) {
 	if err := os.Symlink("gone", filepath.Join(dir, "dangling")); err != nil {
 		t.Fatal(err)
 	}
-	h := hosttest.Local()
+	h := moduletest.Local()
 	for _, args := range []map[string]any{
 		{"path": f},
 		{"path": f, "checksum_algorithm": "sha256", "get_md5": true},
@@ -70,7 +70,7 @@ func TestStatLikeAnsible(t *testing.T) {
 // On a real Debian host over SSH: check mode and a run change nothing,
 // and the values are the host's.
 func TestStatHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	r.Run(t, "mkdir -p /srv/s && printf 'x\\n' > /srv/s/f && chmod 0600 /srv/s/f && chown nobody:nogroup /srv/s/f && ln -s f /srv/s/l")
 	before := r.TH.Hash(t, "/srv")
 	st := statOf(t, r.Host, map[string]any{"path": "/srv/s/f", "checksum_algorithm": "sha256"})
@@ -91,9 +91,9 @@ func TestStatHost(t *testing.T) {
 }
 
 func TestStatBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "stat", map[string]any{}, `missing required argument "path"`)
-	hosttest.BadArgs(t, "stat", map[string]any{"path": "rel"}, "must be an absolute path")
-	hosttest.BadArgs(t, "stat", map[string]any{"path": "/x", "checksum_algorithm": "crc"}, "expected one of md5")
-	hosttest.BadArgs(t, "ansible.builtin.stat", map[string]any{"path": "/x", "name": "/y"}, "given twice")
-	hosttest.BadArgs(t, "stat", map[string]any{"path": "/x", "bogus": 1}, "unknown argument")
+	moduletest.BadArgs(t, "stat", map[string]any{}, `missing required argument "path"`)
+	moduletest.BadArgs(t, "stat", map[string]any{"path": "rel"}, "must be an absolute path")
+	moduletest.BadArgs(t, "stat", map[string]any{"path": "/x", "checksum_algorithm": "crc"}, "expected one of md5")
+	moduletest.BadArgs(t, "ansible.builtin.stat", map[string]any{"path": "/x", "name": "/y"}, "given twice")
+	moduletest.BadArgs(t, "stat", map[string]any{"path": "/x", "bogus": 1}, "unknown argument")
 }

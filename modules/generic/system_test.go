@@ -8,12 +8,12 @@ import (
 
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // hostname, timezone, alternatives and raw on one real Debian host.
 func TestSystemModulesHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	t.Run("hostname file strategy", func(t *testing.T) {
 		before := r.Run(t, "cat /proc/sys/kernel/hostname")
 		r.Timeline(t, "ansible.builtin.hostname", map[string]any{"name": "gpu-node-1"})
@@ -29,7 +29,7 @@ func TestSystemModulesHost(t *testing.T) {
 		if out := r.Run(t, "cat /etc/hostname; hostname"); out != "gpu-node-2.example.net\ngpu-node-2.example.net" {
 			t.Errorf("host %q", out)
 		}
-		m := hosttest.New(t, "hostname", map[string]any{"name": "gpu-node-2.example.net"})
+		m := moduletest.New(t, "hostname", map[string]any{"name": "gpu-node-2.example.net"})
 		facts := m.(modules.FactSetter).SetFacts()
 		if facts["ansible_hostname"] != "gpu-node-2" || facts["ansible_domain"] != "example.net" {
 			t.Errorf("facts %v", facts)
@@ -45,7 +45,7 @@ func TestSystemModulesHost(t *testing.T) {
 		if diff := res["diff"].(map[string]any); diff["before"].(map[string]string)["name"] != "Europe/Paris" {
 			t.Errorf("result %v", res)
 		}
-		_, err := hosttest.New(t, "timezone", map[string]any{"name": "Mars/Olympus"}).Check(context.Background(), r.Host)
+		_, err := moduletest.New(t, "timezone", map[string]any{"name": "Mars/Olympus"}).Check(context.Background(), r.Host)
 		if err == nil || !strings.Contains(err.Error(), "Mars/Olympus does not exist") {
 			t.Errorf("unknown zone: %v", err)
 		}
@@ -106,6 +106,6 @@ func TestSystemModulesBadArgs(t *testing.T) {
 		{"raw", map[string]any{"free_form": " "}, "empty"},
 		{"raw", map[string]any{"free_form": "ls", "executable": "bash"}, "absolute path"},
 	} {
-		hosttest.BadArgs(t, tc.module, tc.args, tc.want)
+		moduletest.BadArgs(t, tc.module, tc.args, tc.want)
 	}
 }

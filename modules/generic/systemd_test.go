@@ -10,12 +10,12 @@ import (
 	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
 // remote dials a test host as root and returns a Host that can reconnect.
-func remote(t *testing.T, th testhosts.Host) *hosttest.Host {
+func remote(t *testing.T, th testhosts.Host) *moduletest.Host {
 	t.Helper()
 	cfg := ssh.Config{
 		Host: th.Addr, Port: th.Port, User: testhosts.UserRoot,
@@ -28,7 +28,7 @@ func remote(t *testing.T, th testhosts.Host) *hosttest.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hosttest.Local()
+	h := moduletest.Local()
 	h.HostName, h.C, h.Redial = th.Name, c, dial
 	t.Cleanup(func() { h.C.Close() })
 	return h
@@ -64,9 +64,9 @@ func TestServiceSystemd(t *testing.T) {
 	// Under /usr/local/lib, not /etc, so that mask can put its link in /etc.
 	unitFile := "/usr/local/lib/systemd/system/gpuctl-test.service"
 	th.Run(t, "mkdir -p /usr/local/lib/systemd/system")
-	hosttest.TimelineSnap(t, h, state, "copy", map[string]any{"dest": unitFile, "content": unit})
+	moduletest.TimelineSnap(t, h, state, "copy", map[string]any{"dest": unitFile, "content": unit})
 
-	d := hosttest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "state": "started", "enabled": true, "daemon_reload": true})
+	d := moduletest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "state": "started", "enabled": true, "daemon_reload": true})
 	hasChange(t, d, plan.Update, "state")
 	hasChange(t, d, plan.Update, "enabled")
 	if got := th.Run(t, "systemctl is-active gpuctl-test; systemctl is-enabled gpuctl-test"); got != "active\nenabled" {
@@ -74,15 +74,15 @@ func TestServiceSystemd(t *testing.T) {
 	}
 
 	// A changed unit file needs daemon-reload, and only then.
-	hosttest.TimelineSnap(t, h, state, "copy", map[string]any{"dest": unitFile, "content": strings.Replace(unit, "test service", "test service v2", 1)})
-	d = hosttest.TimelineSnap(t, h, state, "systemd", map[string]any{"name": "gpuctl-test", "state": "started", "daemon_reload": true})
+	moduletest.TimelineSnap(t, h, state, "copy", map[string]any{"dest": unitFile, "content": strings.Replace(unit, "test service", "test service v2", 1)})
+	d = moduletest.TimelineSnap(t, h, state, "systemd", map[string]any{"name": "gpuctl-test", "state": "started", "daemon_reload": true})
 	if c := hasChange(t, d, plan.Update, "daemon_reload"); c.Resource != "service:gpuctl-test" {
 		t.Errorf("change %+v", c)
 	}
 
 	// restarted acts every time: a new main process.
 	pid := th.Run(t, "systemctl show -p MainPID --value gpuctl-test")
-	m := hosttest.New(t, "service", map[string]any{"name": "gpuctl-test", "state": "restarted"})
+	m := moduletest.New(t, "service", map[string]any{"name": "gpuctl-test", "state": "restarted"})
 	d, err := m.Check(ctx, h)
 	if err != nil || d.Empty() {
 		t.Fatal(err, d)
@@ -95,10 +95,10 @@ func TestServiceSystemd(t *testing.T) {
 	}
 
 	// wait_for: sshd's port is open and greets; a file appears later.
-	if d, err := hosttest.New(t, "wait_for", map[string]any{"host": th.Addr, "port": th.Port, "search_regex": "OpenSSH"}).Check(ctx, h); err != nil || !d.Empty() {
+	if d, err := moduletest.New(t, "wait_for", map[string]any{"host": th.Addr, "port": th.Port, "search_regex": "OpenSSH"}).Check(ctx, h); err != nil || !d.Empty() {
 		t.Errorf("port 22: %v %+v", err, d)
 	}
-	wf := hosttest.New(t, "wait_for", map[string]any{"path": "/run/gpuctl-ready", "timeout": 20, "sleep": 0})
+	wf := moduletest.New(t, "wait_for", map[string]any{"path": "/run/gpuctl-ready", "timeout": 20, "sleep": 0})
 	d, err = wf.Check(ctx, h)
 	if err != nil || d.Empty() {
 		t.Fatal(err, d)
@@ -109,15 +109,15 @@ func TestServiceSystemd(t *testing.T) {
 	}
 
 	// stop, disable and mask; then unmask.
-	hosttest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "state": "stopped", "enabled": false})
-	hosttest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "masked": true})
+	moduletest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "state": "stopped", "enabled": false})
+	moduletest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "masked": true})
 	if got, _ := th.Output(testhosts.UserRoot, "systemctl is-enabled gpuctl-test"); strings.TrimSpace(got) != "masked" {
 		t.Errorf("masked: %q", got)
 	}
-	hosttest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "masked": false})
+	moduletest.TimelineSnap(t, h, state, "service", map[string]any{"name": "gpuctl-test", "masked": false})
 
 	// A unit nobody installed is an error, or unknown in check mode.
-	m = hosttest.New(t, "service", map[string]any{"name": "kubelet", "state": "started"})
+	m = moduletest.New(t, "service", map[string]any{"name": "kubelet", "state": "started"})
 	if _, err := m.Check(ctx, h); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing unit: %v", err)
 	}
@@ -128,7 +128,7 @@ func TestRebootVM(t *testing.T) {
 	th := testhosts.Start(t, 1, testhosts.VM())[0]
 	h := remote(t, th)
 	before := th.Run(t, "cat /proc/sys/kernel/random/boot_id")
-	m := hosttest.New(t, "reboot", map[string]any{"reboot_timeout": 300})
+	m := moduletest.New(t, "reboot", map[string]any{"reboot_timeout": 300})
 	d, err := m.Check(context.Background(), h)
 	if err != nil || d.Empty() {
 		t.Fatal(err, d)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/generic"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -70,11 +70,11 @@ func hasChange(t *testing.T, d plan.Diff, action plan.Action, field string) plan
 
 func TestCopyTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	dest := filepath.Join(dir, "etc", "app.conf")
 	write(t, dest, "old\n", 0o600)
 
-	d := hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "new\n", "mode": "0640", "backup": true})
+	d := moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "new\n", "mode": "0640", "backup": true})
 	c := hasChange(t, d, plan.Update, "content")
 	if c.Resource != "file:"+dest || c.Before != "old\n" || c.After != "new\n" || !c.Content {
 		t.Errorf("content change %+v", c)
@@ -92,7 +92,7 @@ func TestCopyTimeline(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "files", "motd")
 	write(t, src, "hello\n", 0o644)
 	h.V["playbook_dir"] = filepath.Dir(filepath.Dir(src))
-	d = hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": "motd", "dest": filepath.Join(dir, "etc") + "/"})
+	d = moduletest.Timeline(t, h, dir, "copy", map[string]any{"src": "motd", "dest": filepath.Join(dir, "etc") + "/"})
 	hasChange(t, d, plan.Create, "content")
 	if read(t, filepath.Join(dir, "etc", "motd")) != "hello\n" {
 		t.Error("src not copied")
@@ -102,20 +102,20 @@ func TestCopyTimeline(t *testing.T) {
 	if err := os.Chmod(dest, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d = hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "new\n", "mode": "u=rw,g=r"})
+	d = moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "new\n", "mode": "u=rw,g=r"})
 	if got := fields(d); len(got) != 1 || got[0] != "update mode" {
 		t.Errorf("diff %v", got)
 	}
 
 	// force: false leaves differing contents alone.
-	m := hosttest.New(t, "copy", map[string]any{"dest": dest, "content": "other\n", "force": false})
+	m := moduletest.New(t, "copy", map[string]any{"dest": dest, "content": "other\n", "force": false})
 	if d, err := m.Check(context.Background(), h); err != nil || !d.Empty() {
 		t.Errorf("force=false: %v %+v", err, d)
 	}
 
 	// Binary content is summarised, not diffed.
 	bin := filepath.Join(dir, "bin")
-	d = hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": bin, "content": "a\x00b"})
+	d = moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": bin, "content": "a\x00b"})
 	if c := hasChange(t, d, plan.Create, "content"); c.Content || !strings.Contains(c.After, "binary, 3 bytes") {
 		t.Errorf("binary change %+v", c)
 	}
@@ -123,14 +123,14 @@ func TestCopyTimeline(t *testing.T) {
 
 func TestCopyDirectory(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	pb := t.TempDir()
 	h.V["playbook_dir"] = pb
 	write(t, filepath.Join(pb, "files", "conf.d", "a.conf"), "a\n", 0o644)
 	write(t, filepath.Join(pb, "files", "conf.d", "sub", "b.conf"), "b\n", 0o600)
 	dest := filepath.Join(dir, "etc", "app")
 	// Trailing slash: the contents go into dest.
-	d := hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640", "directory_mode": "0750"})
+	d := moduletest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640", "directory_mode": "0750"})
 	if got := d.Paths(); len(got) != 4 {
 		t.Errorf("paths %v", got)
 	}
@@ -140,12 +140,12 @@ func TestCopyDirectory(t *testing.T) {
 	// A changed file in the tree is the only change; extra files stay.
 	write(t, filepath.Join(pb, "files", "conf.d", "a.conf"), "a2\n", 0o644)
 	write(t, filepath.Join(dest, "extra"), "keep", 0o644)
-	d = hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640"})
+	d = moduletest.Timeline(t, h, dir, "copy", map[string]any{"src": "conf.d/", "dest": dest, "mode": "0640"})
 	if got := fields(d); len(got) != 1 || got[0] != "update content" {
 		t.Errorf("diff %v", got)
 	}
 	// Without the slash, the directory itself is copied into dest.
-	hosttest.Timeline(t, h, dir, "copy", map[string]any{"src": filepath.Join(pb, "files", "conf.d"), "dest": dest})
+	moduletest.Timeline(t, h, dir, "copy", map[string]any{"src": filepath.Join(pb, "files", "conf.d"), "dest": dest})
 	if read(t, filepath.Join(dest, "conf.d", "a.conf")) != "a2\n" || read(t, filepath.Join(dest, "extra")) != "keep" {
 		t.Error("directory not copied into dest")
 	}
@@ -153,10 +153,10 @@ func TestCopyDirectory(t *testing.T) {
 
 func TestCopyValidate(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	dest := filepath.Join(dir, "sudoers")
 	write(t, dest, "good\n", 0o644)
-	m := hosttest.New(t, "copy", map[string]any{"dest": dest, "content": "bad\n", "validate": "grep -q good %s"})
+	m := moduletest.New(t, "copy", map[string]any{"dest": dest, "content": "bad\n", "validate": "grep -q good %s"})
 	d, err := m.Check(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
@@ -170,18 +170,18 @@ func TestCopyValidate(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
-	hosttest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "good too\n", "validate": "grep -q good %s"})
+	moduletest.Timeline(t, h, dir, "copy", map[string]any{"dest": dest, "content": "good too\n", "validate": "grep -q good %s"})
 }
 
 func TestTemplateTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	pb := t.TempDir()
 	write(t, filepath.Join(pb, "templates", "kubeadm.yaml.j2"), "name: {{ node }}\nversion: {{ v }}\n", 0o644)
 	h.V["playbook_dir"] = pb
 	h.V["node"] = "gpu-1"
 	h.V["v"] = "1.34"
-	d := hosttest.Timeline(t, h, dir, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dir, "mode": "0600"})
+	d := moduletest.Timeline(t, h, dir, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dir, "mode": "0600"})
 	dest := filepath.Join(dir, "kubeadm.yaml")
 	if c := hasChange(t, d, plan.Create, "content"); c.Resource != "file:"+dest {
 		t.Errorf("change %+v", c)
@@ -190,7 +190,7 @@ func TestTemplateTimeline(t *testing.T) {
 		t.Errorf("rendered %q %v", read(t, dest), perm(t, dest))
 	}
 	h.V["v"] = "1.35"
-	d = hosttest.Timeline(t, h, dir, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dest})
+	d = moduletest.Timeline(t, h, dir, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dest})
 	if c := hasChange(t, d, plan.Update, "content"); c.After != "name: gpu-1\nversion: 1.35\n" {
 		t.Errorf("change %+v", c)
 	}
@@ -198,7 +198,7 @@ func TestTemplateTimeline(t *testing.T) {
 		t.Error("mode of an updated file was not kept")
 	}
 	delete(h.V, "v")
-	m := hosttest.New(t, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dest})
+	m := moduletest.New(t, "template", map[string]any{"src": "kubeadm.yaml.j2", "dest": dest})
 	if _, err := m.Check(context.Background(), h); err == nil || !strings.Contains(err.Error(), "undefined") {
 		t.Errorf("undefined variable: %v", err)
 	}
@@ -206,18 +206,18 @@ func TestTemplateTimeline(t *testing.T) {
 
 func TestLineInFileTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	p := filepath.Join(dir, "sshd_config")
 	write(t, p, "Port 22\n#PermitRootLogin yes\n", 0o640)
-	d := hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": p, "regexp": "^#?PermitRootLogin", "line": "PermitRootLogin no", "backup": true})
+	d := moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": p, "regexp": "^#?PermitRootLogin", "line": "PermitRootLogin no", "backup": true})
 	if c := hasChange(t, d, plan.Update, "content"); c.After != "Port 22\nPermitRootLogin no\n" {
 		t.Errorf("change %+v", c)
 	}
 	if perm(t, p) != 0o640 {
 		t.Errorf("mode changed to %v", perm(t, p))
 	}
-	hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": p, "line": "# managed", "insertbefore": "BOF"})
-	hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"dest": p, "regexp": "^Port", "state": "absent"})
+	moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": p, "line": "# managed", "insertbefore": "BOF"})
+	moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"dest": p, "regexp": "^Port", "state": "absent"})
 	if got := read(t, p); got != "# managed\nPermitRootLogin no\n" {
 		t.Errorf("file %q", got)
 	}
@@ -228,21 +228,21 @@ func TestLineInFileTimeline(t *testing.T) {
 	if err := os.Symlink("run/stub-resolv.conf", link); err != nil {
 		t.Fatal(err)
 	}
-	d = hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": link, "line": "options edns0"})
+	d = moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": link, "line": "options edns0"})
 	if c := hasChange(t, d, plan.Update, "content"); c.Resource != "file:"+link {
 		t.Errorf("change %+v", c)
 	}
-	hosttest.Timeline(t, h, dir, "replace", map[string]any{"path": link, "regexp": "edns0", "replace": "trust-ad"})
+	moduletest.Timeline(t, h, dir, "replace", map[string]any{"path": link, "regexp": "edns0", "replace": "trust-ad"})
 	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 || read(t, target) != "nameserver 127.0.0.53\noptions trust-ad\n" {
 		t.Errorf("link replaced or target not edited: %q", read(t, target))
 	}
 	created := filepath.Join(dir, "conf.d", "new.conf")
-	d = hosttest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": created, "line": "x=1", "create": true, "mode": "0600"})
+	d = moduletest.Timeline(t, h, dir, "lineinfile", map[string]any{"path": created, "line": "x=1", "create": true, "mode": "0600"})
 	hasChange(t, d, plan.Create, "content")
 	if read(t, created) != "x=1\n" || perm(t, created) != 0o600 {
 		t.Error("created file")
 	}
-	m := hosttest.New(t, "lineinfile", map[string]any{"path": filepath.Join(dir, "missing"), "line": "x"})
+	m := moduletest.New(t, "lineinfile", map[string]any{"path": filepath.Join(dir, "missing"), "line": "x"})
 	if _, err := m.Check(context.Background(), h); err == nil || !strings.Contains(err.Error(), "create") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -253,10 +253,10 @@ func TestLineInFileTimeline(t *testing.T) {
 
 func TestReplaceTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	p := filepath.Join(dir, "fstab")
 	write(t, p, "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n", 0o644)
-	d := hosttest.Timeline(t, h, dir, "replace", map[string]any{"path": p, "regexp": `^([^#]\S*\s+\S+\s+swap\s.*)$`, "replace": `# \1`})
+	d := moduletest.Timeline(t, h, dir, "replace", map[string]any{"path": p, "regexp": `^([^#]\S*\s+\S+\s+swap\s.*)$`, "replace": `# \1`})
 	if c := hasChange(t, d, plan.Update, "content"); !strings.Contains(c.After, "# /swap.img") {
 		t.Errorf("change %+v", c)
 	}
@@ -265,9 +265,9 @@ func TestReplaceTimeline(t *testing.T) {
 	}
 }
 
-func hosttestResult(t *testing.T, name string, args map[string]any, h *hosttest.Host) map[string]any {
+func hosttestResult(t *testing.T, name string, args map[string]any, h *moduletest.Host) map[string]any {
 	t.Helper()
-	m := hosttest.New(t, name, args)
+	m := moduletest.New(t, name, args)
 	if _, err := m.Check(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
@@ -276,9 +276,9 @@ func hosttestResult(t *testing.T, name string, args map[string]any, h *hosttest.
 
 func TestFileTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	deep := filepath.Join(dir, "a", "b", "c")
-	d := hosttest.Timeline(t, h, dir, "file", map[string]any{"path": deep, "state": "directory", "mode": "0750"})
+	d := moduletest.Timeline(t, h, dir, "file", map[string]any{"path": deep, "state": "directory", "mode": "0750"})
 	hasChange(t, d, plan.Create, "state")
 	for _, p := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "a", "b"), deep} {
 		if perm(t, p) != os.ModeDir|0o750 && perm(t, p) != 0o750 {
@@ -287,45 +287,45 @@ func TestFileTimeline(t *testing.T) {
 	}
 	// touch, with times preserved so the timeline can verify it.
 	f := filepath.Join(deep, "flag")
-	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": f, "state": "touch", "mode": "0600",
+	d = moduletest.Timeline(t, h, dir, "file", map[string]any{"path": f, "state": "touch", "mode": "0600",
 		"modification_time": "preserve", "access_time": "preserve"})
 	hasChange(t, d, plan.Create, "state")
 	if perm(t, f) != 0o600 || read(t, f) != "" {
 		t.Error("touch")
 	}
 	// touch on an existing file updates times every run, as in Ansible.
-	m := hosttest.New(t, "file", map[string]any{"path": f, "state": "touch"})
+	m := moduletest.New(t, "file", map[string]any{"path": f, "state": "touch"})
 	if d, err := m.Check(context.Background(), h); err != nil || len(d.Changes) != 1 || !m.(modules.Unverified).Unverified() {
 		t.Errorf("touch existing: %v %v", err, fields(d))
 	}
 	// state=file manages attributes only; missing files are an error.
-	hosttest.Timeline(t, h, dir, "file", map[string]any{"path": f, "mode": "u+x"})
+	moduletest.Timeline(t, h, dir, "file", map[string]any{"path": f, "mode": "u+x"})
 	if perm(t, f) != 0o700 {
 		t.Errorf("mode %v", perm(t, f))
 	}
-	m = hosttest.New(t, "file", map[string]any{"path": filepath.Join(dir, "nope"), "state": "file"})
+	m = moduletest.New(t, "file", map[string]any{"path": filepath.Join(dir, "nope"), "state": "file"})
 	if _, err := m.Check(context.Background(), h); err == nil {
 		t.Error("state=file on a missing file")
 	}
 	// link, relink, replace with force.
 	l := filepath.Join(dir, "current")
-	hosttest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": "a/b"})
+	moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": "a/b"})
 	if got, _ := os.Readlink(l); got != "a/b" {
 		t.Errorf("link -> %q", got)
 	}
-	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": deep})
+	d = moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": deep})
 	hasChange(t, d, plan.Update, "link")
-	m = hosttest.New(t, "file", map[string]any{"path": l, "state": "link", "src": "missing"})
+	m = moduletest.New(t, "file", map[string]any{"path": l, "state": "link", "src": "missing"})
 	if _, err := m.Check(context.Background(), h); err == nil || !strings.Contains(err.Error(), "force") {
 		t.Errorf("link to missing src: %v", err)
 	}
 	plain := filepath.Join(dir, "plain")
 	write(t, plain, "x", 0o644)
-	m = hosttest.New(t, "file", map[string]any{"path": plain, "state": "link", "src": deep})
+	m = moduletest.New(t, "file", map[string]any{"path": plain, "state": "link", "src": deep})
 	if _, err := m.Check(context.Background(), h); err == nil {
 		t.Error("replacing a file with a link without force")
 	}
-	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": plain, "state": "link", "src": deep, "force": true})
+	d = moduletest.Timeline(t, h, dir, "file", map[string]any{"path": plain, "state": "link", "src": deep, "force": true})
 	hasChange(t, d, plan.Replace, "link")
 	// state=directory follows a link to a directory and manages the target.
 	data := filepath.Join(dir, "data")
@@ -336,7 +336,7 @@ func TestFileTimeline(t *testing.T) {
 	if err := os.Symlink("data", via); err != nil {
 		t.Fatal(err)
 	}
-	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": via, "state": "directory", "mode": "0755"})
+	d = moduletest.Timeline(t, h, dir, "file", map[string]any{"path": via, "state": "directory", "mode": "0755"})
 	if c := hasChange(t, d, plan.Update, "mode"); c.Before != "0700" {
 		t.Errorf("change %+v", c)
 	}
@@ -344,9 +344,9 @@ func TestFileTimeline(t *testing.T) {
 		t.Error("link not followed")
 	}
 	// absent removes trees and links.
-	d = hosttest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "a"), "state": "absent"})
+	d = moduletest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "a"), "state": "absent"})
 	hasChange(t, d, plan.Delete, "state")
-	hosttest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "absent"})
+	moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "absent"})
 	if _, err := os.Lstat(filepath.Join(dir, "a")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("tree not removed")
 	}
@@ -354,7 +354,7 @@ func TestFileTimeline(t *testing.T) {
 
 func TestFileRecurse(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	root := filepath.Join(dir, "models")
 	write(t, filepath.Join(root, "m1", "w.bin"), "x", 0o600)
 	write(t, filepath.Join(root, "m2"), "y", 0o644)
@@ -365,7 +365,7 @@ func TestFileRecurse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := hosttest.Timeline(t, h, dir, "file", map[string]any{"path": root, "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=", "owner": me.Uid})
+	d := moduletest.Timeline(t, h, dir, "file", map[string]any{"path": root, "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=", "owner": me.Uid})
 	hasChange(t, d, plan.Update, "mode (inside)")
 	if perm(t, filepath.Join(root, "m1", "w.bin")) != 0o640 || perm(t, filepath.Join(root, "m1"))&0o777 != 0o750 {
 		t.Errorf("modes %v %v", perm(t, filepath.Join(root, "m1", "w.bin")), perm(t, filepath.Join(root, "m1")))
@@ -377,10 +377,10 @@ func TestFileRecurse(t *testing.T) {
 
 func TestCommandTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	marker := filepath.Join(dir, "done")
 	// creates: the command runs once, then is skipped.
-	d := hosttest.Timeline(t, h, dir, "command", map[string]any{"cmd": "touch done", "chdir": dir, "creates": "done"})
+	d := moduletest.Timeline(t, h, dir, "command", map[string]any{"cmd": "touch done", "chdir": dir, "creates": "done"})
 	if c := hasChange(t, d, plan.Run, ""); c.After != "touch done" {
 		t.Errorf("change %+v", c)
 	}
@@ -395,11 +395,11 @@ func TestCommandTimeline(t *testing.T) {
 		t.Errorf("skip result %v", res)
 	}
 	// removes with a glob.
-	d = hosttest.Timeline(t, h, dir, "command", map[string]any{"argv": []any{"rm", marker}, "removes": dir + "/do*"})
+	d = moduletest.Timeline(t, h, dir, "command", map[string]any{"argv": []any{"rm", marker}, "removes": dir + "/do*"})
 	hasChange(t, d, plan.Run, "")
 
 	// No shell: $HOME and | are passed literally.
-	m := hosttest.New(t, "command", map[string]any{"cmd": `echo "$HOME" | x`, "stdin": "ignored"})
+	m := moduletest.New(t, "command", map[string]any{"cmd": `echo "$HOME" | x`, "stdin": "ignored"})
 	if !m.(modules.Unverified).Unverified() {
 		t.Error("command without creates must be unverified")
 	}
@@ -416,7 +416,7 @@ func TestCommandTimeline(t *testing.T) {
 	}
 
 	// A failing command returns a CommandError carrying the result.
-	m = hosttest.New(t, "command", map[string]any{"argv": []any{"sh", "-c", "echo out; echo err >&2; exit 3"}})
+	m = moduletest.New(t, "command", map[string]any{"argv": []any{"sh", "-c", "echo out; echo err >&2; exit 3"}})
 	if d, err = m.Check(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
@@ -432,9 +432,9 @@ func TestCommandTimeline(t *testing.T) {
 
 func TestShellTimeline(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	out := filepath.Join(dir, "out")
-	d := hosttest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "echo $((1+2)) | tr 3 x > " + out, "creates": out, "executable": "/bin/bash"})
+	d := moduletest.Timeline(t, h, dir, "shell", map[string]any{"cmd": "echo $((1+2)) | tr 3 x > " + out, "creates": out, "executable": "/bin/bash"})
 	if c := hasChange(t, d, plan.Run, ""); c.After != "echo $((1+2)) | tr 3 x > "+out {
 		t.Errorf("run change %+v", c)
 	}
@@ -444,7 +444,7 @@ func TestShellTimeline(t *testing.T) {
 	if read(t, out) != "x\n" {
 		t.Errorf("out %q", read(t, out))
 	}
-	m := hosttest.New(t, "shell", map[string]any{"cmd": "cat; echo [[ ok ]]", "stdin": "in", "executable": "/bin/bash"})
+	m := moduletest.New(t, "shell", map[string]any{"cmd": "cat; echo [[ ok ]]", "stdin": "in", "executable": "/bin/bash"})
 	d, err := m.Check(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
@@ -459,9 +459,9 @@ func TestShellTimeline(t *testing.T) {
 
 func TestWaitForPathAndPort(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	p := filepath.Join(dir, "ready")
-	m := hosttest.New(t, "wait_for", map[string]any{"path": p, "timeout": 5, "sleep": 0})
+	m := moduletest.New(t, "wait_for", map[string]any{"path": p, "timeout": 5, "sleep": 0})
 	d, err := m.Check(context.Background(), h)
 	if err != nil || d.Empty() {
 		t.Fatalf("check: %v %v", err, d)
@@ -473,7 +473,7 @@ func TestWaitForPathAndPort(t *testing.T) {
 	if d, err := m.Check(context.Background(), h); err != nil || !d.Empty() {
 		t.Fatalf("recheck: %v %v", err, d)
 	}
-	m = hosttest.New(t, "wait_for", map[string]any{"path": p, "search_regex": "^never$", "timeout": 0, "msg": "no luck"})
+	m = moduletest.New(t, "wait_for", map[string]any{"path": p, "search_regex": "^never$", "timeout": 0, "msg": "no luck"})
 	d, _ = m.Check(context.Background(), h)
 	if err := m.Apply(context.Background(), h, d); err == nil || err.Error() != "no luck" {
 		t.Errorf("timeout: %v", err)
@@ -495,11 +495,11 @@ func TestWaitForPathAndPort(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	m = hosttest.New(t, "wait_for", map[string]any{"port": port, "search_regex": "^SSH-2"})
+	m = moduletest.New(t, "wait_for", map[string]any{"port": port, "search_regex": "^SSH-2"})
 	if d, err := m.Check(context.Background(), h); err != nil || !d.Empty() {
 		t.Fatalf("open port: %v %v", err, d)
 	}
-	m = hosttest.New(t, "wait_for", map[string]any{"port": port, "state": "stopped", "timeout": 10, "sleep": 0})
+	m = moduletest.New(t, "wait_for", map[string]any{"port": port, "state": "stopped", "timeout": 10, "sleep": 0})
 	d, err = m.Check(context.Background(), h)
 	if err != nil || d.Empty() {
 		t.Fatalf("check stopped: %v %v", err, d)
@@ -519,7 +519,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // Apply with an empty diff does nothing, even for a command.
 func TestApplyEmptyDiff(t *testing.T) {
 	dir := t.TempDir()
-	h := hosttest.Local()
+	h := moduletest.Local()
 	marker := filepath.Join(dir, "ran")
 	for _, tc := range []struct {
 		name string
@@ -531,7 +531,7 @@ func TestApplyEmptyDiff(t *testing.T) {
 		{"file", map[string]any{"path": marker, "state": "touch"}},
 		{"reboot", map[string]any{}},
 	} {
-		if err := hosttest.New(t, tc.name, tc.args).Apply(context.Background(), h, plan.Diff{}); err != nil {
+		if err := moduletest.New(t, tc.name, tc.args).Apply(context.Background(), h, plan.Diff{}); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}

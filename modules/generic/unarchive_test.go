@@ -13,7 +13,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // tgz builds app-1.0/{bin/app (0755), etc/app.conf, README, link -> README}.
@@ -84,8 +84,8 @@ func TestUnarchiveLikeAnsible(t *testing.T) {
 					}
 					continue
 				}
-				h := hosttest.Local()
-				d := hosttest.Timeline(t, h, dests[i], "unarchive", args)
+				h := moduletest.Local()
+				d := moduletest.Timeline(t, h, dests[i], "unarchive", args)
 				changed[1] = !d.Empty()
 			}
 			if a, g := tree(t, dests[0]), tree(t, dests[1]); a != g || changed[0] != changed[1] {
@@ -125,7 +125,7 @@ func tree(t *testing.T, dir string) string {
 // (remote_src), creates, list_files, and a member changed on the host is
 // put back.
 func TestUnarchiveHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	archive := filepath.Join(t.TempDir(), "app.tgz")
 	data := tgz(t)
 	if err := os.WriteFile(archive, data, 0o644); err != nil {
@@ -166,10 +166,10 @@ func TestUnarchiveHost(t *testing.T) {
 }
 
 func TestUnarchiveBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "unarchive", map[string]any{"dest": "/x"}, `missing required argument "src"`)
-	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "mode": "rwx"}, "mode")
-	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "x"}, "must be an absolute path")
-	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "https://x/a.tgz", "dest": "/x"}, "download it with get_url first")
-	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "remote_src": true}, "must be an absolute path")
-	hosttest.BadArgs(t, "unarchive", map[string]any{"src": "/a.tgz", "dest": "/x", "extra_opts": "strip"}, "expected tar options")
+	moduletest.BadArgs(t, "unarchive", map[string]any{"dest": "/x"}, `missing required argument "src"`)
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "mode": "rwx"}, "mode")
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "x"}, "must be an absolute path")
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "https://x/a.tgz", "dest": "/x"}, "download it with get_url first")
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "remote_src": true}, "must be an absolute path")
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "/a.tgz", "dest": "/x", "extra_opts": "strip"}, "expected tar options")
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules/generic"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // uri from a real host to a server on this machine (the test hosts share
@@ -44,7 +44,7 @@ func TestURIHost(t *testing.T) {
 	t.Cleanup(srv.Close)
 	base := srv.URL
 
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	res := r.NoChange(t, "ansible.builtin.uri", map[string]any{"url": base + "/api"})
 	if res["status"] != 200 || res["x_request_id"] != "42" || res["json"].(map[string]any)["ready"] != true || res["redirected"] != false {
 		t.Errorf("GET: %v", res)
@@ -77,11 +77,11 @@ func TestURIHost(t *testing.T) {
 }
 
 func TestURIBadArgs(t *testing.T) {
-	hosttest.BadArgs(t, "uri", map[string]any{}, `missing required argument "url"`)
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "ftp://x/y"}, "expected an http or https URL")
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "http://x", "method": "post"}, "single word in uppercase")
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "http://x", "status_code": "ok"}, "expected HTTP status numbers")
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "http://x", "body": map[string]any{"a": 1}}, "set body_format")
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "http://x", "dest": "out.txt"}, "must be an absolute path")
-	hosttest.BadArgs(t, "uri", map[string]any{"url": "http://x", "body_format": "xml"}, "expected one of raw, json")
+	moduletest.BadArgs(t, "uri", map[string]any{}, `missing required argument "url"`)
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "ftp://x/y"}, "expected an http or https URL")
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "http://x", "method": "post"}, "single word in uppercase")
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "http://x", "status_code": "ok"}, "expected HTTP status numbers")
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "http://x", "body": map[string]any{"a": 1}}, "set body_format")
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "http://x", "dest": "out.txt"}, "must be an absolute path")
+	moduletest.BadArgs(t, "uri", map[string]any{"url": "http://x", "body_format": "xml"}, "expected one of raw, json")
 }

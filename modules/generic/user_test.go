@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/generic/internal/hosttest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // SHA-512 crypt of "gpuctl" (openssl passwd -6 -salt saltsalt gpuctl).
@@ -17,7 +17,7 @@ const testHash = "$6$saltsalt$LZ0XUYRQ5D8RigltFM9xJEaca14WbPTkdW66ScI52ftW.WkubS
 // timeline (check changes nothing under /etc and /home, apply, nothing
 // left), and the host's own tools (getent, id, stat) see the result.
 func TestUserGroupHost(t *testing.T) {
-	r := hosttest.Start(t, 1)[0]
+	r := moduletest.Start(t, 1)[0]
 	tl := func(t *testing.T, name string, args map[string]any) {
 		t.Helper()
 		r.Timeline(t, name, args, "/home", "/srv")
@@ -108,7 +108,7 @@ func TestUserGroupHost(t *testing.T) {
 		}
 	})
 	t.Run("missing group is known after apply", func(t *testing.T) {
-		m := hosttest.New(t, "user", map[string]any{"name": "late", "groups": "nosuchgroup"})
+		m := moduletest.New(t, "user", map[string]any{"name": "late", "groups": "nosuchgroup"})
 		_, err := m.Check(t.Context(), r.Host)
 		var ny *modules.NotYetError
 		if !errors.As(err, &ny) || !strings.Contains(err.Error(), "nosuchgroup") {
@@ -149,6 +149,6 @@ func TestUserGroupBadArgs(t *testing.T) {
 		{"group", map[string]any{"name": "g", "gid": -1}, "expected a number from 0"},
 		{"group", map[string]any{"name": "g:x"}, "expected lower-case letters"},
 	} {
-		hosttest.BadArgs(t, tc.module, tc.args, tc.want)
+		moduletest.BadArgs(t, tc.module, tc.args, tc.want)
 	}
 }

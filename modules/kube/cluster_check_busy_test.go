@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // TestClusterCheckGPUBusy: the H100 node's case. Its one GPU is held by the
@@ -42,7 +43,7 @@ func TestClusterCheckGPUBusy(t *testing.T) {
 
 	run := func() string {
 		t.Helper()
-		m := newModule(t, "cluster_check", map[string]any{"checks": []any{"gpu_pod"}, "gpu_pod": seedPodArgs, "timeout": "20s"})
+		m := moduletest.New(t, "cluster_check", map[string]any{"checks": []any{"gpu_pod"}, "gpu_pod": seedPodArgs, "timeout": "20s"})
 		start := time.Now()
 		err := m.Apply(ctx, h, check(t, h, m))
 		if time.Since(start) > 15*time.Second {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestClusterCheck(t *testing.T) {
@@ -19,14 +20,14 @@ func TestClusterCheck(t *testing.T) {
 	// The plugin must tolerate gpu-only, or the taint keeps it off the GPU node.
 	dp := map[string]any{"node_selector": map[string]any{"gpu": "true"}, "timeout": "1m",
 		"tolerations": []any{map[string]any{"key": "gpu-only", "operator": "Exists"}}}
-	if m := newModule(t, "device_plugin", dp); !check(t, h, m).Empty() {
+	if m := moduletest.New(t, "device_plugin", dp); !check(t, h, m).Empty() {
 		if err := m.Apply(ctx, h, check(t, h, m)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	args := map[string]any{"gpu_pod": seedPodArgs, "timeout": "1m"}
-	m := newModule(t, "cluster_check", args)
+	m := moduletest.New(t, "cluster_check", args)
 	d := check(t, h, m)
 	logDiff(t, d)
 	notes := strings.Join(d.Notes, "\n")
@@ -61,7 +62,7 @@ func TestClusterCheckGPULess(t *testing.T) {
 	ctx := context.Background()
 	cl.AddNode(t, "plain", kubetest.NodeOptions{})
 	h := newHost(t, cl, "plain")
-	m := newModule(t, "cluster_check", map[string]any{"checks": []any{"nodes_ready", "gpu_capacity", "gpu_pod", "taint"}})
+	m := moduletest.New(t, "cluster_check", map[string]any{"checks": []any{"nodes_ready", "gpu_capacity", "gpu_pod", "taint"}})
 	if err := m.Apply(ctx, h, check(t, h, m)); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestClusterCheckGPULess(t *testing.T) {
 		}
 	}
 	// gpu: true makes a missing GPU a failure.
-	m = newModule(t, "cluster_check", map[string]any{"checks": []any{"gpu_capacity"}, "gpu": "true"})
+	m = moduletest.New(t, "cluster_check", map[string]any{"checks": []any{"gpu_capacity"}, "gpu": "true"})
 	if err := m.Apply(ctx, h, check(t, h, m)); err == nil || !strings.Contains(err.Error(), "FAIL gpu_capacity") {
 		t.Fatalf("want failure, got %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/kubeclient"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // TestCNI plays the seed's Day 1: the node is NotReady until Flannel is
@@ -34,13 +35,13 @@ func TestCNI(t *testing.T) {
 		cl.Client.CoreV1().ConfigMaps("kube-system").Delete(ctx, "kubeadm-config", metav1.DeleteOptions{})
 	})
 
-	if _, err := newModule(t, "cni", map[string]any{"pod_cidr": "10.99.0.0/16"}).Check(ctx, h); err == nil ||
+	if _, err := moduletest.New(t, "cni", map[string]any{"pod_cidr": "10.99.0.0/16"}).Check(ctx, h); err == nil ||
 		!strings.Contains(err.Error(), "disagrees with kubeadm's podSubnet 10.10.0.0/16") {
 		t.Fatalf("want CIDR disagreement error, got %v", err)
 	}
 
 	args := map[string]any{"timeout": "2m"}
-	d := check(t, h, newModule(t, "cni", args))
+	d := check(t, h, moduletest.New(t, "cni", args))
 	logDiff(t, d)
 	if !strings.Contains(strings.Join(d.Notes, "\n"), "stays NotReady until a CNI is installed") {
 		t.Fatalf("check does not say why the node is NotReady: %v", d.Notes)
@@ -75,7 +76,7 @@ func TestCNITimeout(t *testing.T) {
 	ctx := context.Background()
 	cl.AddNode(t, "cni-stuck", kubetest.NodeOptions{NotReady: true})
 	h := newHost(t, cl, "cni-stuck")
-	m := newModule(t, "cni", map[string]any{"timeout": "3s"})
+	m := moduletest.New(t, "cni", map[string]any{"timeout": "3s"})
 	d := check(t, h, m)
 	err := m.Apply(ctx, h, d)
 	t.Log(err)

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestDevicePlugin(t *testing.T) {
@@ -19,7 +20,7 @@ func TestDevicePlugin(t *testing.T) {
 	h := newHost(t, cl, "dp-gpu")
 	args := map[string]any{"runtime_class": true, "node_selector": map[string]any{"gpu": "true"}, "timeout": "1m"}
 
-	d := check(t, h, newModule(t, "device_plugin", args))
+	d := check(t, h, moduletest.New(t, "device_plugin", args))
 	logDiff(t, d)
 	if len(d.Changes) != 2 || d.Changes[0].Resource != "runtimeclass/nvidia" ||
 		d.Changes[1].Resource != "daemonset/kube-system/nvidia-device-plugin-daemonset" ||
@@ -49,7 +50,7 @@ func TestDevicePluginNoGPU(t *testing.T) {
 	cl.AddNode(t, "dp-nogpu", kubetest.NodeOptions{Labels: map[string]string{"gpu-nogpu": "true"}})
 	h := newHost(t, cl, "dp-nogpu")
 	args := map[string]any{"node_selector": map[string]any{"gpu-nogpu": "true"}, "verify_timeout": "2s", "timeout": "1m"}
-	m := newModule(t, "device_plugin", args)
+	m := moduletest.New(t, "device_plugin", args)
 	d := check(t, h, m)
 	err := m.Apply(ctx, h, d)
 	t.Log(err)
@@ -58,7 +59,7 @@ func TestDevicePluginNoGPU(t *testing.T) {
 		t.Fatalf("want verification timeout, got %v", err)
 	}
 	// Installed but no GPU: a later check fails too rather than saying ok.
-	if _, err := newModule(t, "device_plugin", args).Check(ctx, h); err == nil || !strings.Contains(err.Error(), "advertises no nvidia.com/gpu") {
+	if _, err := moduletest.New(t, "device_plugin", args).Check(ctx, h); err == nil || !strings.Contains(err.Error(), "advertises no nvidia.com/gpu") {
 		t.Fatalf("check after failed verification: %v", err)
 	}
 }
@@ -81,7 +82,7 @@ func TestDevicePluginNVMLHint(t *testing.T) {
 	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := newModule(t, "device_plugin", map[string]any{"manifest": path, "node_selector": map[string]any{"gpu-nvml": "true"},
+	m := moduletest.New(t, "device_plugin", map[string]any{"manifest": path, "node_selector": map[string]any{"gpu-nvml": "true"},
 		"verify_timeout": "2s", "timeout": "1m"})
 	err = m.Apply(ctx, h, check(t, h, m))
 	t.Log(err)

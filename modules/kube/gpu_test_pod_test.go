@@ -13,6 +13,7 @@ import (
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -36,7 +37,7 @@ func TestGPUTestPod(t *testing.T) {
 	gpuNode(t, cl, "pod-gpu")
 	h := newHost(t, cl, "pod-gpu")
 
-	m := newModule(t, "gpu_test_pod", seedPodArgs)
+	m := moduletest.New(t, "gpu_test_pod", seedPodArgs)
 	d := check(t, h, m)
 	if len(d.Changes) != 1 || d.Changes[0].Action != plan.Run || d.Changes[0].Resource != "pod/default/gpu-test" {
 		t.Fatalf("plan %+v", d.Changes)
@@ -80,7 +81,7 @@ func TestGPUTestPodFailures(t *testing.T) {
 		for k, v := range extra {
 			args[k] = v
 		}
-		m := newModule(t, "gpu_test_pod", args)
+		m := moduletest.New(t, "gpu_test_pod", args)
 		return m.Apply(ctx, h, check(t, h, m))
 	}
 

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gpuctl/gpuctl/conn"
-	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -66,10 +65,10 @@ func TestK8sTemplateLifecycle(t *testing.T) {
 	if err := os.WriteFile(tpl, []byte(appManifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.vars["mode"] = "fast"
+	h.V["mode"] = "fast"
 	args := map[string]any{"template": tpl, "wait": true, "timeout": "1m"}
 
-	d := check(t, h, newModule(t, "k8s", args))
+	d := check(t, h, moduletest.New(t, "k8s", args))
 	logDiff(t, d)
 	if len(d.Changes) != 3 || d.Changes[0].Action != plan.Create || d.Changes[2].Resource != "deployment/k8s-test/app" {
 		t.Fatalf("unexpected plan %+v", d.Changes)
@@ -84,7 +83,7 @@ func TestK8sTemplateLifecycle(t *testing.T) {
 	}
 
 	// One field changes: the diff names it and shows before/after.
-	h.vars["mode"] = "safe"
+	h.V["mode"] = "safe"
 	d = converge(t, h, "k8s", args)
 	logDiff(t, d)
 	if len(d.Changes) != 1 || d.Changes[0].Field != "data.mode" || !strings.Contains(d.Changes[0].Before, "mode: fast") ||
@@ -129,8 +128,8 @@ func TestK8sErrors(t *testing.T) {
 
 	t.Run("rbac", func(t *testing.T) {
 		h := newHost(t, cl, "")
-		h.vars["kubeconfig"] = cl.LimitedKubeconfigPath
-		_, err := newModule(t, "k8s", map[string]any{"definition": cm}).Check(ctx, h)
+		h.V["kubeconfig"] = cl.LimitedKubeconfigPath
+		_, err := moduletest.New(t, "k8s", map[string]any{"definition": cm}).Check(ctx, h)
 		t.Log(err)
 		if err == nil || !apierrors.IsForbidden(errors.Unwrap(err)) && !strings.Contains(err.Error(), "forbidden") ||
 			!strings.Contains(err.Error(), "RBAC") {
@@ -145,7 +144,7 @@ func TestK8sErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := newHost(t, cl, "")
-		_, err := newModule(t, "k8s", map[string]any{"definition": cm, "kubeconfig": p}).Check(ctx, h)
+		_, err := moduletest.New(t, "k8s", map[string]any{"definition": cm, "kubeconfig": p}).Check(ctx, h)
 		t.Log(err)
 		if err == nil || !errors.Is(err, conn.ErrUnreachable) || !strings.Contains(err.Error(), "configmap/default/denied") ||
 			!strings.Contains(err.Error(), "unreachable from host cp1") {
@@ -155,7 +154,7 @@ func TestK8sErrors(t *testing.T) {
 
 	t.Run("no kubeconfig", func(t *testing.T) {
 		h := newHost(t, cl, "")
-		_, err := newModule(t, "k8s", map[string]any{"definition": cm, "kubeconfig": "/nonexistent/admin.conf"}).Check(ctx, h)
+		_, err := moduletest.New(t, "k8s", map[string]any{"definition": cm, "kubeconfig": "/nonexistent/admin.conf"}).Check(ctx, h)
 		if err == nil || !strings.Contains(err.Error(), "/nonexistent/admin.conf not found on host cp1") {
 			t.Fatalf("got %v", err)
 		}
@@ -172,7 +171,7 @@ func TestK8sErrors(t *testing.T) {
 				"nodeSelector": map[string]any{"no-such": "label"},
 				"containers":   []any{map[string]any{"name": "c", "image": "registry.k8s.io/pause:3.10"}},
 			}}}
-		m := newModule(t, "k8s", args)
+		m := moduletest.New(t, "k8s", args)
 		d := check(t, h, m)
 		err := m.Apply(ctx, h, d)
 		t.Log(err)
@@ -187,8 +186,8 @@ func TestK8sErrors(t *testing.T) {
 // TestNoClusterYet: in check mode, before kubeadm has written admin.conf,
 // every kube module says "known after apply" instead of failing.
 func TestNoClusterYet(t *testing.T) {
-	h := &testHost{name: "fresh", conn: local.New(), vars: map[string]any{"kubeconfig": "/nonexistent/admin.conf"}, check: true,
-		log: slog.New(slog.DiscardHandler)}
+	h := moduletest.Local()
+	h.HostName, h.V = "fresh", map[string]any{"kubeconfig": "/nonexistent/admin.conf"}
 	for name, args := range map[string]map[string]any{
 		"k8s":           {"definition": map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "x"}}},
 		"cni":           {},
@@ -198,7 +197,7 @@ func TestNoClusterYet(t *testing.T) {
 		"gpu_test_pod":  {},
 		"cluster_check": {},
 	} {
-		m := newModule(t, name, args)
+		m := moduletest.New(t, name, args)
 		d, err := modules.CheckOnly(context.Background(), m, h)
 		if err != nil || !strings.HasPrefix(d.Unknown, "known after apply") {
 			t.Errorf("%s: diff %+v, err %v", name, d, err)
@@ -208,8 +207,7 @@ func TestNoClusterYet(t *testing.T) {
 		}
 	}
 	// Outside check mode a missing kubeconfig is an error that says where.
-	h.check = false
-	_, err := newModule(t, "label", map[string]any{"labels": map[string]any{"gpu": "true"}}).Check(context.Background(), h)
+	_, err := moduletest.New(t, "label", map[string]any{"labels": map[string]any{"gpu": "true"}}).Check(context.Background(), h)
 	if err == nil || !strings.Contains(err.Error(), "kubeconfig /nonexistent/admin.conf not found on host fresh") {
 		t.Fatalf("got %v", err)
 	}

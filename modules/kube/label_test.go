@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestLabelValidate(t *testing.T) {
@@ -37,7 +38,7 @@ func TestLabel(t *testing.T) {
 	}
 
 	args := map[string]any{"labels": map[string]any{"gpu": "true"}, "remove": []any{"old"}}
-	d := check(t, h, newModule(t, "label", args))
+	d := check(t, h, moduletest.New(t, "label", args))
 	logDiff(t, d)
 	if len(d.Changes) != 2 || d.Changes[0].Field != "label gpu" || d.Changes[0].After != "true" || d.Changes[1].After != "(unset)" {
 		t.Fatalf("unexpected diff %+v", d.Changes)
@@ -54,7 +55,7 @@ func TestLabel(t *testing.T) {
 func TestLabelMissingNode(t *testing.T) {
 	cl := kubetest.Start(t)
 	h := newHost(t, cl, "no-such-node")
-	_, err := newModule(t, "label", map[string]any{"labels": map[string]any{"gpu": "true"}}).Check(context.Background(), h)
+	_, err := moduletest.New(t, "label", map[string]any{"labels": map[string]any{"gpu": "true"}}).Check(context.Background(), h)
 	if err == nil || !contains(err.Error(), "node/no-such-node") {
 		t.Fatalf("want error naming node/no-such-node, got %v", err)
 	}

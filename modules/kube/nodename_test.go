@@ -9,11 +9,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/kubeclient"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // The usual inventory names hosts by role ("gpu-1") while kubeadm registers
@@ -25,7 +25,8 @@ func TestNodeNameIsTheHostnameNotTheInventoryName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &testHost{name: "gpu-1", conn: local.New(), vars: map[string]any{}}
+	h := moduletest.Local()
+	h.HostName = "gpu-1"
 	got, err := nodeName(context.Background(), h, "")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func TestNodeNameIsTheHostnameNotTheInventoryName(t *testing.T) {
 	if got, _ := nodeName(context.Background(), h, "Explicit"); got != "explicit" {
 		t.Errorf("node argument: got %q, want explicit", got)
 	}
-	h.vars["node_name"] = "from-var"
+	h.V["node_name"] = "from-var"
 	if got, _ := nodeName(context.Background(), h, ""); got != "from-var" {
 		t.Errorf("node_name variable: got %q, want from-var", got)
 	}
@@ -57,7 +58,8 @@ func TestNodeNameOverSSHIsTheHostname(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	h := &testHost{name: "gpu-1", conn: c, vars: map[string]any{}}
+	h := moduletest.On(c)
+	h.HostName = "gpu-1"
 	got, err := nodeName(ctx, h, "")
 	if err != nil {
 		t.Fatal(err)
@@ -78,10 +80,10 @@ func TestTaintWithoutNodeArgumentFindsTheHostnameNode(t *testing.T) {
 	node := strings.ToLower(hn)
 	cl.AddNode(t, node, kubetest.NodeOptions{})
 	h := newHost(t, cl, "")
-	h.name = "gpu-1"
-	delete(h.vars, "node_name")
+	h.HostName = "gpu-1"
+	delete(h.V, "node_name")
 	ctx := context.Background()
-	m := newModule(t, "taint", map[string]any{"taints": []any{map[string]any{"key": "gpuctl.io/nodename-test", "effect": "NoSchedule"}}})
+	m := moduletest.New(t, "taint", map[string]any{"taints": []any{map[string]any{"key": "gpuctl.io/nodename-test", "effect": "NoSchedule"}}})
 	d := check(t, h, m)
 	if len(d.Changes) != 1 {
 		t.Fatalf("check: want one change on node %s, got %+v", node, d.Changes)

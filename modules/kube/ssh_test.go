@@ -17,6 +17,7 @@ import (
 	"github.com/gpuctl/gpuctl/conn/ssh"
 	"github.com/gpuctl/gpuctl/conn/ssh/sshtest"
 	"github.com/gpuctl/gpuctl/internal/kubetest"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // countingConn records the connections opened from the host, to prove the
@@ -40,7 +41,7 @@ func (c *countingConn) ReadFile(ctx context.Context, path string) ([]byte, error
 // sshKubeHost is the control-plane host reached over a real OpenSSH server:
 // the kubeconfig is read over SFTP and the API server dialled through the
 // SSH connection (direct-tcpip), as in production.
-func sshKubeHost(t *testing.T, cl *kubetest.Cluster, node string) (*testHost, *countingConn) {
+func sshKubeHost(t *testing.T, cl *kubetest.Cluster, node string) (*moduletest.Host, *countingConn) {
 	t.Helper()
 	srv := sshtest.Start(t)
 	c, err := ssh.Dial(context.Background(), ssh.Config{
@@ -55,7 +56,7 @@ func sshKubeHost(t *testing.T, cl *kubetest.Cluster, node string) (*testHost, *c
 	t.Cleanup(func() { c.Close() })
 	cc := &countingConn{Conn: c}
 	h := newHost(t, cl, node)
-	h.name, h.conn = "ssh-cp1", cc
+	h.HostName, h.C = "ssh-cp1", cc
 	return h, cc
 }
 
@@ -85,7 +86,7 @@ func TestOverSSH(t *testing.T) {
 	t.Run("gpu_test_pod and logs", func(t *testing.T) {
 		// Pod logs are proxied by the API server from the kubelet: one more
 		// kind of request through the tunnel.
-		m := newModule(t, "gpu_test_pod", seedPodArgs)
+		m := moduletest.New(t, "gpu_test_pod", seedPodArgs)
 		if err := m.Apply(ctx, h, check(t, h, m)); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +103,7 @@ func TestOverSSH(t *testing.T) {
 		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := newModule(t, "label", map[string]any{"labels": map[string]any{"x": "y"}, "kubeconfig": p}).Check(ctx, h)
+		_, err := moduletest.New(t, "label", map[string]any{"labels": map[string]any{"x": "y"}, "kubeconfig": p}).Check(ctx, h)
 		t.Log(err)
 		if !errors.Is(err, conn.ErrUnreachable) || !strings.Contains(err.Error(), "node/ssh-gpu") ||
 			!strings.Contains(err.Error(), "unreachable from host ssh-cp1") {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/kubeclient"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestTaintValidate(t *testing.T) {
@@ -53,7 +54,7 @@ func TestTaint(t *testing.T) {
 		map[string]any{"key": "node-role.kubernetes.io/control-plane"},
 		map[string]any{"key": "node-role.kubernetes.io/master"},
 	}}
-	d := check(t, h, newModule(t, "taint", untaint))
+	d := check(t, h, moduletest.New(t, "taint", untaint))
 	logDiff(t, d)
 	if len(d.Changes) != 1 || len(taints()) != 1 {
 		t.Fatalf("diff %+v, taints %v", d.Changes, taints())

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestNormalizeRef(t *testing.T) {
@@ -87,7 +89,8 @@ func TestLocalArchives(t *testing.T) {
 	dockerArchive(t, filepath.Join(dir, "imgs", "a.tar"), img, "a.io/a:1")
 	dockerArchive(t, filepath.Join(dir, "imgs", "b.tar"), img, "a.io/b:1")
 	writeFile(t, filepath.Join(dir, "imgs"), "README", []byte("x"))
-	h := &fakeHost{vars: map[string]any{"playbook_dir": dir}}
+	h := moduletest.Local()
+	h.V = map[string]any{"playbook_dir": dir}
 	got, err := localArchives(h, []string{"imgs", "imgs/a.tar", "imgs/*.tar"})
 	if err != nil {
 		t.Fatal(err)

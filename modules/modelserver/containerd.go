@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -146,6 +145,3 @@ func configDigests(ctx context.Context, c conn.Conn, ns string, imgs []hostImage
 	}
 	return out, nil
 }
-
-// isNotExist matches a missing file from either connection kind.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -11,17 +11,17 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
 // hostState carries a host-mode plan from Check to Apply.
 type hostState struct {
-	model      *loadedModel
-	files      *fileSync // binary and model files
-	unit       []byte
-	unitChange bool
-	enable     bool
-	restart    bool // start, or restart to pick up changed files
+	model   *loadedModel
+	files   *fileSync // binary and model files
+	unit    *fileplan.File
+	enable  bool
+	restart bool // start, or restart to pick up changed files
 }
 
 func (m *ModelServer) unitName() string { return m.Name + ".service" }
@@ -103,26 +103,16 @@ func (m *ModelServer) checkHost(ctx context.Context, h modules.Host) (plan.Diff,
 	if err != nil {
 		return d, fmt.Errorf("binary: %w", err)
 	}
-	items := []syncItem{{Local: bin, Remote: m.BinaryPath, Hash: bf.Hash, Size: bf.Size, Mode: 0o755}}
-	for _, f := range lm.Files {
-		items = append(items, syncItem{Local: f.Local, Remote: path.Join(m.ModelDir, f.Rel), Hash: f.Hash, Size: f.Size, Mode: 0o644})
-	}
-	st := &hostState{model: lm, unit: m.unitFile(lm, bin)}
-	if st.files, err = planSync(ctx, h, items); err != nil {
+	blobs := append([]fileplan.Blob{blobOf(bf, m.BinaryPath, 0o755)}, modelBlobs(m.ModelDir, lm.Files)...)
+	st := &hostState{model: lm}
+	if st.files, err = planSync(ctx, h, blobs); err != nil {
 		return d, err
 	}
 	d.Merge(st.files.diff)
 
-	cur, err := h.Conn().ReadFile(ctx, m.unitPath())
-	switch {
-	case isNotExist(err):
-		st.unitChange = true
-		d.Add(plan.Change{Resource: "file:" + m.unitPath(), Action: plan.Create, Content: true, After: string(st.unit)})
-	case err != nil:
-		return d, fmt.Errorf("host %s: read %s: %w", h.Name(), m.unitPath(), err)
-	case string(cur) != string(st.unit):
-		st.unitChange = true
-		d.Add(plan.Change{Resource: "file:" + m.unitPath(), Action: plan.Update, Field: "content", Content: true, Before: string(cur), After: string(st.unit)})
+	st.unit, err = fileplan.Check(ctx, h.Conn(), fileplan.Want{Path: m.unitPath(), Content: m.unitFile(lm, bin)}, &d)
+	if err != nil {
+		return d, fmt.Errorf("host %s: %w", h.Name(), err)
 	}
 
 	out, err := conn.Output(ctx, h.Conn(), conn.Join("systemctl", "show", m.unitName(), "--no-pager", "--property=ActiveState,UnitFileState"))
@@ -145,7 +135,7 @@ func (m *ModelServer) checkHost(ctx context.Context, h modules.Host) (plan.Diff,
 	case !active:
 		st.restart = true
 		d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "state", Before: orNone(props["ActiveState"]), After: "started"})
-	case st.unitChange || st.files.changed():
+	case st.unit.Changed() || st.files.changed():
 		st.restart = true
 		d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "restart", Before: "running old files", After: "restarted"})
 	}
@@ -169,9 +159,9 @@ func (m *ModelServer) applyHost(ctx context.Context, h modules.Host, d plan.Diff
 		return err
 	}
 	var cmds []string
-	if st.unitChange {
-		if err := h.Conn().WriteFile(ctx, m.unitPath(), st.unit, conn.FileAttrs{Mode: 0o644}); err != nil {
-			return fmt.Errorf("host %s: write %s: %w", h.Name(), m.unitPath(), err)
+	if st.unit.Changed() {
+		if _, err := st.unit.Apply(ctx, h.Conn(), fileplan.Options{Log: h.Log()}); err != nil {
+			return fmt.Errorf("host %s: %w", h.Name(), err)
 		}
 		cmds = append(cmds, "systemctl daemon-reload")
 	}

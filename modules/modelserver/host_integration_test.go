@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "gpuctl-modelserver-") }
@@ -16,15 +17,15 @@ func osMkdirTemp() (string, error) { return os.MkdirTemp("", "gpuctl-modelserver
 // SSH connection; then swaps the model, and shows a failing server's
 // journal.
 func TestModelServerHostMode(t *testing.T) {
-	h := startHost(t)
+	h := moduletest.Start(t, 1)[0]
 	bin := serveBinary(t)
-	port := freePort(t, h.th.Addr)
-	args := map[string]any{"mode": "host", "binary": bin, "address": h.th.Addr, "port": port, "device": "cpu", "timeout": "60s"}
+	port := freePort(t, h.TH.Addr)
+	args := map[string]any{"mode": "host", "binary": bin, "address": h.TH.Addr, "port": port, "device": "cpu", "timeout": "60s"}
 
 	t.Run("built-in seed model", func(t *testing.T) {
-		d, m := timeline(t, h, "model_server", args, "/etc", "/usr/local", "/var/lib/gpuctl")
+		d, m := h.TimelineModule(t, "model_server", args, "/etc", "/usr/local", "/var/lib/gpuctl")
 		for _, want := range []string{"file:/usr/local/bin/gpuctl-serve", "file:/etc/systemd/system/model-server.service", "service:model-server"} {
-			if !hasChange(d, want, "") {
+			if !moduletest.HasChange(d, want, "") {
 				t.Errorf("check-mode diff lacks %s", want)
 			}
 		}
@@ -33,20 +34,20 @@ func TestModelServerHostMode(t *testing.T) {
 		if !strings.Contains(msg, `{"prediction":[`) || !strings.Contains(msg, "POST /predict 10 numbers") {
 			t.Fatalf("message %q", msg)
 		}
-		if st := h.th.Run(t, "systemctl is-enabled model-server; systemctl is-active model-server"); st != "enabled\nactive" {
+		if st := h.TH.Run(t, "systemctl is-enabled model-server; systemctl is-active model-server"); st != "enabled\nactive" {
 			t.Fatalf("unit state %q", st)
 		}
 	})
 
 	t.Run("model file replaces the built-in", func(t *testing.T) {
-		pid := h.th.Run(t, "systemctl show -p MainPID --value model-server")
+		pid := h.TH.Run(t, "systemctl show -p MainPID --value model-server")
 		margs := map[string]any{"model": seedModel(t, t.TempDir())}
 		for k, v := range args {
 			margs[k] = v
 		}
-		d, m := timeline(t, h, "model_server", margs)
-		if hasChange(d, "file:/usr/local/bin/gpuctl-serve", "") || !hasChange(d, "file:/var/lib/gpuctl/models/model-server/seed.safetensors", "") || !hasChange(d, "service:model-server", "restart") {
-			t.Fatalf("diff:\n%s", describe(d))
+		d, m := h.TimelineModule(t, "model_server", margs)
+		if moduletest.HasChange(d, "file:/usr/local/bin/gpuctl-serve", "") || !moduletest.HasChange(d, "file:/var/lib/gpuctl/models/model-server/seed.safetensors", "") || !moduletest.HasChange(d, "service:model-server", "restart") {
+			t.Fatalf("diff:\n%s", moduletest.Describe(d))
 		}
 		msg := m.(modules.Messager).Message()
 		t.Log(msg)
@@ -54,7 +55,7 @@ func TestModelServerHostMode(t *testing.T) {
 		if !strings.Contains(msg, `{"prediction":[3.8`) {
 			t.Fatalf("message %q", msg)
 		}
-		if h.th.Run(t, "systemctl show -p MainPID --value model-server") == pid {
+		if h.TH.Run(t, "systemctl show -p MainPID --value model-server") == pid {
 			t.Fatal("not restarted after the model changed")
 		}
 	})
@@ -66,7 +67,7 @@ func TestModelServerHostMode(t *testing.T) {
 				bad[k] = v
 			}
 		}
-		m := newModule(t, "model_server", bad)
+		m := moduletest.New(t, "model_server", bad)
 		d, err := m.Check(context.Background(), h)
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // TestImageImportThroughput measures the air-gap path the kubeadm
@@ -62,16 +64,16 @@ func TestImageImportThroughput(t *testing.T) {
 		el := time.Since(start)
 		rows = append(rows, fmt.Sprintf("%-28s %8.2f s %8.1f MB/s", what, el.Seconds(), float64(total)/1e6/el.Seconds()))
 	}
-	m := newModule(t, "image_import", args)
+	m := moduletest.New(t, "image_import", args)
 	measure("check (nothing imported)", func() error { _, err := m.Check(ctx, h); return err })
 	d, _ := m.Check(ctx, h)
 	measure("apply (upload + import)", func() error { return m.Apply(ctx, h, d) })
 	measure("check (re-run, no change)", func() error {
-		d, err := newModule(t, "image_import", args).Check(ctx, h)
+		d, err := moduletest.New(t, "image_import", args).Check(ctx, h)
 		if err == nil && !d.Empty() {
-			err = fmt.Errorf("not empty:\n%s", describe(d))
+			err = fmt.Errorf("not empty:\n%s", moduletest.Describe(d))
 		}
 		return err
 	})
-	t.Logf("10 archives, %.0f MB in all, over SSH to %s:\n%-28s %10s %13s\n%s", float64(total)/1e6, h.th.Name, "step", "time", "archive MB/s", strings.Join(rows, "\n"))
+	t.Logf("10 archives, %.0f MB in all, over SSH to %s:\n%-28s %10s %13s\n%s", float64(total)/1e6, h.TH.Name, "step", "time", "archive MB/s", strings.Join(rows, "\n"))
 }

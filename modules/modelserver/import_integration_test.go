@@ -12,22 +12,23 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // containerdHost is a test host with Debian's containerd running, as the
 // node modules leave it.
-func containerdHost(t *testing.T) *sshHost {
+func containerdHost(t *testing.T) *moduletest.Remote {
 	t.Helper()
-	h := startHost(t)
+	h := moduletest.Start(t, 1)[0]
 	start := time.Now()
-	h.th.Run(t, "DEBIAN_FRONTEND=noninteractive apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends containerd >/dev/null")
-	h.th.Run(t, "systemctl start containerd && for i in $(seq 50); do ctr version >/dev/null 2>&1 && break; sleep 0.2; done; ctr version >/dev/null")
-	t.Logf("containerd %s installed in %s", h.th.Run(t, "containerd --version | cut -d' ' -f3"), time.Since(start).Round(time.Second))
+	h.TH.Run(t, "DEBIAN_FRONTEND=noninteractive apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends containerd >/dev/null")
+	h.TH.Run(t, "systemctl start containerd && for i in $(seq 50); do ctr version >/dev/null 2>&1 && break; sleep 0.2; done; ctr version >/dev/null")
+	t.Logf("containerd %s installed in %s", h.TH.Run(t, "containerd --version | cut -d' ' -f3"), time.Since(start).Round(time.Second))
 	return h
 }
 
-func ctrRefs(t *testing.T, h *sshHost) string {
-	return h.th.Run(t, "ctr -n k8s.io images ls -q")
+func ctrRefs(t *testing.T, h *moduletest.Remote) string {
+	return h.TH.Run(t, "ctr -n k8s.io images ls -q")
 }
 
 // TestImageImport imports docker, OCI and gzip archives built here into a
@@ -45,12 +46,12 @@ func TestImageImport(t *testing.T) {
 	ociArchive(t, filepath.Join(imgs, "etcd.tar"), tinyImage(t, "etcd"), "registry.k8s.io/etcd:3.6.5-0")
 	dockerArchive(t, filepath.Join(dir, "busybox.tar"), tinyImage(t, "busybox"), "busybox:local")
 	args := map[string]any{"archives": []any{"images", "busybox.tar"}, "snapshotter": "native"}
-	h.vars = map[string]any{"playbook_dir": dir}
+	h.V = map[string]any{"playbook_dir": dir}
 
 	t.Run("import", func(t *testing.T) {
-		d, _ := timeline(t, h, "image_import", args, "/var/lib/gpuctl")
+		d, _ := h.TimelineModule(t, "image_import", args, "/var/lib/gpuctl")
 		for _, r := range []string{"image:registry.k8s.io/pause:3.10.1", "image:registry.k8s.io/etcd:3.6.5-0", "image:docker.io/library/busybox:local", "upload:/var/lib/gpuctl/images/pause.tar"} {
-			if !hasChange(d, r, "") {
+			if !moduletest.HasChange(d, r, "") {
 				t.Errorf("check-mode diff lacks %s", r)
 			}
 		}
@@ -60,16 +61,16 @@ func TestImageImport(t *testing.T) {
 				t.Errorf("containerd lacks %s:\n%s", r, refs)
 			}
 		}
-		if left := h.th.Run(t, "ls -A /var/lib/gpuctl/images"); left != "" {
+		if left := h.TH.Run(t, "ls -A /var/lib/gpuctl/images"); left != "" {
 			t.Errorf("uploaded archives left behind: %s", left)
 		}
 	})
 
 	t.Run("changed image re-imports only its archive", func(t *testing.T) {
 		dockerArchive(t, filepath.Join(imgs, "pause.tar"), tinyImage(t, "pause v2"), "registry.k8s.io/pause:3.10.1")
-		d, _ := timeline(t, h, "image_import", args)
-		if len(d.Changes) != 2 || !hasChange(d, "image:registry.k8s.io/pause:3.10.1", "id") || !hasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
-			t.Fatalf("diff:\n%s", describe(d))
+		d, _ := h.TimelineModule(t, "image_import", args)
+		if len(d.Changes) != 2 || !moduletest.HasChange(d, "image:registry.k8s.io/pause:3.10.1", "id") || !moduletest.HasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
+			t.Fatalf("diff:\n%s", moduletest.Describe(d))
 		}
 	})
 
@@ -83,24 +84,23 @@ func TestImageImport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.c.WriteFile(ctx, "/srv/app.tar.gz", data, conn.FileAttrs{}); err != nil {
+		if err := h.C.WriteFile(ctx, "/srv/app.tar.gz", data, conn.FileAttrs{}); err != nil {
 			t.Fatal(err)
 		}
 		rargs := map[string]any{"archives": []any{"/srv/*.tar.gz"}, "remote_src": true, "snapshotter": "native"}
-		d, _ := timeline(t, h, "image_import", rargs)
-		if len(d.Changes) != 1 || !hasChange(d, "image:example.com/app:v1", "imported") {
-			t.Fatalf("diff:\n%s", describe(d))
+		d, _ := h.TimelineModule(t, "image_import", rargs)
+		if len(d.Changes) != 1 || !moduletest.HasChange(d, "image:example.com/app:v1", "imported") {
+			t.Fatalf("diff:\n%s", moduletest.Describe(d))
 		}
-		if h.th.Run(t, "ls /srv") != "app.tar.gz" {
+		if h.TH.Run(t, "ls /srv") != "app.tar.gz" {
 			t.Fatal("remote archive moved")
 		}
 	})
 
 	t.Run("check mode without containerd is known after apply", func(t *testing.T) {
-		hh := *h
-		hh.c = noCtr{h.c}
-		hh.check = true
-		d, err := modules.CheckOnly(ctx, newModule(t, "image_import", args), &hh)
+		hh := moduletest.On(noCtr{h.C})
+		hh.HostName, hh.V = h.HostName, h.V
+		d, err := modules.CheckOnly(ctx, moduletest.New(t, "image_import", args), hh)
 		if err != nil || !strings.Contains(d.Unknown, "not installed") {
 			t.Fatalf("%+v %v", d, err)
 		}
@@ -108,9 +108,9 @@ func TestImageImport(t *testing.T) {
 
 	t.Run("model_server imports its built image", func(t *testing.T) {
 		bin := serveBinary(t)
-		port := freePort(t, h.th.Addr)
+		port := freePort(t, h.TH.Addr)
 		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "port": port, "model": seedModel(t, t.TempDir())}
-		_, m := timeline(t, h, "model_server", margs)
+		_, m := h.TimelineModule(t, "model_server", margs)
 		msg := m.(modules.Messager).Message()
 		ref := strings.TrimSuffix(strings.TrimPrefix(msg, "image "), " imported")
 		if !strings.HasPrefix(ref, "gpuctl.local/model-server:") || !strings.Contains(ctrRefs(t, h), ref) {
@@ -121,9 +121,9 @@ func TestImageImport(t *testing.T) {
 
 	t.Run("dynamically linked gpuctl on an empty base", func(t *testing.T) {
 		bin := fullBinary(t)
-		port := freePort(t, h.th.Addr)
+		port := freePort(t, h.TH.Addr)
 		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "model": seedModel(t, t.TempDir())}
-		_, m := timeline(t, h, "model_server", margs)
+		_, m := h.TimelineModule(t, "model_server", margs)
 		ref := strings.TrimSuffix(strings.TrimPrefix(m.(modules.Messager).Message(), "image "), " imported")
 		runBuiltImage(t, h, ref, port, "serve")
 	})
@@ -144,16 +144,16 @@ func fullBinary(t *testing.T) string {
 // runBuiltImage starts the built image with ctr on the host network and
 // sends the seed's prediction through SSH: the image is complete. nspawn
 // hosts may refuse to run containers; that skips with ctr's message.
-func runBuiltImage(t *testing.T, h *sshHost, ref string, port int, sub string) {
+func runBuiltImage(t *testing.T, h *moduletest.Remote, ref string, port int, sub string) {
 	ctx := context.Background()
 	name := "ms-" + strings.TrimPrefix(ref, "gpuctl.local/model-server:")
-	cmd := fmt.Sprintf("ctr -n k8s.io run -d --snapshotter native --net-host %s %s /usr/local/bin/gpuctl %s --addr=%s:%d --device=cpu --model=/models/seed.json", ref, name, sub, h.th.Addr, port)
-	res, err := h.c.Run(ctx, cmd)
+	cmd := fmt.Sprintf("ctr -n k8s.io run -d --snapshotter native --net-host %s %s /usr/local/bin/gpuctl %s --addr=%s:%d --device=cpu --model=/models/seed.json", ref, name, sub, h.TH.Addr, port)
+	res, err := h.C.Run(ctx, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		h.c.Run(ctx, fmt.Sprintf("ctr -n k8s.io task kill -s KILL %[1]s; sleep 0.5; ctr -n k8s.io task rm -f %[1]s; ctr -n k8s.io containers rm %[1]s", name))
+		h.C.Run(ctx, fmt.Sprintf("ctr -n k8s.io task kill -s KILL %[1]s; sleep 0.5; ctr -n k8s.io task rm -f %[1]s; ctr -n k8s.io containers rm %[1]s", name))
 	})
 	if res.ExitCode != 0 {
 		// runc needs writable cgroups, which nspawn test hosts do not give.
@@ -161,19 +161,19 @@ func runBuiltImage(t *testing.T, h *sshHost, ref string, port int, sub string) {
 		// the server chrooted into it.
 		t.Logf("ctr run failed (%s); running the unpacked image chrooted instead", strings.TrimSpace(res.Stderr))
 		mnt := "/mnt/" + name
-		h.th.Run(t, fmt.Sprintf("mkdir -p %[2]s && ctr -n k8s.io images mount --snapshotter native %[1]s %[2]s >/dev/null", ref, mnt))
+		h.TH.Run(t, fmt.Sprintf("mkdir -p %[2]s && ctr -n k8s.io images mount --snapshotter native %[1]s %[2]s >/dev/null", ref, mnt))
 		t.Cleanup(func() {
-			h.c.Run(ctx, fmt.Sprintf("kill $(cat /run/%s.pid); sleep 0.3; ctr -n k8s.io images unmount %s", name, mnt))
+			h.C.Run(ctx, fmt.Sprintf("kill $(cat /run/%s.pid); sleep 0.3; ctr -n k8s.io images unmount %s", name, mnt))
 		})
 		// The image's environment, as a container would get it.
-		h.th.Run(t, fmt.Sprintf("env -i PATH=/usr/local/bin:/usr/bin:/bin LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu /usr/bin/setsid /usr/sbin/chroot --userspec=65532:65532 %[1]s /usr/local/bin/gpuctl %[2]s --addr=%[3]s:%[4]d --device=cpu --model=/models/seed.json </dev/null >/run/%[5]s.log 2>&1 & echo $! >/run/%[5]s.pid", mnt, sub, h.th.Addr, port, name))
+		h.TH.Run(t, fmt.Sprintf("env -i PATH=/usr/local/bin:/usr/bin:/bin LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu /usr/bin/setsid /usr/sbin/chroot --userspec=65532:65532 %[1]s /usr/local/bin/gpuctl %[2]s --addr=%[3]s:%[4]d --device=cpu --model=/models/seed.json </dev/null >/run/%[5]s.log 2>&1 & echo $! >/run/%[5]s.pid", mnt, sub, h.TH.Addr, port, name))
 	}
-	addr := fmt.Sprintf("%s:%d", h.th.Addr, port)
-	if err := waitReady(ctx, h.c, addr, 30*time.Second); err != nil {
-		out, _ := h.c.Run(ctx, "ctr -n k8s.io task ls; cat /run/"+name+".log")
+	addr := fmt.Sprintf("%s:%d", h.TH.Addr, port)
+	if err := waitReady(ctx, h.C, addr, 30*time.Second); err != nil {
+		out, _ := h.C.Run(ctx, "ctr -n k8s.io task ls; cat /run/"+name+".log")
 		t.Fatalf("container not ready: %v\n%s", err, out.Stdout)
 	}
-	ans, err := predict(ctx, h.c, addr, 10, 1)
+	ans, err := predict(ctx, h.C, addr, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

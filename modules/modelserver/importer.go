@@ -13,6 +13,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -115,7 +116,7 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 			}
 			used[path.Base(filepath.ToSlash(s.info.Path))]++
 			p.dest = path.Join(im.RemoteDir, base)
-			d.Add(plan.Change{Resource: "upload:" + p.dest, Action: plan.Create, Field: "archive", After: humanBytes(p.bytes) + " from " + s.info.Path})
+			d.Add(plan.Change{Resource: "upload:" + p.dest, Action: plan.Create, Field: "archive", After: fileplan.HumanBytes(p.bytes) + " from " + s.info.Path})
 		}
 		st.pending = append(st.pending, p)
 	}
@@ -256,16 +257,4 @@ func shortID(d string) string {
 		return "sha256:" + h[:12]
 	}
 	return d
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

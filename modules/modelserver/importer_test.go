@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -83,7 +84,7 @@ func TestImportPlan(t *testing.T) {
 	im := importer{Namespace: "k8s.io", RemoteDir: "/var/lib/gpuctl/images"}
 	run := func(f *fakeCtr, check bool) (plan.Diff, *importState) {
 		t.Helper()
-		d, st, err := im.plan(context.Background(), &fakeHost{c: f, check: check}, []archiveSource{docker, oci})
+		d, st, err := im.plan(context.Background(), moduletest.On(f), []archiveSource{docker, oci})
 		if ny := (*modules.NotYetError)(nil); check && errors.As(err, &ny) {
 			return plan.Diff{Unknown: ny.Reason}, nil // what the engine reports under --check
 		}
@@ -96,7 +97,7 @@ func TestImportPlan(t *testing.T) {
 	// Nothing there: both archives, all names.
 	d, st := run(&fakeCtr{images: map[string]hostImage{}}, false)
 	if len(st.pending) != 2 || len(d.Changes) != 5 {
-		t.Fatalf("empty store:\n%s", describe(d))
+		t.Fatalf("empty store:\n%s", moduletest.Describe(d))
 	}
 
 	// Everything there (pause's manifest behind an index).
@@ -113,7 +114,7 @@ func TestImportPlan(t *testing.T) {
 	}
 	d, st = run(full, false)
 	if !d.Empty() || len(st.pending) != 0 {
-		t.Fatalf("full store:\n%s", describe(d))
+		t.Fatalf("full store:\n%s", moduletest.Describe(d))
 	}
 
 	// One name of pause points elsewhere; etcd's tag moved.
@@ -121,9 +122,9 @@ func TestImportPlan(t *testing.T) {
 	full.content[digest('n')] = manifestJSON(digest('o'))
 	full.images["registry.k8s.io/etcd:3.6.5-0"] = hostImage{Ref: "registry.k8s.io/etcd:3.6.5-0", Digest: digest('f')}
 	d, st = run(full, false)
-	if len(st.pending) != 2 || !hasChange(d, "image:docker.io/library/pause:x", "id") || hasChange(d, "image:registry.k8s.io/pause:3.10.1", "") ||
-		!hasChange(d, "image:registry.k8s.io/etcd:3.6.5-0", "id") || !hasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
-		t.Fatalf("partial store:\n%s", describe(d))
+	if len(st.pending) != 2 || !moduletest.HasChange(d, "image:docker.io/library/pause:x", "id") || moduletest.HasChange(d, "image:registry.k8s.io/pause:3.10.1", "") ||
+		!moduletest.HasChange(d, "image:registry.k8s.io/etcd:3.6.5-0", "id") || !moduletest.HasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
+		t.Fatalf("partial store:\n%s", moduletest.Describe(d))
 	}
 
 	// No containerd: known after apply in check mode, an error otherwise.
@@ -131,7 +132,7 @@ func TestImportPlan(t *testing.T) {
 	if !strings.Contains(d.Unknown, "known after apply") {
 		t.Fatalf("no ctr, check mode: %+v", d)
 	}
-	if _, _, err := im.plan(context.Background(), &fakeHost{c: &fakeCtr{noCtr: true}}, []archiveSource{docker}); !errors.Is(err, errNoContainerd) {
+	if _, _, err := im.plan(context.Background(), moduletest.On(&fakeCtr{noCtr: true}), []archiveSource{docker}); !errors.Is(err, errNoContainerd) {
 		t.Fatalf("no ctr: %v", err)
 	}
 }

@@ -12,14 +12,17 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 
 // kubeHost is the control plane as a module sees it: here the local
 // machine, whose kubeconfig is the fixture's.
-func kubeHost(t *testing.T, cl *kubetest.Cluster) *fakeHost {
-	return &fakeHost{name: "cp1", vars: map[string]any{"kubeconfig": cl.KubeconfigPath}, log: testLog(t)}
+func kubeHost(t *testing.T, cl *kubetest.Cluster) *moduletest.Host {
+	h := moduletest.Local()
+	h.HostName, h.V, h.TB = "cp1", map[string]any{"kubeconfig": cl.KubeconfigPath}, t
+	return h
 }
 
 func gpuNode(t *testing.T, cl *kubetest.Cluster, name string) {
@@ -32,7 +35,7 @@ func gpuNode(t *testing.T, cl *kubetest.Cluster, name string) {
 
 // converge is the timeline against the API server: check mode creates
 // nothing, apply, then check is empty.
-func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]any) (string, string) {
+func converge(t *testing.T, cl *kubetest.Cluster, h *moduletest.Host, args map[string]any) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	name, _ := args["name"].(string)
@@ -47,9 +50,7 @@ func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]a
 		return dep.ResourceVersion
 	}
 	before := version()
-	h.check = true
-	d, err := modules.CheckOnly(ctx, newModule(t, "model_server", args), h)
-	h.check = false
+	d, err := modules.CheckOnly(ctx, moduletest.New(t, "model_server", args), h)
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
@@ -59,8 +60,8 @@ func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]a
 	if d.Empty() {
 		t.Fatal("first check found nothing to do")
 	}
-	t.Logf("check-mode diff:\n%s", describe(d))
-	m := newModule(t, "model_server", args)
+	t.Logf("check-mode diff:\n%s", moduletest.Describe(d))
+	m := moduletest.New(t, "model_server", args)
 	d2, err := m.Check(ctx, h)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func converge(t *testing.T, cl *kubetest.Cluster, h *fakeHost, args map[string]a
 	}
 	msg := m.(modules.Messager).Message()
 	t.Logf("message: %s", msg)
-	noChange(t, h, "model_server", args)
+	moduletest.NoChange(t, h, "model_server", args)
 	dep, err := cl.Client.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -119,19 +120,19 @@ func TestModelServerKubernetes(t *testing.T) {
 	// A changed argument is an update of the fields it sets.
 	args["replicas"] = 2
 	args["node_selector"] = map[string]any{"gpu": "true"}
-	m := newModule(t, "model_server", args)
+	m := moduletest.New(t, "model_server", args)
 	d, err := m.Check(ctx, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Changes) != 1 || d.Changes[0].Resource != "deployment/default/ms-reg" || d.Changes[0].Field != "spec.replicas" {
-		t.Fatalf("update diff:\n%s", describe(d))
+		t.Fatalf("update diff:\n%s", moduletest.Describe(d))
 	}
 	t.Logf("update: %s\n%s", d.Changes[0].Field, d.Changes[0].After)
 	if err := m.Apply(ctx, h, d); err != nil {
 		t.Fatal(err)
 	}
-	noChange(t, h, "model_server", args)
+	moduletest.NoChange(t, h, "model_server", args)
 }
 
 // TestModelServerKubernetesBuiltImage deploys the image gpuctl builds
@@ -184,13 +185,13 @@ func TestModelServerKubernetesFailures(t *testing.T) {
 	h := kubeHost(t, cl)
 
 	t.Run("no cluster yet in check mode", func(t *testing.T) {
-		hh := &fakeHost{vars: map[string]any{"kubeconfig": "/nonexistent/admin.conf"}, check: true}
-		d, err := modules.CheckOnly(ctx, newModule(t, "model_server", map[string]any{"image": "r.io/x:1"}), hh)
+		hh := moduletest.Local()
+		hh.V = map[string]any{"kubeconfig": "/nonexistent/admin.conf"}
+		d, err := modules.CheckOnly(ctx, moduletest.New(t, "model_server", map[string]any{"image": "r.io/x:1"}), hh)
 		if err != nil || !strings.Contains(d.Unknown, "known after apply") {
 			t.Fatalf("diff %+v err %v", d, err)
 		}
-		hh.check = false
-		if _, err := newModule(t, "model_server", map[string]any{"image": "r.io/x:1"}).Check(ctx, hh); err == nil {
+		if _, err := moduletest.New(t, "model_server", map[string]any{"image": "r.io/x:1"}).Check(ctx, hh); err == nil {
 			t.Fatal("apply-mode check without a kubeconfig passed")
 		}
 	})
@@ -198,7 +199,7 @@ func TestModelServerKubernetesFailures(t *testing.T) {
 	t.Run("unschedulable explained", func(t *testing.T) {
 		cleanupServer(t, cl, "ms-nowhere")
 		args := map[string]any{"name": "ms-nowhere", "image": "r.io/x:1", "node_selector": map[string]any{"gpu": "nowhere"}, "timeout": "5s"}
-		m := newModule(t, "model_server", args)
+		m := moduletest.New(t, "model_server", args)
 		d, err := m.Check(ctx, h)
 		if err != nil {
 			t.Fatal(err)

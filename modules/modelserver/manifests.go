@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 )
 
 // configMapMax is what fits in one ConfigMap with room for metadata (the
@@ -189,7 +191,7 @@ func (m *ModelServer) configMap(lm *loadedModel) (*unstructured.Unstructured, er
 		total += f.Size
 	}
 	if total > configMapMax {
-		return nil, fmt.Errorf("model %s is %s; a ConfigMap holds at most 1 MiB: use model_from: image (the built image) or host_path", lm.Arch, humanBytes(total))
+		return nil, fmt.Errorf("model %s is %s; a ConfigMap holds at most 1 MiB: use model_from: image (the built image) or host_path", lm.Arch, fileplan.HumanBytes(total))
 	}
 	data, bin := map[string]any{}, map[string]any{}
 	files := append([]modelFile(nil), lm.Files...)

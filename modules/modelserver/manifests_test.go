@@ -9,11 +9,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func decodeMS(t *testing.T, args map[string]any) *ModelServer {
 	t.Helper()
-	return newModule(t, "model_server", args).(*ModelServer)
+	return moduletest.New(t, "model_server", args).(*ModelServer)
 }
 
 func toTyped[T any](t *testing.T, u *unstructured.Unstructured) *T {
@@ -187,7 +190,7 @@ func TestValidate(t *testing.T) {
 		{map[string]any{"mode": "other"}, "expected one of"},
 		{map[string]any{"replicas": -1}, "negative"},
 	} {
-		_, err := newModuleErr("model_server", tc.args)
+		_, err := modules.New("model_server", tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
 		}
@@ -203,7 +206,7 @@ func TestValidate(t *testing.T) {
 		{map[string]any{"archives": []any{"/a;rm -rf /"}, "remote_src": true}, "shell"},
 		{map[string]any{"archives": []any{"x.tar"}, "bogus": 1}, "unknown"},
 	} {
-		_, err := newModuleErr("image_import", tc.args)
+		_, err := modules.New("image_import", tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("image_import %v: err %v, want %q", tc.args, err, tc.want)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // Ansible's apt options on a real host and a signed loopback repository:
@@ -17,44 +18,44 @@ func TestAptAnsibleExtras(t *testing.T) {
 		{Name: "gpuctl-hello", Version: "2.0-1", Depends: "gpuctl-dep", Files: map[string][]byte{"/usr/bin/gpuctl-hello": script("hello 2.0")}},
 		{Name: "gpuctl-dep", Version: "0.1-1"},
 	}, "/", "")
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	url := serve(t, dir, h)
 	// Ansible's one-line form, its key put in place as a role would.
-	h.th.Run(t, "mkdir -p /etc/apt/keyrings && cat > /etc/apt/keyrings/gpuctl-line.asc <<'EOF'\n"+key+"\nEOF")
+	h.TH.Run(t, "mkdir -p /etc/apt/keyrings && cat > /etc/apt/keyrings/gpuctl-line.asc <<'EOF'\n"+key+"\nEOF")
 	line := "deb [signed-by=/etc/apt/keyrings/gpuctl-line.asc] " + url + " /"
-	timeline(t, h, "ansible.builtin.apt_repository", map[string]any{"repo": line, "filename": "gpuctl-line"})
-	if out := h.th.Run(t, "cat /etc/apt/sources.list.d/gpuctl-line.list; stat -c %a /etc/apt/sources.list.d/gpuctl-line.list"); out != line+"\n644" {
+	h.Timeline(t, "ansible.builtin.apt_repository", map[string]any{"repo": line, "filename": "gpuctl-line"})
+	if out := h.TH.Run(t, "cat /etc/apt/sources.list.d/gpuctl-line.list; stat -c %a /etc/apt/sources.list.d/gpuctl-line.list"); out != line+"\n644" {
 		t.Fatalf("list file %q", out)
 	}
 	installed := func() string {
-		out := h.th.Run(t, "dpkg-query -W -f='${Package}=${Version}:${db:Status-Abbrev}\\n' 'gpuctl-*' 2>/dev/null | grep ':ii' || true")
+		out := h.TH.Run(t, "dpkg-query -W -f='${Package}=${Version}:${db:Status-Abbrev}\\n' 'gpuctl-*' 2>/dev/null | grep ':ii' || true")
 		return strings.ReplaceAll(out, " ", "")
 	}
 
-	timeline(t, h, "ansible.builtin.apt", map[string]any{"pkg": "gpuctl-hello=1.0-1"})
-	d := timeline(t, h, "apt", map[string]any{"upgrade": "dist"})
-	if !hasChange(d, "package:gpuctl-hello", "version") || installed() != "gpuctl-dep=0.1-1:ii\ngpuctl-hello=2.0-1:ii" {
-		t.Errorf("dist-upgrade: %s\n%s", describe(d), installed())
+	h.Timeline(t, "ansible.builtin.apt", map[string]any{"pkg": "gpuctl-hello=1.0-1"})
+	d := h.Timeline(t, "apt", map[string]any{"upgrade": "dist"})
+	if !moduletest.HasChange(d, "package:gpuctl-hello", "version") || installed() != "gpuctl-dep=0.1-1:ii\ngpuctl-hello=2.0-1:ii" {
+		t.Errorf("dist-upgrade: %s\n%s", moduletest.Describe(d), installed())
 	}
-	timeline(t, h, "apt", map[string]any{"package": "gpuctl-hello=1.0-1", "allow_downgrade": true})
-	timeline(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "absent"})
-	d = timeline(t, h, "apt", map[string]any{"autoremove": true})
-	if !hasChange(d, "package:gpuctl-dep", "") || installed() != "" {
-		t.Errorf("autoremove: %s\n%s", describe(d), installed())
+	h.Timeline(t, "apt", map[string]any{"package": "gpuctl-hello=1.0-1", "allow_downgrade": true})
+	h.Timeline(t, "apt", map[string]any{"name": "gpuctl-hello", "state": "absent"})
+	d = h.Timeline(t, "apt", map[string]any{"autoremove": true})
+	if !moduletest.HasChange(d, "package:gpuctl-dep", "") || installed() != "" {
+		t.Errorf("autoremove: %s\n%s", moduletest.Describe(d), installed())
 	}
-	noChange(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "latest", "only_upgrade": true})
-	timeline(t, h, "apt", map[string]any{"name": "gpuctl-hello", "force": true})
-	d = timeline(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "absent", "autoremove": true})
-	if !hasChange(d, "package:gpuctl-dep", "") || installed() != "" {
-		t.Errorf("absent with autoremove: %s\n%s", describe(d), installed())
+	h.NoChange(t, "apt", map[string]any{"name": "gpuctl-hello", "state": "latest", "only_upgrade": true})
+	h.Timeline(t, "apt", map[string]any{"name": "gpuctl-hello", "force": true})
+	d = h.Timeline(t, "apt", map[string]any{"name": "gpuctl-hello", "state": "absent", "autoremove": true})
+	if !moduletest.HasChange(d, "package:gpuctl-dep", "") || installed() != "" {
+		t.Errorf("absent with autoremove: %s\n%s", moduletest.Describe(d), installed())
 	}
 
 	// Removing the only line removes the file; a commented-out copy of
 	// the line elsewhere is enabled where it is, as Ansible does.
-	timeline(t, h, "apt_repository", map[string]any{"repo": line, "state": "absent", "update_cache": false})
-	h.th.Run(t, "printf '# %s  # old\\n' '"+line+"' > /etc/apt/sources.list.d/mine.list")
-	timeline(t, h, "apt_repository", map[string]any{"repo": line, "update-cache": false})
-	if out := h.th.Run(t, "ls /etc/apt/sources.list.d; cat /etc/apt/sources.list.d/mine.list"); out != "debian.sources\nmine.list\n"+line+" # old" {
+	h.Timeline(t, "apt_repository", map[string]any{"repo": line, "state": "absent", "update_cache": false})
+	h.TH.Run(t, "printf '# %s  # old\\n' '"+line+"' > /etc/apt/sources.list.d/mine.list")
+	h.Timeline(t, "apt_repository", map[string]any{"repo": line, "update-cache": false})
+	if out := h.TH.Run(t, "ls /etc/apt/sources.list.d; cat /etc/apt/sources.list.d/mine.list"); out != "debian.sources\nmine.list\n"+line+" # old" {
 		t.Errorf("sources.list.d:\n%s", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -22,27 +23,27 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		{Name: "gpuctl-hello", Version: "2.0-1", Depends: "gpuctl-dep", Files: map[string][]byte{"/usr/bin/gpuctl-hello": script("hello 2.0")}},
 		{Name: "gpuctl-dep", Version: "0.1-1"},
 	}, "/", "")
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	url := serve(t, dir, h)
 	repo := map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key": key}
 
 	t.Run("repository", func(t *testing.T) {
 		// A hand-made list for the same URI, as upstream instructions leave it.
-		h.th.Run(t, "echo 'deb [signed-by=/etc/apt/keyrings/old.gpg] "+url+" /' > /etc/apt/sources.list.d/old-test.list")
-		d := timeline(t, h, "apt_repository", repo)
+		h.TH.Run(t, "echo 'deb [signed-by=/etc/apt/keyrings/old.gpg] "+url+" /' > /etc/apt/sources.list.d/old-test.list")
+		d := h.Timeline(t, "apt_repository", repo)
 		for _, r := range []string{"file:/etc/apt/keyrings/gpuctl-test.asc", "file:/etc/apt/sources.list.d/gpuctl-test.sources", "file:/etc/apt/sources.list.d/old-test.list", "apt:cache"} {
-			if !hasChange(d, r, "") {
+			if !moduletest.HasChange(d, r, "") {
 				t.Errorf("no change for %s", r)
 			}
 		}
-		if out := h.th.Run(t, "apt-cache policy gpuctl-hello"); !strings.Contains(out, "2.0-1") || !strings.Contains(out, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")) {
+		if out := h.TH.Run(t, "apt-cache policy gpuctl-hello"); !strings.Contains(out, "2.0-1") || !strings.Contains(out, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")) {
 			t.Fatalf("repository not in use:\n%s", out)
 		}
 	})
 
 	t.Run("install pinned and held", func(t *testing.T) {
 		args := map[string]any{"name": "gpuctl-hello=1.0-*", "hold": true}
-		d := timeline(t, h, "apt", args)
+		d := h.Timeline(t, "apt", args)
 		want := []plan.Change{
 			{Resource: "package:gpuctl-dep", Action: plan.Create, Field: "version", After: "0.1-1"},
 			{Resource: "package:gpuctl-hello", Action: plan.Create, Field: "version", After: "1.0-1"},
@@ -59,30 +60,30 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 				t.Errorf("check mode did not predict %+v", w)
 			}
 		}
-		if out := h.th.Run(t, "gpuctl-hello; apt-mark showhold"); out != "hello 1.0\ngpuctl-hello" {
+		if out := h.TH.Run(t, "gpuctl-hello; apt-mark showhold"); out != "hello 1.0\ngpuctl-hello" {
 			t.Fatalf("got %q", out)
 		}
 	})
 
 	t.Run("move the pin of a held package", func(t *testing.T) {
-		d := timeline(t, h, "apt", map[string]any{"name": "gpuctl-hello=2.0-1", "hold": true})
+		d := h.Timeline(t, "apt", map[string]any{"name": "gpuctl-hello=2.0-1", "hold": true})
 		if len(d.Changes) != 1 || d.Changes[0].Before != "1.0-1" || d.Changes[0].After != "2.0-1" {
-			t.Fatalf("diff %s", describe(d))
+			t.Fatalf("diff %s", moduletest.Describe(d))
 		}
-		noChange(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "present"})
-		noChange(t, h, "apt", map[string]any{"name": "gpuctl-hello", "state": "latest"})
+		h.NoChange(t, "apt", map[string]any{"name": "gpuctl-hello", "state": "present"})
+		h.NoChange(t, "apt", map[string]any{"name": "gpuctl-hello", "state": "latest"})
 	})
 
 	t.Run("update_cache honours cache_valid_time", func(t *testing.T) {
-		noChange(t, h, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
-		h.th.Run(t, "touch -d '2 hours ago' "+updateStamp)
-		timeline(t, h, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
+		h.NoChange(t, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
+		h.TH.Run(t, "touch -d '2 hours ago' "+updateStamp)
+		h.Timeline(t, "apt", map[string]any{"update_cache": true, "cache_valid_time": "1h"})
 	})
 
 	t.Run("remove", func(t *testing.T) {
-		d := timeline(t, h, "apt", map[string]any{"name": []any{"gpuctl-hello"}, "state": "absent", "purge": true})
-		if !hasChange(d, "package:gpuctl-hello", "") || d.Changes[0].Action != plan.Delete {
-			t.Fatalf("diff %s", describe(d))
+		d := h.Timeline(t, "apt", map[string]any{"name": []any{"gpuctl-hello"}, "state": "absent", "purge": true})
+		if !moduletest.HasChange(d, "package:gpuctl-hello", "") || d.Changes[0].Action != plan.Delete {
+			t.Fatalf("diff %s", moduletest.Describe(d))
 		}
 	})
 
@@ -91,9 +92,9 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		// for a few seconds, as unattended-upgrades would.
 		holder := `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die; ` +
 			`my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; sleep 6'`
-		go h.th.Output("root", holder)
+		go h.TH.Output("root", holder)
 		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(h.th.Run(t, "ps -eo args | grep -c '[F]_SETLKW' || true"), "1") {
+		for !strings.Contains(h.TH.Run(t, "ps -eo args | grep -c '[F]_SETLKW' || true"), "1") {
 			if time.Now().After(deadline) {
 				t.Fatal("lock holder did not start")
 			}
@@ -101,20 +102,20 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 		start := time.Now()
-		if _, err := apply(t, h, "apt", map[string]any{"name": "gpuctl-dep", "state": "absent", "lock_timeout": 60}); err != nil {
+		if _, _, err := h.Apply(t, "apt", map[string]any{"name": "gpuctl-dep", "state": "absent", "lock_timeout": 60}); err != nil {
 			t.Fatal(err)
 		}
 		waited := time.Since(start)
-		if !strings.Contains(h.logText(), "waiting for the apt/dpkg lock") || !strings.Contains(h.logText(), "perl") {
-			t.Fatalf("no waiting message; log:\n%s", h.logText())
+		if !strings.Contains(h.LogText(), "waiting for the apt/dpkg lock") || !strings.Contains(h.LogText(), "perl") {
+			t.Fatalf("no waiting message; log:\n%s", h.LogText())
 		}
-		t.Logf("waited %s; log: %s", waited.Round(time.Millisecond), strings.TrimSpace(h.logText()))
+		t.Logf("waited %s; log: %s", waited.Round(time.Millisecond), strings.TrimSpace(h.LogText()))
 	})
 
 	t.Run("lock timeout names the holder", func(t *testing.T) {
-		go h.th.Output("root", `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend"); my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s); sleep 8'`)
+		go h.TH.Output("root", `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend"); my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s); sleep 8'`)
 		time.Sleep(1500 * time.Millisecond)
-		_, err := apply(t, h, "apt", map[string]any{"name": "gpuctl-dep", "lock_timeout": "2s"})
+		_, _, err := h.Apply(t, "apt", map[string]any{"name": "gpuctl-dep", "lock_timeout": "2s"})
 		if err == nil || !strings.Contains(err.Error(), "still held by process") {
 			t.Fatalf("err = %v", err)
 		}
@@ -128,14 +129,14 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		buildRepo(t, otherEnv, nil, "/", "")
 		keyFile := t.TempDir() + "/other.gpg"
 		run(t, "", otherEnv, "sh", "-c", "gpg --export > "+keyFile)
-		d, err := apply(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key_file": keyFile})
+		d, _, err := h.Apply(t, "apt_repository", map[string]any{"name": "gpuctl-test", "uris": url, "suites": "/", "key_file": keyFile})
 		if err == nil || !strings.Contains(err.Error(), "NO_PUBKEY") {
 			t.Fatalf("err = %v", err)
 		}
-		if !hasChange(d, "file:/etc/apt/keyrings/gpuctl-test.gpg", "content") || !hasChange(d, "file:/etc/apt/keyrings/gpuctl-test.asc", "") {
-			t.Fatalf("binary key should replace the armoured one:\n%s", describe(d))
+		if !moduletest.HasChange(d, "file:/etc/apt/keyrings/gpuctl-test.gpg", "content") || !moduletest.HasChange(d, "file:/etc/apt/keyrings/gpuctl-test.asc", "") {
+			t.Fatalf("binary key should replace the armoured one:\n%s", moduletest.Describe(d))
 		}
-		if src := h.th.Run(t, "grep Signed-By /etc/apt/sources.list.d/gpuctl-test.sources"); src != "Signed-By: /etc/apt/keyrings/gpuctl-test.gpg" {
+		if src := h.TH.Run(t, "grep Signed-By /etc/apt/sources.list.d/gpuctl-test.sources"); src != "Signed-By: /etc/apt/keyrings/gpuctl-test.gpg" {
 			t.Fatal(src)
 		}
 		t.Log(err)
@@ -146,20 +147,20 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.th.Run(t, "apt-get -q -y remove gpuctl-dep >/dev/null 2>&1 || true")
-		if err := h.c.WriteFile(context.Background(), "/root/gpuctl-dep_0.1-1_amd64.deb", deb, conn.FileAttrs{Mode: 0o644}); err != nil {
+		h.TH.Run(t, "apt-get -q -y remove gpuctl-dep >/dev/null 2>&1 || true")
+		if err := h.C.WriteFile(context.Background(), "/root/gpuctl-dep_0.1-1_amd64.deb", deb, conn.FileAttrs{Mode: 0o644}); err != nil {
 			t.Fatal(err)
 		}
-		d := timeline(t, h, "apt", map[string]any{"deb": "/root/gpuctl-dep_0.1-1_amd64.deb"})
-		if !hasChange(d, "package:gpuctl-dep", "version") {
-			t.Fatal(describe(d))
+		d := h.Timeline(t, "apt", map[string]any{"deb": "/root/gpuctl-dep_0.1-1_amd64.deb"})
+		if !moduletest.HasChange(d, "package:gpuctl-dep", "version") {
+			t.Fatal(moduletest.Describe(d))
 		}
 	})
 
 	t.Run("absent", func(t *testing.T) {
-		d := timeline(t, h, "apt_repository", map[string]any{"name": "gpuctl-test", "state": "absent"})
-		if !hasChange(d, "file:/etc/apt/sources.list.d/gpuctl-test.sources", "") {
-			t.Fatal(describe(d))
+		d := h.Timeline(t, "apt_repository", map[string]any{"name": "gpuctl-test", "state": "absent"})
+		if !moduletest.HasChange(d, "file:/etc/apt/sources.list.d/gpuctl-test.sources", "") {
+			t.Fatal(moduletest.Describe(d))
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // Test keys, generated once with gpg and kept as public keys only.
@@ -72,7 +73,7 @@ pub:-:255:22:2DE2F979465D34BE:1796524284:::-:::scSC::::::23::0:
 // server (refused when the key is missing); each keeps the timeline, and
 // both hosts end with the same keyrings.
 func TestAptKeyAgainstAnsible(t *testing.T) {
-	hs := startHosts(t, 2)
+	hs := moduletest.Start(t, 2)
 	h, twin := hs[0], hs[1]
 	ctx := context.Background()
 	data, err := os.ReadFile("testdata/apt_key/ed25519.asc")
@@ -92,7 +93,7 @@ func TestAptKeyAgainstAnsible(t *testing.T) {
 	}
 	install := "apt-get install -y -q --no-install-recommends gnupg python3 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends gnupg python3 >/dev/null)"
 	for _, x := range hs {
-		x.th.Run(t, install+" && base64 -d > /root/rsa.gpg <<'EOF'\n"+b64File(t, "testdata/apt_key/rsa.gpg")+"\nEOF")
+		x.TH.Run(t, install+" && base64 -d > /root/rsa.gpg <<'EOF'\n"+b64File(t, "testdata/apt_key/rsa.gpg")+"\nEOF")
 	}
 
 	steps := []map[string]any{
@@ -103,7 +104,7 @@ func TestAptKeyAgainstAnsible(t *testing.T) {
 		{"url": url + "ed25519.asc", "keyring": "/etc/apt/keyrings/from-url.gpg"},
 	}
 	for _, args := range steps {
-		timeline(t, h, "ansible.builtin.apt_key", args)
+		h.Timeline(t, "ansible.builtin.apt_key", args)
 	}
 	m, _ = modules.New("apt_key", steps[4])
 	if _, err := m.Check(ctx, h); err != nil {
@@ -113,14 +114,14 @@ func TestAptKeyAgainstAnsible(t *testing.T) {
 		t.Errorf("registered result %v", r)
 	}
 	// A key server is refused only when the key is missing.
-	noChange(t, h, "apt_key", map[string]any{"keyserver": "keyserver.ubuntu.com", "id": rsaKeyFpr})
+	h.NoChange(t, "apt_key", map[string]any{"keyserver": "keyserver.ubuntu.com", "id": rsaKeyFpr})
 	m, _ = modules.New("apt_key", map[string]any{"keyserver": "keyserver.ubuntu.com", "id": edKeyFpr})
 	if _, err := m.Check(ctx, h); err == nil || !strings.Contains(err.Error(), "does not fetch keys from key servers") {
 		t.Errorf("keyserver for a missing key: %v", err)
 	}
 
-	runAnsibleTasks(t, twin.th, steps)
-	got, want := keyringState(t, h.th), keyringState(t, twin.th)
+	runAnsibleTasks(t, twin.TH, steps)
+	got, want := keyringState(t, h.TH), keyringState(t, twin.TH)
 	if got != want {
 		t.Errorf("end state differs\ngpuctl:\n%s\nansible-core:\n%s", got, want)
 	}

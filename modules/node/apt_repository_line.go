@@ -2,10 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -179,43 +177,35 @@ func (a *AnsibleRepo) planRepo(ctx context.Context, h modules.Host, present bool
 		if !changed[f] {
 			continue
 		}
-		if err := a.fileStep(ctx, c, s, f, texts[f], dumpSources(files[f])); err != nil {
+		if err := a.fileStep(ctx, c, s, f, dumpSources(files[f])); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func (a *AnsibleRepo) fileStep(ctx context.Context, c conn.Conn, s *steps, f, old, text string) error {
+func (a *AnsibleRepo) fileStep(ctx context.Context, c conn.Conn, s *steps, f, text string) error {
 	if text == "" {
 		// Ansible removes a sources file it left empty.
 		a.result["sources_removed"] = append(a.result["sources_removed"].([]string), f)
 		return removeStep(ctx, c, s, f)
 	}
-	mode := fs.FileMode(0o644)
-	fi, err := c.Stat(ctx, f)
-	switch {
-	case err == nil:
-		mode = fi.Mode.Perm()
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("stat %s: %w", f, err)
-	default:
-		a.result["sources_added"] = append(a.result["sources_added"].([]string), f)
-	}
+	w := fileplan.Want{Path: f, Content: []byte(text)}
 	if a.Mode != "" {
 		m, _ := strconv.ParseUint(a.Mode, 8, 32)
-		mode = fs.FileMode(m)
+		w.Mode = fileplan.Perm(m)
 	}
-	act := plan.Update
+	var d plan.Diff
+	fp, err := fileplan.Check(ctx, c, w, &d)
 	if err != nil {
-		act = plan.Create
+		return err
 	}
-	s.add(plan.Change{Resource: "file:" + f, Action: act, Field: "content", Before: old, After: text, Content: true},
-		func(ctx context.Context, c conn.Conn) error {
-			if err := sh(ctx, c, "mkdir -p "+conn.Quote(path.Dir(f))); err != nil {
-				return err
-			}
-			return c.WriteFile(ctx, f, []byte(text), conn.FileAttrs{Mode: mode})
-		})
+	if !fp.Exists {
+		a.result["sources_added"] = append(a.result["sources_added"].([]string), f)
+	}
+	s.addAll(d, func(ctx context.Context, c conn.Conn) error {
+		_, err := fp.Apply(ctx, c, fileplan.Options{Parents: true})
+		return err
+	})
 	return nil
 }

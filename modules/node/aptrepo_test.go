@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // fakeDeb is a package the local test repository serves.
@@ -119,7 +121,7 @@ func buildRepo(t *testing.T, gpgEnv []string, debs []fakeDeb, suite, component s
 
 // serve serves dir on loopback. Hosts sharing this machine's network reach
 // it at 127.0.0.1; QEMU VMs reach the machine's loopback at 10.0.2.2.
-func serve(t *testing.T, dir string, h *testHost) string {
+func serve(t *testing.T, dir string, h *moduletest.Remote) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,7 +133,7 @@ func serve(t *testing.T, dir string, h *testHost) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	u := srv.URL + "/"
-	if h != nil && h.th.VM {
+	if h != nil && h.TH.VM {
 		u = strings.Replace(u, "127.0.0.1", "10.0.2.2", 1)
 	}
 	return u

@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
-	"github.com/gpuctl/gpuctl/conn/ssh"
-	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // BenchmarkNoChangeCheck measures what a second run costs per module: one
@@ -17,14 +16,8 @@ import (
 //
 //	go test ./modules/node -run XXX -bench NoChangeCheck -benchtime 10x
 func BenchmarkNoChangeCheck(b *testing.B) {
-	th := testhosts.Start(b, 1)[0]
-	c, err := ssh.Dial(context.Background(), ssh.Config{Host: th.Addr, Port: th.Port, User: "root", KeyFiles: []string{th.KeyFile},
-		NoAgent: true, KnownHostsFiles: []string{th.KnownHostsFile}, NoUserKnownHosts: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	h := &testHost{th: th, c: c}
+	h := moduletest.Start(b, 1)[0]
+	c := h.C
 	dir := b.TempDir()
 	for _, n := range []string{"kubelet", "kubeadm", "kubectl"} {
 		bin, _ := os.ReadFile("/bin/true")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // nspawnContainerd are the settings a containerd inside a systemd-nspawn
@@ -18,8 +19,8 @@ var nspawnContainerd = map[string]any{
 	}},
 }
 
-func containerdPID(t *testing.T, h *testHost) string {
-	return h.th.Run(t, "systemctl show -p MainPID --value containerd")
+func containerdPID(t *testing.T, h *moduletest.Remote) string {
+	return h.TH.Run(t, "systemctl show -p MainPID --value containerd")
 }
 
 // TestContainerd installs Debian's containerd on a real Debian 12 host,
@@ -27,36 +28,36 @@ func containerdPID(t *testing.T, h *testHost) string {
 // that the CRI plugin answers, and adds a runtime through the drop-in API
 // the NVIDIA module uses.
 func TestContainerd(t *testing.T) {
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	ctx := context.Background()
 	args := map[string]any{"config_overrides": nspawnContainerd}
 
 	t.Run("preflight before", func(t *testing.T) {
-		_, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
+		_, err := h.CheckOnly(t, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
 		if err == nil || !strings.Contains(err.Error(), "cri: containerd is not installed; run the containerd module") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 
 	t.Run("install and configure", func(t *testing.T) {
-		d := timeline(t, h, "containerd", args)
-		if !hasChange(d, "package:containerd", "version") || !strings.Contains(d.Unknown, "known after apply") {
-			t.Fatalf("check mode should predict the package and defer the config:\n%s", describe(d))
+		d := h.Timeline(t, "containerd", args)
+		if !moduletest.HasChange(d, "package:containerd", "version") || !strings.Contains(d.Unknown, "known after apply") {
+			t.Fatalf("check mode should predict the package and defer the config:\n%s", moduletest.Describe(d))
 		}
-		cfg := h.th.Run(t, "cat /etc/containerd/config.toml")
+		cfg := h.TH.Run(t, "cat /etc/containerd/config.toml")
 		for _, want := range []string{"SystemdCgroup = true", "sandbox_image = 'registry.k8s.io/pause:3.10.1'", "/etc/containerd/conf.d/*.toml"} {
 			if !strings.Contains(cfg, want) {
 				t.Errorf("config.toml lacks %s", want)
 			}
 		}
-		if st := criPluginStatus(h.th.Run(t, "ctr plugins ls")); st != "ok" {
+		if st := criPluginStatus(h.TH.Run(t, "ctr plugins ls")); st != "ok" {
 			t.Fatalf("CRI plugin %s", st)
 		}
-		t.Log(h.th.Run(t, "ctr version | head -3"))
+		t.Log(h.TH.Run(t, "ctr version | head -3"))
 	})
 
 	t.Run("facts", func(t *testing.T) {
-		f, err := GatherNodeFacts(ctx, h.c)
+		f, err := GatherNodeFacts(ctx, h.C)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,18 +71,18 @@ func TestContainerd(t *testing.T) {
 	t.Run("preflight after", func(t *testing.T) {
 		// The container shares this machine's kernel: forwarding and ports are
 		// the machine's, so those are skipped.
-		if _, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
+		if _, err := h.CheckOnly(t, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("change restarts, no change does not", func(t *testing.T) {
 		pid := containerdPID(t, h)
-		noChange(t, h, "containerd", args)
+		h.NoChange(t, "containerd", args)
 		changed := map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"}
-		d := timeline(t, h, "containerd", changed)
-		if !hasChange(d, "file:/etc/containerd/config.toml", "content") || !hasChange(d, "service:containerd", "restart") {
-			t.Fatalf("diff %s", describe(d))
+		d := h.Timeline(t, "containerd", changed)
+		if !moduletest.HasChange(d, "file:/etc/containerd/config.toml", "content") || !moduletest.HasChange(d, "service:containerd", "restart") {
+			t.Fatalf("diff %s", moduletest.Describe(d))
 		}
 		if containerdPID(t, h) == pid {
 			t.Fatal("containerd was not restarted after a config change")
@@ -89,24 +90,24 @@ func TestContainerd(t *testing.T) {
 	})
 
 	t.Run("runtime drop-in", func(t *testing.T) {
-		path, content, err := ContainerdRuntimeDropIn(ctx, h.c, "/etc/containerd/config.toml", "/etc/containerd/conf.d", ContainerdRuntime{Name: "nvidia", BinaryName: "/usr/sbin/runc", Default: true})
+		path, content, err := ContainerdRuntimeDropIn(ctx, h.C, "/etc/containerd/config.toml", "/etc/containerd/conf.d", ContainerdRuntime{Name: "nvidia", BinaryName: "/usr/sbin/runc", Default: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.c.WriteFile(ctx, path, content, conn.FileAttrs{Mode: 0o644}); err != nil {
+		if err := h.C.WriteFile(ctx, path, content, conn.FileAttrs{Mode: 0o644}); err != nil {
 			t.Fatal(err)
 		}
 		pid := containerdPID(t, h)
-		if err := RestartContainerdIfChanged(ctx, h.c, false); err != nil || containerdPID(t, h) != pid {
+		if err := RestartContainerdIfChanged(ctx, h.C, false); err != nil || containerdPID(t, h) != pid {
 			t.Fatalf("restart without change: %v", err)
 		}
-		if err := RestartContainerdIfChanged(ctx, h.c, true); err != nil {
+		if err := RestartContainerdIfChanged(ctx, h.C, true); err != nil {
 			t.Fatal(err)
 		}
 		if containerdPID(t, h) == pid {
 			t.Fatal("not restarted")
 		}
-		dump := h.th.Run(t, "containerd config dump")
+		dump := h.TH.Run(t, "containerd config dump")
 		v, err := viewContainerdConfig([]byte(dump))
 		if err != nil {
 			t.Fatal(err)
@@ -115,27 +116,27 @@ func TestContainerd(t *testing.T) {
 			t.Fatalf("effective config: %+v\n%s", v, dump)
 		}
 		// The drop-in is not the containerd module's business: it stays.
-		noChange(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
-		if _, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
+		h.NoChange(t, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
+		if _, err := h.CheckOnly(t, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}}); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("preflight sees a drop-in that clobbers the CRI table", func(t *testing.T) {
 		// What a tool writing only its runtime's table does to containerd 1.x.
-		h.th.Run(t, `printf 'version = 2
+		h.TH.Run(t, `printf 'version = 2
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.naive]
   runtime_type = "io.containerd.runc.v2"
 ' > /etc/containerd/conf.d/60-naive.toml`)
-		_, err := checkOnly(t, h, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
+		_, err := h.CheckOnly(t, "preflight", map[string]any{"skip": []any{"ports", "ip_forward", "memory", "cpu"}})
 		if err == nil || !strings.Contains(err.Error(), "cgroup_driver: containerd uses the cgroupfs cgroup driver") {
 			t.Fatalf("err = %v", err)
 		}
-		d, err := checkOnly(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
+		d, err := h.CheckOnly(t, "containerd", map[string]any{"config_overrides": nspawnContainerd, "sandbox_image": "registry.k8s.io/pause:3.10"})
 		if err != nil || !d.Empty() || len(d.Notes) == 0 || !strings.Contains(d.Notes[0], "overrides config.toml") {
-			t.Fatalf("containerd should note the override: %v\n%s", err, describe(d))
+			t.Fatalf("containerd should note the override: %v\n%s", err, moduletest.Describe(d))
 		}
 		t.Log(d.Notes[0])
-		h.th.Run(t, "rm /etc/containerd/conf.d/60-naive.toml")
+		h.TH.Run(t, "rm /etc/containerd/conf.d/60-naive.toml")
 	})
 }

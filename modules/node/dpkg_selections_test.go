@@ -6,24 +6,25 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 func TestDpkgSelectionsHost(t *testing.T) {
-	h := startHosts(t, 1)[0]
-	sel := func() string { return h.th.Run(t, "dpkg --get-selections openssh-server") }
+	h := moduletest.Start(t, 1)[0]
+	sel := func() string { return h.TH.Run(t, "dpkg --get-selections openssh-server") }
 	before := sel()
-	if _, err := checkOnly(t, h, "dpkg_selections", map[string]any{"name": "openssh-server", "selection": "hold"}); err != nil || sel() != before {
+	if _, err := h.CheckOnly(t, "dpkg_selections", map[string]any{"name": "openssh-server", "selection": "hold"}); err != nil || sel() != before {
 		t.Fatalf("check: %v, selections %q then %q", err, before, sel())
 	}
-	d := timeline(t, h, "ansible.builtin.dpkg_selections", map[string]any{"name": "openssh-server", "selection": "hold"})
-	if !hasChange(d, "package:openssh-server", "selection") || strings.Join(strings.Fields(sel()), " ") != "openssh-server hold" {
-		t.Errorf("diff:\n%s\nselections %q", describe(d), sel())
+	d := h.Timeline(t, "ansible.builtin.dpkg_selections", map[string]any{"name": "openssh-server", "selection": "hold"})
+	if !moduletest.HasChange(d, "package:openssh-server", "selection") || strings.Join(strings.Fields(sel()), " ") != "openssh-server hold" {
+		t.Errorf("diff:\n%s\nselections %q", moduletest.Describe(d), sel())
 	}
-	timeline(t, h, "dpkg_selections", map[string]any{"name": "openssh-server", "selection": "install"})
+	h.Timeline(t, "dpkg_selections", map[string]any{"name": "openssh-server", "selection": "install"})
 	if strings.Join(strings.Fields(sel()), " ") != "openssh-server install" {
 		t.Errorf("selections %q", sel())
 	}
-	_, err := apply(t, h, "dpkg_selections", map[string]any{"name": "no-such-pkg", "selection": "hold"})
+	_, _, err := h.Apply(t, "dpkg_selections", map[string]any{"name": "no-such-pkg", "selection": "hold"})
 	if ny := (*modules.NotYetError)(nil); !errors.As(err, &ny) {
 		t.Errorf("unknown package: %v, want known after apply", err)
 	}

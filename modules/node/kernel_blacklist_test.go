@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // Same file and changed as community.general.kernel_blacklist.
@@ -38,13 +38,13 @@ func TestKernelBlacklistLikeAnsible(t *testing.T) {
 					changed[i] = ansibletest.Run(t, "community.general.kernel_blacklist", args, false)["changed"] == true
 					continue
 				}
-				h := &testHost{c: local.New()}
-				d, err := apply(t, h, "kernel_blacklist", args)
+				h := moduletest.Local()
+				d, _, err := moduletest.Apply(t, h, "kernel_blacklist", args)
 				if err != nil {
 					t.Fatal(err)
 				}
 				changed[i] = !d.Empty()
-				noChange(t, h, "kernel_blacklist", args)
+				moduletest.NoChange(t, h, "kernel_blacklist", args)
 			}
 			if got, want := readOr(t, files[1]), readOr(t, files[0]); got != want || changed[0] != changed[1] {
 				t.Errorf("gpuctl %v:\n%s\nansible %v:\n%s", changed[1], got, changed[0], want)
@@ -54,12 +54,12 @@ func TestKernelBlacklistLikeAnsible(t *testing.T) {
 }
 
 func TestKernelBlacklistHost(t *testing.T) {
-	h := startHosts(t, 1)[0]
-	timeline(t, h, "community.general.kernel_blacklist", map[string]any{"name": "nouveau"})
-	if out := h.th.Run(t, "cat /etc/modprobe.d/blacklist-ansible.conf"); out != "blacklist nouveau" {
+	h := moduletest.Start(t, 1)[0]
+	h.Timeline(t, "community.general.kernel_blacklist", map[string]any{"name": "nouveau"})
+	if out := h.TH.Run(t, "cat /etc/modprobe.d/blacklist-ansible.conf"); out != "blacklist nouveau" {
 		t.Errorf("host %q", out)
 	}
-	noChange(t, h, "kernel_blacklist", map[string]any{"name": "other", "state": "absent", "blacklist_file": "/etc/modprobe.d/none.conf"})
+	h.NoChange(t, "kernel_blacklist", map[string]any{"name": "other", "state": "absent", "blacklist_file": "/etc/modprobe.d/none.conf"})
 	for want, args := range map[string]map[string]any{
 		"not a kernel module name": {"name": "a b"},
 		"must be an absolute path": {"name": "nouveau", "blacklist_file": "x.conf"},

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // k8sBinDir is where build-kubeadm.sh (and test/k8s/build.sh) put real
@@ -37,33 +38,33 @@ func k8sBinDir(t *testing.T, names ...string) string {
 // kubeadm's own preflight.
 func TestKubeadmDryRun(t *testing.T) {
 	bins := k8sBinDir(t, "kubeadm", "kubelet", "kubectl")
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	ctx := context.Background()
-	if _, err := apply(t, h, "containerd", map[string]any{"config_overrides": nspawnContainerd}); err != nil {
+	if _, _, err := h.Apply(t, "containerd", map[string]any{"config_overrides": nspawnContainerd}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := apply(t, h, "kubernetes_packages", map[string]any{"version": "1.34.4", "source": "binaries", "binaries_dir": bins}); err != nil {
+	if _, _, err := h.Apply(t, "kubernetes_packages", map[string]any{"version": "1.34.4", "source": "binaries", "binaries_dir": bins}); err != nil {
 		t.Fatal(err)
 	}
-	if v := h.th.Run(t, "kubeadm version -o short"); v != "v1.34.4" {
+	if v := h.TH.Run(t, "kubeadm version -o short"); v != "v1.34.4" {
 		t.Fatalf("kubeadm %s", v)
 	}
 	// kubeadm refuses a loopback advertise address: take the host's own.
-	addr := h.th.Run(t, "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1")
+	addr := h.TH.Run(t, "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1")
 	if addr == "" {
 		t.Skip("test host has no global IPv4 address for the API server to advertise")
 	}
 	args := map[string]any{"kubernetes_version": "v1.34.4", "advertise_address": addr, "extra_sans": []any{"k8s.gpuctl.test"},
-		"node_name": h.th.Name, "fetch_admin_conf": filepath.Join(t.TempDir(), "{host}.conf")}
+		"node_name": h.TH.Name, "fetch_admin_conf": filepath.Join(t.TempDir(), "{host}.conf")}
 
-	d, err := checkOnly(t, h, "kubeadm", args)
+	d, err := h.CheckOnly(t, "kubeadm", args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasChange(d, "file:/etc/kubernetes/gpuctl-kubeadm.yaml", "content") || !hasChange(d, "kubeadm:init", "") {
-		t.Fatalf("check mode on a clean host:\n%s", describe(d))
+	if !moduletest.HasChange(d, "file:/etc/kubernetes/gpuctl-kubeadm.yaml", "content") || !moduletest.HasChange(d, "kubeadm:init", "") {
+		t.Fatalf("check mode on a clean host:\n%s", moduletest.Describe(d))
 	}
-	t.Logf("check mode:\n%s", describe(d))
+	t.Logf("check mode:\n%s", moduletest.Describe(d))
 
 	// Write the configuration exactly as the module would and dry-run it.
 	k := kubeadmModule(t, args)
@@ -71,13 +72,13 @@ func TestKubeadmDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.c.WriteFile(ctx, "/root/kubeadm.yaml", cfg, conn.FileAttrs{Mode: 0o600}); err != nil {
+	if err := h.C.WriteFile(ctx, "/root/kubeadm.yaml", cfg, conn.FileAttrs{Mode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
-	h.th.Run(t, "kubeadm config validate --config /root/kubeadm.yaml")
+	h.TH.Run(t, "kubeadm config validate --config /root/kubeadm.yaml")
 	// The container shares this machine's kernel, whose ip_forward the test
 	// leaves alone; every other kubeadm preflight check must pass.
-	out, err := h.th.Output("root", "kubeadm init --dry-run --config /root/kubeadm.yaml --ignore-preflight-errors=FileContent--proc-sys-net-ipv4-ip_forward 2>&1")
+	out, err := h.TH.Output("root", "kubeadm init --dry-run --config /root/kubeadm.yaml --ignore-preflight-errors=FileContent--proc-sys-net-ipv4-ip_forward 2>&1")
 	if err != nil {
 		t.Fatalf("kubeadm init --dry-run: %v\n%s", err, out)
 	}
@@ -124,8 +125,8 @@ func fakeAPIServer(t *testing.T) int {
 // runs when asked and cleans up.
 func TestKubeadmStates(t *testing.T) {
 	bins := k8sBinDir(t, "kubeadm")
-	h := startHosts(t, 1)[0]
-	if _, err := apply(t, h, "kubernetes_packages", map[string]any{"version": "1.34.4", "source": "binaries", "binaries_dir": bins,
+	h := moduletest.Start(t, 1)[0]
+	if _, _, err := h.Apply(t, "kubernetes_packages", map[string]any{"version": "1.34.4", "source": "binaries", "binaries_dir": bins,
 		"packages": []any{"kubeadm"}, "dependencies": []any{}}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +135,9 @@ func TestKubeadmStates(t *testing.T) {
 	args := map[string]any{"bind_port": port, "health_timeout": "1s", "fetch_admin_conf": dest}
 
 	t.Run("half-finished init", func(t *testing.T) {
-		h.th.Run(t, "mkdir -p /etc/kubernetes/pki /etc/kubernetes/manifests && echo ca > /etc/kubernetes/pki/ca.crt && echo x > /etc/kubernetes/manifests/kube-apiserver.yaml")
+		h.TH.Run(t, "mkdir -p /etc/kubernetes/pki /etc/kubernetes/manifests && echo ca > /etc/kubernetes/pki/ca.crt && echo x > /etc/kubernetes/manifests/kube-apiserver.yaml")
 		a := map[string]any{"bind_port": 1, "health_timeout": "1s", "fetch_admin_conf": dest}
-		_, err := checkOnly(t, h, "kubeadm", a)
+		_, err := h.CheckOnly(t, "kubeadm", a)
 		if err == nil || !strings.Contains(err.Error(), "half-finished kubeadm init") || !strings.Contains(err.Error(), "action: reset") {
 			t.Fatalf("err = %v", err)
 		}
@@ -144,12 +145,12 @@ func TestKubeadmStates(t *testing.T) {
 	})
 
 	t.Run("healthy control plane is left alone", func(t *testing.T) {
-		h.th.Run(t, "printf 'apiVersion: v1\\nkind: Config\\n' > /etc/kubernetes/admin.conf")
-		d := timeline(t, h, "kubeadm", args)
+		h.TH.Run(t, "printf 'apiVersion: v1\\nkind: Config\\n' > /etc/kubernetes/admin.conf")
+		d := h.Timeline(t, "kubeadm", args)
 		if len(d.Changes) != 1 || !strings.HasPrefix(d.Changes[0].Resource, "local-file:") || !d.Changes[0].Sensitive {
-			t.Fatalf("expected only the admin.conf fetch:\n%s", describe(d))
+			t.Fatalf("expected only the admin.conf fetch:\n%s", moduletest.Describe(d))
 		}
-		local := strings.ReplaceAll(dest, "{host}", h.th.Name)
+		local := strings.ReplaceAll(dest, "{host}", h.TH.Name)
 		fi, err := os.Stat(local)
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("fetched admin.conf: %v %v", fi, err)
@@ -158,16 +159,16 @@ func TestKubeadmStates(t *testing.T) {
 
 	t.Run("join leaves a joined node alone and hides the token", func(t *testing.T) {
 		join := map[string]any{"action": "join", "api_server_endpoint": "127.0.0.1:6443", "token": "abcdef.0123456789abcdef", "unsafe_skip_ca_verification": true, "health_timeout": "1s"}
-		d, err := checkOnly(t, h, "kubeadm", join)
+		d, err := h.CheckOnly(t, "kubeadm", join)
 		if err == nil {
-			t.Fatalf("join on a control plane's leftovers should refuse, got:\n%s", describe(d))
+			t.Fatalf("join on a control plane's leftovers should refuse, got:\n%s", moduletest.Describe(d))
 		}
-		h2 := startHosts(t, 1)[0]
-		d, err = checkOnly(t, h2, "kubeadm", join)
+		h2 := moduletest.Start(t, 1)[0]
+		d, err = h2.CheckOnly(t, "kubeadm", join)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := describe(d); strings.Contains(s, "0123456789abcdef") || !hasChange(d, "kubeadm:join", "") {
+		if s := moduletest.Describe(d); strings.Contains(s, "0123456789abcdef") || !moduletest.HasChange(d, "kubeadm:join", "") {
 			t.Fatalf("diff shows the token or misses the join:\n%s", s)
 		}
 		for _, c := range d.Changes {
@@ -175,26 +176,26 @@ func TestKubeadmStates(t *testing.T) {
 				t.Fatal("join configuration diff not sensitive")
 			}
 		}
-		h2.th.Run(t, "mkdir -p /etc/kubernetes && touch /etc/kubernetes/kubelet.conf")
-		noChange(t, h2, "kubeadm", join)
+		h2.TH.Run(t, "mkdir -p /etc/kubernetes && touch /etc/kubernetes/kubelet.conf")
+		h2.NoChange(t, "kubeadm", join)
 	})
 
 	t.Run("reset only when asked", func(t *testing.T) {
-		d := timeline(t, h, "kubeadm", map[string]any{"action": "reset", "health_timeout": "1s"})
-		if !hasChange(d, "kubeadm:reset", "") {
-			t.Fatal(describe(d))
+		d := h.Timeline(t, "kubeadm", map[string]any{"action": "reset", "health_timeout": "1s"})
+		if !moduletest.HasChange(d, "kubeadm:reset", "") {
+			t.Fatal(moduletest.Describe(d))
 		}
-		if out := h.th.Run(t, "ls /etc/kubernetes/manifests /etc/kubernetes/pki 2>/dev/null | grep -c yaml || true"); out != "0" {
+		if out := h.TH.Run(t, "ls /etc/kubernetes/manifests /etc/kubernetes/pki 2>/dev/null | grep -c yaml || true"); out != "0" {
 			t.Fatalf("reset left %s manifests", out)
 		}
 	})
 
 	t.Run("kubeadm version skew", func(t *testing.T) {
-		_, err := checkOnly(t, h, "kubeadm", map[string]any{"kubernetes_version": "v1.36.0", "fetch_admin_conf": ""})
+		_, err := h.CheckOnly(t, "kubeadm", map[string]any{"kubernetes_version": "v1.36.0", "fetch_admin_conf": ""})
 		if err == nil || !strings.Contains(err.Error(), "kubeadm v1.34.4 cannot deploy Kubernetes v1.36.0") {
 			t.Fatalf("err = %v", err)
 		}
-		if _, err := checkOnly(t, h, "kubeadm", map[string]any{"kubernetes_version": "v1.33.7", "fetch_admin_conf": ""}); err != nil {
+		if _, err := h.CheckOnly(t, "kubeadm", map[string]any{"kubernetes_version": "v1.33.7", "fetch_admin_conf": ""}); err != nil {
 			t.Fatalf("one minor older must be allowed: %v", err)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -211,6 +212,7 @@ func (k *KubernetesPackages) planBinaries(ctx context.Context, h modules.Host) (
 		s.merge(ps)
 	}
 	full, _ := k.version()
+	var blobs []fileplan.Blob
 	for _, name := range k.packages() {
 		data, err := k.fetchBinary(ctx, h, name)
 		if err != nil {
@@ -219,26 +221,14 @@ func (k *KubernetesPackages) planBinaries(ctx context.Context, h modules.Host) (
 		if err := checkBinaryVersion(data, name, full); err != nil {
 			return nil, "", err
 		}
-		dst := k.InstallDir + "/" + name
-		sum := sha256.Sum256(data)
-		want := hex.EncodeToString(sum[:])
-		r, err := c.Run(ctx, "sha256sum "+conn.Quote(dst))
-		if err != nil {
-			return nil, "", err
-		}
-		have := ""
-		if f := strings.Fields(r.Stdout); r.OK() && len(f) > 0 {
-			have = f[0]
-		}
-		if have == want {
-			continue
-		}
-		ch := plan.Change{Resource: "file:" + dst, Action: plan.Create, Field: "sha256", After: want}
-		if have != "" {
-			ch.Action, ch.Before = plan.Update, have
-		}
-		s.add(ch, func(ctx context.Context, c conn.Conn) error { return writeFile(ctx, c, dst, data, 0o755) })
+		blobs = append(blobs, fileplan.BytesBlob(k.InstallDir+"/"+name, data, 0o755, k.binarySource(name)))
 	}
+	var bd plan.Diff
+	b, err := fileplan.CheckBlobs(ctx, c, blobs, &bd)
+	if err != nil {
+		return nil, "", err
+	}
+	s.addAll(bd, b.Apply)
 	if hasString(k.packages(), "kubelet") {
 		unitsBefore := len(s.list)
 		if err := fileStep(ctx, c, s, "/etc/systemd/system/kubelet.service", fmt.Appendf(nil, kubeletUnit, k.InstallDir), 0o644, false); err != nil {
@@ -285,6 +275,14 @@ func checkBinaryVersion(data []byte, name, full string) error {
 
 // fetchBinary reads a binary on the controller: from binaries_dir, or from
 // binaries_url verified against NAME.sha256 when the server has one.
+// binarySource is where fetchBinary takes name from, for the plan.
+func (k *KubernetesPackages) binarySource(name string) string {
+	if k.BinariesDir != "" {
+		return path.Join(k.BinariesDir, name)
+	}
+	return strings.TrimSuffix(k.BinariesURL, "/") + "/" + name
+}
+
 func (k *KubernetesPackages) fetchBinary(ctx context.Context, h modules.Host, name string) ([]byte, error) {
 	if k.BinariesDir != "" {
 		p := path.Join(k.BinariesDir, name)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // package is apt on a Debian host: install from a local signed
@@ -12,26 +13,26 @@ import (
 func TestPackageHost(t *testing.T) {
 	gpgEnv := newGPG(t)
 	dir, key := buildRepo(t, gpgEnv, []fakeDeb{{Name: "gpuctl-pkg", Version: "1.0-1", Files: map[string][]byte{"/usr/bin/gpuctl-pkg": script("pkg 1.0")}}}, "/", "")
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	url := serve(t, dir, h)
-	if _, err := apply(t, h, "apt_repository", map[string]any{"name": "gpuctl-pkg", "uris": url, "suites": "/", "key": key}); err != nil {
+	if _, _, err := h.Apply(t, "apt_repository", map[string]any{"name": "gpuctl-pkg", "uris": url, "suites": "/", "key": key}); err != nil {
 		t.Fatal(err)
 	}
-	d := timeline(t, h, "ansible.builtin.package", map[string]any{"name": "gpuctl-pkg", "state": "installed"})
-	if !hasChange(d, "package:gpuctl-pkg", "version") {
-		t.Errorf("diff:\n%s", describe(d))
+	d := h.Timeline(t, "ansible.builtin.package", map[string]any{"name": "gpuctl-pkg", "state": "installed"})
+	if !moduletest.HasChange(d, "package:gpuctl-pkg", "version") {
+		t.Errorf("diff:\n%s", moduletest.Describe(d))
 	}
-	if out := h.th.Run(t, "dpkg-query -W -f '${Status}' gpuctl-pkg"); out != "install ok installed" {
+	if out := h.TH.Run(t, "dpkg-query -W -f '${Status}' gpuctl-pkg"); out != "install ok installed" {
 		t.Errorf("dpkg: %q", out)
 	}
-	timeline(t, h, "package", map[string]any{"pkg": []any{"gpuctl-pkg"}, "state": "removed"})
-	if _, err := checkOnly(t, h, "package", map[string]any{"name": "gpuctl-pkg", "use": "yum"}); err == nil || !strings.Contains(err.Error(), "Debian GNU/Linux 12") {
+	h.Timeline(t, "package", map[string]any{"pkg": []any{"gpuctl-pkg"}, "state": "removed"})
+	if _, err := h.CheckOnly(t, "package", map[string]any{"name": "gpuctl-pkg", "use": "yum"}); err == nil || !strings.Contains(err.Error(), "Debian GNU/Linux 12") {
 		t.Errorf("use: yum on Debian: %v", err)
 	}
 	// apt's own arguments pass through, as Ansible's package hands them to apt.
-	timeline(t, h, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
+	h.Timeline(t, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
 	// yum's arguments load, and fail on the Debian host that reaches them.
-	if _, err := checkOnly(t, h, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
+	if _, err := h.CheckOnly(t, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
 		!strings.Contains(err.Error(), "does not take disablerepo, enablerepo (an argument of yum and dnf") {
 		t.Errorf("disablerepo on Debian: %v", err)
 	}

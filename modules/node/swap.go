@@ -8,6 +8,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -182,39 +183,39 @@ func (s *Swap) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		st.note("no systemctl on the host: swap units not masked")
 	}
 
-	fstab, ok, err := readFile(ctx, c, s.Fstab)
+	fstab, err := fileplan.Read(ctx, c, s.Fstab)
 	if err != nil {
 		return plan.Diff{}, err
 	}
-	if ok {
-		updated, disabled := disableFstabSwap(string(fstab))
+	if fstab.Exists {
+		updated, disabled := disableFstabSwap(string(fstab.Data))
 		for _, p := range disabled {
 			if strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "/dev/") {
 				files[p] = true
 			}
 		}
 		if len(disabled) > 0 {
+			var fd plan.Diff
+			f, err := fileplan.Plan(ctx, c, fstab, fileplan.Want{Path: s.Fstab, Content: []byte(updated)}, &fd)
+			if err != nil {
+				return plan.Diff{}, err
+			}
 			backup := s.Fstab + ".gpuctl.bak"
-			st.add(plan.Change{Resource: "file:" + s.Fstab, Action: plan.Update, Field: "content", Before: string(fstab), After: updated, Content: true},
-				func(ctx context.Context, c conn.Conn) error {
-					if s.Backup {
-						// Keep the first original only: a later run must not
-						// overwrite it with an already edited copy.
-						if err := sh(ctx, c, "[ -e "+conn.Quote(backup)+" ] || cp -p "+conn.Quote(s.Fstab)+" "+conn.Quote(backup)); err != nil {
-							return err
-						}
-					}
-					fi, err := c.Stat(ctx, s.Fstab)
-					if err != nil {
+			st.addAll(fd, func(ctx context.Context, c conn.Conn) error {
+				if s.Backup {
+					// Keep the first original only: a later run must not
+					// overwrite it with an already edited copy.
+					if err := sh(ctx, c, "[ -e "+conn.Quote(backup)+" ] || cp -p "+conn.Quote(s.Fstab)+" "+conn.Quote(backup)); err != nil {
 						return err
 					}
-					if err := c.WriteFile(ctx, s.Fstab, []byte(updated), conn.FileAttrs{Mode: fi.Mode.Perm()}); err != nil {
-						return err
-					}
-					// Drop the units the fstab generator made from the old lines.
-					c.Run(ctx, "command -v systemctl >/dev/null && systemctl daemon-reload")
-					return nil
-				})
+				}
+				if _, err := f.Apply(ctx, c, fileplan.Options{}); err != nil {
+					return err
+				}
+				// Drop the units the fstab generator made from the old lines.
+				c.Run(ctx, "command -v systemctl >/dev/null && systemctl daemon-reload")
+				return nil
+			})
 		}
 	}
 

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"regexp"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -92,15 +92,14 @@ func procPath(key string) string {
 
 func (m *Sysctl) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	c := h.Conn()
-	file, err := realPath(ctx, c, m.SysctlFile)
+	// A file that is a link (Debian 13's /etc/sysctl.d/99-sysctl.conf ->
+	// ../sysctl.conf) is edited in place.
+	fc, err := fileplan.ReadReal(ctx, c, m.SysctlFile)
 	if err != nil {
 		return plan.Diff{}, err
 	}
-	old, exists, err := readFile(ctx, c, file)
-	if err != nil {
-		return plan.Diff{}, err
-	}
-	fileValue, fixed := m.fixLines(string(old))
+	file := fc.Path
+	fileValue, fixed := m.fixLines(string(fc.Data))
 	writeFile := (fileValue == nil && m.State == "present") ||
 		(fileValue != nil && (m.State == "absent" || *fileValue != m.Value))
 
@@ -119,7 +118,9 @@ func (m *Sysctl) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	reload := m.Reload && (writeFile || runtimeDiffers)
 	if writeFile {
-		m.fileStep(ctx, s, file, old, exists, fixed)
+		if err := fileStepKeep(ctx, c, s, fc, []byte(fixed)); err != nil {
+			return plan.Diff{}, err
+		}
 	}
 	if runtimeDiffers && (reload || m.SysctlSet) {
 		before := procValue
@@ -134,14 +135,16 @@ func (m *Sysctl) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 				return sh(ctx, c, m.sysctl("-w", m.Name+"="+m.Value))
 			})
 	}
-	if reload {
+	if reload && !s.empty() {
 		// The reload has no change of its own: it follows the last step,
 		// after the file is written, as Ansible orders them.
 		last := &s.list[len(s.list)-1]
 		do := last.do
 		last.do = func(ctx context.Context, c conn.Conn) error {
-			if err := do(ctx, c); err != nil {
-				return err
+			if do != nil {
+				if err := do(ctx, c); err != nil {
+					return err
+				}
 			}
 			return sh(ctx, c, m.sysctl("-p", file))
 		}
@@ -195,53 +198,6 @@ func (m *Sysctl) fixLines(text string) (*string, string) {
 		out.WriteString(m.Name + "=" + m.Value + "\n")
 	}
 	return value, out.String()
-}
-
-// fileStep replaces the file, keeping an existing file's mode and owner
-// as Ansible's atomic_move does.
-func (m *Sysctl) fileStep(ctx context.Context, s *steps, file string, old []byte, exists bool, fixed string) {
-	act := plan.Create
-	if exists {
-		act = plan.Update
-	}
-	s.add(plan.Change{Resource: "file:" + file, Action: act, Field: "content", Before: string(old), After: fixed, Content: true},
-		func(ctx context.Context, c conn.Conn) error {
-			attrs := conn.FileAttrs{Mode: 0o644}
-			if exists {
-				fi, err := c.Stat(ctx, file)
-				if err != nil {
-					return fmt.Errorf("stat %s: %w", file, err)
-				}
-				attrs = conn.FileAttrs{Mode: fi.Mode & (fs.ModePerm | fs.ModeSetgid | fs.ModeSetuid | fs.ModeSticky), Owner: fi.Owner, Group: fi.Group}
-			}
-			if err := c.WriteFile(ctx, file, []byte(fixed), attrs); err != nil {
-				return fmt.Errorf("write %s: %w", file, err)
-			}
-			return nil
-		})
-}
-
-// realPath follows symlinks, so a file that is a link (Debian 13's
-// /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf) is edited in place.
-func realPath(ctx context.Context, c conn.Conn, p string) (string, error) {
-	for range 16 {
-		fi, err := c.Stat(ctx, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return p, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("stat %s: %w", p, err)
-		}
-		if !fi.IsLink() {
-			return p, nil
-		}
-		if path.IsAbs(fi.Link) {
-			p = fi.Link
-		} else {
-			p = path.Join(path.Dir(p), fi.Link)
-		}
-	}
-	return "", fmt.Errorf("%s: too many levels of symlinks", p)
 }
 
 func (m *Sysctl) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/internal/testhosts"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // The file edits of ansible.posix.sysctl, run by ansible-core and by
@@ -48,13 +48,13 @@ func TestSysctlFileLikeAnsible(t *testing.T) {
 					results[i] = ansibletest.Run(t, "ansible.posix.sysctl", args, false)["changed"] == true
 					continue
 				}
-				h := &testHost{c: local.New()}
-				d, err := apply(t, h, "ansible.posix.sysctl", args)
+				h := moduletest.Local()
+				d, _, err := moduletest.Apply(t, h, "ansible.posix.sysctl", args)
 				if err != nil {
 					t.Fatal(err)
 				}
 				results[i] = !d.Empty()
-				noChange(t, h, "sysctl", args)
+				moduletest.NoChange(t, h, "sysctl", args)
 			}
 			want, got := readOr(t, files[0]), readOr(t, files[1])
 			if got != want || results[0] != results[1] {
@@ -88,50 +88,50 @@ func perm(t *testing.T, p string) os.FileMode {
 
 // The running kernel needs a VM: containers share this machine's kernel.
 func TestSysctlVM(t *testing.T) {
-	h := startHosts(t, 1, testhosts.VM())[0]
+	h := moduletest.Start(t, 1, testhosts.VM())[0]
 	set := map[string]any{"name": "vm.swappiness", "value": "10", "sysctl_file": "/etc/sysctl.d/90-test.conf", "sysctl_set": true}
 	t.Run("file and kernel", func(t *testing.T) {
-		d := timeline(t, h, "ansible.posix.sysctl", set)
-		if !hasChange(d, "sysctl:vm.swappiness", "value") || !hasChange(d, "file:/etc/sysctl.d/90-test.conf", "content") {
-			t.Errorf("diff:\n%s", describe(d))
+		d := h.Timeline(t, "ansible.posix.sysctl", set)
+		if !moduletest.HasChange(d, "sysctl:vm.swappiness", "value") || !moduletest.HasChange(d, "file:/etc/sysctl.d/90-test.conf", "content") {
+			t.Errorf("diff:\n%s", moduletest.Describe(d))
 		}
-		if out := h.th.Run(t, "cat /proc/sys/vm/swappiness /etc/sysctl.d/90-test.conf"); out != "10\nvm.swappiness=10" {
+		if out := h.TH.Run(t, "cat /proc/sys/vm/swappiness /etc/sysctl.d/90-test.conf"); out != "10\nvm.swappiness=10" {
 			t.Errorf("host %q", out)
 		}
 	})
 	t.Run("kernel drifted: reload puts it back", func(t *testing.T) {
-		h.th.Run(t, "sysctl -qw vm.swappiness=60")
-		d := timeline(t, h, "sysctl", map[string]any{"name": "vm.swappiness", "value": "10", "sysctl_file": "/etc/sysctl.d/90-test.conf"})
-		if len(d.Changes) != 1 || !hasChange(d, "sysctl:vm.swappiness", "value") {
-			t.Errorf("diff:\n%s", describe(d))
+		h.TH.Run(t, "sysctl -qw vm.swappiness=60")
+		d := h.Timeline(t, "sysctl", map[string]any{"name": "vm.swappiness", "value": "10", "sysctl_file": "/etc/sysctl.d/90-test.conf"})
+		if len(d.Changes) != 1 || !moduletest.HasChange(d, "sysctl:vm.swappiness", "value") {
+			t.Errorf("diff:\n%s", moduletest.Describe(d))
 		}
 	})
 	t.Run("multi-word value", func(t *testing.T) {
-		timeline(t, h, "sysctl", map[string]any{"name": "net.ipv4.ip_local_port_range", "value": "20000 40000", "sysctl_file": "/etc/sysctl.d/90-test.conf", "sysctl_set": true})
-		if out := h.th.Run(t, "sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(out), " ") != "20000 40000" {
+		h.Timeline(t, "sysctl", map[string]any{"name": "net.ipv4.ip_local_port_range", "value": "20000 40000", "sysctl_file": "/etc/sysctl.d/90-test.conf", "sysctl_set": true})
+		if out := h.TH.Run(t, "sysctl -n net.ipv4.ip_local_port_range"); strings.Join(strings.Fields(out), " ") != "20000 40000" {
 			t.Errorf("kernel %q", out)
 		}
 	})
 	t.Run("unknown key", func(t *testing.T) {
 		args := map[string]any{"name": "net.bridge.bridge-nf-call-arptables", "value": "1", "sysctl_file": "/etc/sysctl.d/91-br.conf"}
-		if _, err := apply(t, h, "sysctl", args); err == nil || !strings.Contains(err.Error(), "bridge-nf-call-arptables") {
+		if _, _, err := h.Apply(t, "sysctl", args); err == nil || !strings.Contains(err.Error(), "bridge-nf-call-arptables") {
 			t.Errorf("apply without br_netfilter: %v", err)
 		}
 		args["ignoreerrors"] = true
-		noChange(t, h, "sysctl", args) // the file was written by the failed run; the key cannot be set
+		moduletest.NoChange(t, h, "sysctl", args) // the file was written by the failed run; the key cannot be set
 	})
 }
 
 // Without a kernel to touch (reload: false), a container host gets the
 // file only, over SSH.
 func TestSysctlFileHost(t *testing.T) {
-	h := startHosts(t, 1)[0]
+	h := moduletest.Start(t, 1)[0]
 	args := map[string]any{"name": "fs.inotify.max_user_watches", "value": 524288, "reload": false}
-	d := timeline(t, h, "ansible.posix.sysctl", args)
-	if len(d.Changes) != 1 || !hasChange(d, "file:/etc/sysctl.conf", "content") {
-		t.Errorf("diff:\n%s", describe(d))
+	d := h.Timeline(t, "ansible.posix.sysctl", args)
+	if len(d.Changes) != 1 || !moduletest.HasChange(d, "file:/etc/sysctl.conf", "content") {
+		t.Errorf("diff:\n%s", moduletest.Describe(d))
 	}
-	if out := h.th.Run(t, "tail -n1 /etc/sysctl.conf; stat -c %a /etc/sysctl.conf"); out != "fs.inotify.max_user_watches=524288\n644" {
+	if out := h.TH.Run(t, "tail -n1 /etc/sysctl.conf; stat -c %a /etc/sysctl.conf"); out != "fs.inotify.max_user_watches=524288\n644" {
 		t.Errorf("host %q", out)
 	}
 }

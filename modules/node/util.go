@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -125,53 +125,57 @@ func exists(ctx context.Context, c conn.Conn, p string) (bool, error) {
 	return true, nil
 }
 
+// addAll adds the changes of d as steps that do makes together: do runs
+// with the first, the others follow from it.
+func (s *steps) addAll(d plan.Diff, do func(ctx context.Context, c conn.Conn) error) {
+	for i, c := range d.Changes {
+		if i > 0 {
+			do = nil
+		}
+		s.add(c, do)
+	}
+}
+
 // fileStep adds a step that makes p hold content with mode, when it does not
-// already. sensitive hides the contents in every renderer.
+// already, creating missing directories. sensitive hides the contents in
+// every renderer.
 func fileStep(ctx context.Context, c conn.Conn, s *steps, p string, content []byte, mode fs.FileMode, sensitive bool) error {
-	old, ok, err := readFile(ctx, c, p)
+	var d plan.Diff
+	f, err := fileplan.Check(ctx, c, fileplan.Want{Path: p, Content: content, Attrs: fileplan.Attrs{Mode: fileplan.Perm(mode)}, Sensitive: sensitive}, &d)
 	if err != nil {
 		return err
 	}
-	write := func(ctx context.Context, c conn.Conn) error { return writeFile(ctx, c, p, content, mode) }
-	switch {
-	case !ok:
-		s.add(plan.Change{Resource: "file:" + p, Action: plan.Create, Field: "content", After: string(content), Content: true, Sensitive: sensitive}, write)
-	case string(old) != string(content):
-		s.add(plan.Change{Resource: "file:" + p, Action: plan.Update, Field: "content", Before: string(old), After: string(content), Content: true, Sensitive: sensitive}, write)
-	default:
-		fi, err := c.Stat(ctx, p)
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", p, err)
-		}
-		if fi.Mode.Perm() != mode.Perm() {
-			s.add(plan.Change{Resource: "file:" + p, Action: plan.Update, Field: "mode", Before: fmt.Sprintf("%04o", fi.Mode.Perm()), After: fmt.Sprintf("%04o", mode.Perm())},
-				func(ctx context.Context, c conn.Conn) error {
-					return sh(ctx, c, fmt.Sprintf("chmod %04o %s", mode.Perm(), conn.Quote(p)))
-				})
-		}
-	}
+	s.addAll(d, func(ctx context.Context, c conn.Conn) error {
+		_, err := f.Apply(ctx, c, fileplan.Options{Parents: true})
+		return err
+	})
 	return nil
 }
 
-// writeFile creates the parent directory and writes p atomically.
-func writeFile(ctx context.Context, c conn.Conn, p string, content []byte, mode fs.FileMode) error {
-	if err := sh(ctx, c, "mkdir -p "+conn.Quote(path.Dir(p))); err != nil {
+// fileStepKeep adds a step that replaces the file cur, read earlier, with
+// content, keeping an existing file's mode and owner as Ansible's
+// atomic_move does.
+func fileStepKeep(ctx context.Context, c conn.Conn, s *steps, cur fileplan.Current, content []byte) error {
+	var d plan.Diff
+	f, err := fileplan.Plan(ctx, c, cur, fileplan.Want{Path: cur.Path, Content: content}, &d)
+	if err != nil {
 		return err
 	}
-	if err := c.WriteFile(ctx, p, content, conn.FileAttrs{Mode: mode}); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
+	s.addAll(d, func(ctx context.Context, c conn.Conn) error {
+		_, err := f.Apply(ctx, c, fileplan.Options{})
+		return err
+	})
 	return nil
 }
 
 // removeStep adds a step that deletes p when it exists.
 func removeStep(ctx context.Context, c conn.Conn, s *steps, p string) error {
-	old, ok, err := readFile(ctx, c, p)
-	if err != nil || !ok {
+	var d plan.Diff
+	g, err := fileplan.CheckAbsent(ctx, c, p, &d)
+	if err != nil || g == nil {
 		return err
 	}
-	s.add(plan.Change{Resource: "file:" + p, Action: plan.Delete, Before: string(old), Content: true},
-		func(ctx context.Context, c conn.Conn) error { return sh(ctx, c, "rm -f "+conn.Quote(p)) })
+	s.addAll(d, g.Apply)
 	return nil
 }
 

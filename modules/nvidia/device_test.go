@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/runtime/device"
 )
 
@@ -21,8 +22,7 @@ func TestDevice(t *testing.T) {
 		t.Skip("GPUCTL_DEVICE not set: needs a machine with an NVIDIA GPU (scripts/gpu-modules.sh)")
 	}
 	ctx := context.Background()
-	h := newLocalHost()
-	h.check = true
+	h := moduletest.Local()
 	r, err := h.Conn().Run(ctx, probeScript)
 	if err != nil || !r.OK() {
 		t.Fatalf("probe: %v %+v", err, r)
@@ -39,7 +39,7 @@ func TestDevice(t *testing.T) {
 	}
 
 	t.Run("nvidia_driver installed branch is no change", func(t *testing.T) {
-		m := newModule(t, "nvidia_driver", map[string]any{"branch": Branch(f.DriverVersion), "reboot": true})
+		m := moduletest.New(t, "nvidia_driver", map[string]any{"branch": Branch(f.DriverVersion), "reboot": true})
 		d, err := m.Check(ctx, h)
 		if err != nil || !d.Empty() {
 			t.Fatalf("want no change, got %+v, %v", d, err)
@@ -47,12 +47,12 @@ func TestDevice(t *testing.T) {
 		t.Logf("no change; notes: %q", d.Notes)
 	})
 	t.Run("nvidia_driver other branch", func(t *testing.T) {
-		m := newModule(t, "nvidia_driver", map[string]any{"branch": "570"})
+		m := moduletest.New(t, "nvidia_driver", map[string]any{"branch": "570"})
 		d, err := m.Check(ctx, h)
 		t.Logf("branch 570 in check mode: changes %+v notes %q err %v", d.Changes, d.Notes, err)
 	})
 	t.Run("gpu_check", func(t *testing.T) {
-		m := newModule(t, "gpu_check", map[string]any{"nvcc": true, "min_cuda": "12.2"}).(*GPUCheck)
+		m := moduletest.New(t, "gpu_check", map[string]any{"nvcc": true, "min_cuda": "12.2"}).(*GPUCheck)
 		d, err := m.Check(ctx, h)
 		if err != nil {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func TestDevice(t *testing.T) {
 		t.Logf("gpu_check: %s; result %v; notes %q", m.Message(), m.Result(), d.Notes)
 	})
 	t.Run("nvidia_container_toolkit check mode", func(t *testing.T) {
-		m := newModule(t, "nvidia_container_toolkit", map[string]any{"manage_repo": false})
+		m := moduletest.New(t, "nvidia_container_toolkit", map[string]any{"manage_repo": false})
 		// As under --check: without containerd the runtime is known after apply.
 		d, err := modules.CheckOnly(ctx, m, h)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // fakeHost answers the probe, dpkg-query and apt-cache from canned text,
@@ -85,7 +86,7 @@ type fakeModHost struct{ *fakeHost }
 
 func (h fakeModHost) Name() string                    { return "gpu-1" }
 func (h fakeModHost) Conn() conn.Conn                 { return h.fakeHost }
-func (h fakeModHost) Local() conn.Conn                { return newLocalHost().c }
+func (h fakeModHost) Local() conn.Conn                { return moduletest.Local().C }
 func (h fakeModHost) Facts() modules.Facts            { return nil }
 func (h fakeModHost) Vars() map[string]any            { return nil }
 func (h fakeModHost) Eval(string) (any, error)        { return nil, nil }
@@ -170,7 +171,7 @@ func checkH200Facts(t *testing.T, f Facts) {
 
 func TestDriverRecordedH200NoChange(t *testing.T) {
 	fh := &fakeHost{probe: read(t, h200+"/probe.txt")}
-	d, err := newModule(t, "nvidia_driver", map[string]any{"branch": "580"}).Check(context.Background(), asHost(fh))
+	d, err := moduletest.New(t, "nvidia_driver", map[string]any{"branch": "580"}).Check(context.Background(), asHost(fh))
 	if err != nil || !d.Empty() {
 		t.Fatalf("want no change, got %+v %v", d, err)
 	}
@@ -185,7 +186,7 @@ func TestDriverOtherBranchNeedsReboot(t *testing.T) {
 	fh := &fakeHost{probe: recordedH200(t), candidates: map[string]string{
 		"nvidia-headless-570-open": "570.195.03-0ubuntu0.24.04.1", "nvidia-utils-570": "570.195.03-0ubuntu0.24.04.1",
 		"linux-headers-6.18.44-fc-v657-gpu": "6.18.44"}}
-	m := newModule(t, "nvidia_driver", map[string]any{"branch": "570"})
+	m := moduletest.New(t, "nvidia_driver", map[string]any{"branch": "570"})
 	d, err := m.Check(context.Background(), asHost(fh))
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func TestDriverNouveauUbuntu(t *testing.T) {
 		"nvidia-headless-580-open": "580.95.05-0ubuntu0.22.04.1", "nvidia-utils-580": "580.95.05-0ubuntu0.22.04.1"}}
 	h := asHost(fh)
 	ctx := context.Background()
-	m := newModule(t, "nvidia_driver", map[string]any{})
+	m := moduletest.New(t, "nvidia_driver", map[string]any{})
 	d, err := m.Check(ctx, h)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestDriverNouveauUbuntu(t *testing.T) {
 	probe["nouveau_blacklist"] = "blacklist nouveau\n"
 	probe["smi_query"], probe["smi_query_rc"] = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", "9"
 	fh.probe = probeOf(probe)
-	d2, err := newModule(t, "nvidia_driver", map[string]any{}).Check(ctx, h)
+	d2, err := moduletest.New(t, "nvidia_driver", map[string]any{}).Check(ctx, h)
 	if err != nil || !d2.Empty() {
 		t.Fatalf("check after apply: %+v %v", d2, err)
 	}
@@ -247,7 +248,7 @@ func TestDriverNouveauUbuntu(t *testing.T) {
 	}
 	// With reboot allowed on a remote host, the reboot is part of the plan.
 	fh.reconnect, fh.bootID = true, "another-machine"
-	m3 := newModule(t, "nvidia_driver", map[string]any{"reboot": true, "reboot_timeout": "20s"})
+	m3 := moduletest.New(t, "nvidia_driver", map[string]any{"reboot": true, "reboot_timeout": "20s"})
 	d3, err := m3.Check(ctx, asHost(fh))
 	if err != nil || len(d3.Changes) != 1 || d3.Changes[0].Resource != "host:gpu-1" {
 		t.Fatalf("want a planned reboot, got %+v %v", d3, err)
@@ -266,12 +267,12 @@ func TestDriverInstalledNotLoaded(t *testing.T) {
 		"smi_query": "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n", "smi_query_rc": "9",
 	}
 	fh := &fakeHost{probe: probeOf(probe), installed: map[string]string{"nvidia-headless-580-open": "580.95.05", "nvidia-utils-580": "580.95.05"}}
-	d, err := newModule(t, "nvidia_driver", map[string]any{}).Check(context.Background(), asHost(fh))
+	d, err := moduletest.New(t, "nvidia_driver", map[string]any{}).Check(context.Background(), asHost(fh))
 	if err != nil || len(d.Changes) != 1 || d.Changes[0].Resource != "kmod:nvidia" {
 		t.Fatalf("want modprobe only, got %+v %v", d, err)
 	}
 	// gpu_check says what to do.
-	_, err = newModule(t, "gpu_check", map[string]any{}).Check(context.Background(), asHost(fh))
+	_, err = moduletest.New(t, "gpu_check", map[string]any{}).Check(context.Background(), asHost(fh))
 	if err == nil || !strings.Contains(err.Error(), "driver installed but module not loaded: reboot required") {
 		t.Fatalf("gpu_check: %v", err)
 	}
@@ -281,17 +282,17 @@ func TestDriverDebian(t *testing.T) {
 	probe := probeOf(map[string]string{"pci": a100PCI, "kernel": "6.1.0-28-amd64\n", "headers": "present\n", "os_release": debian12})
 	ctx := context.Background()
 	fh := &fakeHost{probe: probe}
-	_, err := newModule(t, "nvidia_driver", map[string]any{}).Check(ctx, asHost(fh))
+	_, err := moduletest.New(t, "nvidia_driver", map[string]any{}).Check(ctx, asHost(fh))
 	if err == nil || !strings.Contains(err.Error(), "enable the contrib, non-free and non-free-firmware components") {
 		t.Fatalf("no non-free: %v", err)
 	}
 	fh = &fakeHost{probe: probe, candidates: map[string]string{"nvidia-open-kernel-dkms": "535.216.01-1~deb12u1"}}
-	_, err = newModule(t, "nvidia_driver", map[string]any{"branch": "580"}).Check(ctx, asHost(fh))
+	_, err = moduletest.New(t, "nvidia_driver", map[string]any{"branch": "580"}).Check(ctx, asHost(fh))
 	if err == nil || !strings.Contains(err.Error(), `ships driver branch 535`) {
 		t.Fatalf("branch: %v", err)
 	}
 	fh.candidates = map[string]string{"nvidia-kernel-dkms": "535.216.01-1~deb12u1", "nvidia-smi": "535.216.01-1~deb12u1", "libcuda1": "535.216.01-1~deb12u1", "nvidia-persistenced": "535.171.04-1", "firmware-misc-nonfree": "20230210-5"}
-	d, err := newModule(t, "nvidia_driver", map[string]any{"branch": "535", "kernel_modules": "proprietary"}).Check(ctx, asHost(fh))
+	d, err := moduletest.New(t, "nvidia_driver", map[string]any{"branch": "535", "kernel_modules": "proprietary"}).Check(ctx, asHost(fh))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestDriverWaitsForTheDpkgLock(t *testing.T) {
 	fh := &fakeHost{probe: probeOf(probe), installed: map[string]string{}, candidates: map[string]string{
 		"nvidia-headless-580-open": "580.95.05-0ubuntu0.22.04.1", "nvidia-utils-580": "580.95.05-0ubuntu0.22.04.1"}}
 	ctx := context.Background()
-	m := newModule(t, "nvidia_driver", map[string]any{"lock_timeout": "1m"})
+	m := moduletest.New(t, "nvidia_driver", map[string]any{"lock_timeout": "1m"})
 	d, err := m.Check(ctx, asHost(fh))
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +337,7 @@ func TestDriverWaitsForTheDpkgLock(t *testing.T) {
 	}
 
 	fh.locked, fh.ran = 1000, nil
-	m = newModule(t, "nvidia_driver", map[string]any{"lock_timeout": "1s"})
+	m = moduletest.New(t, "nvidia_driver", map[string]any{"lock_timeout": "1s"})
 	if err := m.Apply(ctx, asHost(fh), d); err == nil || !strings.Contains(err.Error(), "still held by process 4242 (unattended-upgr)") {
 		t.Fatalf("want the lock holder named after lock_timeout, got %v", err)
 	}

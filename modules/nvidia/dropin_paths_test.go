@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // A containerd configured by gpuctl's containerd module with its own
@@ -35,7 +36,7 @@ func TestToolkitDropInFollowsContainerdPaths(t *testing.T) {
 		"when_no_gpu": "install", "manage_repo": false, "install": false, "restart": false,
 		"containerd_config": cfg, "dropin_dir": dropins,
 	}
-	d, err := modules.CheckOnly(context.Background(), newModule(t, "nvidia_container_toolkit", args), newLocalHost())
+	d, err := modules.CheckOnly(context.Background(), moduletest.New(t, "nvidia_container_toolkit", args), moduletest.Local())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // localFacts gathers the facts of the machine the tests run on.
 func localFacts(t *testing.T) Facts {
 	t.Helper()
-	f, err := Gather(context.Background(), newLocalHost().Conn())
+	f, err := Gather(context.Background(), moduletest.Local().Conn())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,15 +28,14 @@ func TestNoGPUHostReportsCleanly(t *testing.T) {
 		t.Skip("this machine has an NVIDIA GPU; TestDevice covers it")
 	}
 	ctx := context.Background()
-	h := newLocalHost()
-	h.check = true
+	h := moduletest.Local()
 	for name, args := range map[string]map[string]any{
 		"nvidia_driver":            {},
 		"gpu_check":                {"nvcc": true},
 		"nvidia_container_toolkit": {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			m := newModule(t, name, args)
+			m := moduletest.New(t, name, args)
 			d, err := m.Check(ctx, h)
 			if err != nil || !d.Empty() {
 				t.Fatalf("want a clean skip, got %+v, %v", d, err)
@@ -50,7 +51,7 @@ func TestNoGPUHostReportsCleanly(t *testing.T) {
 		"nvidia_container_toolkit": {"when_no_gpu": "fail"},
 	} {
 		t.Run(name+"/required", func(t *testing.T) {
-			_, err := newModule(t, name, args).Check(ctx, h)
+			_, err := moduletest.New(t, name, args).Check(ctx, h)
 			if !errors.Is(err, ErrNoGPU) {
 				t.Fatalf("want ErrNoGPU, got %v", err)
 			}
@@ -63,7 +64,7 @@ func TestNoGPUHostReportsCleanly(t *testing.T) {
 // self-consistent; GPUCTL_RECORD_PROBE=FILE saves the raw probe output as
 // a fixture.
 func TestGatherLocal(t *testing.T) {
-	r, err := newLocalHost().Conn().Run(context.Background(), probeScript)
+	r, err := moduletest.Local().Conn().Run(context.Background(), probeScript)
 	if err != nil || !r.OK() {
 		t.Fatalf("probe: %v %+v", err, r)
 	}

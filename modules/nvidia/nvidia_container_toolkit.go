@@ -12,6 +12,7 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/internal/apt"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/modules/node"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -105,12 +106,13 @@ func isArmored(k string) bool {
 
 // toolkitPlan carries Check's findings to Apply.
 type toolkitPlan struct {
-	repo       []*fileEdit
-	binaries   []binaryEdit
-	packages   []string          // pkg=version
-	installed  map[string]string // pkg -> installed version
-	hold       []string
-	containerd []*fileEdit
+	repo          []*fileEdit
+	binaries      *fileplan.Blobs
+	binaryChanges plan.Diff
+	packages      []string          // pkg=version
+	installed     map[string]string // pkg -> installed version
+	hold          []string
+	containerd    []*fileEdit
 	// dumpVersion is the config version `containerd config dump` prints:
 	// 2.x migrates whatever it reads to version 3.
 	dumpVersion int
@@ -152,11 +154,9 @@ func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 		}
 	}
 	for _, e := range p.repo {
-		d.Add(e.Change())
+		e.addTo(&d)
 	}
-	for _, e := range p.binaries {
-		d.Add(e.change())
-	}
+	d.Merge(p.binaryChanges)
 	for _, pv := range p.packages {
 		name, ver, _ := strings.Cut(pv, "=")
 		c := plan.Change{Resource: "package:" + name, Action: plan.Update, Field: "version", Before: p.installed[name], After: ver}
@@ -177,7 +177,7 @@ func (m *Toolkit) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 			d.Unknown = unknown
 		}
 		for _, e := range p.containerd {
-			d.Add(e.Change())
+			e.addTo(&d)
 		}
 		if len(p.containerd) > 0 && m.Restart {
 			d.Add(plan.Change{Resource: "service:containerd", Action: plan.Run, Field: "restart"})
@@ -364,13 +364,8 @@ func (m *Toolkit) applyContainerd(ctx context.Context, h modules.Host, p *toolki
 	}
 	if err != nil {
 		for _, e := range p.containerd {
-			undo := &fileEdit{Path: e.Path, After: e.Before}
-			if !e.Exists {
-				h.Conn().Run(ctx, "rm -f "+conn.Quote(e.Path))
-				continue
-			}
-			if werr := undo.Write(ctx, h); werr != nil {
-				h.Log().Error("restore containerd config", "path", e.Path, "err", werr)
+			if rerr := e.Restore(ctx, h.Conn()); rerr != nil {
+				h.Log().Error("restore containerd config", "path", e.Path, "err", rerr)
 			}
 		}
 		return fmt.Errorf("%s: containerd rejected the nvidia runtime config (old config restored): %w", h.Name(), err)

@@ -134,9 +134,9 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 		}
 	}
 	if f.NouveauLoaded && !f.NouveauBlacklisted {
-		p.blacklist = &fileEdit{Path: BlacklistPath, After: blacklistContent}
-		d.Add(p.blacklist.Change())
-		d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+		if err := planBlacklist(ctx, h, p, &d); err != nil {
+			return d, err
+		}
 	}
 
 	var reason string
@@ -179,6 +179,21 @@ func (m *Driver) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	d.State = p
 	return d, nil
+}
+
+// planBlacklist plans the file that keeps nouveau from claiming the GPU,
+// and the initramfs rebuild that makes it hold at boot.
+func planBlacklist(ctx context.Context, h modules.Host, p *driverPlan, d *plan.Diff) error {
+	e, err := diffFile(ctx, h.Conn(), BlacklistPath, blacklistContent)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.Name(), err)
+	}
+	if e != nil {
+		p.blacklist = e
+		e.addTo(d)
+		d.Add(plan.Change{Resource: "command:update-initramfs -u", Action: plan.Run})
+	}
+	return nil
 }
 
 // checkAvailable makes sure apt can install every missing package, and on

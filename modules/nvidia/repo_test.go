@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // signedRepo is a flat apt repository with fake toolkit packages at one
@@ -136,8 +138,7 @@ func TestToolkitRepositorySigned(t *testing.T) {
 	repo := newSignedRepo(t, "1.18.0-1")
 	apt := privateApt(t)
 	args := repoArgs(t, repo, repo.Key, apt)
-	ctx := context.Background()
-	d := timeline(t, ctx, newLocalHost(), "nvidia_container_toolkit", args)
+	d := moduletest.Timeline(t, moduletest.Local(), filepath.Dir(filepath.Dir(args["keyring"].(string))), "nvidia_container_toolkit", args)
 	if len(d.Changes) != 2 {
 		t.Errorf("want the keyring and the source list, got %+v", d.Changes)
 	}
@@ -161,8 +162,8 @@ func TestToolkitRepositoryWrongKey(t *testing.T) {
 	_, other := newGPGKey(t)
 	args := repoArgs(t, repo, other, privateApt(t))
 	ctx := context.Background()
-	h := newLocalHost()
-	m := newModule(t, "nvidia_container_toolkit", args)
+	h := moduletest.Local()
+	m := moduletest.New(t, "nvidia_container_toolkit", args)
 	d, err := m.Check(ctx, h)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
 // toolkitBinDir writes the three toolkit binaries as an air-gapped
@@ -50,8 +51,8 @@ func TestToolkitBinariesValidate(t *testing.T) {
 // TestToolkitBinariesWrongVersion: binaries of another release are refused
 // in check, before the host is touched.
 func TestToolkitBinariesWrongVersion(t *testing.T) {
-	h := newLocalHost()
-	m := newModule(t, "nvidia_container_toolkit", map[string]any{
+	h := moduletest.Local()
+	m := moduletest.New(t, "nvidia_container_toolkit", map[string]any{
 		"when_no_gpu": "install", "source": "binaries", "binaries_dir": toolkitBinDir(t, "1.17.8"), "configure_containerd": false,
 	})
 	_, err := m.Check(context.Background(), h)
@@ -65,23 +66,23 @@ func TestToolkitBinariesWrongVersion(t *testing.T) {
 // /usr/bin, and then changes nothing; no apt source or package appears.
 func TestToolkitBinariesOnRealHost(t *testing.T) {
 	dir := toolkitBinDir(t, "1.18.0")
-	h := startHost(t)
+	h := moduletest.Start(t, 1)[0]
 	args := map[string]any{"when_no_gpu": "install", "source": "binaries", "binaries_dir": dir, "configure_containerd": false}
-	hostTimeline(t, h, "nvidia_container_toolkit", args)
+	h.Timeline(t, "nvidia_container_toolkit", args)
 	for _, n := range toolkitBinaries {
 		want, _ := os.ReadFile(filepath.Join(dir, n))
-		if got := h.th.Run(t, "sha256sum /usr/bin/"+n+" | cut -d' ' -f1; test -x /usr/bin/"+n+" && echo executable"); !strings.Contains(got, sha(want)) || !strings.Contains(got, "executable") {
+		if got := h.TH.Run(t, "sha256sum /usr/bin/"+n+" | cut -d' ' -f1; test -x /usr/bin/"+n+" && echo executable"); !strings.Contains(got, sha(want)) || !strings.Contains(got, "executable") {
 			t.Errorf("/usr/bin/%s on the host: %q", n, got)
 		}
 	}
-	if out := h.th.Run(t, "ls /etc/apt/sources.list.d/; dpkg-query -W nvidia-container-toolkit 2>&1 || true"); strings.Contains(out, "nvidia-container-toolkit.list") || strings.Contains(out, "1.18") {
+	if out := h.TH.Run(t, "ls /etc/apt/sources.list.d/; dpkg-query -W nvidia-container-toolkit 2>&1 || true"); strings.Contains(out, "nvidia-container-toolkit.list") || strings.Contains(out, "1.18") {
 		t.Errorf("binaries must not touch apt:\n%s", out)
 	}
 	// A changed binary on the controller is an update of that file only.
 	if err := os.WriteFile(filepath.Join(dir, "nvidia-ctk"), append(mustRead(t, filepath.Join(dir, "nvidia-ctk")), 'x'), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d, err := modules.CheckOnly(context.Background(), newModule(t, "nvidia_container_toolkit", args), h)
+	d, err := modules.CheckOnly(context.Background(), moduletest.New(t, "nvidia_container_toolkit", args), h)
 	if err != nil || len(d.Changes) != 1 || d.Changes[0].Resource != "file:/usr/bin/nvidia-ctk" {
 		t.Fatalf("after changing nvidia-ctk on the controller: %+v %v", d.Changes, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -60,47 +61,34 @@ func readIfExists(ctx context.Context, c conn.Conn, path string) (string, bool, 
 	return string(b), true, nil
 }
 
-// fileEdit is a pending write of a managed file.
+// fileEdit is a pending write of a managed file, planned by fileplan: its
+// changes and how to write or undo it.
 type fileEdit struct {
-	Path, Before, After string
-	Exists              bool
-	Mode                fs.FileMode
+	*fileplan.File
+	changes []plan.Change
 }
 
-// diffFile returns the edit that makes path hold want, or nil when it does.
+// diffFile returns the edit that makes path hold want (an existing file
+// keeps its mode and owner, a new one gets 0644), or nil when it does.
 func diffFile(ctx context.Context, c conn.Conn, path, want string) (*fileEdit, error) {
-	have, ok, err := readIfExists(ctx, c, path)
-	if err != nil {
+	var d plan.Diff
+	f, err := fileplan.Check(ctx, c, fileplan.Want{Path: path, Content: []byte(want)}, &d)
+	if err != nil || !f.Changed() {
 		return nil, err
 	}
-	if ok && have == want {
-		return nil, nil
-	}
-	return &fileEdit{Path: path, Before: have, After: want, Exists: ok}, nil
+	return &fileEdit{File: f, changes: d.Changes}, nil
 }
 
-// Change renders the edit for the plan.
-func (e *fileEdit) Change() plan.Change {
-	a := plan.Update
-	if !e.Exists {
-		a = plan.Create
+// addTo adds the edit's changes to d.
+func (e *fileEdit) addTo(d *plan.Diff) {
+	for _, c := range e.changes {
+		d.Add(c)
 	}
-	return plan.Change{Resource: "file:" + e.Path, Action: a, Field: "content", Before: e.Before, After: e.After, Content: true}
 }
 
 // Write applies the edit, creating the directory when needed.
 func (e *fileEdit) Write(ctx context.Context, h modules.Host) error {
-	dir := e.Path[:strings.LastIndex(e.Path, "/")+1]
-	if dir != "" && dir != "/" {
-		if _, err := run(ctx, h, "mkdir -p "+conn.Quote(dir)); err != nil {
-			return err
-		}
-	}
-	mode := e.Mode
-	if mode == 0 {
-		mode = 0o644
-	}
-	if err := h.Conn().WriteFile(ctx, e.Path, []byte(e.After), conn.FileAttrs{Mode: mode}); err != nil {
+	if _, err := e.Apply(ctx, h.Conn(), fileplan.Options{Parents: true, Log: h.Log()}); err != nil {
 		return fmt.Errorf("%s: %w", h.Name(), err)
 	}
 	return nil

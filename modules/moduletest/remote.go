@@ -1,8 +1,7 @@
-package hosttest
+package moduletest
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ type Remote struct {
 
 // Start starts n test hosts (skipping, or failing under
 // GPUCTL_TEST_HOSTS=require, where they cannot run) and dials each as root.
-func Start(t *testing.T, n int, opts ...testhosts.Option) []*Remote {
+func Start(t testing.TB, n int, opts ...testhosts.Option) []*Remote {
 	t.Helper()
 	var out []*Remote
 	for _, th := range testhosts.Start(t, n, opts...) {
@@ -52,64 +51,38 @@ func (r *Remote) Timeline(t *testing.T, name string, args map[string]any, paths 
 	return TimelineSnap(t, r.Host, r.snap(t, paths), name, args)
 }
 
+// TimelineModule is Timeline that also returns the applied module.
+func (r *Remote) TimelineModule(t *testing.T, name string, args map[string]any, paths ...string) (plan.Diff, modules.Module) {
+	t.Helper()
+	return TimelineModule(t, r.Host, r.snap(t, paths), name, args)
+}
+
 // Snap returns a snapshot function of the host's files for TimelineSnap.
 func (r *Remote) snap(t *testing.T, paths []string) func() string {
 	all := append(append([]string{}, testhosts.DefaultHashPaths...), paths...)
 	return func() string { return r.TH.Snapshot(t, all...) }
 }
 
-// NoChange asserts that a fresh module has nothing to do on the host, and
-// returns what it registers.
+// NoChange asserts that a fresh module has nothing to do on the host.
 func (r *Remote) NoChange(t *testing.T, name string, args map[string]any) map[string]any {
 	t.Helper()
-	m := New(t, name, args)
-	d, err := m.Check(context.Background(), r.Host)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if !d.Empty() {
-		t.Fatalf("%s: expected no change, got %+v", name, d.Changes)
-	}
-	return Result(m)
+	return NoChange(t, r.Host, name, args)
 }
 
-// Apply runs one task as a real run does (check, then apply when needed)
-// and returns the diff and what the module registers.
+// CheckOnly runs one check as --check does.
+func (r *Remote) CheckOnly(t *testing.T, name string, args map[string]any) (plan.Diff, error) {
+	t.Helper()
+	return CheckOnly(t, r.Host, name, args)
+}
+
+// Apply runs one task as a real run does.
 func (r *Remote) Apply(t *testing.T, name string, args map[string]any) (plan.Diff, map[string]any, error) {
 	t.Helper()
-	ctx := context.Background()
-	m := New(t, name, args)
-	d, err := m.Check(ctx, r.Host)
-	if err == nil && !d.Empty() {
-		err = m.Apply(ctx, r.Host, d)
-	}
-	return d, Result(m), err
+	return Apply(t, r.Host, name, args)
 }
 
 // Run runs cmd as root on the host and returns its trimmed output.
 func (r *Remote) Run(t *testing.T, cmd string) string {
 	t.Helper()
 	return r.TH.Run(t, cmd)
-}
-
-// Result is what `register` would get from m, or nil.
-func Result(m modules.Module) map[string]any {
-	if rs, ok := m.(modules.Resulter); ok {
-		return rs.Result()
-	}
-	return nil
-}
-
-// BadArgs asserts that building the module fails with an error containing
-// want: bad arguments are refused before any host is touched.
-func BadArgs(t *testing.T, name string, args map[string]any, want string) {
-	t.Helper()
-	_, err := modules.New(name, args)
-	if err == nil {
-		t.Errorf("%s %v: accepted, want error containing %q", name, args, want)
-		return
-	}
-	if !strings.Contains(err.Error(), want) {
-		t.Errorf("%s %v: error %q, want it to contain %q", name, args, err, want)
-	}
 }
