@@ -89,22 +89,24 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 
 	t.Run("waits for the dpkg lock", func(t *testing.T) {
 		// Hold dpkg's frontend lock the way dpkg does (an fcntl write lock),
-		// for a few seconds, as unattended-upgrades would.
-		holder := `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die; ` +
-			`my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; sleep 6'`
-		go h.TH.Output("root", holder)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(h.TH.Run(t, "ps -eo args | grep -c '[F]_SETLKW' || true"), "1") {
-			if time.Now().After(deadline) {
-				t.Fatal("lock holder did not start")
+		// as unattended-upgrades would, until the module says it waits (so a
+		// slow machine can't let the lock go before apt gets there).
+		holdDpkgLock(t, h)
+		released := make(chan struct{})
+		go func() {
+			defer close(released)
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if strings.Contains(h.LogText(), "waiting for the apt/dpkg lock") {
+					break
+				}
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		time.Sleep(500 * time.Millisecond)
+			releaseDpkgLock(t, h)
+		}()
 		start := time.Now()
 		if _, _, err := h.Apply(t, "apt", map[string]any{"name": "gpuctl-dep", "state": "absent", "lock_timeout": 60}); err != nil {
 			t.Fatal(err)
 		}
+		<-released
 		waited := time.Since(start)
 		if !strings.Contains(h.LogText(), "waiting for the apt/dpkg lock") || !strings.Contains(h.LogText(), "perl") {
 			t.Fatalf("no waiting message; log:\n%s", h.LogText())
@@ -113,14 +115,13 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 	})
 
 	t.Run("lock timeout names the holder", func(t *testing.T) {
-		go h.TH.Output("root", `perl -e 'use Fcntl; open(my $f, ">>", "/var/lib/dpkg/lock-frontend"); my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s); sleep 8'`)
-		time.Sleep(1500 * time.Millisecond)
+		holdDpkgLock(t, h)
 		_, _, err := h.Apply(t, "apt", map[string]any{"name": "gpuctl-dep", "lock_timeout": "2s"})
+		releaseDpkgLock(t, h)
 		if err == nil || !strings.Contains(err.Error(), "still held by process") {
 			t.Fatalf("err = %v", err)
 		}
 		t.Log(err)
-		time.Sleep(7 * time.Second)
 	})
 
 	t.Run("wrong key is refused", func(t *testing.T) {
@@ -163,4 +164,44 @@ func TestAptRepositoryAndPackages(t *testing.T) {
 			t.Fatal(moduletest.Describe(d))
 		}
 	})
+}
+
+// dpkgLockHolder takes dpkg's frontend lock as dpkg does (an fcntl write
+// lock) and keeps it until /run/gpuctl-release-dpkg appears (at most a
+// minute, so a failed test leaves no holder behind).
+const dpkgLockHolder = `rm -f /run/gpuctl-release-dpkg; perl -e 'use Fcntl; ` +
+	`open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die; ` +
+	`my $s = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $s) or die "lock: $!"; ` +
+	`open(my $m, ">", "/run/gpuctl-dpkg-held"); close($m); ` +
+	`for (1..300) { last if -e "/run/gpuctl-release-dpkg"; select(undef, undef, undef, 0.2) }'; rm -f /run/gpuctl-dpkg-held`
+
+// holdDpkgLock starts dpkgLockHolder and returns once it holds the lock.
+func holdDpkgLock(t *testing.T, h *moduletest.Remote) {
+	t.Helper()
+	h.TH.Run(t, "rm -f /run/gpuctl-dpkg-held")
+	go h.TH.Output("root", dpkgLockHolder)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(h.TH.Run(t, "test -e /run/gpuctl-dpkg-held && echo held || true"), "held"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("dpkg lock holder did not start")
+		}
+	}
+}
+
+// releaseDpkgLock ends the holder and waits until the lock is free. It may
+// run in a goroutine, so it reports with t.Error only.
+func releaseDpkgLock(t *testing.T, h *moduletest.Remote) {
+	if _, err := h.TH.Output("root", "touch /run/gpuctl-release-dpkg"); err != nil {
+		t.Error(err)
+		return
+	}
+	held := func() bool {
+		out, err := h.TH.Output("root", "test -e /run/gpuctl-dpkg-held && echo held || true")
+		return err == nil && strings.Contains(out, "held")
+	}
+	for deadline := time.Now().Add(30 * time.Second); held(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("dpkg lock holder did not end")
+			return
+		}
+	}
 }
