@@ -249,4 +249,3 @@ func TestUnarchiveZipLikeAnsible(t *testing.T) {
 		})
 	}
 }
-
