@@ -84,6 +84,9 @@ func (m *Unarchive) Validate() error {
 	if err := m.Mode.Validate(); err != nil {
 		return err
 	}
+	if len(m.ExtraOpts) > 0 && strings.HasSuffix(strings.ToLower(m.Src), ".zip") {
+		return fmt.Errorf("extra_opts %q: tar options, and src %s is a zip (use include/exclude)", m.ExtraOpts, m.Src)
+	}
 	for _, o := range m.ExtraOpts {
 		if !strings.HasPrefix(o, "-") {
 			return fmt.Errorf("extra_opts %q: expected tar options such as --strip-components=1", o)

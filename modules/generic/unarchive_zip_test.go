@@ -3,6 +3,7 @@ package generic_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
@@ -95,7 +97,7 @@ func TestUnarchiveZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = moduletest.Timeline(t, h, dest, "unarchive", args)
-	if len(d.Changes) != 2 || d.Changes[0].Field != "mtime" || d.Changes[1].Field != "sha256" || d.Changes[1].Resource != "file:"+conf {
+	if len(d.Changes) != 1 || d.Changes[0].Field != "sha256" || d.Changes[0].Resource != "file:"+conf {
 		t.Errorf("changed member:\n%s", moduletest.Describe(d))
 	}
 	now := time.Now()
@@ -173,7 +175,12 @@ func TestUnarchiveZipSlip(t *testing.T) {
 }
 
 func TestUnarchiveZipBadArgs(t *testing.T) {
-	_, _, err := moduletest.Apply(t, moduletest.Local(), "unarchive", map[string]any{"src": writeZip(t, appZip), "dest": t.TempDir(), "extra_opts": "-j"})
+	// A zip not named .zip passes Validate; its contents give it away.
+	unnamed := filepath.Join(t.TempDir(), "app.pkg")
+	if err := os.Rename(writeZip(t, appZip), unnamed); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := moduletest.Apply(t, moduletest.Local(), "unarchive", map[string]any{"src": unnamed, "dest": t.TempDir(), "extra_opts": "-j"})
 	if err == nil || !strings.Contains(err.Error(), "extra_opts are tar options") {
 		t.Errorf("extra_opts on a zip: %v", err)
 	}
@@ -247,5 +254,54 @@ func TestUnarchiveZipLikeAnsible(t *testing.T) {
 				t.Errorf("gpuctl changed=%v:\n%s\nansible changed=%v:\n%s", changed[1], g, changed[0], a)
 			}
 		})
+	}
+}
+
+// On a real host (which has no unzip): a controller zip planned and
+// written over SFTP with mode, owner and group; a changed member is one
+// change; include; a zip-slip archive is refused with dest untouched; a
+// zip on the host (remote_src) asks for the package unzip.
+func TestUnarchiveZipHost(t *testing.T) {
+	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "app.zip", "dest": "/opt/x", "extra_opts": "-j"}, "is a zip")
+	r := moduletest.Start(t, 1)[0]
+	archive := writeZip(t, appZip)
+	r.Run(t, "mkdir -p /opt/zapp /opt/zinc")
+	args := map[string]any{"src": archive, "dest": "/opt/zapp", "owner": "daemon", "group": "daemon", "mode": "o-rwx"}
+	r.Timeline(t, "ansible.builtin.unarchive", args, "/opt/zapp")
+	out := r.Run(t, "/opt/zapp/app-1.0/bin/app; cd /opt/zapp/app-1.0 && stat -c '%n %a %U %G %y' . bin/app etc/app.conf README; readlink link; command -v unzip; find /tmp -name '*.zip' | wc -l")
+	want := "app\n. 750 daemon daemon\nbin/app 750 daemon daemon 2025-03-01 12:00:00.000000000 +0000\n" +
+		"etc/app.conf 640 daemon daemon 2025-03-01 12:00:00.000000000 +0000\nREADME 640 daemon daemon 2025-03-01 12:00:00.000000000 +0000\nREADME\n0"
+	if strings.Replace(out, ". 750 daemon daemon 2025-03-01 12:00:00.000000000 +0000", ". 750 daemon daemon", 1) != want {
+		t.Errorf("host:\n%s\nwant:\n%s", out, want)
+	}
+	r.Run(t, "echo changed > /opt/zapp/app-1.0/README")
+	d := r.Timeline(t, "unarchive", args, "/opt/zapp")
+	if len(d.Changes) != 1 || d.Changes[0].Resource != "file:/opt/zapp/app-1.0/README" {
+		t.Errorf("changes:\n%s", moduletest.Describe(d))
+	}
+	r.Run(t, "chown root /opt/zapp/app-1.0/etc/app.conf")
+	d = r.Timeline(t, "unarchive", args, "/opt/zapp")
+	if len(d.Changes) != 1 || d.Changes[0].Field != "owner" || d.Changes[0].Before != "root" {
+		t.Errorf("owner changes:\n%s", moduletest.Describe(d))
+	}
+	r.Timeline(t, "unarchive", map[string]any{"src": archive, "dest": "/opt/zinc", "include": []any{"*/etc/*"}}, "/opt/zinc")
+	if out := r.Run(t, "cd /opt/zinc && find . | sort"); out != ".\n./app-1.0\n./app-1.0/etc\n./app-1.0/etc/app.conf" {
+		t.Errorf("include:\n%s", out)
+	}
+	before := r.Run(t, "find / -xdev -name evil 2>/dev/null | wc -l; ls -A /opt/zinc")
+	_, _, err := r.Apply(t, "unarchive", map[string]any{"src": writeZip(t, []zipEntry{{"ok", "x", 0o644}, {"../../tmp/evil", "x", 0o644}}), "dest": "/opt/zinc"})
+	if err == nil || !strings.Contains(err.Error(), "zip-slip") {
+		t.Errorf("zip-slip: %v", err)
+	}
+	if after := r.Run(t, "find / -xdev -name evil 2>/dev/null | wc -l; ls -A /opt/zinc"); after != before {
+		t.Errorf("zip-slip wrote something:\n%s\nbefore:\n%s", after, before)
+	}
+	r.Run(t, "mkdir -p /opt/zr")
+	if err := r.C.WriteFile(context.Background(), "/root/app.zip", makeZip(t, appZip), conn.FileAttrs{Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = r.Apply(t, "unarchive", map[string]any{"src": "/root/app.zip", "dest": "/opt/zr", "remote_src": true})
+	if err == nil || !strings.Contains(err.Error(), "install the package unzip") {
+		t.Errorf("remote zip without unzip: %v", err)
 	}
 }

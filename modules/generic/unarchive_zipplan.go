@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -97,6 +98,12 @@ func (m *Unarchive) planZip(ctx context.Context, h modules.Host, members []zipMe
 			st.write, st.touch = true, true
 		}
 	}
+	// A member whose contents change gets the archive's mtime with them:
+	// one change, not two.
+	d.Changes = slices.DeleteFunc(d.Changes, func(ch plan.Change) bool {
+		st := byPath[ch.Resource]
+		return ch.Field == "mtime" && st != nil && st.write
+	})
 	return zp, nil
 }
 
