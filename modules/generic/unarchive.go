@@ -20,7 +20,7 @@ func init() {
 		Name:    "unarchive",
 		Summary: "Unpack a tar (plain, gz, bz2, xz, zst) or zip archive from the controller or the host into a directory (ansible.builtin.unarchive)",
 		CheckMode: "A tar is compared with dest by the host's `tar --diff`, as Ansible does; a zip from the controller is read " +
-			"by gpuctl itself and each member compared over SFTP (type, size, sha256, mode, mtime, owner), so the host needs " +
+			"by gpuctl itself and each member compared over SFTP (type, sha256 of the contents, mode, mtime, owner), so the host needs " +
 			"no unzip (Ansible's needs unzip and zipinfo there); a zip on the host (remote_src) is compared with the host's " +
 			"unzip. Each member that is missing or differs is reported. Changes nothing; a controller archive is never left " +
 			"on the host. Zip members that would land outside dest (absolute, .., under the archive's own symlink) are refused.",

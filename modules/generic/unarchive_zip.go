@@ -18,7 +18,7 @@ import (
 )
 
 // A zip from the controller is read here with archive/zip and planned
-// member by member against what dest holds (type, size, sha256, mode,
+// member by member against what dest holds (type, sha256, mode,
 // mtime, owner), then written over the connection's atomic WriteFile: the
 // host needs no unzip, which Ansible's ZipArchive requires. Ansible
 // compares the same things (with CRC32 for the checksum) through zipinfo.

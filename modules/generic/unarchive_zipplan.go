@@ -29,7 +29,7 @@ type zipStep struct {
 type zipPlan struct{ steps []*zipStep }
 
 // planZip compares each member with its path under dest and adds the
-// differences to d: folders and links by stat, files by size and sha256
+// differences to d: folders and links by stat, files by sha256
 // (one command for all of them), then mode, owner, group and mtime.
 func (m *Unarchive) planZip(ctx context.Context, h modules.Host, members []zipMember, d *plan.Diff) (*zipPlan, error) {
 	zp := &zipPlan{}
