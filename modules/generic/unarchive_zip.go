@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -34,8 +36,10 @@ type zipMember struct {
 	name     string      // relative to dest, cleaned, no trailing slash
 	mode     fs.FileMode // type and permission bits as unpacked
 	mtime    time.Time
-	data     []byte // contents, or the target of a symlink
-	implicit bool   // a parent folder the archive does not list
+	link     string    // a symlink's target
+	file     *zip.File // a file's member, read again to write it
+	sha256   string    // of a file's contents
+	implicit bool      // a parent folder the archive does not list
 }
 
 func (z zipMember) isDir() bool  { return z.mode.IsDir() }
@@ -63,10 +67,8 @@ func zipMembers(data []byte, include, exclude []string) (names []string, out []z
 		}
 		names = append(names, f.Name)
 		zm := zipMember{name: name, mode: memberMode(f), mtime: f.Modified.Truncate(time.Second)}
-		if !zm.isDir() {
-			if zm.data, err = readMember(f); err != nil {
-				return nil, nil, err
-			}
+		if err := zm.read(f); err != nil {
+			return nil, nil, err
 		}
 		if zm.isLink() {
 			links[name] = true
@@ -120,6 +122,30 @@ func memberMode(f *zip.File) fs.FileMode {
 		return typ | 0o644
 	}
 	return typ | m.Perm() | m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+}
+
+// read takes a link's target, or hashes a file's contents as they stream
+// by: a large archive's members are not all held in memory at once.
+func (zm *zipMember) read(f *zip.File) error {
+	switch {
+	case zm.isDir():
+	case zm.isLink():
+		b, err := readMember(f)
+		zm.link = string(b)
+		return err
+	default:
+		rc, err := f.Open()
+		if err != nil {
+			return fmt.Errorf("member %s: %w", f.Name, err)
+		}
+		defer rc.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, rc); err != nil {
+			return fmt.Errorf("member %s: %w", f.Name, err)
+		}
+		zm.file, zm.sha256 = f, hex.EncodeToString(h.Sum(nil))
+	}
+	return nil
 }
 
 func readMember(f *zip.File) ([]byte, error) {

@@ -58,9 +58,9 @@ func (m *Unarchive) planZip(ctx context.Context, h modules.Host, members []zipMe
 		case !ok && zm.isDir():
 			st.write = true
 			d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "state", After: "directory"})
-		case zm.isLink() && (!ok || !fi.IsLink() || fi.Link != string(zm.data)):
+		case zm.isLink() && (!ok || !fi.IsLink() || fi.Link != zm.link):
 			st.write = true
-			ch := plan.Change{Resource: res, Action: plan.Create, Field: "link", After: string(zm.data)}
+			ch := plan.Change{Resource: res, Action: plan.Create, Field: "link", After: zm.link}
 			if ok {
 				ch.Action, ch.Before = plan.Update, fi.Link
 				if !fi.IsLink() {
@@ -75,7 +75,7 @@ func (m *Unarchive) planZip(ctx context.Context, h modules.Host, members []zipMe
 			if ok && m.KeepNewer && fi.ModTime.After(zm.mtime) {
 				continue // keep_newer: the host's file is newer, leave it
 			}
-			blobs = append(blobs, fileplan.BytesBlob(p, zm.data, want, from))
+			blobs = append(blobs, fileplan.Blob{Path: p, Mode: want, SHA256: zm.sha256, Size: int64(zm.file.UncompressedSize64), From: from})
 			byPath[res] = st
 			if ok && !fi.ModTime.Equal(zm.mtime) {
 				st.touch = true
@@ -157,12 +157,16 @@ func (st *zipStep) applyEntry(ctx context.Context, c conn.Conn, m *Unarchive) er
 				return err
 			}
 		}
-		if err := conn.Symlink(ctx, c, string(st.data), st.path); err != nil {
+		if err := conn.Symlink(ctx, c, st.link, st.path); err != nil {
 			return err
 		}
 		return conn.Chown(ctx, c, st.path, m.Owner, m.Group)
 	case st.write:
-		if err := c.WriteFile(ctx, st.path, st.data, conn.FileAttrs{Mode: st.want, Owner: m.Owner, Group: m.Group}); err != nil {
+		data, err := readMember(st.file)
+		if err != nil {
+			return err
+		}
+		if err := c.WriteFile(ctx, st.path, data, conn.FileAttrs{Mode: st.want, Owner: m.Owner, Group: m.Group}); err != nil {
 			return fmt.Errorf("write %s: %w", st.path, err)
 		}
 	default:
