@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -17,8 +18,14 @@ import (
 // the controller to read it. Each member's contents are compared with
 // `unzip -p | cmp`, folders by existence, modes and owners by stat.
 
+// tarName is a name no one gives a zip: its check costs no extra command.
+var tarName = regexp.MustCompile(`\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst))$`)
+
 // remoteIsZip reads the first bytes of the host's archive.
 func (m *Unarchive) remoteIsZip(ctx context.Context, h modules.Host) (bool, error) {
+	if tarName.MatchString(m.Src) {
+		return false, nil
+	}
 	r, err := h.Conn().Run(ctx, "head -c 4 -- "+conn.Quote(m.Src))
 	if err != nil {
 		return false, fmt.Errorf("unarchive: read %s: %w", m.Src, err)
