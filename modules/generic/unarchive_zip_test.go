@@ -268,10 +268,10 @@ func TestUnarchiveZipHost(t *testing.T) {
 	r.Run(t, "mkdir -p /opt/zapp /opt/zinc")
 	args := map[string]any{"src": archive, "dest": "/opt/zapp", "owner": "daemon", "group": "daemon", "mode": "o-rwx"}
 	r.Timeline(t, "ansible.builtin.unarchive", args, "/opt/zapp")
-	out := r.Run(t, "/opt/zapp/app-1.0/bin/app; cd /opt/zapp/app-1.0 && stat -c '%n %a %U %G %y' . bin/app etc/app.conf README; readlink link; command -v unzip; find /tmp -name '*.zip' | wc -l")
+	out := r.Run(t, "/opt/zapp/app-1.0/bin/app; cd /opt/zapp/app-1.0 && stat -c '%n %a %U %G' . && stat -c '%n %a %U %G %y' bin/app etc/app.conf README; readlink link; command -v unzip; find /tmp -name '*.zip' | wc -l")
 	want := "app\n. 750 daemon daemon\nbin/app 750 daemon daemon 2025-03-01 12:00:00.000000000 +0000\n" +
 		"etc/app.conf 640 daemon daemon 2025-03-01 12:00:00.000000000 +0000\nREADME 640 daemon daemon 2025-03-01 12:00:00.000000000 +0000\nREADME\n0"
-	if strings.Replace(out, ". 750 daemon daemon 2025-03-01 12:00:00.000000000 +0000", ". 750 daemon daemon", 1) != want {
+	if out != want {
 		t.Errorf("host:\n%s\nwant:\n%s", out, want)
 	}
 	r.Run(t, "echo changed > /opt/zapp/app-1.0/README")
@@ -288,12 +288,12 @@ func TestUnarchiveZipHost(t *testing.T) {
 	if out := r.Run(t, "cd /opt/zinc && find . | sort"); out != ".\n./app-1.0\n./app-1.0/etc\n./app-1.0/etc/app.conf" {
 		t.Errorf("include:\n%s", out)
 	}
-	before := r.Run(t, "find / -xdev -name evil 2>/dev/null | wc -l; ls -A /opt/zinc")
+	before := r.Run(t, "ls -A /tmp /opt /opt/zinc")
 	_, _, err := r.Apply(t, "unarchive", map[string]any{"src": writeZip(t, []zipEntry{{"ok", "x", 0o644}, {"../../tmp/evil", "x", 0o644}}), "dest": "/opt/zinc"})
 	if err == nil || !strings.Contains(err.Error(), "zip-slip") {
 		t.Errorf("zip-slip: %v", err)
 	}
-	if after := r.Run(t, "find / -xdev -name evil 2>/dev/null | wc -l; ls -A /opt/zinc"); after != before {
+	if after := r.Run(t, "ls -A /tmp /opt /opt/zinc"); after != before {
 		t.Errorf("zip-slip wrote something:\n%s\nbefore:\n%s", after, before)
 	}
 	r.Run(t, "mkdir -p /opt/zr")
