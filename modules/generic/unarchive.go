@@ -18,9 +18,12 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "unarchive",
-		Summary: "Unpack a tar archive (plain, gz, bz2, xz) from the controller or the host into a directory (ansible.builtin.unarchive)",
-		CheckMode: "Compares the archive with dest using the host's `tar --diff`, as Ansible does, and reports each " +
-			"member that is missing or differs. Changes nothing; a controller archive is streamed, never left on the host.",
+		Summary: "Unpack a tar (plain, gz, bz2, xz, zst) or zip archive from the controller or the host into a directory (ansible.builtin.unarchive)",
+		CheckMode: "A tar is compared with dest by the host's `tar --diff`, as Ansible does; a zip from the controller is read " +
+			"by gpuctl itself and each member compared over SFTP (type, sha256 of the contents, mode, mtime, owner), so the host needs " +
+			"no unzip (Ansible's needs unzip and zipinfo there); a zip on the host (remote_src) is compared with the host's " +
+			"unzip. Each member that is missing or differs is reported. Changes nothing; a controller archive is never left " +
+			"on the host. Zip members that would land outside dest (absolute, .., under the archive's own symlink) are refused.",
 		Example: `- name: The CNI plugins
   ansible.builtin.unarchive:
     src: cni-plugins-linux-amd64-v1.5.1.tgz
@@ -30,23 +33,24 @@ func init() {
 	})
 }
 
-// Unarchive is ansible.builtin.unarchive for tar archives, with GNU tar on
-// the host deciding and extracting as Ansible's TgzArchive does. A
+// Unarchive is ansible.builtin.unarchive. Tar archives are decided and
+// extracted by GNU tar on the host as Ansible's TgzArchive does; a
 // controller archive goes to tar's standard input, so no copy is left on
-// the host.
+// the host. Zip archives: see unarchive_zip.go (controller) and
+// unarchive_unzip.go (remote_src).
 type Unarchive struct {
 	Src       string   `yaml:"src" required:"true" doc:"the archive: on the controller (searched under files/ as copy does), or on the host with remote_src"`
 	Dest      string   `yaml:"dest" required:"true" doc:"an existing directory to unpack into"`
 	RemoteSrc bool     `yaml:"remote_src" doc:"src is a path on the host"`
 	Copy      *bool    `yaml:"copy" doc:"Ansible's older spelling: copy: false means remote_src: true"`
 	Creates   string   `yaml:"creates" doc:"skip when this path exists on the host"`
-	ExtraOpts []string `yaml:"extra_opts" doc:"more tar options, such as --strip-components=1"`
-	Exclude   []string `yaml:"exclude" doc:"members not to unpack (tar --exclude)"`
-	Include   []string `yaml:"include" doc:"unpack only these members"`
-	KeepNewer bool     `yaml:"keep_newer" doc:"do not replace files newer than the archive's (tar --keep-newer-files)"`
+	ExtraOpts []string `yaml:"extra_opts" doc:"more tar options, such as --strip-components=1 (not for zip archives)"`
+	Exclude   []string `yaml:"exclude" doc:"members not to unpack (tar --exclude; fnmatch patterns for a zip)"`
+	Include   []string `yaml:"include" doc:"unpack only these members (fnmatch patterns for a zip)"`
+	KeepNewer bool     `yaml:"keep_newer" doc:"do not replace files newer than the archive's (tar --keep-newer-files; for a controller zip, by mtime)"`
 	ListFiles bool     `yaml:"list_files" doc:"register the archive's members as files"`
-	Owner     string   `yaml:"owner" doc:"owner of the unpacked files (tar --owner, as root)"`
-	Group     string   `yaml:"group" doc:"group of the unpacked files (tar --group, as root)"`
+	Owner     string   `yaml:"owner" doc:"owner of the unpacked files (tar --owner, as root; set on each zip member)"`
+	Group     string   `yaml:"group" doc:"group of the unpacked files (tar --group, as root; set on each zip member)"`
 	Mode      Mode     `yaml:"mode" doc:"mode of every unpacked member and its top folder, octal or symbolic (\"0755\", \"u+x\"), as Ansible sets it"`
 
 	local  string
@@ -79,6 +83,9 @@ func (m *Unarchive) Validate() error {
 	}
 	if err := m.Mode.Validate(); err != nil {
 		return err
+	}
+	if len(m.ExtraOpts) > 0 && strings.HasSuffix(strings.ToLower(m.Src), ".zip") {
+		return fmt.Errorf("extra_opts %q: tar options, and src %s is a zip (use include/exclude)", m.ExtraOpts, m.Src)
 	}
 	for _, o := range m.ExtraOpts {
 		if !strings.HasPrefix(o, "-") {
@@ -181,6 +188,17 @@ func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 	if err := m.load(ctx, h); err != nil {
 		return d, err
 	}
+	if isZip(m.data) {
+		return m.checkZip(ctx, h)
+	}
+	if m.RemoteSrc {
+		if z, err := m.remoteIsZip(ctx, h); err != nil || z {
+			if err != nil {
+				return d, err
+			}
+			return m.checkUnzip(ctx, h)
+		}
+	}
 	if m.ListFiles {
 		r, err := m.run(ctx, h, m.tar("--list"))
 		if err != nil || r.ExitCode != 0 {
@@ -252,6 +270,12 @@ func (m *Unarchive) load(ctx context.Context, h modules.Host) error {
 func (m *Unarchive) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil
+	}
+	switch st := d.State.(type) {
+	case *zipPlan:
+		return st.apply(ctx, h, m)
+	case *unzipPlan:
+		return st.apply(ctx, h, m)
 	}
 	if err := m.load(ctx, h); err != nil {
 		return err
