@@ -3,8 +3,8 @@ package facts
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
