@@ -230,12 +230,29 @@ func isCall(expr string, i int) bool {
 
 // matchingParen is the index of the parenthesis closing the one at i, or -1.
 func matchingParen(expr string, i int) int {
-	end := -1
-	depth := 0
-	scanFrom := expr[i:]
+	end, depth := -1, 0
+	outsideQuotes(expr, i, func(k int) bool {
+		switch expr[k] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				end = k
+				return false
+			}
+		}
+		return true
+	})
+	return end
+}
+
+// outsideQuotes calls f with each index of s from i on that is outside a string literal,
+// until f returns false.
+func outsideQuotes(s string, i int, f func(k int) bool) {
 	var quote byte
-	for k := 0; k < len(scanFrom); k++ {
-		c := scanFrom[k]
+	for k := i; k < len(s); k++ {
+		c := s[k]
 		switch {
 		case quote != 0:
 			if c == '\\' {
@@ -245,16 +262,12 @@ func matchingParen(expr string, i int) int {
 			}
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-			if depth == 0 {
-				return i + k
+		default:
+			if !f(k) {
+				return
 			}
 		}
 	}
-	return end
 }
 
 // chainedConditionals rewrites each {{ }} block of src holding a chain of conditionals into
@@ -285,30 +298,22 @@ func chainedConditionals(src string) string {
 
 // blockEnd is the index after the "}}" closing the block whose body starts at i, or -1.
 func blockEnd(src string, i int) int {
-	var quote byte
-	depth := 0
-	for k := i; k < len(src); k++ {
-		c := src[k]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				k++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
+	end, depth := -1, 0
+	outsideQuotes(src, i, func(k int) bool {
+		switch c := src[k]; {
 		case c == '(' || c == '[' || c == '{':
 			depth++
 		case c == ')' || c == ']':
 			depth--
 		case c == '}' && depth == 0 && k+1 < len(src) && src[k+1] == '}':
-			return k + 2
+			end = k + 2
+			return false
 		case c == '}':
 			depth--
 		}
-	}
-	return -1
+		return true
+	})
+	return end
 }
 
 // rewriteBlock rewrites one "{{ … }}" block when it holds a chain of conditionals or a
