@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -69,26 +68,8 @@ func TestUnexpectedRebootFailsOnlyThatHost(t *testing.T) {
 	hosts := testhosts.Start(t, 2)
 	dir := t.TempDir()
 	inv := inventory(t, dir, hosts, nil)
-	writeFile(t, dir, "pb.yaml", `
-- hosts: all
-  tasks:
-    - copy: {dest: /opt/step1, content: "1\n"}
-    - name: slow step
-      shell: {cmd: "sleep 40 && touch /opt/step2", creates: /opt/step2}
-    - copy: {dest: /opt/step3, content: "3\n"}
-`)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := gpuctlCmd(ctx, dir, "run", "pb.yaml", "-i", inv)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	victim := hosts[1]
-	waitFor(t, 60*time.Second, func() bool {
-		return victim.Run(t, "pgrep -x sleep >/dev/null && echo y || echo n") == "y"
-	})
+	cmd, out := startSlowPlay(t, dir, inv, 40, 4*time.Minute, victim)
 	oldBoot := victim.Run(t, "cat /proc/sys/kernel/random/boot_id")
 	// The reboot may close this session before it returns; the boot id
 	// checked below proves it happened.

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,25 +21,7 @@ func TestFrozenHostIsUnreachableWithinKeepalive(t *testing.T) {
 	dir := t.TempDir()
 	ka := map[string]string{"gpuctl_ssh_keepalive_interval": "2", "gpuctl_ssh_keepalive_count_max": "3"}
 	inv := inventory(t, dir, hosts, map[string]map[string]string{hosts[0].Name: ka, hosts[1].Name: ka})
-	writeFile(t, dir, "pb.yaml", `
-- hosts: all
-  tasks:
-    - copy: {dest: /opt/step1, content: "1\n"}
-    - name: slow step
-      shell: {cmd: "sleep 15 && touch /opt/step2", creates: /opt/step2}
-    - copy: {dest: /opt/step3, content: "3\n"}
-`)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := gpuctlCmd(ctx, dir, "run", "pb.yaml", "-i", inv)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, func() bool {
-		return hosts[1].Run(t, "pgrep -x sleep >/dev/null && echo y || echo n") == "y"
-	})
+	cmd, out := startSlowPlay(t, dir, inv, 15, 3*time.Minute, hosts[1])
 	hosts[1].Freeze(t)
 	frozen := time.Now()
 	thawed := false
@@ -79,6 +63,37 @@ func TestFrozenHostIsUnreachableWithinKeepalive(t *testing.T) {
 			t.Errorf("%s after re-run: %q", h.Name, got)
 		}
 	}
+}
+
+// slowPlay copies step1, runs a "slow step" (pb.yaml:5) that sleeps, then
+// copies step3: a fault injected during the sleep lands mid-task.
+const slowPlay = `
+- hosts: all
+  tasks:
+    - copy: {dest: /opt/step1, content: "1\n"}
+    - name: slow step
+      shell: {cmd: "sleep %d && touch /opt/step2", creates: /opt/step2}
+    - copy: {dest: /opt/step3, content: "3\n"}
+`
+
+// startSlowPlay writes slowPlay with a sleep of sleep seconds, starts gpuctl
+// on it in the background (killed after limit) and returns once the slow
+// step sleeps on h; out collects the run's output.
+func startSlowPlay(t *testing.T, dir, inv string, sleep int, limit time.Duration, h testhosts.Host) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	writeFile(t, dir, "pb.yaml", fmt.Sprintf(slowPlay, sleep))
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	cmd := gpuctlCmd(ctx, dir, "run", "pb.yaml", "-i", inv)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		return h.Run(t, "pgrep -x sleep >/dev/null && echo y || echo n") == "y"
+	})
+	return cmd, out
 }
 
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
