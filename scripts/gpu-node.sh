@@ -297,8 +297,24 @@ evidence() {
 		local svc
 		svc=$(innode "kubectl get svc model-server -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}'")
 		echo "== model-server Service $svc"
-		innode "curl -s http://$svc/; echo; curl -s -X POST http://$svc/predict -d '[0,1,2,3,4,5,6,7,8,9]'; echo"
+		innode "curl -s http://$svc/; echo; curl -s -X POST -H content-type:application/json http://$svc/predict -d '[0,1,2,3,4,5,6,7,8,9]'; echo"
 	} 2>&1 | tee "$OUT/evidence.txt"
+}
+
+# split_cpus: the servers (the node, so the pod, and the host's server) on the lower half of the CPUs, the load
+# generator on the upper half, each through a cgroup cpuset. Without it the three compete under cgroup weights
+# that differ (a pod without a CPU request has cpu.weight 1 inside kubepods), and the pod path measured the
+# scheduler, not the container: 17-29% behind the host on 2026-12-06, with the host's own runs 20% apart.
+split_cpus() {
+	local n lo hi
+	n=$(nproc)
+	lo=0-$((n / 2 - 1)) hi=$((n / 2))-$((n - 1))
+	grep -qw cpuset /sys/fs/cgroup/cgroup.controllers || { echo "no cpuset controller: CPUs not split"; return 0; }
+	echo +cpuset >/sys/fs/cgroup/cgroup.subtree_control
+	mkdir -p /sys/fs/cgroup/gpuhost /sys/fs/cgroup/gpubench
+	echo "$lo" >/sys/fs/cgroup/gpunode/cpuset.cpus && echo "$lo" >/sys/fs/cgroup/gpuhost/cpuset.cpus &&
+		echo "$hi" >/sys/fs/cgroup/gpubench/cpuset.cpus || { echo "cpuset write failed"; return 0; }
+	echo "servers (node, host) on CPUs $lo, load generator on $hi"
 }
 
 # measure: the same seed model server in the pod (through its Service) and on this machine (gpuctl serve, same
@@ -306,10 +322,13 @@ evidence() {
 # the Open Inference Protocol binary path, pod and host alternating $REPS times (the spread shows the noise).
 measure() {
 	local svc podip host=$GW:18090 pid name path u r
+	[ -s "$W/init.pid" ] || die "measure: no node running (gpu-node.sh all first)"
 	svc=$(innode "kubectl get svc model-server -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}'")
 	# the pod straight at its IP too: separates the container's cost from the Service's (kube-proxy DNAT)
 	podip=$(innode "kubectl get pods -l app.kubernetes.io/instance=model-server -o jsonpath='{.items[0].status.podIP}'"):${svc##*:}
-	LD_LIBRARY_PATH=/usr/local/nvidia/lib64 "$C/bin/gpuctl" serve --addr "$host" --device=auto >"$OUT/serve-host.log" 2>&1 &
+	split_cpus
+	(echo $BASHPID >/sys/fs/cgroup/gpuhost/cgroup.procs 2>/dev/null
+		exec env LD_LIBRARY_PATH=/usr/local/nvidia/lib64 "$C/bin/gpuctl" serve --addr "$host" --device=auto) >"$OUT/serve-host.log" 2>&1 &
 	pid=$!
 	for r in $(seq 1 50); do curl -sf "http://$host/v2/health/ready" >/dev/null && break; sleep 0.2; done
 	name=$(curl -s "http://$host/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["model"]["name"])' 2>/dev/null)
@@ -319,8 +338,9 @@ measure() {
 	for path in /predict "/v2/models/$name/infer"; do
 		for r in $(seq 1 "${REPS:-2}"); do
 			for u in "pod-service:$svc" "pod-ip:$podip" "host:$host"; do
-				nsenter -t "$(cat "$W/init.pid")" -n "$C/bin/gpubench" load -label "${u%%:*} $path" -url "http://${u#*:}$path" \
-					-conc "${CONC:-64}" -width 10 -dur "${DUR:-5s}" -json "$OUT/throughput.jsonl" 2>&1 | tail -2
+				(echo $BASHPID >/sys/fs/cgroup/gpubench/cgroup.procs 2>/dev/null
+					exec nsenter -t "$(cat "$W/init.pid")" -n "$C/bin/gpubench" load -label "${u%%:*} $path" -url "http://${u#*:}$path" \
+					-conc "${CONC:-64}" -width 10 -dur "${DUR:-5s}" -json "$OUT/throughput.jsonl") 2>&1 | tail -2
 			done
 		done
 	done
