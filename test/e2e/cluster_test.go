@@ -135,9 +135,10 @@ func TestCluster(t *testing.T) {
 	tm.mark("workloads: Service via DNS across nodes, nodeSelector, taint")
 
 	// 3. The validation playbook: what can pass passes, GPU items skip with the reason.
-	r = gpuctl(10*time.Minute, "run", "validate.yaml", "-i", invPath)
+	// --detailed-exitcode: a validation that passes changes nothing (exit 2 would mean it did).
+	r = gpuctl(10*time.Minute, "run", "validate.yaml", "-i", invPath, "--detailed-exitcode")
 	if r.code != 0 {
-		t.Errorf("gpuctl run validate.yaml: %s", r)
+		t.Errorf("gpuctl run validate.yaml --detailed-exitcode: want exit 0 (passed, nothing changed): %s", r)
 	}
 	t.Logf("validate.yaml:\n%s", tail(r.stdout, 60))
 	if !strings.Contains(strings.ToLower(r.stdout), "skip") {
