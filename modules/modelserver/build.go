@@ -23,12 +23,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 )
 
 // Paths inside the image gpuctl builds.
 const (
 	imageBinary    = "/usr/local/bin/gpuctl"
-	imageModelDir  = "/models"
+	imageModelDir  = manifest.ModelDir
 	imageUser      = "65532:65532" // nobody-like; the server needs no privileges
 	imageBuildRepo = "gpuctl.local/model-server"
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -242,8 +243,8 @@ func (m *ModelServer) verifyKube(ctx context.Context, h modules.Host, c *kubecli
 
 func (m *ModelServer) selector() string {
 	set := labels.Set{}
-	for k, v := range m.selectorLabels() {
-		set[k] = v.(string)
+	for k, v := range manifest.SelectorLabels(m.Name) {
+		set[k] = v
 	}
 	return set.AsSelector().String()
 }
@@ -284,7 +285,7 @@ func (m *ModelServer) explainPods(ctx context.Context, c *kubeclient.Client) str
 func (m *ModelServer) explainPod(ctx context.Context, c *kubeclient.Client, name string) string {
 	s := c.ExplainPod(ctx, m.Namespace, name)
 	tail := int64(30)
-	logs, err := c.Kube.CoreV1().Pods(m.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: "server", TailLines: &tail}).DoRaw(ctx)
+	logs, err := c.Kube.CoreV1().Pods(m.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: manifest.ContainerName, TailLines: &tail}).DoRaw(ctx)
 	if err == nil && len(logs) > 0 {
 		s += "\n    logs (last 30 lines):\n      " + strings.ReplaceAll(strings.TrimRight(string(logs), "\n"), "\n", "\n      ")
 	}

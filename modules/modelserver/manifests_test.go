@@ -7,10 +7,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -60,7 +62,7 @@ func TestObjectsSeedDefaults(t *testing.T) {
 	if c.ReadinessProbe.HTTPGet.Path != "/v2/health/ready" || c.LivenessProbe.HTTPGet.Path != "/v2/health/live" || c.ReadinessProbe.HTTPGet.Port.String() != "http" {
 		t.Fatalf("probes %+v %+v", c.ReadinessProbe, c.LivenessProbe)
 	}
-	if strings.Join(c.Args, " ") != "--addr=0.0.0.0:8000 --device=auto" || len(c.Command) != 0 {
+	if strings.Join(c.Args, " ") != "--addr=0.0.0.0:8000 --device=auto --drain-delay=5s" || len(c.Command) != 0 {
 		t.Fatalf("args %v", c.Args)
 	}
 	if !labelsMatch(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
@@ -70,6 +72,15 @@ func TestObjectsSeedDefaults(t *testing.T) {
 	if s.Spec.Type != corev1.ServiceTypeClusterIP || s.Spec.Ports[0].Port != 8000 || s.Spec.Ports[0].TargetPort.String() != "http" || !labelsMatch(s.Spec.Selector, d.Spec.Template.Labels) {
 		t.Fatalf("service %+v", s.Spec)
 	}
+}
+
+func volume(ps corev1.PodSpec, name string) *corev1.Volume {
+	for i := range ps.Volumes {
+		if ps.Volumes[i].Name == name {
+			return &ps.Volumes[i]
+		}
+	}
+	return nil
 }
 
 func labelsMatch(sel, labels map[string]string) bool {
@@ -108,13 +119,13 @@ func TestObjectsModelSources(t *testing.T) {
 	d := toTyped[appsv1.Deployment](t, objs[1])
 	ps := d.Spec.Template.Spec
 	c := ps.Containers[0]
-	if len(ps.NodeSelector) != 0 || len(ps.Tolerations) != 0 || c.Resources.Limits != nil {
+	if len(ps.NodeSelector) != 0 || len(ps.Tolerations) != 0 || c.Resources.Limits["nvidia.com/gpu"] != (resource.Quantity{}) {
 		t.Fatalf("CPU deployment has placement or limits: %+v %+v %+v", ps.NodeSelector, ps.Tolerations, c.Resources)
 	}
-	if strings.Join(c.Args, " ") != "--addr=0.0.0.0:8000 --device=auto --model=/models/seed.json --precision=tf32" {
+	if strings.Join(c.Args, " ") != "--addr=0.0.0.0:8000 --device=auto --model=/models/seed.json --drain-delay=5s --precision=tf32" {
 		t.Fatalf("args %v", c.Args)
 	}
-	if ps.Volumes[0].ConfigMap.Name != "model-server-model" || c.VolumeMounts[0].MountPath != "/models" || d.Spec.Template.Annotations[modelHashAnnotation] != lm.Combined {
+	if v := volume(ps, "model"); v == nil || v.ConfigMap == nil || v.ConfigMap.Name != "model-server-model" || c.VolumeMounts[1].MountPath != "/models" || d.Spec.Template.Annotations[manifest.ModelHashAnnotation] != lm.Combined {
 		t.Fatalf("volume %+v mount %+v ann %v", ps.Volumes, c.VolumeMounts, d.Spec.Template.Annotations)
 	}
 
@@ -122,7 +133,7 @@ func TestObjectsModelSources(t *testing.T) {
 	m = decodeMS(t, map[string]any{"image": "r.io/s:v1", "model": arch, "model_from": "host_path"})
 	objs, _ = m.objects(m.Image, lm)
 	d = toTyped[appsv1.Deployment](t, objs[0])
-	if v := d.Spec.Template.Spec.Volumes[0].HostPath; v == nil || v.Path != "/var/lib/gpuctl/models/model-server" {
+	if v := volume(d.Spec.Template.Spec, "model"); v == nil || v.HostPath == nil || v.HostPath.Path != "/var/lib/gpuctl/models/model-server" {
 		t.Fatalf("hostPath %+v", d.Spec.Template.Spec.Volumes)
 	}
 
@@ -130,7 +141,7 @@ func TestObjectsModelSources(t *testing.T) {
 	m = decodeMS(t, map[string]any{"model": arch})
 	objs, _ = m.objects("gpuctl.local/model-server:0123", lm)
 	d = toTyped[appsv1.Deployment](t, objs[0])
-	if len(d.Spec.Template.Spec.Volumes) != 0 || !strings.Contains(strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "--model=/models/seed.json") {
+	if volume(d.Spec.Template.Spec, "model") != nil || !strings.Contains(strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "--model=/models/seed.json") {
 		t.Fatalf("image model %+v", d.Spec.Template.Spec)
 	}
 
@@ -189,6 +200,15 @@ func TestValidate(t *testing.T) {
 		{map[string]any{"deploy": false, "image": "r.io/x:1"}, "deploy: false"},
 		{map[string]any{"mode": "other"}, "expected one of"},
 		{map[string]any{"replicas": -1}, "negative"},
+		{map[string]any{"cpu_request": "two"}, "cpu_request"},
+		{map[string]any{"memory_limit": "-1Gi"}, "positive"},
+		{map[string]any{"memory_request": "2Gi", "memory_limit": "1Gi"}, "more than memory_limit"},
+		{map[string]any{"termination_grace_period": "30s"}, "longer than drain_delay"},
+		{map[string]any{"termination_grace_period": "60s", "extra_args": []any{"--shutdown-timeout=1m"}}, "longer than drain_delay"},
+		{map[string]any{"termination_grace_period": "45500ms"}, "whole seconds"},
+		{map[string]any{"drain_delay": "-1s"}, "negative"},
+		{map[string]any{"extra_args": []any{"--drain-delay=1s"}}, "set by the module"},
+		{map[string]any{"run_as_user": -1}, "negative"},
 	} {
 		_, err := modules.New("model_server", tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -210,5 +230,75 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("image_import %v: err %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// The module's Deployment carries the hardening of runtime/deploy: a
+// startup probe, a grace period longer than the drain, a non-root user
+// under RuntimeDefault seccomp with no capabilities and a read-only root
+// (with /tmp writable for the CUDA JIT cache), resources, and scrape
+// annotations. Each can be turned off from the arguments.
+func TestObjectsHardened(t *testing.T) {
+	m := decodeMS(t, map[string]any{"image": "r.io/s:v1"})
+	objs, err := m.objects(m.Image, &loadedModel{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := toTyped[appsv1.Deployment](t, objs[0])
+	ps := d.Spec.Template.Spec
+	c := ps.Containers[0]
+	if c.Name != "server" {
+		t.Errorf("container %q: validate.yaml, gpu-node.sh and the log tail expect server", c.Name)
+	}
+	if p := c.StartupProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/v2/health/live" || p.FailureThreshold*p.PeriodSeconds < 60 {
+		t.Errorf("startup probe %+v", p)
+	}
+	if c.LivenessProbe.InitialDelaySeconds != 0 {
+		t.Errorf("liveness waits for the startup probe, not a guessed delay: %+v", c.LivenessProbe)
+	}
+	if g := ps.TerminationGracePeriodSeconds; g == nil || *g != 45 {
+		t.Errorf("grace period %v, want 45", g)
+	}
+	psc := ps.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 || psc.RunAsGroup == nil || *psc.RunAsGroup != 65532 ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v", psc)
+	}
+	csc := c.SecurityContext
+	if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation || csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem ||
+		csc.Capabilities == nil || len(csc.Capabilities.Drop) != 1 || csc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container securityContext %+v", csc)
+	}
+	if v := volume(ps, "tmp"); v == nil || v.EmptyDir == nil || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/tmp" || c.VolumeMounts[0].ReadOnly {
+		t.Errorf("no writable /tmp: %+v %+v", ps.Volumes, c.VolumeMounts)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != "CUDA_CACHE_PATH" || !strings.HasPrefix(c.Env[0].Value, "/tmp/") {
+		t.Errorf("env %+v: the CUDA JIT cache needs a writable dir", c.Env)
+	}
+	r := c.Resources
+	if r.Requests.Cpu().String() != "250m" || r.Requests.Memory().String() != "256Mi" || r.Limits.Memory().String() != "8Gi" {
+		t.Errorf("resources %+v", r)
+	}
+	if a := d.Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "8000" || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("annotations %v", a)
+	}
+
+	m = decodeMS(t, map[string]any{"image": "r.io/s:v1", "run_as_user": 0, "run_as_group": 0, "read_only_root_filesystem": false,
+		"cpu_request": "", "memory_request": "", "memory_limit": "", "scrape_annotations": false, "drain_delay": 0, "gpus": 0})
+	objs, err = m.objects(m.Image, &loadedModel{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = toTyped[appsv1.Deployment](t, objs[0])
+	ps = d.Spec.Template.Spec
+	c = ps.Containers[0]
+	if psc := ps.SecurityContext; psc.RunAsNonRoot != nil || psc.RunAsUser != nil || psc.RunAsGroup != nil {
+		t.Errorf("run_as_user 0 keeps the image's user: %+v", psc)
+	}
+	if *c.SecurityContext.ReadOnlyRootFilesystem || len(c.Resources.Requests)+len(c.Resources.Limits) != 0 || len(d.Spec.Template.Annotations) != 0 {
+		t.Errorf("knobs off: %+v %+v %v", c.SecurityContext, c.Resources, d.Spec.Template.Annotations)
+	}
+	if strings.Contains(strings.Join(c.Args, " "), "--drain-delay") {
+		t.Errorf("drain_delay 0: %v", c.Args)
 	}
 }

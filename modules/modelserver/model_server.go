@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
@@ -65,8 +67,15 @@ type ModelServer struct {
 	ModelFrom           string            `yaml:"model_from" choices:"image,configmap,host_path" doc:"how model files reach the pod: baked into the built image (default when gpuctl builds it), a ConfigMap (default with image; under 1 MiB), or a hostPath directory uploaded to this host"`
 	ServiceType         string            `yaml:"service_type" default:"ClusterIP" choices:"ClusterIP,NodePort" doc:"type of the Service"`
 	NodePort            int               `yaml:"node_port" doc:"with NodePort, the port (30000-32767); empty lets the cluster choose"`
-	CPU                 string            `yaml:"cpu" doc:"CPU request, e.g. 500m"`
-	Memory              string            `yaml:"memory" doc:"memory request and limit, e.g. 1Gi"`
+	CPURequest          string            `yaml:"cpu_request" default:"250m" doc:"the container's CPU request; \"\" sets none"`
+	MemoryRequest       string            `yaml:"memory_request" default:"256Mi" doc:"the container's memory request; \"\" sets none"`
+	MemoryLimit         string            `yaml:"memory_limit" default:"8Gi" doc:"the container's memory limit (the CUDA context and batches need headroom over the request); \"\" sets none"`
+	DrainDelay          time.Duration     `yaml:"drain_delay" default:"5s" doc:"the server's --drain-delay: after SIGTERM it keeps serving this long with readiness false, so the Service stops sending before the listener closes; 0 disables"`
+	TerminationGrace    time.Duration     `yaml:"termination_grace_period" default:"45s" doc:"the pod's terminationGracePeriodSeconds; must be longer than drain_delay plus the server's --shutdown-timeout (30s unless set in extra_args)"`
+	RunAsUser           int64             `yaml:"run_as_user" default:"65532" doc:"pod runAsUser, with runAsNonRoot; 0 keeps the image's user and allows root (e.g. when the NVIDIA runtime's device nodes are not readable by others)"`
+	RunAsGroup          int64             `yaml:"run_as_group" default:"65532" doc:"pod runAsGroup with run_as_user; 0 keeps the image's group"`
+	ReadOnlyRoot        bool              `yaml:"read_only_root_filesystem" default:"true" doc:"the container's readOnlyRootFilesystem; /tmp is a writable emptyDir and CUDA_CACHE_PATH points into it. false when a runtime hook must write into the container's root (some NVIDIA CDI hook versions update ld.so.cache there)"`
+	ScrapeAnnotations   bool              `yaml:"scrape_annotations" default:"true" doc:"add prometheus.io/scrape, port and path (/metrics) annotations to the pods"`
 
 	// Host mode.
 	Address    string `yaml:"address" default:"0.0.0.0" doc:"host mode: address to listen on"`
@@ -92,9 +101,9 @@ func (m *ModelServer) Validate() error {
 		if !strings.HasPrefix(a, "-") {
 			return fmt.Errorf("extra_args: %q is not a flag (write --flag=value)", a)
 		}
-		for _, own := range []string{"--addr", "--model", "--device"} {
+		for _, own := range []string{"--addr", "--model", "--device", "--drain-delay"} {
 			if a == own || strings.HasPrefix(a, own+"=") {
-				return fmt.Errorf("extra_args: %s is set by the module (use the port, address, model or device arguments)", own)
+				return fmt.Errorf("extra_args: %s is set by the module (use the port, address, model, device or drain_delay arguments)", own)
 			}
 		}
 	}
@@ -174,6 +183,9 @@ func (m *ModelServer) validateKube() error {
 				return fmt.Errorf("tolerations[%d]: unknown field %q (key, operator, value, effect, tolerationSeconds)", i, k)
 			}
 		}
+	}
+	if err := m.validatePod(); err != nil {
+		return err
 	}
 	if err := validNamespace(m.ContainerdNamespace); err != nil {
 		return err
@@ -268,3 +280,59 @@ var (
 	_ modules.Module   = (*ModelServer)(nil)
 	_ modules.Messager = (*ModelServer)(nil)
 )
+
+// validatePod checks the pod's resources, shutdown timing and user.
+func (m *ModelServer) validatePod() error {
+	quantities := map[string]resource.Quantity{}
+	for _, q := range []struct{ arg, v string }{{"cpu_request", m.CPURequest}, {"memory_request", m.MemoryRequest}, {"memory_limit", m.MemoryLimit}} {
+		if q.v == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.v)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", q.arg, q.v, err)
+		}
+		if v.Sign() <= 0 {
+			return fmt.Errorf("%s %q must be positive (\"\" sets none)", q.arg, q.v)
+		}
+		quantities[q.arg] = v
+	}
+	req, hasReq := quantities["memory_request"]
+	lim, hasLim := quantities["memory_limit"]
+	if hasReq && hasLim && req.Cmp(lim) > 0 {
+		return fmt.Errorf("memory_request %s is more than memory_limit %s", m.MemoryRequest, m.MemoryLimit)
+	}
+	if m.DrainDelay < 0 {
+		return fmt.Errorf("drain_delay %s is negative", m.DrainDelay)
+	}
+	if m.TerminationGrace%time.Second != 0 || m.TerminationGrace <= 0 {
+		return fmt.Errorf("termination_grace_period %s: want whole seconds, at least 1s", m.TerminationGrace)
+	}
+	shutdown, err := m.shutdownTimeout()
+	if err != nil {
+		return err
+	}
+	if need := m.DrainDelay + shutdown; m.TerminationGrace <= need {
+		return fmt.Errorf("termination_grace_period %s must be longer than drain_delay %s plus the server's shutdown timeout %s, or SIGKILL cuts a drain short", m.TerminationGrace, m.DrainDelay, shutdown)
+	}
+	if m.RunAsUser < 0 || m.RunAsGroup < 0 {
+		return errors.New("run_as_user and run_as_group must not be negative")
+	}
+	return nil
+}
+
+// shutdownTimeout is the server's --shutdown-timeout from extra_args, or
+// its default.
+func (m *ModelServer) shutdownTimeout() (time.Duration, error) {
+	const flag = "--shutdown-timeout="
+	d := 30 * time.Second // gpuctl serve's default
+	for _, a := range m.ExtraArgs {
+		if v, ok := strings.CutPrefix(a, flag); ok {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil {
+				return 0, fmt.Errorf("extra_args: %s%s: %w", flag, v, err)
+			}
+		}
+	}
+	return d, nil
+}
