@@ -204,7 +204,7 @@ func (m *Alternatives) Apply(ctx context.Context, h modules.Host, d plan.Diff) e
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
+	op, err := modules.StateOf[*accountOp](h, "alternatives", d)
 	if err != nil {
 		return err
 	}

@@ -228,7 +228,7 @@ func (m *AuthorizedKey) Apply(ctx context.Context, h modules.Host, d plan.Diff) 
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	p, err := stateOf[*authKeyPlan](ctx, h, d, m.Check)
+	p, err := modules.StateOf[*authKeyPlan](h, "authorized_key", d)
 	if err != nil {
 		return err
 	}

@@ -208,7 +208,7 @@ func (m *BlockInFile) insertAt(text string, lines []string) int {
 }
 
 func (m *BlockInFile) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "blockinfile", d)
 	if err != nil {
 		return err
 	}

@@ -83,25 +83,6 @@ func absPath(name, p string) error {
 	return nil
 }
 
-// stateOf recovers the plan Check left in the diff; an engine that lost it
-// (a diff decoded from JSON) gets a fresh Check instead of a wrong apply.
-func stateOf[T any](ctx context.Context, h modules.Host, d plan.Diff, check func(context.Context, modules.Host) (plan.Diff, error)) (T, error) {
-	if p, ok := d.State.(T); ok {
-		return p, nil
-	}
-	d, err := check(ctx, h)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	p, ok := d.State.(T)
-	if !ok {
-		var zero T
-		return zero, fmt.Errorf("check left no plan (state %T)", d.State)
-	}
-	return p, nil
-}
-
 // fileResult is what file-writing modules register.
 func fileResult(key, p, backupFile string) map[string]any {
 	r := map[string]any{key: p}

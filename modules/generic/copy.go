@@ -123,7 +123,7 @@ func (m *Copy) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if dp, ok := d.State.(*copyDirPlan); ok {
 		return dp.apply(ctx, h, m)
 	}
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "copy", d)
 	if err != nil {
 		return err
 	}

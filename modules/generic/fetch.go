@@ -117,9 +117,9 @@ func (m *Fetch) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil // the local copy is up to date
 	}
-	data, ok := d.State.([]byte)
-	if !ok {
-		return errors.New("fetch: apply without a diff from check")
+	data, err := modules.StateOf[[]byte](h, "fetch", d)
+	if err != nil {
+		return err
 	}
 	if _, err := conn.Output(ctx, h.Local(), conn.Join("mkdir", "-p", "--", filepath.Dir(m.local))); err != nil {
 		return fmt.Errorf("fetch: %w", err)

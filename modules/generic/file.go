@@ -299,7 +299,7 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	op, err := stateOf[*fileOp](ctx, h, d, m.Check)
+	op, err := modules.StateOf[*fileOp](h, "file", d)
 	if err != nil {
 		return err
 	}

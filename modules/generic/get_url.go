@@ -169,7 +169,7 @@ func (m *GetURL) destSum(ctx context.Context, h modules.Host, p string) (string,
 }
 
 func (m *GetURL) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	p, err := stateOf[*getPlan](ctx, h, d, m.Check)
+	p, err := modules.StateOf[*getPlan](h, "get_url", d)
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func (m *Group) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	op, err := stateOf[*accountOp](ctx, h, d, m.Check)
+	op, err := modules.StateOf[*accountOp](h, "group", d)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (m *IniFile) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 }
 
 func (m *IniFile) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "ini_file", d)
 	if err != nil {
 		return err
 	}

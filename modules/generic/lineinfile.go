@@ -149,7 +149,7 @@ func (m *LineInFile) Apply(ctx context.Context, h modules.Host, d plan.Diff) err
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "lineinfile", d)
 	if err != nil {
 		return err
 	}

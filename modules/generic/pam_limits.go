@@ -127,7 +127,7 @@ func (m *PamLimits) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 }
 
 func (m *PamLimits) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "pam_limits", d)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func (m *Replace) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "replace", d)
 	if err != nil {
 		return err
 	}

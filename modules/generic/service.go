@@ -188,7 +188,7 @@ func (m *Service) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	op, err := stateOf[*serviceOp](ctx, h, d, m.Check)
+	op, err := modules.StateOf[*serviceOp](h, "service", d)
 	if err != nil {
 		return err
 	}

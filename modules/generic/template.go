@@ -103,7 +103,7 @@ func (m *Template) Apply(ctx context.Context, h modules.Host, d plan.Diff) error
 	if d.Empty() {
 		return nil // Check found nothing to do
 	}
-	cp, err := stateOf[*contentPlan](ctx, h, d, m.Check)
+	cp, err := modules.StateOf[*contentPlan](h, "template", d)
 	if err != nil {
 		return err
 	}

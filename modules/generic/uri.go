@@ -216,7 +216,7 @@ func (m *URI) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if d.Empty() {
 		return nil
 	}
-	p, err := stateOf[*uriPlan](ctx, h, d, m.Check)
+	p, err := modules.StateOf[*uriPlan](h, "uri", d)
 	if err != nil {
 		return err
 	}

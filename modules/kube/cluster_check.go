@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -135,9 +134,9 @@ func (m *ClusterCheck) Check(ctx context.Context, h modules.Host) (plan.Diff, er
 }
 
 func (m *ClusterCheck) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*checkState)
-	if !ok {
-		return errors.New("cluster_check: Apply called without this module's Check")
+	st, err := modules.StateOf[*checkState](h, "cluster_check", d)
+	if err != nil {
+		return err
 	}
 	results, err := m.run(ctx, h, st.client, true)
 	m.items = results

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -199,9 +198,9 @@ func (m *CNI) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (m *CNI) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*cniState)
-	if !ok {
-		return errors.New("cni: Apply called without this module's Check")
+	st, err := modules.StateOf[*cniState](h, "cni", d)
+	if err != nil {
+		return err
 	}
 	if err := st.client.Execute(ctx, st.planned, ""); err != nil {
 		return err

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -188,9 +187,9 @@ func (m *DevicePlugin) rolledOut(ctx context.Context, st *pluginState) error {
 }
 
 func (m *DevicePlugin) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*pluginState)
-	if !ok {
-		return errors.New("device_plugin: Apply called without this module's Check")
+	st, err := modules.StateOf[*pluginState](h, "device_plugin", d)
+	if err != nil {
+		return err
 	}
 	c := st.client
 	if err := c.Execute(ctx, st.planned, ""); err != nil {
@@ -203,7 +202,7 @@ func (m *DevicePlugin) Apply(ctx context.Context, h modules.Host, d plan.Diff) e
 	if !m.Verify {
 		return nil
 	}
-	err := kubeclient.Wait(ctx, func(ctx context.Context) (bool, string, error) {
+	err = kubeclient.Wait(ctx, func(ctx context.Context) (bool, string, error) {
 		n, err := c.Kube.CoreV1().Nodes().Get(ctx, st.node, metav1.GetOptions{})
 		if err != nil {
 			return false, "", c.Wrap("get", "node/"+st.node, err)

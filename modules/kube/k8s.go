@@ -135,9 +135,9 @@ func (m *K8s) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (m *K8s) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*k8sState)
-	if !ok {
-		return errors.New("k8s: Apply called without this module's Check")
+	st, err := modules.StateOf[*k8sState](h, "k8s", d)
+	if err != nil {
+		return err
 	}
 	if err := st.client.Execute(ctx, st.planned, m.Namespace); err != nil {
 		return err

@@ -115,9 +115,9 @@ func (m *Label) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (m *Label) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*nodePatch)
-	if !ok {
-		return errors.New("label: Apply called without this module's Check")
+	st, err := modules.StateOf[*nodePatch](h, "label", d)
+	if err != nil {
+		return err
 	}
 	return st.send(ctx, false)
 }

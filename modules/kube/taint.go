@@ -179,9 +179,9 @@ func (m *Taint) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (m *Taint) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*taintState)
-	if !ok {
-		return errors.New("taint: Apply called without this module's Check")
+	st, err := modules.StateOf[*taintState](h, "taint", d)
+	if err != nil {
+		return err
 	}
 	return st.write(ctx, m, false)
 }

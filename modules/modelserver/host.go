@@ -2,7 +2,6 @@ package modelserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"path"
@@ -151,9 +150,9 @@ func orNone(s string) string {
 }
 
 func (m *ModelServer) applyHost(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*hostState)
-	if !ok {
-		return errors.New("model_server: Apply called without this module's Check")
+	st, err := modules.StateOf[*hostState](h, "model_server", d)
+	if err != nil {
+		return err
 	}
 	if err := st.files.apply(ctx, h); err != nil {
 		return err

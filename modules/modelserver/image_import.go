@@ -99,9 +99,9 @@ func (m *ImageImport) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 }
 
 func (m *ImageImport) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*importState)
-	if !ok {
-		return errors.New("image_import: Apply called without this module's Check")
+	st, err := modules.StateOf[*importState](h, "image_import", d)
+	if err != nil {
+		return err
 	}
 	return m.importer().execute(ctx, h, st)
 }

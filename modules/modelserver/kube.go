@@ -177,9 +177,9 @@ func (m *ModelServer) Reads() []string {
 }
 
 func (m *ModelServer) applyKube(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*kubeState)
-	if !ok {
-		return errors.New("model_server: Apply called without this module's Check")
+	st, err := modules.StateOf[*kubeState](h, "model_server", d)
+	if err != nil {
+		return err
 	}
 	if st.imports != nil {
 		im := importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}

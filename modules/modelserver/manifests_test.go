@@ -1,6 +1,8 @@
 package modelserver
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 func decodeMS(t *testing.T, args map[string]any) *ModelServer {
@@ -300,5 +303,17 @@ func TestObjectsHardened(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(c.Args, " "), "--drain-delay") {
 		t.Errorf("drain_delay 0: %v", c.Args)
+	}
+}
+
+// Apply without its Check's plan is refused, in both modes, before
+// anything is touched.
+func TestApplyWithoutCheck(t *testing.T) {
+	for _, args := range []map[string]any{{"image": "r.io/s:v1"}, {"mode": "host"}} {
+		m := decodeMS(t, args)
+		err := m.Apply(context.Background(), moduletest.Local(), plan.Diff{Changes: []plan.Change{{Resource: "x", Action: plan.Update}}})
+		if !errors.Is(err, modules.ErrNoCheckState) || !strings.Contains(err.Error(), "model_server") {
+			t.Errorf("%v: err %v, want ErrNoCheckState naming model_server", args, err)
+		}
 	}
 }

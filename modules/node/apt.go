@@ -108,7 +108,7 @@ func (a *Apt) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (a *Apt) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	s, err := stepsOf(d)
+	s, err := modules.StateOf[*steps](h, "apt", d)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func (r *AptKey) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 
 func (r *AptKey) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	r.applied = true
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "apt_key", d)
 }
 
 // Result is what Ansible's apt_key registers: before (the keys before any

@@ -278,7 +278,7 @@ func (r *AptRepository) Check(ctx context.Context, h modules.Host) (plan.Diff, e
 }
 
 func (r *AptRepository) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "apt_repository", d)
 }
 
 var (

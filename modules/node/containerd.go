@@ -245,9 +245,9 @@ func (c *Containerd) Check(ctx context.Context, h modules.Host) (plan.Diff, erro
 }
 
 func (c *Containerd) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, ok := d.State.(*containerdState)
-	if !ok {
-		return errors.New("apply called without a diff from check")
+	st, err := modules.StateOf[*containerdState](h, "containerd", d)
+	if err != nil {
+		return err
 	}
 	cn := h.Conn()
 	if err := st.pkgs.run(ctx, cn); err != nil {

@@ -70,7 +70,7 @@ func (m *DpkgSelections) Check(ctx context.Context, h modules.Host) (plan.Diff, 
 }
 
 func (m *DpkgSelections) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "dpkg_selections", d)
 }
 
 var (

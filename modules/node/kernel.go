@@ -165,7 +165,7 @@ func (k *Kernel) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (k *Kernel) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "kernel", d)
 }
 
 var _ modules.Module = (*Kernel)(nil)

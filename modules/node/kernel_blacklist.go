@@ -90,7 +90,7 @@ func (m *KernelBlacklist) Check(ctx context.Context, h modules.Host) (plan.Diff,
 }
 
 func (m *KernelBlacklist) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "kernel_blacklist", d)
 }
 
 var (

@@ -419,7 +419,7 @@ func (k *Kubeadm) planReset(ctx context.Context, c conn.Conn, n nodeState, s *st
 }
 
 func (k *Kubeadm) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "kubeadm", d)
 }
 
 var _ modules.Module = (*Kubeadm)(nil)

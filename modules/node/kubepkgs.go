@@ -150,7 +150,7 @@ func (k *KubernetesPackages) planApt(ctx context.Context, h modules.Host) (*step
 }
 
 func (k *KubernetesPackages) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	s, err := stepsOf(d)
+	s, err := modules.StateOf[*steps](h, "kubernetes_packages", d)
 	if err != nil {
 		return err
 	}

@@ -184,7 +184,7 @@ func confFiles(ctx context.Context, c conn.Conn) (map[string]string, error) {
 }
 
 func (m *Modprobe) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "modprobe", d)
 }
 
 var (

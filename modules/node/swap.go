@@ -232,7 +232,7 @@ func (s *Swap) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 }
 
 func (s *Swap) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "swap", d)
 }
 
 var _ modules.Module = (*Swap)(nil)

@@ -201,7 +201,7 @@ func (m *Sysctl) fixLines(text string) (*string, string) {
 }
 
 func (m *Sysctl) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	return applySteps(ctx, h, d)
+	return applySteps(ctx, h, "sysctl", d)
 }
 
 var (

@@ -71,18 +71,9 @@ func (s *steps) run(ctx context.Context, c conn.Conn) error {
 	return nil
 }
 
-// stepsOf recovers the steps a Check put into the diff.
-func stepsOf(d plan.Diff) (*steps, error) {
-	s, ok := d.State.(*steps)
-	if !ok || s == nil {
-		return nil, errors.New("apply called without a diff from check")
-	}
-	return s, nil
-}
-
 // applySteps is the Apply of every module whose Check returns steps.
-func applySteps(ctx context.Context, h modules.Host, d plan.Diff) error {
-	s, err := stepsOf(d)
+func applySteps(ctx context.Context, h modules.Host, module string, d plan.Diff) error {
+	s, err := modules.StateOf[*steps](h, module, d)
 	if err != nil {
 		return err
 	}

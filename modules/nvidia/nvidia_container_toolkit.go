@@ -304,9 +304,9 @@ func (m *Toolkit) checkContainerd(ctx context.Context, h modules.Host, p *toolki
 }
 
 func (m *Toolkit) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	p, ok := d.State.(*toolkitPlan)
-	if !ok {
-		return fmt.Errorf("%s: nvidia_container_toolkit: apply without a plan from check", h.Name())
+	p, err := modules.StateOf[*toolkitPlan](h, "nvidia_container_toolkit", d)
+	if err != nil {
+		return err
 	}
 	for _, e := range p.repo {
 		if err := e.Write(ctx, h); err != nil {

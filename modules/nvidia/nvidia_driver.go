@@ -225,9 +225,9 @@ func (m *Driver) checkAvailable(ctx context.Context, h modules.Host, pk driverPa
 }
 
 func (m *Driver) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	p, ok := d.State.(*driverPlan)
-	if !ok {
-		return fmt.Errorf("%s: nvidia_driver: apply without a plan from check", h.Name())
+	p, err := modules.StateOf[*driverPlan](h, "nvidia_driver", d)
+	if err != nil {
+		return err
 	}
 	if len(p.packages) > 0 {
 		cmd := "apt-get install -y --no-install-recommends " + conn.Join(p.packages...)
