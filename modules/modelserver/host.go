@@ -11,6 +11,7 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -87,7 +88,7 @@ func (m *ModelServer) checkHost(ctx context.Context, h modules.Host) (plan.Diff,
 	if err != nil {
 		return d, err
 	}
-	bi, err := inspectBinary(bin)
+	bi, err := image.InspectBinary(bin)
 	if err != nil {
 		return d, fmt.Errorf("binary: %w", err)
 	}
@@ -95,7 +96,7 @@ func (m *ModelServer) checkHost(ctx context.Context, h modules.Host) (plan.Diff,
 	if err != nil {
 		return d, err
 	}
-	if err := checkBinary(bin, bi, arch); err != nil {
+	if err := image.CheckBinary(bin, bi, arch); err != nil {
 		return d, err
 	}
 	bf, err := hashFile(bin)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -41,7 +42,7 @@ func TestModelServerHostMode(t *testing.T) {
 
 	t.Run("model file replaces the built-in", func(t *testing.T) {
 		pid := h.TH.Run(t, "systemctl show -p MainPID --value model-server")
-		margs := map[string]any{"model": seedModel(t, t.TempDir())}
+		margs := map[string]any{"model": imagetest.SeedModel(t, t.TempDir())}
 		for k, v := range args {
 			margs[k] = v
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/containerd"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -81,8 +83,8 @@ func validNamespace(ns string) error {
 	return nil
 }
 
-func (m *ImageImport) importer() importer {
-	return importer{Namespace: m.Namespace, RemoteDir: m.RemoteDir, Snapshotter: m.Snapshotter, AllPlatforms: m.AllPlatforms, Keep: m.KeepArchives}
+func (m *ImageImport) importer() containerd.Importer {
+	return containerd.Importer{Namespace: m.Namespace, RemoteDir: m.RemoteDir, Snapshotter: m.Snapshotter, AllPlatforms: m.AllPlatforms, Keep: m.KeepArchives}
 }
 
 func (m *ImageImport) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -90,7 +92,7 @@ func (m *ImageImport) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 	if err != nil {
 		return plan.Diff{}, err
 	}
-	d, st, err := m.importer().plan(ctx, h, srcs)
+	d, st, err := m.importer().Plan(ctx, h, srcs)
 	if err != nil {
 		return d, err
 	}
@@ -99,27 +101,27 @@ func (m *ImageImport) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 }
 
 func (m *ImageImport) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	st, err := modules.StateOf[*importState](h, "image_import", d)
+	st, err := modules.StateOf[*containerd.State](h, "image_import", d)
 	if err != nil {
 		return err
 	}
-	return m.importer().execute(ctx, h, st)
+	return m.importer().Execute(ctx, h, st)
 }
 
 // sources finds and inspects the archives.
-func (m *ImageImport) sources(ctx context.Context, h modules.Host) ([]archiveSource, error) {
-	var out []archiveSource
+func (m *ImageImport) sources(ctx context.Context, h modules.Host) ([]containerd.Source, error) {
+	var out []containerd.Source
 	if m.RemoteSrc {
 		paths, err := remoteArchives(ctx, h, m.Archives)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range paths {
-			format, imgs, err := inspectArchive(remoteArchive{ctx: ctx, c: h.Conn(), path: p}, "host "+h.Name()+": "+p)
+			format, imgs, err := image.InspectArchive(containerd.NewRemoteArchive(ctx, h.Conn(), p), "host "+h.Name()+": "+p)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, archiveSource{info: archiveInfo{Path: p, Format: format, Images: imgs}, remote: true})
+			out = append(out, containerd.Source{Info: image.ArchiveInfo{Path: p, Format: format, Images: imgs}, Remote: true})
 		}
 		return out, nil
 	}
@@ -128,26 +130,13 @@ func (m *ImageImport) sources(ctx context.Context, h modules.Host) ([]archiveSou
 		return nil, err
 	}
 	for _, p := range paths {
-		info, err := inspectLocal(p)
+		info, err := image.InspectLocal(p)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, archiveSource{info: info})
+		out = append(out, containerd.Source{Info: info})
 	}
 	return out, nil
-}
-
-// inspectLocal reads an archive's image list on the controller.
-func inspectLocal(p string) (archiveInfo, error) {
-	la, size, err := openLocalArchive(p)
-	if err != nil {
-		return archiveInfo{}, fmt.Errorf("image archive %s: %w", p, err)
-	}
-	format, imgs, err := inspectArchive(la, p)
-	if err != nil {
-		return archiveInfo{}, err
-	}
-	return archiveInfo{Path: p, Size: size, Format: format, Images: imgs}, nil
 }
 
 // archiveExts are the names a directory's archives end with.

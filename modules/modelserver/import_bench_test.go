@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -31,7 +33,7 @@ func TestImageImportThroughput(t *testing.T) {
 	var total int64
 	for i := range 10 {
 		size := (10 + 10*i) << 20
-		data, err := layerTar([]layerFile{{Path: fmt.Sprintf("/data/blob%d", i), Mode: 0o644, Data: randomBytes(t, size)}})
+		data, err := image.LayerTar([]image.LayerFile{{Path: fmt.Sprintf("/data/blob%d", i), Mode: 0o644, Data: imagetest.RandomBytes(t, size)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +51,7 @@ func TestImageImportThroughput(t *testing.T) {
 		if img, err = mutate.ConfigFile(img, cf); err != nil {
 			t.Fatal(err)
 		}
-		p := dockerArchive(t, filepath.Join(dir, fmt.Sprintf("img%02d.tar", i)), img, fmt.Sprintf("registry.k8s.io/bench%d:v1", i))
+		p := imagetest.DockerArchive(t, filepath.Join(dir, fmt.Sprintf("img%02d.tar", i)), img, fmt.Sprintf("registry.k8s.io/bench%d:v1", i))
 		fi, _ := os.Stat(p)
 		total += fi.Size()
 	}

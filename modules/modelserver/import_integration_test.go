@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -42,9 +43,9 @@ func TestImageImport(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	imgs := filepath.Join(dir, "images")
-	dockerArchive(t, filepath.Join(imgs, "pause.tar"), tinyImage(t, "pause"), "registry.k8s.io/pause:3.10.1")
-	ociArchive(t, filepath.Join(imgs, "etcd.tar"), tinyImage(t, "etcd"), "registry.k8s.io/etcd:3.6.5-0")
-	dockerArchive(t, filepath.Join(dir, "busybox.tar"), tinyImage(t, "busybox"), "busybox:local")
+	imagetest.DockerArchive(t, filepath.Join(imgs, "pause.tar"), imagetest.TinyImage(t, "pause"), "registry.k8s.io/pause:3.10.1")
+	imagetest.OCIArchive(t, filepath.Join(imgs, "etcd.tar"), imagetest.TinyImage(t, "etcd"), "registry.k8s.io/etcd:3.6.5-0")
+	imagetest.DockerArchive(t, filepath.Join(dir, "busybox.tar"), imagetest.TinyImage(t, "busybox"), "busybox:local")
 	args := map[string]any{"archives": []any{"images", "busybox.tar"}, "snapshotter": "native"}
 	h.V = map[string]any{"playbook_dir": dir}
 
@@ -67,7 +68,7 @@ func TestImageImport(t *testing.T) {
 	})
 
 	t.Run("changed image re-imports only its archive", func(t *testing.T) {
-		dockerArchive(t, filepath.Join(imgs, "pause.tar"), tinyImage(t, "pause v2"), "registry.k8s.io/pause:3.10.1")
+		imagetest.DockerArchive(t, filepath.Join(imgs, "pause.tar"), imagetest.TinyImage(t, "pause v2"), "registry.k8s.io/pause:3.10.1")
 		d, _ := h.TimelineModule(t, "image_import", args)
 		if len(d.Changes) != 2 || !moduletest.HasChange(d, "image:registry.k8s.io/pause:3.10.1", "id") || !moduletest.HasChange(d, "upload:/var/lib/gpuctl/images/pause.tar", "") {
 			t.Fatalf("diff:\n%s", moduletest.Describe(d))
@@ -76,7 +77,7 @@ func TestImageImport(t *testing.T) {
 
 	t.Run("gzip and remote_src", func(t *testing.T) {
 		gz := filepath.Join(dir, "app.tar.gz")
-		dockerArchive(t, filepath.Join(dir, "app.tar"), tinyImage(t, "app"), "example.com/app:v1")
+		imagetest.DockerArchive(t, filepath.Join(dir, "app.tar"), imagetest.TinyImage(t, "app"), "example.com/app:v1")
 		if out, err := osexec.Command("gzip", "-k", "-f", filepath.Join(dir, "app.tar")).CombinedOutput(); err != nil {
 			t.Fatalf("gzip: %v %s", err, out)
 		}
@@ -109,7 +110,7 @@ func TestImageImport(t *testing.T) {
 	t.Run("model_server imports its built image", func(t *testing.T) {
 		bin := serveBinary(t)
 		port := freePort(t, h.TH.Addr)
-		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "port": port, "model": seedModel(t, t.TempDir())}
+		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "port": port, "model": imagetest.SeedModel(t, t.TempDir())}
 		_, m := h.TimelineModule(t, "model_server", margs)
 		msg := m.(modules.Messager).Message()
 		ref := strings.TrimSuffix(strings.TrimPrefix(msg, "image "), " imported")
@@ -122,7 +123,7 @@ func TestImageImport(t *testing.T) {
 	t.Run("dynamically linked gpuctl on an empty base", func(t *testing.T) {
 		bin := fullBinary(t)
 		port := freePort(t, h.TH.Addr)
-		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "model": seedModel(t, t.TempDir())}
+		margs := map[string]any{"deploy": false, "binary": bin, "snapshotter": "native", "cache_dir": filepath.Join(dir, "cache"), "model": imagetest.SeedModel(t, t.TempDir())}
 		_, m := h.TimelineModule(t, "model_server", margs)
 		ref := strings.TrimSuffix(strings.TrimPrefix(m.(modules.Messager).Message(), "image "), " imported")
 		runBuiltImage(t, h, ref, port, "serve")

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gpuctl/gpuctl/kubeclient"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/containerd"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -23,8 +25,8 @@ import (
 type kubeState struct {
 	model   *loadedModel
 	image   string
-	built   *builtImage
-	imports *importState
+	built   *image.Built
+	imports *containerd.State
 	files   *fileSync // host_path model files
 	client  *kubeclient.Client
 	planned []kubeclient.Planned
@@ -82,7 +84,7 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	if err != nil {
 		return err
 	}
-	bi, err := inspectBinary(bin)
+	bi, err := image.InspectBinary(bin)
 	if err != nil {
 		return fmt.Errorf("binary: %w", err)
 	}
@@ -90,17 +92,17 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	if err != nil {
 		return err
 	}
-	if err := checkBinary(bin, bi, arch); err != nil {
+	if err := image.CheckBinary(bin, bi, arch); err != nil {
 		return err
 	}
-	spec := imageSpec{Binary: bin, ServeArgs: serveArgs(bin), BaseArchive: m.BaseImage, Repo: m.ImageRepository, Arch: arch, Port: m.Port}
+	spec := image.Spec{Binary: bin, ServeArgs: serveArgs(bin), BaseArchive: m.BaseImage, Repo: m.ImageRepository, Arch: arch, Port: m.Port}
 	if !bi.Static {
 		spec.Interp = bi.Interp
 	}
 	if m.ModelFrom == "image" {
 		spec.Model = st.model.Files
 	}
-	built, err := buildImage(spec)
+	built, err := image.Build(spec)
 	if err != nil {
 		return err
 	}
@@ -113,21 +115,21 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	if err != nil {
 		return err
 	}
-	src := archiveSource{
-		info: archiveInfo{Path: cache, Format: "docker", Images: []archiveImage{{Refs: []string{built.Ref}, Config: built.Config}}},
-		data: func(context.Context) ([]byte, error) {
-			if err := built.writeArchive(cache); err != nil {
+	src := containerd.Source{
+		Info: image.ArchiveInfo{Path: cache, Format: "docker", Images: []image.ArchiveImage{{Refs: []string{built.Ref}, Config: built.Config}}},
+		Data: func(context.Context) ([]byte, error) {
+			if err := built.WriteArchive(cache); err != nil {
 				return nil, err
 			}
 			return os.ReadFile(cache)
 		},
 	}
 	if fi, err := os.Stat(bin); err == nil {
-		src.info.Size = fi.Size()
+		src.Info.Size = fi.Size()
 	}
-	im := importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}
-	id, ist, err := im.plan(ctx, h, []archiveSource{src})
-	if errors.Is(err, errNoContainerd) {
+	im := containerd.Importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}
+	id, ist, err := im.Plan(ctx, h, []containerd.Source{src})
+	if errors.Is(err, containerd.ErrNoContainerd) {
 		return fmt.Errorf("%w: the built image is imported into this host's containerd; set import_image: false when this host runs no pods, and import it on the nodes with deploy: false", err)
 	}
 	if err != nil {
@@ -138,7 +140,7 @@ func (m *ModelServer) planImage(ctx context.Context, h modules.Host, st *kubeSta
 	return nil
 }
 
-func (m *ModelServer) cachePath(b *builtImage) (string, error) {
+func (m *ModelServer) cachePath(b *image.Built) (string, error) {
 	dir := m.CacheDir
 	if dir == "" {
 		uc, err := os.UserCacheDir()
@@ -182,8 +184,8 @@ func (m *ModelServer) applyKube(ctx context.Context, h modules.Host, d plan.Diff
 		return err
 	}
 	if st.imports != nil {
-		im := importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}
-		if err := im.execute(ctx, h, st.imports); err != nil {
+		im := containerd.Importer{Namespace: m.ContainerdNamespace, RemoteDir: "/var/lib/gpuctl/images", Snapshotter: m.Snapshotter}
+		if err := im.Execute(ctx, h, st.imports); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/kubetest"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -99,7 +100,7 @@ func TestModelServerKubernetes(t *testing.T) {
 	cl.AddNode(t, "ms-cpu", kubetest.NodeOptions{}) // must not get the pod
 	h := kubeHost(t, cl)
 	cleanupServer(t, cl, "ms-reg")
-	args := map[string]any{"name": "ms-reg", "image": "registry.example.com/gpuctl-serve:v1", "model": seedModel(t, t.TempDir()), "timeout": "90s"}
+	args := map[string]any{"name": "ms-reg", "image": "registry.example.com/gpuctl-serve:v1", "model": imagetest.SeedModel(t, t.TempDir()), "timeout": "90s"}
 
 	msg, img := converge(t, cl, h, args)
 	if !strings.Contains(msg, "prediction skipped") || !strings.Contains(msg, "kwok") || img != "registry.example.com/gpuctl-serve:v1" {
@@ -150,7 +151,7 @@ func TestModelServerKubernetesBuiltImage(t *testing.T) {
 	}
 	// Different content, different tag: the Deployment rolls.
 	args["extra_args"] = []any{"--max-batch=128"}
-	args["model"] = seedModel(t, t.TempDir())
+	args["model"] = imagetest.SeedModel(t, t.TempDir())
 	_, img2 := converge(t, cl, h, args)
 	if img2 == img {
 		t.Fatal("baking a model kept the tag")
@@ -165,7 +166,7 @@ func TestModelServerKubernetesHostPath(t *testing.T) {
 	h := kubeHost(t, cl)
 	cleanupServer(t, cl, "ms-hp")
 	dir := t.TempDir()
-	args := map[string]any{"name": "ms-hp", "image": "r.io/gpuctl-serve:v1", "model": seedModel(t, t.TempDir()), "model_from": "host_path", "model_dir": dir, "timeout": "60s"}
+	args := map[string]any{"name": "ms-hp", "image": "r.io/gpuctl-serve:v1", "model": imagetest.SeedModel(t, t.TempDir()), "model_from": "host_path", "model_dir": dir, "timeout": "60s"}
 	converge(t, cl, h, args)
 	if _, err := os.Stat(dir + "/seed.safetensors"); err != nil {
 		t.Fatal(err)

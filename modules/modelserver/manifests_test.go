@@ -3,7 +3,9 @@ package modelserver
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
@@ -97,7 +101,7 @@ func labelsMatch(sel, labels map[string]string) bool {
 
 func TestObjectsModelSources(t *testing.T) {
 	dir := t.TempDir()
-	arch := seedModel(t, dir)
+	arch := imagetest.SeedModel(t, dir)
 	lm, err := loadModel(arch)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +121,7 @@ func TestObjectsModelSources(t *testing.T) {
 	}
 	cm := toTyped[corev1.ConfigMap](t, objs[0])
 	if _, ok := cm.Data["seed.json"]; !ok || len(cm.BinaryData["seed.safetensors"]) == 0 {
-		t.Fatalf("configmap %v %v", keys(cm.Data), cm.BinaryData)
+		t.Fatalf("configmap %v %v", slices.Sorted(maps.Keys(cm.Data)), cm.BinaryData)
 	}
 	d := toTyped[appsv1.Deployment](t, objs[1])
 	ps := d.Spec.Template.Spec
@@ -150,8 +154,8 @@ func TestObjectsModelSources(t *testing.T) {
 
 	// Too big for a ConfigMap.
 	big := filepath.Join(t.TempDir(), "big")
-	bigArch := seedModel(t, big)
-	writeFile(t, big, "pad.bin", randomBytes(t, 10))
+	bigArch := imagetest.SeedModel(t, big)
+	imagetest.WriteFile(t, big, "pad.bin", imagetest.RandomBytes(t, 10))
 	lmBig, _ := loadModel(bigArch)
 	lmBig.Files[1].Size = 2 << 20
 	m = decodeMS(t, map[string]any{"image": "r.io/s:v1", "model": bigArch})
@@ -315,5 +319,13 @@ func TestApplyWithoutCheck(t *testing.T) {
 		if !errors.Is(err, modules.ErrNoCheckState) || !strings.Contains(err.Error(), "model_server") {
 			t.Errorf("%v: err %v, want ErrNoCheckState naming model_server", args, err)
 		}
+	}
+}
+
+// A model baked into the built image and one mounted from a ConfigMap or
+// hostPath are found at the same --model path.
+func TestModelDirsAgree(t *testing.T) {
+	if image.ModelDir != manifest.ModelDir {
+		t.Fatalf("image bakes models in %s, pods mount them at %s", image.ModelDir, manifest.ModelDir)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -142,7 +143,7 @@ func (m *ModelServer) validateKube() error {
 		return fmt.Errorf("namespace %q is not a namespace name", m.Namespace)
 	}
 	if m.Image != "" {
-		if _, err := normalizeRef(m.Image); err != nil {
+		if _, err := image.NormalizeRef(m.Image); err != nil {
 			return fmt.Errorf("image: %w", err)
 		}
 		if m.BaseImage != "" {
@@ -190,7 +191,7 @@ func (m *ModelServer) validateKube() error {
 	if err := validNamespace(m.ContainerdNamespace); err != nil {
 		return err
 	}
-	_, err := normalizeRef(m.ImageRepository + ":x")
+	_, err := image.NormalizeRef(m.ImageRepository + ":x")
 	if err != nil {
 		return fmt.Errorf("image_repository: %w", err)
 	}

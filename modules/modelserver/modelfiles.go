@@ -9,17 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/runtime/model"
 )
 
-// modelFile is one file of a model: where it is on the controller and where
-// it goes relative to the model directory on the node.
-type modelFile struct {
-	Rel   string
-	Local string
-	Size  int64
-	Hash  string // sha256 hex
-}
+// modelFile is one file of a model; the image bakes the same type.
+type modelFile = image.File
 
 // loadedModel is a model checked on the controller before anything is
 // deployed: a bad export fails here, naming the tensor, not in a crash

@@ -1,4 +1,6 @@
-package modelserver
+// Package imagetest holds the test helpers the modelserver packages share:
+// files, small images and archives, and the seed model on disk.
+package imagetest
 
 import (
 	"archive/tar"
@@ -19,8 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// writeFile writes data to a file in t's temp dir.
-func writeFile(t testing.TB, dir, name string, data []byte) string {
+// WriteFile writes data to a file in t's temp dir.
+func WriteFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -32,19 +34,25 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	return p
 }
 
-func randomBytes(t testing.TB, n int) []byte {
+func RandomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
 }
 
-// tinyImage is a one-layer image with a file of the given content.
-func tinyImage(t testing.TB, content string) v1.Image {
+// TinyImage is a one-layer image with a file of the given content.
+func TinyImage(t testing.TB, content string) v1.Image {
 	t.Helper()
-	data, err := layerTar([]layerFile{{Path: "/hello.txt", Mode: 0o644, Data: []byte(content)}})
-	if err != nil {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "hello.txt", Mode: 0o644, Size: int64(len(content))}); err != nil {
 		t.Fatal(err)
 	}
+	tw.Write([]byte(content))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
 	l, err := tarball.LayerFromReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +72,8 @@ func tinyImage(t testing.TB, content string) v1.Image {
 	return img
 }
 
-// dockerArchive writes img as a docker save archive with the given tags.
-func dockerArchive(t testing.TB, p string, img v1.Image, tags ...string) string {
+// DockerArchive writes img as a docker save archive with the given tags.
+func DockerArchive(t testing.TB, p string, img v1.Image, tags ...string) string {
 	t.Helper()
 	refs := map[name.Reference]v1.Image{}
 	for _, tg := range tags {
@@ -87,8 +95,8 @@ func dockerArchive(t testing.TB, p string, img v1.Image, tags ...string) string 
 	return p
 }
 
-// ociArchive writes img as an OCI layout tarball whose index names it.
-func ociArchive(t testing.TB, p string, img v1.Image, ref string) string {
+// OCIArchive writes img as an OCI layout tarball whose index names it.
+func OCIArchive(t testing.TB, p string, img v1.Image, ref string) string {
 	t.Helper()
 	dir := t.TempDir()
 	lp, err := layout.Write(dir, empty.Index)
@@ -101,12 +109,12 @@ func ociArchive(t testing.TB, p string, img v1.Image, ref string) string {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	tarDir(t, dir, p)
+	TarDir(t, dir, p)
 	return p
 }
 
-// tarDir packs a directory's files into an uncompressed tar.
-func tarDir(t testing.TB, dir, out string) {
+// TarDir packs a directory's files into an uncompressed tar.
+func TarDir(t testing.TB, dir, out string) {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -134,32 +142,32 @@ func tarDir(t testing.TB, dir, out string) {
 	}
 }
 
-// seedModel writes a Linear(10, 1) model export (architecture JSON and
+// SeedModel writes a Linear(10, 1) model export (architecture JSON and
 // safetensors) like the seed's, with weights 0.1·(i+1) and bias 0.5.
-func seedModel(t testing.TB, dir string) string {
+func SeedModel(t testing.TB, dir string) string {
 	t.Helper()
 	w := make([]float32, 10)
 	for i := range w {
 		w[i] = 0.1 * float32(i+1)
 	}
-	st := safetensors(t, map[string]tensor{
+	st := Safetensors(t, map[string]Tensor{
 		"linear.weight": {shape: []int{1, 10}, data: w},
 		"linear.bias":   {shape: []int{1}, data: []float32{0.5}},
 	})
-	writeFile(t, dir, "seed.safetensors", st)
+	WriteFile(t, dir, "seed.safetensors", st)
 	arch, _ := json.Marshal(map[string]any{
 		"name": "seed-file", "inputs": 10,
 		"layers": []any{map[string]any{"type": "linear", "weight": "linear.weight", "bias": "linear.bias"}},
 	})
-	return writeFile(t, dir, "seed.json", arch)
+	return WriteFile(t, dir, "seed.json", arch)
 }
 
-type tensor struct {
+type Tensor struct {
 	shape []int
 	data  []float32
 }
 
-func safetensors(t testing.TB, ts map[string]tensor) []byte {
+func Safetensors(t testing.TB, ts map[string]Tensor) []byte {
 	t.Helper()
 	header := map[string]any{}
 	var body bytes.Buffer

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"debug/elf"
@@ -21,12 +21,12 @@ var libDirs = map[string][]string{
 // built and runs. A gpuctl built with cgo (the CUDA path) needs only glibc;
 // the CUDA libraries are opened at run time and come from a CUDA base
 // image or not at all (the server then serves on the CPU).
-func runtimeLibs(bin, interp, arch string) ([]layerFile, error) {
+func runtimeLibs(bin, interp, arch string) ([]LayerFile, error) {
 	dirs, ok := libDirs[arch]
 	if !ok {
 		return nil, fmt.Errorf("no library directories known for %s", arch)
 	}
-	var out []layerFile
+	var out []LayerFile
 	seen := map[string]bool{}
 	add := func(p string) error {
 		if seen[p] {
@@ -39,7 +39,7 @@ func runtimeLibs(bin, interp, arch string) ([]layerFile, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, layerFile{Path: p, Mode: 0o755, Data: b})
+		out = append(out, LayerFile{Path: p, Mode: 0o755, Data: b})
 		return nil
 	}
 	if interp == "" || !path.IsAbs(interp) {

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"archive/tar"
@@ -23,14 +23,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
-	"github.com/gpuctl/gpuctl/modules/modelserver/manifest"
 )
+
+// File is one model file: where it is on the controller and where it goes
+// relative to the model directory (in the image, or on the node).
+type File struct {
+	Rel   string
+	Local string
+	Size  int64
+	Hash  string // sha256 hex
+}
 
 // Paths inside the image gpuctl builds.
 const (
 	imageBinary    = "/usr/local/bin/gpuctl"
-	imageModelDir  = manifest.ModelDir
+	ModelDir       = "/models"     // where the model is baked; manifest.ModelDir mounts it at the same place
 	imageUser      = "65532:65532" // nobody-like; the server needs no privileges
 	imageBuildRepo = "gpuctl.local/model-server"
 )
@@ -39,60 +46,60 @@ const (
 // same image ID.
 var epoch = v1.Time{Time: time.Unix(0, 0).UTC()}
 
-// imageSpec is what goes into a built image.
-type imageSpec struct {
-	Binary      string      // gpuctl on the controller
-	ServeArgs   []string    // entrypoint after the binary: ["serve"] for gpuctl
-	Model       []modelFile // baked under /models; empty for the built-in model
-	BaseArchive string      // docker or OCI archive on the controller; "" for an empty base
-	Repo        string      // repository of the tag
-	Arch        string      // GOARCH the node runs
+// Spec is what goes into a built image.
+type Spec struct {
+	Binary      string   // gpuctl on the controller
+	ServeArgs   []string // entrypoint after the binary: ["serve"] for gpuctl
+	Model       []File   // baked under /models; empty for the built-in model
+	BaseArchive string   // docker or OCI archive on the controller; "" for an empty base
+	Repo        string   // repository of the tag
+	Arch        string   // GOARCH the node runs
 	Port        int
 	// Interp is the binary's ELF interpreter when it is dynamically
 	// linked; on an empty base its libraries are added from this machine.
 	Interp string
 }
 
-// builtImage is an image ready to be written, with the names it will have.
-type builtImage struct {
+// Built is an image ready to be written, with the names it will have.
+type Built struct {
 	Ref    string // repo:tag, containerd-normalised
 	Config string // image ID
 	img    v1.Image
 }
 
-// binaryInfo describes an executable for the checks an image needs.
-type binaryInfo struct {
+// BinaryInfo describes an executable for the checks an image needs.
+type BinaryInfo struct {
 	OS, Arch string
 	Static   bool
 	Interp   string
 }
 
-// inspectBinary reads an executable's header: the image only works when it
+// InspectBinary reads an executable's header: the image only works when it
 // is a Linux ELF binary for the node's architecture, and, on an empty
 // base, statically linked.
-func inspectBinary(p string) (binaryInfo, error) {
+func InspectBinary(p string) (BinaryInfo, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return binaryInfo{}, err
+		return BinaryInfo{}, err
 	}
 	defer f.Close()
 	var magic [4]byte
 	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		return binaryInfo{}, fmt.Errorf("%s: too short to be an executable", p)
+		return BinaryInfo{}, fmt.Errorf("%s: too short to be an executable", p)
 	}
 	switch {
 	case bytes.Equal(magic[:], []byte{0xcf, 0xfa, 0xed, 0xfe}) || bytes.Equal(magic[:], []byte{0xfe, 0xed, 0xfa, 0xcf}) || bytes.Equal(magic[:], []byte{0xca, 0xfe, 0xba, 0xbe}):
-		return binaryInfo{OS: "darwin"}, nil
+		return BinaryInfo{OS: "darwin"}, nil
 	case magic[0] == 'M' && magic[1] == 'Z':
-		return binaryInfo{OS: "windows"}, nil
+		return BinaryInfo{OS: "windows"}, nil
 	case !bytes.Equal(magic[:], []byte(elf.ELFMAG)):
-		return binaryInfo{}, fmt.Errorf("%s is not an executable (no ELF header)", p)
+		return BinaryInfo{}, fmt.Errorf("%s is not an executable (no ELF header)", p)
 	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
-		return binaryInfo{}, fmt.Errorf("%s: %w", p, err)
+		return BinaryInfo{}, fmt.Errorf("%s: %w", p, err)
 	}
-	bi := binaryInfo{OS: "linux", Static: true}
+	bi := BinaryInfo{OS: "linux", Static: true}
 	switch ef.Machine {
 	case elf.EM_X86_64:
 		bi.Arch = "amd64"
@@ -117,8 +124,8 @@ func inspectBinary(p string) (binaryInfo, error) {
 	return bi, nil
 }
 
-// checkBinary says clearly why a binary cannot serve on the node.
-func checkBinary(p string, bi binaryInfo, arch string) error {
+// CheckBinary says clearly why a binary cannot serve on the node.
+func CheckBinary(p string, bi BinaryInfo, arch string) error {
 	if bi.OS != "linux" {
 		return fmt.Errorf("binary %s is a %s executable; the node needs a linux/%s gpuctl: build one (GOOS=linux GOARCH=%s go build) and pass it as binary, or give image", p, bi.OS, arch, arch)
 	}
@@ -128,17 +135,17 @@ func checkBinary(p string, bi binaryInfo, arch string) error {
 	return nil
 }
 
-// layerFile is one regular file of a layer.
-type layerFile struct {
+// LayerFile is one regular file of a layer.
+type LayerFile struct {
 	Path string // absolute, in the image
 	Mode int64
 	Data []byte
 }
 
-// layerTar writes files as a tar with their parent directories, sorted,
+// LayerTar writes files as a tar with their parent directories, sorted,
 // owned by root and dated at the epoch: the same files always give the
 // same bytes and so the same diff ID.
-func layerTar(files []layerFile) ([]byte, error) {
+func LayerTar(files []LayerFile) ([]byte, error) {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -179,8 +186,8 @@ type builtLayer struct {
 	history string
 }
 
-func newLayer(files []layerFile, history string) (builtLayer, error) {
-	data, err := layerTar(files)
+func newLayer(files []LayerFile, history string) (builtLayer, error) {
+	data, err := LayerTar(files)
 	if err != nil {
 		return builtLayer{}, err
 	}
@@ -188,11 +195,11 @@ func newLayer(files []layerFile, history string) (builtLayer, error) {
 	return builtLayer{data: data, diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, history: history}, nil
 }
 
-// buildImage assembles the image in memory. The image ID and tag come
+// Build assembles the image in memory. The image ID and tag come
 // from the config alone (base config, diff IDs, entrypoint), so they are
 // known without compressing anything: check mode and a re-run compare
 // them with containerd before any archive is written.
-func buildImage(spec imageSpec) (*builtImage, error) {
+func Build(spec Spec) (*Built, error) {
 	base := empty.Image
 	if spec.BaseArchive != "" {
 		var err error
@@ -205,7 +212,7 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 		return nil, fmt.Errorf("read binary: %w", err)
 	}
 	var layers []builtLayer
-	l, err := newLayer([]layerFile{{Path: imageBinary, Mode: 0o755, Data: bin}}, "gpuctl model_server: "+imageBinary)
+	l, err := newLayer([]LayerFile{{Path: imageBinary, Mode: 0o755, Data: bin}}, "gpuctl model_server: "+imageBinary)
 	if err != nil {
 		return nil, err
 	}
@@ -222,15 +229,15 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 		layers = append(layers, l)
 	}
 	if len(spec.Model) > 0 {
-		var files []layerFile
+		var files []LayerFile
 		for _, mf := range spec.Model {
 			b, err := os.ReadFile(mf.Local)
 			if err != nil {
 				return nil, fmt.Errorf("read model file: %w", err)
 			}
-			files = append(files, layerFile{Path: path.Join(imageModelDir, mf.Rel), Mode: 0o644, Data: b})
+			files = append(files, LayerFile{Path: path.Join(ModelDir, mf.Rel), Mode: 0o644, Data: b})
 		}
-		l, err := newLayer(files, "gpuctl model_server: model under "+imageModelDir)
+		l, err := newLayer(files, "gpuctl model_server: model under "+ModelDir)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +263,7 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 	}
 	sum := sha256.Sum256(raw)
 	id := "sha256:" + hex.EncodeToString(sum[:])
-	ref, err := normalizeRef(spec.Repo + ":" + hex.EncodeToString(sum[:])[:16])
+	ref, err := NormalizeRef(spec.Repo + ":" + hex.EncodeToString(sum[:])[:16])
 	if err != nil {
 		return nil, fmt.Errorf("image_repository: %w", err)
 	}
@@ -280,11 +287,11 @@ func buildImage(spec imageSpec) (*builtImage, error) {
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return nil, err
 	}
-	return &builtImage{Ref: ref, Config: id, img: img}, nil
+	return &Built{Ref: ref, Config: id, img: img}, nil
 }
 
 // imageConfig sets what the server needs on top of the base's config.
-func imageConfig(cf *v1.ConfigFile, spec imageSpec, emptyBase bool) *v1.ConfigFile {
+func imageConfig(cf *v1.ConfigFile, spec Spec, emptyBase bool) *v1.ConfigFile {
 	cf.Architecture, cf.OS = spec.Arch, "linux"
 	cf.Variant = ""
 	cf.Created = epoch
@@ -324,7 +331,7 @@ func hasEnv(env []string, key string) bool {
 // writeArchive writes the image as a docker archive (what `ctr images
 // import` and `docker load` read) to path, atomically, unless a file of that
 // name exists already: the name holds the image's content hash.
-func (b *builtImage) writeArchive(p string) error {
+func (b *Built) WriteArchive(p string) error {
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
@@ -350,4 +357,4 @@ func (b *builtImage) writeArchive(p string) error {
 	return os.Rename(tmp.Name(), p)
 }
 
-var errNoImage = errors.New("no image for this platform")
+var ErrNoImage = errors.New("no image for this platform")

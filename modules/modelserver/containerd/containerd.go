@@ -1,4 +1,4 @@
-package modelserver
+package containerd
 
 import (
 	"context"
@@ -8,17 +8,24 @@ import (
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 )
 
-// remoteArchive reads members of an archive already on the host with GNU
+// RemoteArchive reads members of an archive already on the host with GNU
 // tar, which detects compression itself.
-type remoteArchive struct {
+type RemoteArchive struct {
 	ctx  context.Context
 	c    conn.Conn
 	path string
 }
 
-func (r remoteArchive) read(name string) ([]byte, error) {
+// NewRemoteArchive reads the archive at path on the host c reaches; ctx
+// bounds every read (image.FileSource has no context of its own).
+func NewRemoteArchive(ctx context.Context, c conn.Conn, path string) RemoteArchive {
+	return RemoteArchive{ctx: ctx, c: c, path: path}
+}
+
+func (r RemoteArchive) Read(name string) ([]byte, error) {
 	cmd := fmt.Sprintf("tar -xOf %s %s 2>/dev/null || tar -xOf %s %s", conn.Quote(r.path), conn.Quote(name), conn.Quote(r.path), conn.Quote("./"+name))
 	res, err := r.c.Run(r.ctx, cmd)
 	if err != nil {
@@ -26,15 +33,15 @@ func (r remoteArchive) read(name string) ([]byte, error) {
 	}
 	if res.ExitCode != 0 {
 		if strings.Contains(res.Stderr, "Not found in archive") {
-			return nil, fmt.Errorf("%s: %w", name, errNoMember)
+			return nil, fmt.Errorf("%s: %w", name, image.ErrNoMember)
 		}
 		return nil, fmt.Errorf("tar %s: %s", r.path, strings.TrimSpace(res.Stderr))
 	}
 	return []byte(res.Stdout), nil
 }
 
-// errNoContainerd is a host where ctr is not installed.
-var errNoContainerd = errors.New("containerd (ctr) is not installed")
+// ErrNoContainerd is a host where ctr is not installed.
+var ErrNoContainerd = errors.New("containerd (ctr) is not installed")
 
 // hostImage is an image in containerd's store.
 type hostImage struct {
@@ -50,7 +57,7 @@ func listImages(ctx context.Context, c conn.Conn, ns string) (map[string]hostIma
 	switch res.ExitCode {
 	case 0:
 	case 127:
-		return nil, errNoContainerd
+		return nil, ErrNoContainerd
 	default:
 		return nil, fmt.Errorf("ctr images ls: %s (is containerd running?)", strings.TrimSpace(res.Stderr+res.Stdout))
 	}

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"archive/tar"
@@ -17,8 +17,8 @@ import (
 	"strings"
 )
 
-// archiveImage is one image an archive holds, as containerd will name it.
-type archiveImage struct {
+// ArchiveImage is one image an archive holds, as containerd will name it.
+type ArchiveImage struct {
 	// Refs are the image's names, normalised the way containerd stores them
 	// (docker.io/library/busybox:latest).
 	Refs []string
@@ -31,43 +31,43 @@ type archiveImage struct {
 }
 
 // id is what identifies the image's content on both sides.
-func (a archiveImage) id() string {
+func (a ArchiveImage) ID() string {
 	if a.Target != "" {
 		return a.Target
 	}
 	return a.Config
 }
 
-// archiveInfo is what an archive holds.
-type archiveInfo struct {
+// ArchiveInfo is what an archive holds.
+type ArchiveInfo struct {
 	Path   string // on the controller, or on the host for remote archives
 	Size   int64
 	Format string // "docker" (docker save / go-containerregistry tarball) or "oci"
-	Images []archiveImage
+	Images []ArchiveImage
 }
 
-// fileSource reads named files out of an archive.
-type fileSource interface {
-	read(name string) ([]byte, error)
+// FileSource reads named files out of an archive.
+type FileSource interface {
+	Read(name string) ([]byte, error)
 }
 
 // smallFile is the largest archive member kept in memory while scanning a
 // compressed archive: manifests, configs and indexes are far smaller.
 const smallFile = 4 << 20
 
-var errNoMember = errors.New("not in the archive")
+var ErrNoMember = errors.New("not in the archive")
 
-// localArchive indexes a tar archive on the controller in one pass. An
+// LocalArchive indexes a tar archive on the controller in one pass. An
 // uncompressed archive is read with seeks, so a 100 MB archive costs a
 // few hundred header reads; a gzip one is streamed once, keeping its small
 // members.
-type localArchive struct {
+type LocalArchive struct {
 	path    string
 	offsets map[string][2]int64 // name -> offset, size (uncompressed archives)
 	small   map[string][]byte   // name -> content (compressed archives)
 }
 
-func openLocalArchive(p string) (*localArchive, int64, error) {
+func OpenLocalArchive(p string) (*LocalArchive, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, 0, err
@@ -80,7 +80,7 @@ func openLocalArchive(p string) (*localArchive, int64, error) {
 	if fi.IsDir() {
 		return nil, 0, fmt.Errorf("%s is a directory", p)
 	}
-	la := &localArchive{path: p, offsets: map[string][2]int64{}, small: map[string][]byte{}}
+	la := &LocalArchive{path: p, offsets: map[string][2]int64{}, small: map[string][]byte{}}
 	br := bufio.NewReader(f)
 	magic, _ := br.Peek(2)
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -102,7 +102,7 @@ func openLocalArchive(p string) (*localArchive, int64, error) {
 				if err != nil {
 					return nil, 0, fmt.Errorf("read %s: %w", p, err)
 				}
-				la.small[memberName(h.Name)] = b
+				la.small[MemberName(h.Name)] = b
 			}
 		}
 		return la, fi.Size(), nil
@@ -128,20 +128,20 @@ func openLocalArchive(p string) (*localArchive, int64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		la.offsets[memberName(h.Name)] = [2]int64{off, h.Size}
+		la.offsets[MemberName(h.Name)] = [2]int64{off, h.Size}
 	}
 	return la, fi.Size(), nil
 }
 
-func memberName(n string) string { return strings.TrimPrefix(path.Clean("/"+n), "/") }
+func MemberName(n string) string { return strings.TrimPrefix(path.Clean("/"+n), "/") }
 
-func (a *localArchive) read(name string) ([]byte, error) {
+func (a *LocalArchive) Read(name string) ([]byte, error) {
 	if b, ok := a.small[name]; ok {
 		return b, nil
 	}
 	o, ok := a.offsets[name]
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", name, errNoMember)
+		return nil, fmt.Errorf("%s: %w", name, ErrNoMember)
 	}
 	f, err := os.Open(a.path)
 	if err != nil {
@@ -156,13 +156,13 @@ func (a *localArchive) read(name string) ([]byte, error) {
 }
 
 // section opens a member of an uncompressed archive for streaming.
-func (a *localArchive) section(name string) (io.ReadCloser, int64, error) {
+func (a *LocalArchive) Section(name string) (io.ReadCloser, int64, error) {
 	if b, ok := a.small[name]; ok {
 		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
 	}
 	o, ok := a.offsets[name]
 	if !ok {
-		return nil, 0, fmt.Errorf("%s: %w", name, errNoMember)
+		return nil, 0, fmt.Errorf("%s: %w", name, ErrNoMember)
 	}
 	f, err := os.Open(a.path)
 	if err != nil {
@@ -174,7 +174,7 @@ func (a *localArchive) section(name string) (io.ReadCloser, int64, error) {
 	}{io.NewSectionReader(f, o[0], o[1]), f}, o[1], nil
 }
 
-func (a *localArchive) has(name string) bool {
+func (a *LocalArchive) Has(name string) bool {
 	_, ok := a.offsets[name]
 	if !ok {
 		_, ok = a.small[name]
@@ -182,11 +182,11 @@ func (a *localArchive) has(name string) bool {
 	return ok
 }
 
-// inspectArchive lists the images of an archive: an OCI layout (index.json)
+// InspectArchive lists the images of an archive: an OCI layout (index.json)
 // or a docker save archive (manifest.json).
-func inspectArchive(src fileSource, where string) (string, []archiveImage, error) {
-	idx, err := src.read("index.json")
-	if err != nil && !errors.Is(err, errNoMember) {
+func InspectArchive(src FileSource, where string) (string, []ArchiveImage, error) {
+	idx, err := src.Read("index.json")
+	if err != nil && !errors.Is(err, ErrNoMember) {
 		return "", nil, err
 	}
 	if err == nil {
@@ -198,8 +198,8 @@ func inspectArchive(src fileSource, where string) (string, []archiveImage, error
 			return "oci", imgs, nil
 		}
 	}
-	man, err := src.read("manifest.json")
-	if errors.Is(err, errNoMember) {
+	man, err := src.Read("manifest.json")
+	if errors.Is(err, ErrNoMember) {
 		if idx != nil {
 			return "", nil, fmt.Errorf("%s: no image in index.json has a full name (annotation io.containerd.image.name, or org.opencontainers.image.ref.name holding a whole reference); containerd could not name it", where)
 		}
@@ -215,7 +215,7 @@ func inspectArchive(src fileSource, where string) (string, []archiveImage, error
 	return "docker", imgs, nil
 }
 
-func ociImages(idx []byte) ([]archiveImage, bool, error) {
+func ociImages(idx []byte) ([]ArchiveImage, bool, error) {
 	var index struct {
 		Manifests []struct {
 			Digest      string            `json:"digest"`
@@ -225,7 +225,7 @@ func ociImages(idx []byte) ([]archiveImage, bool, error) {
 	if err := json.Unmarshal(idx, &index); err != nil {
 		return nil, false, err
 	}
-	var out []archiveImage
+	var out []ArchiveImage
 	for _, m := range index.Manifests {
 		n := m.Annotations["io.containerd.image.name"]
 		if n == "" {
@@ -237,14 +237,14 @@ func ociImages(idx []byte) ([]archiveImage, bool, error) {
 		if n == "" {
 			continue
 		}
-		ref, err := normalizeRef(n)
+		ref, err := NormalizeRef(n)
 		if err != nil {
 			return nil, false, err
 		}
 		if !digestRE.MatchString(m.Digest) {
 			return nil, false, fmt.Errorf("image %s: digest %q is not a sha256 digest", n, m.Digest)
 		}
-		out = append(out, archiveImage{Refs: []string{ref}, Target: m.Digest})
+		out = append(out, ArchiveImage{Refs: []string{ref}, Target: m.Digest})
 	}
 	return mergeRefs(out), len(out) > 0, nil
 }
@@ -254,7 +254,7 @@ var (
 	hexRE    = regexp.MustCompile(`[0-9a-f]{64}`)
 )
 
-func dockerImages(man []byte, src fileSource) ([]archiveImage, error) {
+func dockerImages(man []byte, src FileSource) ([]ArchiveImage, error) {
 	var entries []struct {
 		Config   string   `json:"Config"`
 		RepoTags []string `json:"RepoTags"`
@@ -262,7 +262,7 @@ func dockerImages(man []byte, src fileSource) ([]archiveImage, error) {
 	if err := json.Unmarshal(man, &entries); err != nil {
 		return nil, err
 	}
-	var out []archiveImage
+	var out []ArchiveImage
 	for _, e := range entries {
 		if len(e.RepoTags) == 0 {
 			return nil, fmt.Errorf("image %s has no RepoTags: containerd would import it without a name", e.Config)
@@ -273,16 +273,16 @@ func dockerImages(man []byte, src fileSource) ([]archiveImage, error) {
 		if h := hexRE.FindString(path.Base(e.Config)); h != "" {
 			id = "sha256:" + h
 		} else {
-			b, err := src.read(memberName(e.Config))
+			b, err := src.Read(MemberName(e.Config))
 			if err != nil {
 				return nil, fmt.Errorf("config %s: %w", e.Config, err)
 			}
 			sum := sha256.Sum256(b)
 			id = "sha256:" + hex.EncodeToString(sum[:])
 		}
-		img := archiveImage{Config: id}
+		img := ArchiveImage{Config: id}
 		for _, t := range e.RepoTags {
-			ref, err := normalizeRef(t)
+			ref, err := NormalizeRef(t)
 			if err != nil {
 				return nil, err
 			}
@@ -297,23 +297,23 @@ func dockerImages(man []byte, src fileSource) ([]archiveImage, error) {
 }
 
 // mergeRefs joins entries for the same content (one image with two names).
-func mergeRefs(in []archiveImage) []archiveImage {
-	var out []archiveImage
+func mergeRefs(in []ArchiveImage) []ArchiveImage {
+	var out []ArchiveImage
 	pos := map[string]int{}
 	for _, a := range in {
-		if i, ok := pos[a.id()]; ok {
+		if i, ok := pos[a.ID()]; ok {
 			out[i].Refs = append(out[i].Refs, a.Refs...)
 			continue
 		}
-		pos[a.id()] = len(out)
+		pos[a.ID()] = len(out)
 		out = append(out, a)
 	}
 	return out
 }
 
-// normalizeRef spells a reference as containerd stores it: with the
+// NormalizeRef spells a reference as containerd stores it: with the
 // registry, docker.io's library/ prefix and the default tag.
-func normalizeRef(s string) (string, error) {
+func NormalizeRef(s string) (string, error) {
 	orig := s
 	if s == "" || strings.ContainsAny(s, " \t\n") || s != strings.TrimSpace(s) {
 		return "", fmt.Errorf("image name %q is not a reference", orig)
@@ -365,3 +365,16 @@ var (
 	repoRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
 	tagRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 )
+
+// InspectLocal reads an archive's image list on the controller.
+func InspectLocal(p string) (ArchiveInfo, error) {
+	la, size, err := OpenLocalArchive(p)
+	if err != nil {
+		return ArchiveInfo{}, fmt.Errorf("image archive %s: %w", p, err)
+	}
+	format, imgs, err := InspectArchive(la, p)
+	if err != nil {
+		return ArchiveInfo{}, err
+	}
+	return ArchiveInfo{Path: p, Size: size, Format: format, Images: imgs}, nil
+}

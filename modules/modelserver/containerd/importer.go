@@ -1,4 +1,4 @@
-package modelserver
+package containerd
 
 import (
 	"context"
@@ -14,12 +14,13 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
-// importer puts image archives into containerd's store on one host; it is
+// Importer puts image archives into containerd's store on one host; it is
 // image_import's engine and model_server's path for images gpuctl builds.
-type importer struct {
+type Importer struct {
 	Namespace    string
 	RemoteDir    string
 	Snapshotter  string
@@ -27,25 +28,25 @@ type importer struct {
 	Keep         bool
 }
 
-// archiveSource is one archive to import.
-type archiveSource struct {
-	info   archiveInfo
-	remote bool // already on the host at info.Path
-	// data produces the archive's bytes when it has to be uploaded; nil
-	// reads info.Path on the controller.
-	data func(ctx context.Context) ([]byte, error)
+// Source is one archive to import.
+type Source struct {
+	Info   image.ArchiveInfo
+	Remote bool // already on the host at Info.Path
+	// Data produces the archive's bytes when it has to be uploaded; nil
+	// reads Info.Path on the controller.
+	Data func(ctx context.Context) ([]byte, error)
 }
 
 // pendingImport is an archive Check found something missing from.
 type pendingImport struct {
-	src   archiveSource
+	src   Source
 	refs  []string // the references it brings or changes
 	dest  string   // path on the host
 	bytes int64
 }
 
-// importState carries the plan from Check to Apply.
-type importState struct {
+// State carries the plan from Check to Apply.
+type State struct {
 	pending []pendingImport
 }
 
@@ -53,7 +54,7 @@ type importState struct {
 // counts as present only when every one of its names points at the same
 // content (OCI: the same manifest or index digest; docker archives: the
 // same image ID, since containerd writes their manifests itself).
-func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSource) (plan.Diff, *importState, error) {
+func (im Importer) Plan(ctx context.Context, h modules.Host, srcs []Source) (plan.Diff, *State, error) {
 	var d plan.Diff
 	have, err := listImages(ctx, h.Conn(), im.Namespace)
 	if err != nil {
@@ -63,7 +64,7 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 	// of the names the host already has.
 	var resolve []hostImage
 	for _, s := range srcs {
-		for _, img := range s.info.Images {
+		for _, img := range s.Info.Images {
 			if img.Target != "" {
 				continue
 			}
@@ -78,15 +79,15 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 	if err != nil {
 		return d, nil, fmt.Errorf("host %s: read image manifests: %w", h.Name(), err)
 	}
-	st := &importState{}
+	st := &State{}
 	used := map[string]int{}
 	for _, s := range srcs {
-		p := pendingImport{src: s, bytes: s.info.Size}
-		for _, img := range s.info.Images {
+		p := pendingImport{src: s, bytes: s.Info.Size}
+		for _, img := range s.Info.Images {
 			for _, r := range img.Refs {
 				hi, ok := have[r]
 				res := "image:" + r
-				after := fmt.Sprintf("%s from %s", shortID(img.id()), path.Base(s.info.Path))
+				after := fmt.Sprintf("%s from %s", shortID(img.ID()), path.Base(s.Info.Path))
 				switch {
 				case !ok:
 					d.Add(plan.Change{Resource: res, Action: plan.Create, Field: "imported", After: after})
@@ -107,16 +108,16 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 		if len(p.refs) == 0 {
 			continue
 		}
-		if s.remote {
-			p.dest = s.info.Path
+		if s.Remote {
+			p.dest = s.Info.Path
 		} else {
-			base := path.Base(filepath.ToSlash(s.info.Path))
+			base := path.Base(filepath.ToSlash(s.Info.Path))
 			if n := used[base]; n > 0 {
 				base = fmt.Sprintf("%d-%s", n, base)
 			}
-			used[path.Base(filepath.ToSlash(s.info.Path))]++
+			used[path.Base(filepath.ToSlash(s.Info.Path))]++
 			p.dest = path.Join(im.RemoteDir, base)
-			d.Add(plan.Change{Resource: "upload:" + p.dest, Action: plan.Create, Field: "archive", After: fileplan.HumanBytes(p.bytes) + " from " + s.info.Path})
+			d.Add(plan.Change{Resource: "upload:" + p.dest, Action: plan.Create, Field: "archive", After: fileplan.HumanBytes(p.bytes) + " from " + s.Info.Path})
 		}
 		st.pending = append(st.pending, p)
 	}
@@ -128,12 +129,12 @@ func (im importer) plan(ctx context.Context, h modules.Host, srcs []archiveSourc
 
 // execute uploads and imports the pending archives. Uploads run one archive
 // ahead of imports, so the link and containerd work at the same time.
-func (im importer) execute(ctx context.Context, h modules.Host, st *importState) error {
+func (im Importer) Execute(ctx context.Context, h modules.Host, st *State) error {
 	if st == nil || len(st.pending) == 0 {
 		return nil
 	}
 	c := h.Conn()
-	if needUpload := slices.ContainsFunc(st.pending, func(p pendingImport) bool { return !p.src.remote }); needUpload {
+	if needUpload := slices.ContainsFunc(st.pending, func(p pendingImport) bool { return !p.src.Remote }); needUpload {
 		if _, err := conn.Output(ctx, c, "mkdir -p -m 0700 "+conn.Quote(im.RemoteDir)); err != nil {
 			return fmt.Errorf("host %s: create %s: %w", h.Name(), im.RemoteDir, err)
 		}
@@ -149,7 +150,7 @@ func (im importer) execute(ctx context.Context, h modules.Host, st *importState)
 		defer close(ready)
 		for _, p := range st.pending {
 			var err error
-			if !p.src.remote {
+			if !p.src.Remote {
 				err = im.upload(ctx, h, p)
 			}
 			select {
@@ -177,28 +178,28 @@ func (im importer) execute(ctx context.Context, h modules.Host, st *importState)
 	return errors.Join(errs...)
 }
 
-func (im importer) upload(ctx context.Context, h modules.Host, p pendingImport) error {
+func (im Importer) upload(ctx context.Context, h modules.Host, p pendingImport) error {
 	start := time.Now()
 	var data []byte
 	var err error
-	if p.src.data != nil {
-		data, err = p.src.data(ctx)
+	if p.src.Data != nil {
+		data, err = p.src.Data(ctx)
 	} else {
-		data, err = os.ReadFile(p.src.info.Path)
+		data, err = os.ReadFile(p.src.Info.Path)
 	}
 	if err != nil {
-		return fmt.Errorf("read archive %s: %w", p.src.info.Path, err)
+		return fmt.Errorf("read archive %s: %w", p.src.Info.Path, err)
 	}
 	if err := h.Conn().WriteFile(ctx, p.dest, data, conn.FileAttrs{Mode: 0o600}); err != nil {
-		return fmt.Errorf("host %s: upload %s to %s: %w", h.Name(), p.src.info.Path, p.dest, err)
+		return fmt.Errorf("host %s: upload %s to %s: %w", h.Name(), p.src.Info.Path, p.dest, err)
 	}
 	el := time.Since(start)
-	h.Log().Info("image archive uploaded", "archive", p.src.info.Path, "dest", p.dest, "bytes", len(data),
+	h.Log().Info("image archive uploaded", "archive", p.src.Info.Path, "dest", p.dest, "bytes", len(data),
 		"seconds", el.Seconds(), "MBps", float64(len(data))/1e6/max(el.Seconds(), 1e-6))
 	return nil
 }
 
-func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImport) error {
+func (im Importer) importOne(ctx context.Context, h modules.Host, p pendingImport) error {
 	args := []string{"ctr", "-n", im.Namespace, "images", "import"}
 	if im.Snapshotter != "" {
 		args = append(args, "--snapshotter", im.Snapshotter)
@@ -208,7 +209,7 @@ func (im importer) importOne(ctx context.Context, h modules.Host, p pendingImpor
 	}
 	start := time.Now()
 	err := runImport(ctx, h.Conn(), args, p.dest)
-	if !p.src.remote && !im.Keep {
+	if !p.src.Remote && !im.Keep {
 		// A failed import leaves the archive for the next run to replace.
 		if err == nil {
 			if _, rerr := conn.Output(ctx, h.Conn(), conn.Join("rm", "-f", "--", p.dest)); rerr != nil {

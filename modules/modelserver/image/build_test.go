@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"archive/tar"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 )
 
 // imageFiles lists the regular files of an image's flattened layers.
@@ -49,18 +50,14 @@ func imageFiles(t *testing.T, img v1.Image) map[string][]byte {
 
 func TestBuildImageDeterministic(t *testing.T) {
 	dir := t.TempDir()
-	bin := writeFile(t, dir, "gpuctl", randomBytes(t, 3<<20))
-	arch := seedModel(t, filepath.Join(dir, "model"))
-	lm, err := loadModel(arch)
+	bin := imagetest.WriteFile(t, dir, "gpuctl", imagetest.RandomBytes(t, 3<<20))
+	arch := imagetest.SeedModel(t, filepath.Join(dir, "model"))
+	spec := Spec{Binary: bin, ServeArgs: []string{"serve"}, Model: modelFiles(arch), Repo: imageBuildRepo, Arch: "amd64", Port: 8000}
+	a, err := Build(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := imageSpec{Binary: bin, ServeArgs: []string{"serve"}, Model: lm.Files, Repo: imageBuildRepo, Arch: "amd64", Port: 8000}
-	a, err := buildImage(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := buildImage(spec)
+	b, err := Build(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +74,10 @@ func TestBuildImageDeterministic(t *testing.T) {
 	}
 
 	// Content changes change the tag.
-	writeFile(t, filepath.Join(dir, "model"), "seed.json", []byte(strings.Replace(mustRead(t, arch), "seed-file", "seed-two", 1)))
-	lm2, err := loadModel(arch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	imagetest.WriteFile(t, filepath.Join(dir, "model"), "seed.json", []byte(strings.Replace(mustRead(t, arch), "seed-file", "seed-two", 1)))
 	spec2 := spec
-	spec2.Model = lm2.Files
-	c, err := buildImage(spec2)
+	spec2.Model = modelFiles(arch)
+	c, err := Build(spec2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +86,16 @@ func TestBuildImageDeterministic(t *testing.T) {
 	}
 	spec3 := spec
 	spec3.ServeArgs = nil
-	if d, _ := buildImage(spec3); d.Ref == a.Ref {
+	if d, _ := Build(spec3); d.Ref == a.Ref {
 		t.Fatal("an entrypoint change kept the tag")
 	}
 
 	// Written archive: the tag and ID image_import will compare, and the files.
 	p := filepath.Join(dir, "out", "img.tar")
-	if err := a.writeArchive(p); err != nil {
+	if err := a.WriteArchive(p); err != nil {
 		t.Fatal(err)
 	}
-	info, err := inspectLocal(p)
+	info, err := InspectLocal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +128,7 @@ func TestBuildImageDeterministic(t *testing.T) {
 	}
 	// A second write finds the archive by its name and keeps it.
 	st, _ := os.Stat(p)
-	if err := a.writeArchive(p); err != nil {
+	if err := a.WriteArchive(p); err != nil {
 		t.Fatal(err)
 	}
 	if st2, _ := os.Stat(p); !st2.ModTime().Equal(st.ModTime()) {
@@ -145,17 +138,17 @@ func TestBuildImageDeterministic(t *testing.T) {
 
 func TestBuildImageOnBase(t *testing.T) {
 	dir := t.TempDir()
-	bin := writeFile(t, dir, "gpuctl-serve", randomBytes(t, 1<<20))
-	base := tinyImage(t, "base file")
+	bin := imagetest.WriteFile(t, dir, "gpuctl-serve", imagetest.RandomBytes(t, 1<<20))
+	base := imagetest.TinyImage(t, "base file")
 	for _, format := range []string{"docker", "oci"} {
 		t.Run(format, func(t *testing.T) {
 			p := filepath.Join(dir, format+".tar")
 			if format == "docker" {
-				dockerArchive(t, p, base, "example.com/cuda:12")
+				imagetest.DockerArchive(t, p, base, "example.com/cuda:12")
 			} else {
-				ociArchive(t, p, base, "example.com/cuda:12")
+				imagetest.OCIArchive(t, p, base, "example.com/cuda:12")
 			}
-			b, err := buildImage(imageSpec{Binary: bin, ServeArgs: serveArgs(bin), BaseArchive: p, Repo: imageBuildRepo, Arch: "amd64", Port: 8000})
+			b, err := Build(Spec{Binary: bin, BaseArchive: p, Repo: imageBuildRepo, Arch: "amd64", Port: 8000})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,16 +161,16 @@ func TestBuildImageOnBase(t *testing.T) {
 				t.Fatalf("config %+v rootfs %v", cf.Config, cf.RootFS.DiffIDs)
 			}
 			out := filepath.Join(dir, format+"-out.tar")
-			if err := b.writeArchive(out); err != nil {
+			if err := b.WriteArchive(out); err != nil {
 				t.Fatal(err)
 			}
-			info, err := inspectLocal(out)
+			info, err := InspectLocal(out)
 			if err != nil || info.Images[0].Config != b.Config {
 				t.Fatalf("%+v %v", info, err)
 			}
 		})
 	}
-	if _, err := buildImage(imageSpec{Binary: bin, BaseArchive: filepath.Join(dir, "none.tar"), Repo: imageBuildRepo, Arch: "amd64"}); err == nil {
+	if _, err := Build(Spec{Binary: bin, BaseArchive: filepath.Join(dir, "none.tar"), Repo: imageBuildRepo, Arch: "amd64"}); err == nil {
 		t.Fatal("missing base accepted")
 	}
 	if _, err := loadBase(filepath.Join(dir, "oci.tar"), "arm64"); err == nil || !strings.Contains(err.Error(), "linux/arm64") {
@@ -192,30 +185,30 @@ func TestInspectBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bi, err := inspectBinary(exe)
+	bi, err := InspectBinary(exe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bi.OS != "linux" || bi.Arch == "" {
 		t.Fatalf("%+v", bi)
 	}
-	if err := checkBinary(exe, bi, bi.Arch); err != nil {
+	if err := CheckBinary(exe, bi, bi.Arch); err != nil {
 		t.Fatal(err)
 	}
-	err = checkBinary(exe, bi, "arm64")
+	err = CheckBinary(exe, bi, "arm64")
 	if bi.Arch != "arm64" && (err == nil || !strings.Contains(err.Error(), "the node is linux/arm64")) {
 		t.Fatalf("arch mismatch: %v", err)
 	}
 	dir := t.TempDir()
-	macho := writeFile(t, dir, "gpuctl-mac", append([]byte{0xcf, 0xfa, 0xed, 0xfe}, make([]byte, 64)...))
-	bi, err = inspectBinary(macho)
+	macho := imagetest.WriteFile(t, dir, "gpuctl-mac", append([]byte{0xcf, 0xfa, 0xed, 0xfe}, make([]byte, 64)...))
+	bi, err = InspectBinary(macho)
 	if err != nil || bi.OS != "darwin" {
 		t.Fatalf("%+v %v", bi, err)
 	}
-	if err := checkBinary(macho, bi, "amd64"); err == nil || !strings.Contains(err.Error(), "darwin executable") || !strings.Contains(err.Error(), "GOOS=linux") {
+	if err := CheckBinary(macho, bi, "amd64"); err == nil || !strings.Contains(err.Error(), "darwin executable") || !strings.Contains(err.Error(), "GOOS=linux") {
 		t.Fatalf("darwin: %v", err)
 	}
-	if _, err := inspectBinary(writeFile(t, dir, "script", []byte("#!/bin/sh\necho hi\n"))); err == nil {
+	if _, err := InspectBinary(imagetest.WriteFile(t, dir, "script", []byte("#!/bin/sh\necho hi\n"))); err == nil {
 		t.Fatal("script taken for a binary")
 	}
 }
@@ -241,11 +234,11 @@ func keys[V any](m map[string]V) []string {
 // gets its ELF interpreter and libraries from this machine.
 func TestBuildImageDynamicBinary(t *testing.T) {
 	bin := "/bin/true"
-	bi, err := inspectBinary(bin)
+	bi, err := InspectBinary(bin)
 	if err != nil || bi.Static || bi.Arch != "amd64" {
 		t.Skipf("needs a dynamically linked linux/amd64 /bin/true: %+v %v", bi, err)
 	}
-	b, err := buildImage(imageSpec{Binary: bin, Interp: bi.Interp, Repo: imageBuildRepo, Arch: "amd64", Port: 8000})
+	b, err := Build(Spec{Binary: bin, Interp: bi.Interp, Repo: imageBuildRepo, Arch: "amd64", Port: 8000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +254,15 @@ func TestBuildImageDynamicBinary(t *testing.T) {
 	if !hasEnv(cf.Config.Env, "LD_LIBRARY_PATH") {
 		t.Fatalf("env %v", cf.Config.Env)
 	}
-	if _, err := buildImage(imageSpec{Binary: bin, Interp: "/nonexistent/ld.so", Repo: imageBuildRepo, Arch: "amd64"}); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+	if _, err := Build(Spec{Binary: bin, Interp: "/nonexistent/ld.so", Repo: imageBuildRepo, Arch: "amd64"}); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
 		t.Fatalf("missing interpreter: %v", err)
 	}
+}
+
+// modelFiles are the seed model's files: the architecture and the weights
+// beside it (what the module's loadModel finds). Build reads them when it
+// builds, so a changed file changes the image.
+func modelFiles(arch string) []File {
+	weights := strings.TrimSuffix(arch, ".json") + ".safetensors"
+	return []File{{Rel: filepath.Base(arch), Local: arch}, {Rel: filepath.Base(weights), Local: weights}}
 }

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"encoding/json"
@@ -18,21 +18,21 @@ import (
 // linux/arch). Layers are read from the archive when the result is written,
 // never held in memory.
 func loadBase(p, arch string) (v1.Image, error) {
-	la, _, err := openLocalArchive(p)
+	la, _, err := OpenLocalArchive(p)
 	if err != nil {
 		return nil, err
 	}
 	if len(la.small) > 0 {
 		return nil, fmt.Errorf("compressed base archives are not supported; decompress it (gunzip) first")
 	}
-	if la.has("index.json") {
+	if la.Has("index.json") {
 		return ociBase(la, arch)
 	}
-	if !la.has("manifest.json") {
+	if !la.Has("manifest.json") {
 		return nil, fmt.Errorf("neither index.json nor manifest.json: not an image archive")
 	}
 	var entries []json.RawMessage
-	if b, err := la.read("manifest.json"); err != nil || json.Unmarshal(b, &entries) != nil || len(entries) != 1 {
+	if b, err := la.Read("manifest.json"); err != nil || json.Unmarshal(b, &entries) != nil || len(entries) != 1 {
 		return nil, fmt.Errorf("a base archive must hold exactly one image")
 	}
 	return tarball.Image(func() (io.ReadCloser, error) { return os.Open(p) }, nil)
@@ -49,9 +49,9 @@ type ociDesc struct {
 }
 
 // ociBase finds the image for linux/arch in an OCI layout tarball.
-func ociBase(la *localArchive, arch string) (v1.Image, error) {
-	blob := func(d string) ([]byte, error) { return la.read("blobs/" + strings.Replace(d, ":", "/", 1)) }
-	idx, err := la.read("index.json")
+func ociBase(la *LocalArchive, arch string) (v1.Image, error) {
+	blob := func(d string) ([]byte, error) { return la.Read("blobs/" + strings.Replace(d, ":", "/", 1)) }
+	idx, err := la.Read("index.json")
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func ociBase(la *localArchive, arch string) (v1.Image, error) {
 			pick = &index.Manifests[i]
 		}
 		if pick == nil {
-			return nil, fmt.Errorf("%w (linux/%s)", errNoImage, arch)
+			return nil, fmt.Errorf("%w (linux/%s)", ErrNoImage, arch)
 		}
 		b, err := blob(pick.Digest)
 		if err != nil {
@@ -91,7 +91,7 @@ func ociBase(la *localArchive, arch string) (v1.Image, error) {
 
 // ociImage is a CompressedImageCore over an OCI layout inside a tarball.
 type ociImage struct {
-	la        *localArchive
+	la        *LocalArchive
 	manifest  []byte
 	mediaType types.MediaType
 }
@@ -104,7 +104,7 @@ func (o *ociImage) RawConfigFile() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.la.read("blobs/sha256/" + m.Config.Digest.Hex)
+	return o.la.Read("blobs/sha256/" + m.Config.Digest.Hex)
 }
 
 func (o *ociImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
@@ -124,7 +124,7 @@ func (o *ociImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 }
 
 type ociLayer struct {
-	la   *localArchive
+	la   *LocalArchive
 	desc v1.Descriptor
 }
 
@@ -132,6 +132,6 @@ func (l *ociLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, 
 func (l *ociLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *ociLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 func (l *ociLayer) Compressed() (io.ReadCloser, error) {
-	rc, _, err := l.la.section("blobs/sha256/" + l.desc.Digest.Hex)
+	rc, _, err := l.la.Section("blobs/sha256/" + l.desc.Digest.Hex)
 	return rc, err
 }

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"compress/gzip"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/modules/moduletest"
+	"github.com/gpuctl/gpuctl/modules/modelserver/internal/imagetest"
 )
 
 func TestNormalizeRef(t *testing.T) {
@@ -25,26 +25,26 @@ func TestNormalizeRef(t *testing.T) {
 		"registry.k8s.io/coredns/coredns:v1.12.1":  "registry.k8s.io/coredns/coredns:v1.12.1",
 		"a.io/b@sha256:" + strings.Repeat("a", 64): "a.io/b@sha256:" + strings.Repeat("a", 64),
 	} {
-		got, err := normalizeRef(in)
+		got, err := NormalizeRef(in)
 		if err != nil || got != want {
-			t.Errorf("normalizeRef(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("NormalizeRef(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "Upper/Case", "a b", "x:", "a.io/b@sha256:1234"} {
-		if _, err := normalizeRef(bad); err == nil {
-			t.Errorf("normalizeRef(%q) accepted", bad)
+		if _, err := NormalizeRef(bad); err == nil {
+			t.Errorf("NormalizeRef(%q) accepted", bad)
 		}
 	}
 }
 
 func TestInspectArchives(t *testing.T) {
 	dir := t.TempDir()
-	img := tinyImage(t, "hello")
+	img := imagetest.TinyImage(t, "hello")
 	id, _ := img.ConfigName()
 	dg, _ := img.Digest()
 
-	docker := dockerArchive(t, filepath.Join(dir, "pause.tar"), img, "registry.k8s.io/pause:3.10.1", "busybox:local")
-	info, err := inspectLocal(docker)
+	docker := imagetest.DockerArchive(t, filepath.Join(dir, "pause.tar"), img, "registry.k8s.io/pause:3.10.1", "busybox:local")
+	info, err := InspectLocal(docker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func TestInspectArchives(t *testing.T) {
 		t.Fatalf("refs %v", refs)
 	}
 
-	oci := ociArchive(t, filepath.Join(dir, "oci.tar"), img, "example.com/app:v1")
-	info, err = inspectLocal(oci)
+	oci := imagetest.OCIArchive(t, filepath.Join(dir, "oci.tar"), img, "example.com/app:v1")
+	info, err = InspectLocal(oci)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,37 +72,13 @@ func TestInspectArchives(t *testing.T) {
 	zw.Write([]byte(mustRead(t, docker)))
 	zw.Close()
 	f.Close()
-	info, err = inspectLocal(gz)
+	info, err = InspectLocal(gz)
 	if err != nil || info.Images[0].Config != id.String() {
 		t.Fatalf("gzip: %+v %v", info, err)
 	}
 
-	notImage := writeFile(t, dir, "junk.tar", []byte(strings.Repeat("x", 2048)))
-	if _, err := inspectLocal(notImage); err == nil {
+	notImage := imagetest.WriteFile(t, dir, "junk.tar", []byte(strings.Repeat("x", 2048)))
+	if _, err := InspectLocal(notImage); err == nil {
 		t.Fatal("junk accepted")
-	}
-}
-
-func TestLocalArchives(t *testing.T) {
-	dir := t.TempDir()
-	img := tinyImage(t, "a")
-	dockerArchive(t, filepath.Join(dir, "imgs", "a.tar"), img, "a.io/a:1")
-	dockerArchive(t, filepath.Join(dir, "imgs", "b.tar"), img, "a.io/b:1")
-	writeFile(t, filepath.Join(dir, "imgs"), "README", []byte("x"))
-	h := moduletest.Local()
-	h.V = map[string]any{"playbook_dir": dir}
-	got, err := localArchives(h, []string{"imgs", "imgs/a.tar", "imgs/*.tar"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{filepath.Join(dir, "imgs", "a.tar"), filepath.Join(dir, "imgs", "b.tar")}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %v want %v", got, want)
-	}
-	if _, err := localArchives(h, []string{"nothing/*.tar"}); err == nil || !strings.Contains(err.Error(), "matches no file") {
-		t.Fatalf("empty glob: %v", err)
-	}
-	if _, err := localArchives(h, []string{t.TempDir()}); err == nil || !strings.Contains(err.Error(), "holds no") {
-		t.Fatalf("empty dir: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package modelserver
+package image
 
 import (
 	"errors"
@@ -8,11 +8,11 @@ import (
 // memArchive is an archive's members in memory.
 type memArchive map[string][]byte
 
-func (m memArchive) read(name string) ([]byte, error) {
+func (m memArchive) Read(name string) ([]byte, error) {
 	if b, ok := m[name]; ok {
 		return b, nil
 	}
-	return nil, errNoMember
+	return nil, ErrNoMember
 }
 
 func FuzzNormalizeRef(f *testing.F) {
@@ -20,14 +20,14 @@ func FuzzNormalizeRef(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out, err := normalizeRef(s)
+		out, err := NormalizeRef(s)
 		if err != nil {
 			return
 		}
 		// A normalised name is a fixed point.
-		again, err := normalizeRef(out)
+		again, err := NormalizeRef(out)
 		if err != nil || again != out {
-			t.Fatalf("normalizeRef(%q) = %q, then %q, %v", s, out, again, err)
+			t.Fatalf("NormalizeRef(%q) = %q, then %q, %v", s, out, again, err)
 		}
 	})
 }
@@ -38,9 +38,9 @@ func FuzzInspectArchive(f *testing.F) {
 	f.Add([]byte(`null`), []byte(`[{"Config":"blobs/sha256/x","RepoTags":null}]`))
 	f.Fuzz(func(t *testing.T, index, manifest []byte) {
 		src := memArchive{"index.json": index, "manifest.json": manifest}
-		format, imgs, err := inspectArchive(src, "fuzz")
+		format, imgs, err := InspectArchive(src, "fuzz")
 		if err != nil {
-			if errors.Is(err, errNoMember) {
+			if errors.Is(err, ErrNoMember) {
 				return
 			}
 			return
@@ -49,7 +49,7 @@ func FuzzInspectArchive(f *testing.F) {
 			t.Fatalf("format %q", format)
 		}
 		for _, img := range imgs {
-			if len(img.Refs) == 0 || img.id() == "" {
+			if len(img.Refs) == 0 || img.ID() == "" {
 				t.Fatalf("image without name or id: %+v", img)
 			}
 		}

@@ -1,4 +1,4 @@
-package modelserver
+package containerd
 
 import (
 	"context"
@@ -12,11 +12,12 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/modelserver/image"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
-// fakeCtr answers the two commands the importer's check runs, from an
+// fakeCtr answers the two commands the Importer's check runs, from an
 // image list and a content store.
 type fakeCtr struct {
 	images  map[string]hostImage
@@ -79,12 +80,12 @@ func manifestJSON(config string) string {
 // archives by image ID through containerd's manifests (also behind an
 // index), OCI archives by target digest, and every name of an image.
 func TestImportPlan(t *testing.T) {
-	docker := archiveSource{info: archiveInfo{Path: "/a/pause.tar", Size: 4096, Images: []archiveImage{{Refs: []string{"registry.k8s.io/pause:3.10.1", "docker.io/library/pause:x"}, Config: digest('c')}}}}
-	oci := archiveSource{info: archiveInfo{Path: "/a/etcd.tar", Size: 8192, Images: []archiveImage{{Refs: []string{"registry.k8s.io/etcd:3.6.5-0"}, Target: digest('e')}}}}
-	im := importer{Namespace: "k8s.io", RemoteDir: "/var/lib/gpuctl/images"}
-	run := func(f *fakeCtr, check bool) (plan.Diff, *importState) {
+	docker := Source{Info: image.ArchiveInfo{Path: "/a/pause.tar", Size: 4096, Images: []image.ArchiveImage{{Refs: []string{"registry.k8s.io/pause:3.10.1", "docker.io/library/pause:x"}, Config: digest('c')}}}}
+	oci := Source{Info: image.ArchiveInfo{Path: "/a/etcd.tar", Size: 8192, Images: []image.ArchiveImage{{Refs: []string{"registry.k8s.io/etcd:3.6.5-0"}, Target: digest('e')}}}}
+	im := Importer{Namespace: "k8s.io", RemoteDir: "/var/lib/gpuctl/images"}
+	run := func(f *fakeCtr, check bool) (plan.Diff, *State) {
 		t.Helper()
-		d, st, err := im.plan(context.Background(), moduletest.On(f), []archiveSource{docker, oci})
+		d, st, err := im.Plan(context.Background(), moduletest.On(f), []Source{docker, oci})
 		if ny := (*modules.NotYetError)(nil); check && errors.As(err, &ny) {
 			return plan.Diff{Unknown: ny.Reason}, nil // what the engine reports under --check
 		}
@@ -132,7 +133,7 @@ func TestImportPlan(t *testing.T) {
 	if !strings.Contains(d.Unknown, "known after apply") {
 		t.Fatalf("no ctr, check mode: %+v", d)
 	}
-	if _, _, err := im.plan(context.Background(), moduletest.On(&fakeCtr{noCtr: true}), []archiveSource{docker}); !errors.Is(err, errNoContainerd) {
+	if _, _, err := im.Plan(context.Background(), moduletest.On(&fakeCtr{noCtr: true}), []Source{docker}); !errors.Is(err, ErrNoContainerd) {
 		t.Fatalf("no ctr: %v", err)
 	}
 }
