@@ -88,10 +88,35 @@ type ModelServer struct {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-func (m *ModelServer) Validate() error {
+// Provision fills the defaults that depend on other arguments (the model
+// directory on the name, the model source on the image) or that a YAML
+// default cannot express (the seed's placement), so Validate only
+// validates. Host mode keeps model_from empty: Validate refuses it there.
+func (m *ModelServer) Provision() {
 	if m.Timeout == 0 {
 		m.Timeout = 5 * time.Minute
 	}
+	if m.ModelDir == "" {
+		m.ModelDir = "/var/lib/gpuctl/models/" + m.Name
+	}
+	if m.Mode == "host" {
+		return
+	}
+	if m.ModelFrom == "" {
+		m.ModelFrom = "image"
+		if m.Image != "" {
+			m.ModelFrom = "configmap"
+		}
+	}
+	if m.NodeSelector == nil {
+		m.NodeSelector = map[string]string{"gpu": "true"}
+	}
+	if m.Tolerations == nil {
+		m.Tolerations = []map[string]any{{"key": "gpu-only", "operator": "Equal", "value": "true", "effect": "NoSchedule"}}
+	}
+}
+
+func (m *ModelServer) Validate() error {
 	if len(m.Name) > 52 || !nameRE.MatchString(m.Name) {
 		return fmt.Errorf("name %q: use lower case letters, digits and -, at most 52 characters (a DNS label with room for pod suffixes)", m.Name)
 	}
@@ -107,9 +132,6 @@ func (m *ModelServer) Validate() error {
 				return fmt.Errorf("extra_args: %s is set by the module (use the port, address, model, device or drain_delay arguments)", own)
 			}
 		}
-	}
-	if m.ModelDir == "" {
-		m.ModelDir = "/var/lib/gpuctl/models/" + m.Name
 	}
 	if !path.IsAbs(m.ModelDir) {
 		return fmt.Errorf("model_dir %q must be absolute", m.ModelDir)
@@ -155,12 +177,6 @@ func (m *ModelServer) validateKube() error {
 	} else if len(m.Command) > 0 {
 		return errors.New("command is for a registry image; the image gpuctl builds runs gpuctl serve")
 	}
-	if m.ModelFrom == "" {
-		m.ModelFrom = "image"
-		if m.Image != "" {
-			m.ModelFrom = "configmap"
-		}
-	}
 	if !m.Deploy && (m.Image != "" || !m.ImportImage) {
 		return errors.New("deploy: false only makes sense to import the image gpuctl builds (import_image: true, no image)")
 	}
@@ -169,12 +185,6 @@ func (m *ModelServer) validateKube() error {
 	}
 	if m.NodePort != 0 && (m.NodePort < 30000 || m.NodePort > 32767) {
 		return fmt.Errorf("node_port %d is outside 30000-32767", m.NodePort)
-	}
-	if m.NodeSelector == nil {
-		m.NodeSelector = map[string]string{"gpu": "true"}
-	}
-	if m.Tolerations == nil {
-		m.Tolerations = []map[string]any{{"key": "gpu-only", "operator": "Equal", "value": "true", "effect": "NoSchedule"}}
 	}
 	for i, t := range m.Tolerations {
 		for k := range t {
@@ -278,8 +288,9 @@ func goArch(uname string) string {
 }
 
 var (
-	_ modules.Module   = (*ModelServer)(nil)
-	_ modules.Messager = (*ModelServer)(nil)
+	_ modules.Module      = (*ModelServer)(nil)
+	_ modules.Messager    = (*ModelServer)(nil)
+	_ modules.Provisioner = (*ModelServer)(nil)
 )
 
 // validatePod checks the pod's resources, shutdown timing and user.

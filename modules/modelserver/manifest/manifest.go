@@ -1,8 +1,8 @@
 // Package manifest builds the model server's Kubernetes objects. It is the
 // one source of them: the model_server module applies what it returns, and
-// runtime/deploy/*.yaml are generated from it (see generate_test.go), so
-// the hardening of the hand-written manifests cannot drift from what gpuctl
-// deploys again.
+// runtime/deploy/*.yaml are generated from it (TestDeployManifests in
+// modules/modelserver runs it through the module's arguments), so the
+// manifests for kubectl cannot drift from what gpuctl deploys.
 package manifest
 
 import (
