@@ -244,11 +244,7 @@ func (m *ModelServer) verifyKube(ctx context.Context, h modules.Host, c *kubecli
 }
 
 func (m *ModelServer) selector() string {
-	set := labels.Set{}
-	for k, v := range manifest.SelectorLabels(m.Name) {
-		set[k] = v
-	}
-	return set.AsSelector().String()
+	return labels.Set(manifest.SelectorLabels(m.Name)).AsSelector().String()
 }
 
 // simulatedNode says why a node cannot run containers (kwok plays its
