@@ -111,7 +111,7 @@ func TestModelServerKubernetes(t *testing.T) {
 		t.Fatalf("pods %v %v", pods, err)
 	}
 	p := pods.Items[0]
-	if p.Spec.NodeName != "ms-gpu" || p.Spec.Volumes[0].ConfigMap == nil {
+	if v := volume(p.Spec, "model"); p.Spec.NodeName != "ms-gpu" || v == nil || v.ConfigMap == nil {
 		t.Fatalf("pod on %s, volumes %+v", p.Spec.NodeName, p.Spec.Volumes)
 	}
 	if _, err := cl.Client.CoreV1().ConfigMaps("default").Get(ctx, "ms-reg-model", metav1.GetOptions{}); err != nil {
@@ -175,7 +175,7 @@ func TestModelServerKubernetesHostPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := dep.Spec.Template.Spec.Volumes[0].HostPath; v == nil || v.Path != dir {
+	if v := volume(dep.Spec.Template.Spec, "model"); v == nil || v.HostPath == nil || v.HostPath.Path != dir {
 		t.Fatalf("volumes %+v", dep.Spec.Template.Spec.Volumes)
 	}
 }
