@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/internal/ansibletest"
 	"github.com/gpuctl/gpuctl/modules/moduletest"
 )
 
@@ -129,4 +130,61 @@ func TestPipBadArgs(t *testing.T) {
 	moduletest.BadArgs(t, "pip", map[string]any{"name": "a", "virtualenv": "/v", "virtualenv_command": "python3 -m venv", "virtualenv_python": "python3.11"}, "virtualenv_python should not be used")
 	moduletest.BadArgs(t, "pip", map[string]any{"name": "a", "umask": "9"}, "umask must be an octal integer")
 	moduletest.BadArgs(t, "pip", map[string]any{"name": "a", "state": "installed"}, "expected one of present, absent, latest, forcereinstall")
+}
+
+// ansible-core's pip and gpuctl on the same host, each in its own
+// virtualenv: the same changed, in check mode and applied, step by step,
+// and the same packages in the end.
+func TestPipLikeAnsible(t *testing.T) {
+	r := moduletest.Start(t, 1)[0]
+	r.Run(t, "apt-get install -y -q python3-venv python3-pkg-resources >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q python3-venv python3-pkg-resources >/dev/null)")
+	r.Run(t, "mkdir -p /srv/wheels && printf '[global]\\nno-index = true\\nfind-links = /srv/wheels\\n' > /etc/pip.conf")
+	for _, v := range []string{"1.0", "2.0"} {
+		name, data := demoWheel(t, v)
+		if err := r.C.WriteFile(context.Background(), "/srv/wheels/"+name, data, conn.FileAttrs{Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := ansibletest.Target{Addr: r.TH.Addr, Port: r.TH.Port, KeyFile: r.TH.KeyFile, KnownHostsFile: r.TH.KnownHostsFile}
+	for i, step := range []map[string]any{
+		{"name": "gpuctl-demo==1.0", "virtualenv_command": "python3 -m venv"},
+		{"name": "gpuctl-demo==1.0"},
+		{"name": []string{"gpuctl-demo>=1.5", "<3"}},
+		{"name": "gpuctl_demo", "version": "2.0"},
+		{"name": "gpuctl-demo", "state": "absent"},
+		{"name": "gpuctl-demo", "state": "absent"},
+	} {
+		var changed, checked [2]bool
+		var list [2]string
+		for j, venv := range []string{"/opt/ansible/venv", "/opt/gpuctl/venv"} {
+			args := map[string]any{"virtualenv": venv}
+			for k, v := range step {
+				args[k] = v
+			}
+			if j == 0 {
+				checked[0] = ansibletest.RunOn(t, target, "ansible.builtin.pip", args, true)["changed"] == true
+				res := ansibletest.RunOn(t, target, "ansible.builtin.pip", args, false)
+				if res["failed"] == true {
+					t.Fatalf("step %d: ansible: %v", i, res["msg"])
+				}
+				changed[0] = res["changed"] == true
+			} else {
+				d, err := r.CheckOnly(t, "pip", args)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				checked[1] = !d.Empty()
+				d, _, err = r.Apply(t, "pip", args)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				changed[1] = !d.Empty()
+			}
+			list[j] = r.Run(t, venv+"/bin/pip list --format=freeze 2>/dev/null | grep -i demo || true")
+		}
+		if changed != [2]bool{changed[0], changed[0]} || checked != [2]bool{checked[0], checked[0]} || list[0] != list[1] {
+			t.Errorf("step %d %v: ansible check %v changed %v %q; gpuctl check %v changed %v %q",
+				i, step, checked[0], changed[0], list[0], checked[1], changed[1], list[1])
+		}
+	}
 }
