@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -105,9 +106,37 @@ func (r *hostRun) snapshotVars() map[string]any {
 }
 
 func (r *hostRun) setVar(k string, v any) {
+	if af, ok := v.(map[string]any); ok && k == "ansible_facts" {
+		r.addFacts(af)
+		return
+	}
 	r.mu.Lock()
 	r.runtime[k] = v
 	r.mu.Unlock()
+}
+
+// addFacts joins facts a module returns as ansible_facts (service_facts'
+// services) to the host's facts, as Ansible does: each is a key of the
+// ansible_facts dict, without an ansible_ prefix, and a variable of its own.
+// The map is replaced, not changed, as setup does: task variables of
+// running tasks hold the old one.
+func (r *hostRun) addFacts(af map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	facts := maps.Clone(r.facts)
+	if facts == nil {
+		facts = modules.Facts{}
+	}
+	own, _ := facts["ansible_facts"].(map[string]any)
+	own = maps.Clone(own)
+	if own == nil {
+		own = map[string]any{}
+	}
+	for k, v := range af {
+		facts[k], own[strings.TrimPrefix(k, "ansible_")] = v, v
+	}
+	facts["ansible_facts"] = own
+	r.facts = facts
 }
 
 // Pending state is read by other hosts' goroutines (through hostvars), so

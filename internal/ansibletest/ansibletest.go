@@ -3,9 +3,11 @@ package ansibletest
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +20,29 @@ import (
 // or fails under GPUCTL_TEST_HOSTS=require, as host tests do.
 func Run(t *testing.T, module string, args map[string]any, check bool) map[string]any {
 	t.Helper()
+	return run(t, []string{"-i", "localhost,", "-c", "local"}, "localhost", module, args, check)
+}
+
+// Target is a test host that ansible reaches over SSH as root.
+type Target struct {
+	Addr, KeyFile, KnownHostsFile string
+	Port                          int
+}
+
+// RunOn is Run against a test host; the host needs python3.
+func RunOn(t *testing.T, h Target, module string, args map[string]any, check bool) map[string]any {
+	t.Helper()
+	inv := fmt.Sprintf("%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s ansible_python_interpreter=/usr/bin/python3 "+
+		"ansible_ssh_common_args='-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'\n", h.Addr, h.Port, h.KeyFile, h.KnownHostsFile)
+	p := filepath.Join(t.TempDir(), "inventory")
+	if err := os.WriteFile(p, []byte(inv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return run(t, []string{"-i", p}, h.Addr, module, args, check)
+}
+
+func run(t *testing.T, target []string, host, module string, args map[string]any, check bool) map[string]any {
+	t.Helper()
 	if _, err := exec.LookPath("ansible"); err != nil {
 		if os.Getenv("GPUCTL_TEST_HOSTS") == "require" {
 			t.Fatal("ansible not installed (GPUCTL_TEST_HOSTS=require)")
@@ -27,17 +52,26 @@ func Run(t *testing.T, module string, args map[string]any, check bool) map[strin
 	if testing.Short() {
 		t.Skip("ansible comparison in -short mode")
 	}
+	if args == nil {
+		args = map[string]any{}
+	}
 	a, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmdArgs := []string{"all", "-i", "localhost,", "-c", "local", "-m", module, "-a", string(a)}
+	cmdArgs := append([]string{"all"}, target...)
+	cmdArgs = append(cmdArgs, "-m", module)
+	if len(args) > 0 {
+		cmdArgs = append(cmdArgs, "-a", string(a))
+	}
 	if check {
 		cmdArgs = append(cmdArgs, "--check", "--diff")
 	}
 	cmd := exec.Command("ansible", cmdArgs...)
 	cmd.Env = append(os.Environ(), "ANSIBLE_LOAD_CALLBACK_PLUGINS=1", "ANSIBLE_STDOUT_CALLBACK=json",
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_LOCALHOST_WARNING=0", "ANSIBLE_NOCOLOR=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	var res struct {
 		Plays []struct {
@@ -47,9 +81,9 @@ func Run(t *testing.T, module string, args map[string]any, check bool) map[strin
 		} `json:"plays"`
 	}
 	if jerr := json.Unmarshal(out, &res); jerr != nil || len(res.Plays) == 0 || len(res.Plays[0].Tasks) == 0 {
-		t.Fatalf("ansible -m %s %s: %v %v\n%s", module, a, err, jerr, out)
+		t.Fatalf("ansible -m %s %s: %v %v\n%s%s", module, a, err, jerr, out, stderr.String())
 	}
-	r := res.Plays[0].Tasks[0].Hosts["localhost"]
+	r := res.Plays[0].Tasks[0].Hosts[host]
 	delete(r, "_ansible_no_log")
 	delete(r, "invocation")
 	delete(r, "action")
