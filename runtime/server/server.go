@@ -55,6 +55,9 @@ type Config struct {
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
 	Version         string
+	// NetHTTPOnly turns off the fast path for keep-alive v2 binary
+	// inference (fastpath.go): every request goes through net/http.
+	NetHTTPOnly bool
 }
 
 // Defaults fills zero fields. The limits that depend on the model
