@@ -376,6 +376,7 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 	rb.resp = resp
 	s.putBuf(rb)
 	l.ok.Inc()
+	l.s.fastServed.Add(1)
 	l.hist.Observe(time.Since(start).Seconds())
 	return werr == nil && !drain, nil, false
 }

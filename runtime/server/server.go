@@ -167,6 +167,7 @@ type Server struct {
 	warnNonFinite rateLimit
 	pool          poolLimits
 	v2Headers     headerCache
+	fastServed    atomic.Int64 // answers of the fast path, for tests
 	// v2Prefix and v2Output are the constant JSON of every v2 answer.
 	v2Prefix, v2Output []byte
 }
