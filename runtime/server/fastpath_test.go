@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,7 +69,7 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 	head, cbody, _ := strings.Cut(chunked, "\r\n\r\n")
 	chunked = fmt.Sprintf("%s\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", head, len(cbody), cbody)
 	for _, tc := range []struct {
-		name, raw string
+		name, raw  string
 		fastServed int64 // answers the fast path gives itself
 	}{
 		{"one row", inferReq("localhost", 1, "") + closingGet, 1},
@@ -97,5 +101,94 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 				t.Errorf("no answer: %q", want)
 			}
 		})
+	}
+}
+
+type sleepyBackend struct {
+	nullBackend
+	d time.Duration
+}
+
+func (b sleepyBackend) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
+	time.Sleep(b.d)
+	return b.nullBackend.Forward(ctx, x, rows, out)
+}
+
+// A drain closes the fast path's idle connections at once, answers a
+// request in flight (with Connection: close) before the server stops, and
+// during the drain delay still serves new connections, telling them to
+// close.
+func TestFastPathDrain(t *testing.T) {
+	m := fastModel()
+	s, err := New(Config{DrainDelay: 300 * time.Millisecond}, m, sleepyBackend{nullBackend{m.Out}, 200 * time.Millisecond}, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.ServeUntil(stop, context.Background(), ln) }()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	answer := func(br *bufio.Reader) *http.Response {
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Body)
+		if r.StatusCode != 200 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+		return r
+	}
+	idle, idleR := dial()
+	io.WriteString(idle, inferReq("localhost", 1, ""))
+	if r := answer(idleR); r.Close {
+		t.Fatal("Connection: close before the drain")
+	}
+	busy, busyR := dial()
+	io.WriteString(busy, inferReq("localhost", 1, ""))
+	time.Sleep(50 * time.Millisecond) // the request is computing
+	cancel()
+	if r := answer(busyR); !r.Close {
+		t.Error("the request in flight at the drain was not told to close")
+	}
+	if _, err := idleR.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection at the drain: %v; want EOF", err)
+	}
+	late, lateR := dial()
+	io.WriteString(late, inferReq("localhost", 1, ""))
+	if r := answer(lateR); !r.Close {
+		t.Error("a request during the drain delay was not told to close")
+	}
+	if _, err := lateR.ReadByte(); err != io.EOF {
+		t.Errorf("after its answer in the drain: %v; want EOF", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.fastServed.Load(); n != 3 {
+		t.Errorf("the fast path answered %d, want 3", n)
+	}
+}
+
+// A body that does not arrive within the read timeout is a 408 on the
+// fast path too, and the connection closes.
+func TestFastPathSlowBody408(t *testing.T) {
+	s := newServer(t, Config{ReadTimeout: 300 * time.Millisecond}, fastModel())
+	req := inferReq("localhost", 1, "")
+	got := exchange(t, strings.TrimPrefix(serve(t, s), "http://"), req[:len(req)-5])
+	if !strings.HasPrefix(got, "HTTP/1.1 408") || !strings.Contains(got, "Connection: close\r\n") {
+		t.Errorf("slow body: %q; want a 408 that closes", got)
 	}
 }
