@@ -44,10 +44,16 @@ func (s *Server) ServeUntil(stop, force context.Context, ln net.Listener) error 
 	capped := newCapListener(ln, s.cfg.MaxConns, s.log)
 	capped.overflow = s.serveOverflow
 	capped.open = s.met.conns
+	var served net.Listener = capped
+	var fast *fastListener
+	if !s.cfg.NetHTTPOnly {
+		fast = newFastListener(capped, s)
+		served = fast
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(capped) }()
+	go func() { errc <- hs.Serve(served) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "model", s.m.Name, "device", s.be.Device().Kind, "batching", s.cfg.Batching,
-		"max_conns", s.cfg.MaxConns, "max_body_bytes", s.cfg.MaxBodyBytes, "allowed_hosts", s.hosts.String())
+		"max_conns", s.cfg.MaxConns, "fast_path", fast != nil, "max_body_bytes", s.cfg.MaxBodyBytes, "allowed_hosts", s.hosts.String())
 	select {
 	case err := <-errc:
 		// Handlers may still be running, so the batcher stays open: the
@@ -62,17 +68,23 @@ func (s *Server) ServeUntil(stop, force context.Context, ln net.Listener) error 
 	// connections are closed, so clients reconnect (to another replica)
 	// before the listener goes away instead of failing on a dead socket.
 	hs.SetKeepAlivesEnabled(false)
+	if fast != nil {
+		fast.closeIdle(false)
+	}
 	s.log.Info("draining: readiness is false; a second signal stops at once", "delay", s.cfg.DrainDelay, "timeout", s.cfg.ShutdownTimeout)
 	select {
 	case <-time.After(s.cfg.DrainDelay):
 	case <-force.Done():
-		return s.forced(hs)
+		return s.forced(hs, fast)
 	}
 	sctx, cancel := context.WithTimeout(force, s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
+	if fast != nil && err == nil {
+		err = fast.shutdown(sctx)
+	}
 	if force.Err() != nil {
-		return s.forced(hs)
+		return s.forced(hs, fast)
 	}
 	s.shutdownBatcher()
 	if err != nil {
@@ -87,9 +99,12 @@ func (s *Server) ServeUntil(stop, force context.Context, ln net.Listener) error 
 
 // forced closes every connection without waiting. The batcher stays open:
 // handlers may still be running, and the process is about to exit.
-func (s *Server) forced(hs *http.Server) error {
+func (s *Server) forced(hs *http.Server, fast *fastListener) error {
 	s.log.Warn("second signal: closing every connection without draining")
 	hs.Close()
+	if fast != nil {
+		fast.closeAll()
+	}
 	return ErrForced
 }
 

@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gpuctl/gpuctl/runtime/model"
 )
@@ -20,12 +22,18 @@ import (
 // send v2 binary requests back to back, as gpubench load does, with the
 // null backend: a CPU profile of it is the per-request cost a GPU server
 // pays on its host. The clients run in-process; profile the server's
-// frames.
+// frames. Each case runs with net/http alone and with the fast path, in
+// the same run: cpu-us/op is the process's CPU time (server and clients)
+// per request.
 func BenchmarkServeTCPV2Binary(b *testing.B) {
 	m := model.BuildMLP(model.MLPSpec{Widths: []int{1024, 8, 1024}, Seed: 7})
-	for _, tc := range []struct{ conns, rows int }{{64, 1}, {8, 256}} {
-		b.Run(fmt.Sprintf("conns=%d/rows=%d", tc.conns, tc.rows), func(b *testing.B) {
-			s, err := New(Config{Batching: true}, m, nullBackend{m.Out}, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, tc := range []struct {
+		conns, rows int
+		path        string
+	}{{64, 1, "nethttp"}, {64, 1, "fast"}, {8, 256, "nethttp"}, {8, 256, "fast"}} {
+		b.Run(fmt.Sprintf("conns=%d/rows=%d/path=%s", tc.conns, tc.rows, tc.path), func(b *testing.B) {
+			b.ReportAllocs()
+			s, err := New(Config{Batching: true, NetHTTPOnly: tc.path == "nethttp"}, m, nullBackend{m.Out}, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -53,6 +61,7 @@ func BenchmarkServeTCPV2Binary(b *testing.B) {
 			}
 			close(work)
 			b.SetBytes(int64(len(req)))
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			errs := make(chan error, len(conns))
 			for _, c := range conns {
@@ -74,6 +83,7 @@ func BenchmarkServeTCPV2Binary(b *testing.B) {
 			}
 			next.Wait()
 			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
 			close(errs)
 			for err := range errs {
 				b.Fatal(err)
@@ -81,6 +91,13 @@ func BenchmarkServeTCPV2Binary(b *testing.B) {
 			b.ReportMetric(float64(b.N*tc.rows)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // readAnswer reads one HTTP/1.1 answer by its Content-Length and fails

@@ -55,6 +55,9 @@ type Config struct {
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
 	Version         string
+	// NetHTTPOnly turns off the fast path for keep-alive v2 binary
+	// inference (fastpath.go): every request goes through net/http.
+	NetHTTPOnly bool
 }
 
 // Defaults fills zero fields. The limits that depend on the model
@@ -164,6 +167,7 @@ type Server struct {
 	warnNonFinite rateLimit
 	pool          poolLimits
 	v2Headers     headerCache
+	fastServed    atomic.Int64 // answers of the fast path, for tests
 	// v2Prefix and v2Output are the constant JSON of every v2 answer.
 	v2Prefix, v2Output []byte
 }

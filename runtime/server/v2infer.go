@@ -147,14 +147,24 @@ func v2AnswerParts(m *model.Model) (prefix, output []byte) {
 // decodeInfer reads the request into one row-major float32 batch: binary
 // data into rb.x, JSON data into a new slice.
 func (s *Server) decodeInfer(r *http.Request, rb *reqBuf) (*v2Header, []float32, error) {
-	body := rb.body
-	jsonPart, binPart := body, []byte(nil)
+	jsonLen := -1
 	if hl := r.Header.Get(binaryHeader); hl != "" {
 		n, err := strconv.Atoi(hl)
-		if err != nil || n < 0 || n > len(body) {
-			return nil, nil, badInput(http.StatusBadRequest, "%s is %q; it must be the JSON part's length, at most the body's %d bytes", binaryHeader, hl, len(body))
+		if err != nil || n < 0 || n > len(rb.body) {
+			return nil, nil, badInput(http.StatusBadRequest, "%s is %q; it must be the JSON part's length, at most the body's %d bytes", binaryHeader, hl, len(rb.body))
 		}
-		jsonPart, binPart = body[:n], body[n:]
+		jsonLen = n
+	}
+	return s.decodeTensor(jsonLen, rb)
+}
+
+// decodeTensor is decodeInfer after the binary header's value, jsonLen
+// (-1 when absent), was checked against the body's length.
+func (s *Server) decodeTensor(jsonLen int, rb *reqBuf) (*v2Header, []float32, error) {
+	body := rb.body
+	jsonPart, binPart := body, []byte(nil)
+	if jsonLen >= 0 {
+		jsonPart, binPart = body[:jsonLen], body[jsonLen:]
 	}
 	h := s.v2Headers.get(jsonPart)
 	if h == nil {

@@ -1,0 +1,453 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The fast path serves keep-alive v2 binary inference over raw HTTP/1.1.
+// net/http costs a 1-row client about three reads and two writes per
+// request through 4 KiB buffers (bench/runtime/results/issue16-2026-12-06.md);
+// here a connection has one read buffer that holds a 1-row request whole,
+// and each answer goes out in one write. fastListener reads each
+// connection's requests itself until one is not the kind parseHead
+// accepts; then it hands the connection, with every byte it had read, to
+// net/http, which serves the rest of it. --net-http-only turns it off.
+
+// fastReadBuf holds a 1-row request of the 1024-input reference model
+// (4.3 KB) with its head, and the start of the next when pipelined.
+const fastReadBuf = 8 << 10
+
+// answerRoom is the space left before an answer's body for its head, so
+// head and body go out in one write without copying the body.
+const answerRoom = 256
+
+// Connection states, for a drain: only an idle connection is closed.
+const (
+	connIdle int32 = iota
+	connNew         // waiting for its first request: idle only to a shutdown
+	connActive
+	connClosing
+)
+
+// fastListener is the listener net/http serves: it accepts connections
+// itself and gives net/http only those handed over.
+type fastListener struct {
+	net.Listener
+	s         *Server
+	handed    chan net.Conn
+	closed    chan struct{} // Close was called
+	done      chan struct{} // the accept loop ended with err
+	err       error
+	closeOnce sync.Once
+	mu        sync.Mutex
+	conns     map[*fastConn]struct{}
+	// metrics of the served endpoint, looked up once
+	ok   prometheus.Counter
+	hist prometheus.Observer
+}
+
+func newFastListener(ln net.Listener, s *Server) *fastListener {
+	l := &fastListener{Listener: ln, s: s, handed: make(chan net.Conn), closed: make(chan struct{}), done: make(chan struct{}),
+		conns: map[*fastConn]struct{}{}, ok: s.met.requests.WithLabelValues("v2_infer", "200"), hist: s.met.total.WithLabelValues("v2_infer")}
+	go l.acceptLoop()
+	return l
+}
+
+func (l *fastListener) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			// As net/http does: a temporary error (EMFILE) is retried.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(backoff):
+					continue
+				case <-l.closed:
+				}
+			}
+			l.err = err
+			close(l.done)
+			return
+		}
+		backoff = 0
+		fc := &fastConn{c: c, br: bufio.NewReaderSize(c, fastReadBuf)}
+		fc.state.Store(connNew)
+		l.mu.Lock()
+		l.conns[fc] = struct{}{}
+		l.mu.Unlock()
+		go l.serve(fc)
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// Accept gives net/http the connections handed over.
+func (l *fastListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
+	case c := <-l.handed:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *fastListener) Close() error {
+	err := net.ErrClosed
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// shutdown closes idle connections until none is left, as
+// http.Server.Shutdown does with its own.
+func (l *fastListener) shutdown(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if l.closeIdle(true) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// closeIdle closes the connections waiting for a next request (and with
+// fresh, those waiting for a first) and says how many are open.
+func (l *fastListener) closeIdle(fresh bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for fc := range l.conns {
+		if fc.state.CompareAndSwap(connIdle, connClosing) || fresh && fc.state.CompareAndSwap(connNew, connClosing) {
+			fc.c.Close()
+		}
+	}
+	return len(l.conns)
+}
+
+// closeAll closes every connection the fast path holds.
+func (l *fastListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for fc := range l.conns {
+		fc.state.Store(connClosing)
+		fc.c.Close()
+	}
+}
+
+// fastConn is one connection while the fast path reads it.
+type fastConn struct {
+	c     net.Conn
+	br    *bufio.Reader
+	state atomic.Int32
+	host  []byte // the last Host found allowed, so the check runs once
+	head  []byte // the current request's head, kept for a handover
+}
+
+// serve reads requests from one connection until it closes or is handed
+// over.
+func (l *fastListener) serve(fc *fastConn) {
+	s := l.s
+	handed := false
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("fast path panic", "panic", p)
+			handed = false
+		}
+		l.mu.Lock()
+		delete(l.conns, fc)
+		l.mu.Unlock()
+		if !handed {
+			fc.c.Close()
+		}
+	}()
+	wait, state := s.cfg.HeaderTimeout, connNew // net/http's wait for a first request
+	for {
+		if fc.br.Buffered() == 0 {
+			fc.state.Store(state)
+			// A drain closes the idle connections once, when it starts;
+			// this one went idle after.
+			if state == connIdle && s.drain.Load() {
+				return
+			}
+			fc.c.SetReadDeadline(time.Now().Add(wait))
+			if _, err := fc.br.Peek(1); err != nil {
+				return
+			}
+			if !fc.state.CompareAndSwap(state, connActive) {
+				return // closed by a drain
+			}
+		}
+		wait, state = s.cfg.IdleTimeout, connIdle
+		t0 := time.Now()
+		fc.c.SetReadDeadline(t0.Add(min(s.cfg.HeaderTimeout, s.cfg.ReadTimeout)))
+		h, res, err := readHead(fc.br)
+		if err != nil {
+			return
+		}
+		if res == headFallback || !l.servable(fc, &h) {
+			handed = l.handover(fc, nil)
+			return
+		}
+		fc.c.SetReadDeadline(t0.Add(s.cfg.ReadTimeout))
+		keep, pre, over := l.infer(fc, &h)
+		if over {
+			handed = l.handover(fc, pre)
+			return
+		}
+		if !keep {
+			return
+		}
+	}
+}
+
+// readHead reads until the buffer holds a whole head or parseHead
+// refuses it; a head larger than the buffer is net/http's.
+func readHead(br *bufio.Reader) (reqHead, headResult, error) {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		h, res := parseHead(b)
+		if res != headIncomplete {
+			return h, res, nil
+		}
+		if len(b) == br.Size() {
+			return h, headFallback, nil
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return h, 0, err
+		}
+	}
+}
+
+// servable checks what parseHead cannot: the model, the Host, the limits.
+func (l *fastListener) servable(fc *fastConn, h *reqHead) bool {
+	s := l.s
+	if string(h.name) != s.m.Name || h.contentLength > s.cfg.MaxBodyBytes {
+		return false
+	}
+	if !bytes.Equal(h.host, fc.host) {
+		if !s.hosts.allows(string(h.host)) {
+			return false
+		}
+		fc.host = append(fc.host[:0], h.host...)
+	}
+	return true
+}
+
+// handover gives the connection to net/http, which reads pre, then what
+// the buffer holds, then the socket. It reports whether net/http took it.
+func (l *fastListener) handover(fc *fastConn, pre []byte) bool {
+	fc.c.SetDeadline(time.Time{})
+	pc := &prefixConn{Conn: fc.c, pre: pre, br: fc.br}
+	select {
+	case l.handed <- pc:
+		return true
+	case <-l.closed:
+		return false // net/http has stopped accepting: shutting down
+	}
+}
+
+// prefixConn reads pre, then br's buffered bytes, then the connection.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+	br  *bufio.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			return c.br.Read(p)
+		}
+		c.br = nil
+	}
+	return c.Conn.Read(p)
+}
+
+// infer serves one request whose head is in the buffer. keep says the
+// connection stays open; over says net/http is to answer the request
+// instead, from pre and the buffer, because the fast path would answer
+// it differently (errors in the request are net/http's to word).
+func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+	s := l.s
+	cl := h.contentLength
+	release := noRelease
+	if cl > smallBody {
+		if !s.inflight.TryAcquire(cl) {
+			return false, nil, true // net/http waits for room
+		}
+		release = func() { s.inflight.Release(cl) }
+	}
+	head, _ := fc.br.Peek(h.n)
+	fc.head = append(fc.head[:0], head...)
+	jsonLen := h.jsonLen
+	fc.br.Discard(h.n)
+	start := time.Now()
+	rb := s.getBuf()
+	body := grow(rb.body, int(cl))
+	rb.body = body
+	if _, err := io.ReadFull(fc.br, body); err != nil {
+		release()
+		s.putBuf(rb)
+		l.fail(fc, start, bodyError(err, s.cfg.MaxBodyBytes), true)
+		return false, nil, false
+	}
+	hd, x, err := s.decodeTensor(jsonLen, rb)
+	if err != nil {
+		release()
+		pre = append(append([]byte(nil), fc.head...), body...)
+		s.putBuf(rb)
+		return false, pre, true
+	}
+	s.met.inflight.Inc()
+	defer s.met.inflight.Dec()
+	defer release() // until the answer is written, as net/http's path does
+	out := grow(rb.out, hd.rows*s.m.Out)
+	rb.out = out
+	if err := s.infer(context.Background(), x, hd.rows, out); err != nil {
+		// The batcher may still use x and out after a timeout: rb is
+		// dropped, not pooled.
+		return l.fail(fc, start, err, false), nil, false
+	}
+	if err := checkFinite(out, s.m.Out); err != nil {
+		s.putBuf(rb)
+		return l.fail(fc, start, err, false), nil, false
+	}
+	drain := s.drain.Load()
+	resp := grow(rb.resp, answerRoom)
+	resp, jsonLenOut := s.v2Answer(resp, hd, out)
+	n := len(resp) - answerRoom
+	var ah [answerRoom]byte
+	a := append(ah[:0], "HTTP/1.1 200 OK\r\n"...)
+	if drain {
+		a = append(a, "Connection: close\r\n"...)
+	}
+	a = append(a, "Content-Length: "...)
+	a = strconv.AppendInt(a, int64(n), 10)
+	if hd.binaryOut {
+		a = append(a, "\r\nContent-Type: application/octet-stream\r\n"+binaryHeader+": "...)
+		a = strconv.AppendInt(a, int64(jsonLenOut-answerRoom), 10)
+	} else {
+		a = append(a, "\r\nContent-Type: application/json"...)
+	}
+	a = append(a, "\r\nDate: "...)
+	a = appendDate(a)
+	a = append(a, "\r\n\r\n"...)
+	msg := resp[answerRoom-len(a):]
+	copy(msg, a)
+	fc.c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, werr := fc.c.Write(msg)
+	rb.resp = resp
+	s.putBuf(rb)
+	l.ok.Inc()
+	l.s.fastServed.Add(1)
+	l.hist.Observe(time.Since(start).Seconds())
+	return werr == nil && !drain, nil, false
+}
+
+// fail answers err as net/http's path does, closing the connection when
+// closing is set or the server is draining; it says whether to keep it.
+func (l *fastListener) fail(fc *fastConn, start time.Time, err error, closing bool) bool {
+	s := l.s
+	w := &answerWriter{h: http.Header{}}
+	if s.drain.Load() {
+		w.h.Set("Connection", "close")
+		closing = true
+	}
+	s.v2Fail(w, err)
+	b := w.answer(closing && w.h.Get("Connection") == "")
+	fc.c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, werr := fc.c.Write(b)
+	s.met.requests.WithLabelValues("v2_infer", strconv.Itoa(w.code)).Inc()
+	l.hist.Observe(time.Since(start).Seconds())
+	return werr == nil && !closing
+}
+
+// answerWriter collects an answer to write as net/http would: the
+// handler's headers sorted, then Date, then its own Connection: close.
+type answerWriter struct {
+	h    http.Header
+	code int
+	body []byte
+}
+
+func (w *answerWriter) Header() http.Header { return w.h }
+func (w *answerWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *answerWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+func (w *answerWriter) answer(close bool) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.code, http.StatusText(w.code))
+	w.h.Write(&b)
+	b.WriteString("Date: ")
+	b.Write(appendDate(nil))
+	b.WriteString("\r\n")
+	if close {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(w.body)
+	return b.Bytes()
+}
+
+// httpDate caches the Date header's value for the current second.
+var httpDate atomic.Pointer[datedSecond]
+
+type datedSecond struct {
+	unix int64
+	text []byte
+}
+
+func appendDate(b []byte) []byte {
+	now := time.Now()
+	d := httpDate.Load()
+	if d == nil || d.unix != now.Unix() {
+		d = &datedSecond{unix: now.Unix(), text: now.UTC().AppendFormat(nil, http.TimeFormat)}
+		httpDate.Store(d)
+	}
+	return append(b, d.text...)
+}
