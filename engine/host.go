@@ -45,6 +45,11 @@ type hostRun struct {
 	fatal     bool
 	captured  map[string]any
 	reconnect func(ctx context.Context) (conn.Conn, error)
+	// what explainLost (lost.go) needs: the boot id at connect time, the
+	// rendered connection vars, and whether it has probed already
+	bootID   string
+	dialVars map[string]any
+	probed   bool
 }
 
 // taskHost is the modules.Host a module sees for one task invocation.

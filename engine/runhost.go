@@ -51,6 +51,10 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 	}
 	r.base = c
 	r.reconnect = dial
+	if c != e.opt.Local {
+		r.dialVars = vars
+		r.recordBoot(ctx, c)
+	}
 	return r, nil
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,6 +85,9 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 		return tr.runAction(ctx, a, args, host)
 	}
 	ex := tr.apply(ctx, m, host)
+	if errors.Is(ex.err, conn.ErrConnLost) && tr.task.DelegateTo == "" {
+		ex.err = tr.e.explainLost(ctx, tr.host, tr.vars, ex.err) // lost.go
+	}
 	return tr.judge(m, args, ex)
 }
 

@@ -79,7 +79,9 @@ func TestUnexpectedRebootFailsOnlyThatHost(t *testing.T) {
 	if err == nil {
 		t.Fatal("run whose host rebooted mid-task exited 0")
 	}
-	for _, want := range []string{victim.Name, `"slow step"`, "pb.yaml:5"} {
+	// gpuctl dials the host again and compares boot ids, so the user reads
+	// "rebooted", not just "connection lost" (engine/lost.go).
+	for _, want := range []string{victim.Name, `"slow step"`, "pb.yaml:5", "the host rebooted during the task (boot id "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
