@@ -208,7 +208,7 @@ func (m *Htpasswd) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 }
 
 func (m *Htpasswd) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	f, err := stateOf[*fileplan.File](ctx, h, d, m.Check)
+	f, err := modules.StateOf[*fileplan.File](h, "htpasswd", d)
 	if err != nil {
 		return err
 	}

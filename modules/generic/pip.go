@@ -384,7 +384,7 @@ func (m *Pip) command(pip string, dryRun bool) string {
 }
 
 func (m *Pip) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
-	p, err := stateOf[*pipPlan](ctx, h, d, m.Check)
+	p, err := modules.StateOf[*pipPlan](h, "pip", d)
 	if err != nil {
 		return err
 	}
