@@ -3,6 +3,9 @@
 #
 #   scripts/gpu-runtime.sh build   # on the development machine (Go + cgo): binaries into .devcarry/runtime/
 #   scripts/gpu-runtime.sh run     # on the GPU machine (no Go needed): tests, kernel and HTTP benchmarks
+#   scripts/gpu-runtime.sh served  # on the GPU machine: only the served benchmarks, the raw HTTP/1.1 fast path
+#                                  # against --net-http-only in the same run (alternating), and the CPU path
+#                                  # against PyTorch CPU; needs only gpuctl-serve and gpubench
 #
 # With the device tool: run(command="scripts/gpu-runtime.sh run", carry=[".devcarry/runtime"]).
 # Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, and logs.tgz
@@ -21,6 +24,7 @@ build() {
 	local ld='-s -w'
 	go build -trimpath -ldflags="$ld" -o "$BIN/gpuctl-serve" ./runtime/cmd/gpuctl-serve
 	go build -trimpath -ldflags="$ld" -o "$BIN/gpubench" ./runtime/cmd/gpubench
+	[ -n "${BUILD_SERVED:-}" ] && { ls -la "$BIN"; return; }
 	go test -c -trimpath -ldflags="$ld" -o "$BIN/cuda.test" ./runtime/backend/cuda
 	go test -c -trimpath -ldflags="$ld" -o "$BIN/servecmd.test" ./runtime/servecmd
 	ls -la "$BIN"
@@ -87,8 +91,42 @@ run() {
 	tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
 }
 
+# served: what a client gets, fast path vs net/http, two rounds alternating so
+# drift of the machine shows as spread rather than as a gap.
+served() {
+	mkdir -p "$OUT"
+	export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
+	nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+	"$BIN/gpubench" gen /tmp/mlp >/dev/null
+	rm -f "$OUT/http.jsonl" "$OUT/bench.jsonl"
+	"$BIN/gpubench" sink -addr 127.0.0.1:18090 -resp 4096 & local sp=$!
+	sleep 0.3
+	"$BIN/gpubench" load -label sink-1row -json "$OUT/http.jsonl" -conc 256 -dur 3s -url http://127.0.0.1:18090/v2/models/mlp/infer
+	"$BIN/gpubench" load -label sink-256rows -json "$OUT/http.jsonl" -conc 32 -rows 256 -dur 3s -url http://127.0.0.1:18090/v2/models/mlp/infer
+	kill $sp
+	local common="--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn"
+	for round in 1 2; do
+		for path in fast nethttp; do
+			local extra=""
+			[ "$path" = nethttp ] && extra="--net-http-only"
+			URLPATH=/v2/models/mlp/infer serve_load "bf16-v2-1row-$path-r$round" 18083 "$common $extra" "-conc 256 -dur 5s -width 1024"
+			URLPATH=/v2/models/mlp/infer serve_load "bf16-v2-256rows-$path-r$round" 18084 "$common $extra" "-conc 32 -rows 256 -dur 5s -width 1024"
+		done
+	done
+	serve_load "fp32-predict-json" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision fp32 --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	echo "== CPU path vs PyTorch CPU (batch 1 and 256)"
+	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions cpu -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
+	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/torch.log"
+	python3 bench/runtime/compare.py "$OUT/bench.jsonl" | tee "$OUT/table.md"
+	cat "$OUT/http.jsonl"
+	cp "$OUT/http.jsonl" "$OUT/bench.jsonl" "$OUT/table.md" "$FINAL/"
+	tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
+}
+
 case "${1:-}" in
 build) build ;;
+build-served) BUILD_SERVED=1 build ;;
 run) run ;;
-*) echo "usage: $0 build|run" >&2; exit 2 ;;
+served) served ;;
+*) echo "usage: $0 build|build-served|run|served" >&2; exit 2 ;;
 esac
