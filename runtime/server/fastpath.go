@@ -37,7 +37,7 @@ const answerRoom = 256
 // Connection states, for a drain: only an idle connection is closed.
 const (
 	connIdle int32 = iota
-	connNew         // waiting for its first request: idle only to a shutdown
+	connNew        // waiting for its first request: idle only to a shutdown
 	connActive
 	connClosing
 )
@@ -367,7 +367,7 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 		a = append(a, "\r\nContent-Type: application/json"...)
 	}
 	a = append(a, "\r\nDate: "...)
-	a = appendDate(a)
+	a = s.date.append(a)
 	a = append(a, "\r\n\r\n"...)
 	msg := resp[answerRoom-len(a):]
 	copy(msg, a)
@@ -424,7 +424,7 @@ func (w *answerWriter) answer(close bool) []byte {
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.code, http.StatusText(w.code))
 	w.h.Write(&b)
 	b.WriteString("Date: ")
-	b.Write(appendDate(nil))
+	b.Write(time.Now().UTC().AppendFormat(nil, http.TimeFormat)) // error answers are rare: no cache
 	b.WriteString("\r\n")
 	if close {
 		b.WriteString("Connection: close\r\n")
@@ -434,20 +434,22 @@ func (w *answerWriter) answer(close bool) []byte {
 	return b.Bytes()
 }
 
-// httpDate caches the Date header's value for the current second.
-var httpDate atomic.Pointer[datedSecond]
+// dateCache holds the Date header's value for the current second: formatting
+// it per answer was one of the fast path's allocations. One per Server, so
+// servers in one process (tests) share nothing.
+type dateCache struct{ p atomic.Pointer[datedSecond] }
 
 type datedSecond struct {
 	unix int64
 	text []byte
 }
 
-func appendDate(b []byte) []byte {
+func (c *dateCache) append(b []byte) []byte {
 	now := time.Now()
-	d := httpDate.Load()
+	d := c.p.Load()
 	if d == nil || d.unix != now.Unix() {
 		d = &datedSecond{unix: now.Unix(), text: now.UTC().AppendFormat(nil, http.TimeFormat)}
-		httpDate.Store(d)
+		c.p.Store(d)
 	}
 	return append(b, d.text...)
 }

@@ -168,6 +168,7 @@ type Server struct {
 	pool          poolLimits
 	v2Headers     headerCache
 	fastServed    atomic.Int64 // answers of the fast path, for tests
+	date          dateCache    // the fast path's Date header
 	// v2Prefix and v2Output are the constant JSON of every v2 answer.
 	v2Prefix, v2Output []byte
 }
