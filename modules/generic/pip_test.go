@@ -72,7 +72,9 @@ func TestPipHost(t *testing.T) {
 		}
 		return m
 	}
-	version := func() string { return r.Run(t, "/opt/demo/venv/bin/python -c 'import gpuctl_demo; print(gpuctl_demo.__version__)'") }
+	version := func() string {
+		return r.Run(t, "/opt/demo/venv/bin/python -c 'import gpuctl_demo; print(gpuctl_demo.__version__)'")
+	}
 
 	d := r.Timeline(t, "ansible.builtin.pip", with("name", "gpuctl-demo==1.0"), "/opt")
 	if s := moduletest.Describe(d); !strings.Contains(s, "virtualenv:/opt/demo/venv") || !strings.Contains(s, "pip:gpuctl-demo==1.0") {
