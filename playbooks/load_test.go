@@ -140,3 +140,30 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// warn: of command/shell did nothing on the host and is gone from
+// ansible-core 2.14; it loads with a warning naming file and line.
+func TestLoadShellWarnIsNoOp(t *testing.T) {
+	dir := write(t, map[string]string{"site.yaml": `
+- hosts: all
+  tasks:
+    - shell: echo hi
+      args:
+        warn: false
+    - command: ls warn=no
+`})
+	l := &Loader{}
+	pb, err := l.Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range pb.Plays[0].Tasks {
+		if _, ok := task.Args["warn"]; ok {
+			t.Errorf("%s: warn kept in args %v", task.Where(), task.Args)
+		}
+	}
+	if len(l.Warnings) != 2 || !strings.Contains(l.Warnings[0], "site.yaml:4: shell: argument warn has no effect") ||
+		!strings.Contains(l.Warnings[1], "site.yaml:7: command") {
+		t.Errorf("warnings = %q", l.Warnings)
+	}
+}

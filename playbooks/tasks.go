@@ -198,11 +198,28 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			args[k] = v
 		}
 	}
+	l.dropNoOpArgs(file, modKey, spec, args)
 	t.Args = args
 	if err := l.validateTask(t, modKey); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// dropNoOpArgs removes arguments older Ansible accepted that change nothing
+// on the host, with a warning. command/shell's warn only silenced Ansible's
+// own "consider using a module" hint and ansible-core 2.14 removed it;
+// refusing it would stop whole roles (zabbix_agent) at load for a flag that
+// never did anything to the host.
+func (l *Loader) dropNoOpArgs(file string, at *yaml.Node, spec *modules.Spec, args map[string]any) {
+	if spec.Name != "command" && spec.Name != "shell" {
+		return
+	}
+	if _, ok := args["warn"]; !ok {
+		return
+	}
+	delete(args, "warn")
+	l.Warnings = append(l.Warnings, fmt.Sprintf("%s:%d: %s: argument warn has no effect (removed in ansible-core 2.14); ignored", file, at.Line, spec.Name))
 }
 
 // keyword maps the FQCN spellings of include and import keywords
