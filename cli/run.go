@@ -154,6 +154,9 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 	if o.pb, err = l.Load(path); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	for _, w := range l.Warnings {
+		fmt.Fprintf(o.io.Err, "[WARNING] %s\n", w)
+	}
 	o.retry.bundled = pbFile == ""
 	if err := o.completeRetry(); err != nil {
 		return err

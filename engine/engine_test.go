@@ -384,3 +384,38 @@ func TestSkippedBeforeUnknown(t *testing.T) {
 		t.Fatalf("results:\n%s", got)
 	}
 }
+
+// A loop over an undefined variable is an error only for a task that runs:
+// ansible-core (TaskExecutor.run) decides when first and skips the task
+// when it is false (conjur_host_identity's conjur_ssl_certificate loop).
+func TestUndefinedLoopSkippedByWhen(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - name: skipped
+      etest_echo: {msg: "{{ item }}"}
+      loop: "{{ not_defined }}"
+      when: not_defined is defined
+      register: s
+    - name: after
+      etest_echo: {msg: "{{ s.skipped }}"}
+    - name: include skipped
+      include_tasks: "{{ inventory_hostname }}-none.yml"
+      loop: "{{ not_defined }}"
+      when: false
+    - name: runs
+      etest_echo: {msg: "{{ item }}"}
+      loop: "{{ not_defined }}"
+      when: true
+`
+	_, rec, err := run(t, pb, engine.Options{})
+	got := strings.Join(rec.results(), "\n")
+	if !strings.Contains(got, "a skipped skipped") || !strings.Contains(got, "a after ok") ||
+		!strings.Contains(got, "a include skipped skipped") {
+		t.Fatalf("results:\n%s", got)
+	}
+	if err == nil || !strings.Contains(got, "a runs failed") {
+		t.Fatalf("a running task with an undefined loop must fail; err=%v results:\n%s", err, got)
+	}
+}

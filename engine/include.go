@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/gpuctl/gpuctl/playbooks"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // runInclude runs an include, import or role wrapper. include_tasks and
@@ -21,6 +23,11 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 	if t.Loop != nil {
 		var err error
 		if items, err = e.loopItems(t, vars); err != nil {
+			// as for a task (runLeaf): a false when skips an undefined loop
+			if ok, werr := e.allTrue(t.When, vars); errors.Is(err, template.ErrUndefined) && werr == nil && !ok {
+				e.recordOnly(play, r, t, nil, outcome{status: StatusSkipped, msg: "condition false"})
+				return nil
+			}
 			return e.fail(play, r, t, nil, err)
 		}
 	}

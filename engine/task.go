@@ -100,6 +100,14 @@ func (e *Engine) runLeaf(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	tr := e.newTaskRun(play, r, t, sc, e.taskVars(play, r, sc, t), notified)
 	items, err := e.loopItems(t, tr.vars)
 	if err != nil {
+		// ansible-core (TaskExecutor.run) keeps an undefined loop's error,
+		// decides when first, and raises the error only for a task that
+		// runs: a loop over a variable a false when guards is skipped.
+		if errors.Is(err, template.ErrUndefined) {
+			if o := tr.decide(); o != nil && o.status == StatusSkipped {
+				return tr.record(*o)
+			}
+		}
 		return nil, e.fail(play, r, t, nil, err)
 	}
 	if items == nil {

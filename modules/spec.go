@@ -116,7 +116,10 @@ func (s *Spec) ParseKV(line string) map[string]any {
 	var rest []string
 	for _, w := range splitWords(line) {
 		k, v, ok := strings.Cut(w, "=")
-		if ok && (s.known[k] || s.FreeForm == "") && k != "" && !strings.ContainsAny(k, " '\"") {
+		// warn is among the words Ansible's parse_kv always takes as a key
+		// of a free-form line (splitter.py); as a key the loader can drop it
+		// with a warning instead of running "ls warn=no" literally.
+		if ok && (s.known[k] || s.FreeForm == "" || k == "warn") && k != "" && !strings.ContainsAny(k, " '\"") {
 			args[k] = unquote(v)
 			continue
 		}

@@ -31,6 +31,10 @@ type Loader struct {
 	handlersSeen map[string]bool
 	roleHandlers []*Task
 	errs         []error // every load error, reported together
+	// Warnings are "file:line: message" notes on content that loads but
+	// does less than it seems to (a deprecated no-op argument), for the
+	// caller to show before the run.
+	Warnings []string
 }
 
 // LoadErrors is every error of a playbook, in file order: a user fixes

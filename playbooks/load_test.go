@@ -3,6 +3,7 @@ package playbooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,4 +140,77 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal("nil playbook without error")
 		}
 	})
+}
+
+// warn: of command/shell did nothing on the host and is gone from
+// ansible-core 2.14; it loads with a warning naming file and line.
+func TestLoadShellWarnIsNoOp(t *testing.T) {
+	dir := write(t, map[string]string{"site.yaml": `
+- hosts: all
+  tasks:
+    - shell: echo hi
+      args:
+        warn: false
+    - command: ls warn=no
+`})
+	l := &Loader{}
+	pb, err := l.Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range pb.Plays[0].Tasks {
+		if _, ok := task.Args["warn"]; ok {
+			t.Errorf("%s: warn kept in args %v", task.Where(), task.Args)
+		}
+	}
+	if len(l.Warnings) != 2 || !strings.Contains(l.Warnings[0], "site.yaml:4: shell: argument warn has no effect") ||
+		!strings.Contains(l.Warnings[1], "site.yaml:7: command") {
+		t.Errorf("warnings = %q", l.Warnings)
+	}
+}
+
+// Ansible's action: forms name the module inside the task: a string
+// "module k=v ..." or a mapping with module:; local_action also delegates
+// to localhost (sensu_agent's start.yml uses the mapping form).
+func TestLoadActionForms(t *testing.T) {
+	dir := write(t, map[string]string{"site.yaml": `
+- hosts: all
+  tasks:
+    - action: ptest path=/a count=2
+    - action:
+        module: ansible.builtin.ptest
+        path: /b
+      args:
+        mode: a
+    - local_action: ptest path=/c
+`})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := pb.Plays[0].Tasks
+	if len(tasks) != 3 {
+		t.Fatalf("%d tasks", len(tasks))
+	}
+	for i, want := range []map[string]any{{"path": "/a", "count": "2"}, {"path": "/b", "mode": "a"}, {"path": "/c"}} {
+		if tasks[i].Module != "ptest" || fmt.Sprint(tasks[i].Args) != fmt.Sprint(want) {
+			t.Errorf("task %d: module %q args %v, want ptest %v", i, tasks[i].Module, tasks[i].Args, want)
+		}
+	}
+	if tasks[2].DelegateTo != "localhost" || tasks[0].DelegateTo != "" {
+		t.Errorf("local_action delegate_to = %q", tasks[2].DelegateTo)
+	}
+
+	dir = write(t, map[string]string{"site.yaml": `
+- hosts: all
+  tasks:
+    - action: {path: /x}
+    - action: ptest path=/y
+      ptest: {path: /z}
+`})
+	_, err = (&Loader{}).Load(filepath.Join(dir, "site.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "site.yaml:4: action: a mapping needs module:") ||
+		!strings.Contains(err.Error(), "names two modules") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -16,7 +16,7 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
-	"throttle", "any_errors_fatal"}
+	"throttle", "any_errors_fatal", "action", "local_action"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -144,6 +144,16 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Dynamic = keyword(k.Value) == "include_role"
 			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
+		case "action", "local_action":
+			if modNode != nil {
+				return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
+			}
+			if modKey, modNode, err = l.actionModule(file, k, v); err != nil {
+				return nil, err
+			}
+			if k.Value == "local_action" {
+				t.DelegateTo = "localhost"
+			}
 		default:
 			if modNode != nil {
 				if isKnownModule(k.Value) {
@@ -198,11 +208,58 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			args[k] = v
 		}
 	}
+	l.dropNoOpArgs(file, modKey, spec, args)
 	t.Args = args
 	if err := l.validateTask(t, modKey); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// dropNoOpArgs removes arguments older Ansible accepted that change nothing
+// on the host, with a warning. command/shell's warn only silenced Ansible's
+// own "consider using a module" hint and ansible-core 2.14 removed it;
+// refusing it would stop whole roles (zabbix_agent) at load for a flag that
+// never did anything to the host.
+func (l *Loader) dropNoOpArgs(file string, at *yaml.Node, spec *modules.Spec, args map[string]any) {
+	if spec.Name != "command" && spec.Name != "shell" {
+		return
+	}
+	if _, ok := args["warn"]; !ok {
+		return
+	}
+	delete(args, "warn")
+	l.Warnings = append(l.Warnings, fmt.Sprintf("%s:%d: %s: argument warn has no effect (removed in ansible-core 2.14); ignored", file, at.Line, spec.Name))
+}
+
+// actionModule reads Ansible's action: forms, which name the module inside
+// the value: "copy src=a dest=b" or {module: copy, src: a, dest: b}. It
+// returns a key node naming the module (at the value's line, for errors)
+// and the arguments node, as if the task had been written "copy: ...".
+func (l *Loader) actionModule(file string, k, v *yaml.Node) (key, args *yaml.Node, err error) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		name, rest, _ := strings.Cut(strings.TrimSpace(v.Value), " ")
+		if name == "" {
+			return nil, nil, l.errf(file, v, "%s: names no module", k.Value)
+		}
+		key = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name, Line: v.Line, Column: v.Column}
+		return key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.TrimSpace(rest), Line: v.Line, Column: v.Column}, nil
+	case yaml.MappingNode:
+		args = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: v.Line, Column: v.Column}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if v.Content[i].Value == "module" {
+				key = v.Content[i+1]
+				continue
+			}
+			args.Content = append(args.Content, v.Content[i], v.Content[i+1])
+		}
+		if key == nil || key.Kind != yaml.ScalarNode || key.Value == "" {
+			return nil, nil, l.errf(file, v, "%s: a mapping needs module: naming the module", k.Value)
+		}
+		return key, args, nil
+	}
+	return nil, nil, l.errf(file, v, "%s: expected \"module args\" or a mapping with module:, got %s", k.Value, kindName(v))
 }
 
 // keyword maps the FQCN spellings of include and import keywords

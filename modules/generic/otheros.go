@@ -13,27 +13,36 @@ import (
 // ansible_os_family == ...`. The tasks for families gpuctl does not manage
 // must still load, so that a Debian host can run the role; they fail only on
 // a host that actually reaches them.
-var otherOSModules = []struct{ name, family string }{
-	{"yum", "RPM (Red Hat, CentOS, Fedora)"},
-	{"dnf", "RPM (Red Hat, CentOS, Fedora)"},
-	{"dnf5", "RPM (Fedora)"},
-	{"rpm_key", "RPM (Red Hat, CentOS, Fedora)"},
-	{"yum_repository", "RPM (Red Hat, CentOS, Fedora)"},
-	{"rhsm_repository", "Red Hat"},
-	{"redhat_subscription", "Red Hat"},
-	{"zypper", "SUSE"},
-	{"zypper_repository", "SUSE"},
-	{"apk", "Alpine"},
-	{"pacman", "Arch Linux"},
-	{"portage", "Gentoo"},
-	{"pkgng", "FreeBSD"},
-	{"openbsd_pkg", "OpenBSD"},
-	{"homebrew", "macOS"},
-	{"homebrew_tap", "macOS"},
-	{"homebrew_cask", "macOS"},
-	{"win_package", "Windows"},
-	{"win_chocolatey", "Windows"},
+var otherOSModules = []struct{ name, family, instead string }{
+	{"yum", "RPM (Red Hat, CentOS, Fedora)", pkgInstead},
+	{"dnf", "RPM (Red Hat, CentOS, Fedora)", pkgInstead},
+	{"dnf5", "RPM (Fedora)", pkgInstead},
+	{"rpm_key", "RPM (Red Hat, CentOS, Fedora)", pkgInstead},
+	{"yum_repository", "RPM (Red Hat, CentOS, Fedora)", pkgInstead},
+	{"rhsm_repository", "Red Hat", pkgInstead},
+	{"redhat_subscription", "Red Hat", pkgInstead},
+	{"zypper", "SUSE", pkgInstead},
+	{"zypper_repository", "SUSE", pkgInstead},
+	{"apk", "Alpine", pkgInstead},
+	{"pacman", "Arch Linux", pkgInstead},
+	{"portage", "Gentoo", pkgInstead},
+	{"pkgng", "FreeBSD", pkgInstead},
+	{"openbsd_pkg", "OpenBSD", pkgInstead},
+	{"homebrew", "macOS", pkgInstead},
+	{"homebrew_tap", "macOS", pkgInstead},
+	{"homebrew_cask", "macOS", pkgInstead},
+	{"win_package", "Windows", pkgInstead},
+	{"win_chocolatey", "Windows", pkgInstead},
+	// zabbix's selinux.yml runs only where getenforce says SELinux is on;
+	// Debian and Ubuntu confine with AppArmor and ship SELinux off.
+	{"seboolean", "SELinux", selinuxInstead},
+	{"selinux_permissive", "SELinux", selinuxInstead},
 }
+
+const (
+	pkgInstead     = "gpuctl manages packages with apt and package (Debian, Ubuntu)"
+	selinuxInstead = "gpuctl does not manage SELinux (Debian and Ubuntu confine with AppArmor)"
+)
 
 func init() {
 	for _, m := range otherOSModules {
@@ -46,7 +55,7 @@ func init() {
 			Example: `- name: Only runs where the role's condition selects it
   ` + m.name + `: {name: htop}
   when: ansible_os_family == "RedHat"`,
-			New: func() modules.Module { return &OtherOS{module: m.name, family: m.family} },
+			New: func() modules.Module { return &OtherOS{module: m.name, family: m.family, instead: m.instead} },
 		})
 	}
 }
@@ -57,15 +66,19 @@ func init() {
 type OtherOS struct {
 	Args map[string]any `yaml:",remain" doc:"any of the Ansible module's arguments; accepted and not used"`
 
-	module, family string
+	module, family, instead string
 }
 
 func (m *OtherOS) Validate() error { return nil }
 
 func (m *OtherOS) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
-	return plan.Diff{}, fmt.Errorf("%s is for %s hosts, and this host runs %s; gpuctl manages packages "+
-		"with apt and package (Debian, Ubuntu) and does not support %s: guard the task with "+
-		"`when: ansible_os_family == ...` as the role's other branches do", m.module, m.family, hostOS(ctx, h), m.module)
+	guard := "`when: ansible_os_family == ...`"
+	if m.family == "SELinux" {
+		guard = "`when: ansible_selinux.status == \"enabled\"`"
+	}
+	return plan.Diff{}, fmt.Errorf("%s is for %s hosts, and this host runs %s; %s "+
+		"and does not support %s: guard the task with %s as the role's other branches do",
+		m.module, m.family, hostOS(ctx, h), m.instead, m.module, guard)
 }
 
 func (m *OtherOS) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {

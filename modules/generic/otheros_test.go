@@ -52,3 +52,35 @@ func (c osReleaseConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	}
 	return c.Conn.ReadFile(ctx, p)
 }
+
+// SELinux modules sit in branches a role takes only where SELinux is on
+// (zabbix's selinux.yml); they load under every FQCN spelling and fail on
+// a host that reaches them, naming its OS and what gpuctl does instead.
+func TestSELinuxModulesLoadAndFailOnReach(t *testing.T) {
+	for name, args := range map[string]map[string]any{
+		"ansible.posix.seboolean":              {"name": "zabbix_can_network", "state": true, "persistent": true},
+		"seboolean":                            {"name": "httpd_can_connect_zabbix", "state": "yes"},
+		"community.general.selinux_permissive": {"name": "zabbix_agent_t", "permissive": true},
+		"community.general.seboolean":          {"name": "x", "state": false},
+		"ansible.builtin.selinux_permissive":   {"domain": "x", "permissive": false},
+	} {
+		if err := modules.CheckKeys(name, args); err != nil {
+			t.Fatalf("%s: loader refused arguments: %v", name, err)
+		}
+		m, err := modules.New(name, args)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		h := moduletest.Local()
+		h.C = osReleaseConn{h.C, `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"` + "\nID=debian\n"}
+		_, err = m.Check(context.Background(), h)
+		if err == nil {
+			t.Fatalf("%s: a host that reaches it must fail", name)
+		}
+		for _, want := range []string{modules.Canonical(name) + " is for SELinux hosts", "Debian GNU/Linux 12 (bookworm)", "AppArmor"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q lacks %q", name, err, want)
+			}
+		}
+	}
+}

@@ -39,15 +39,19 @@ type Apt struct {
 	Purge             bool          `yaml:"purge" doc:"with state: absent, also remove configuration files"`
 	Deb               []string      `yaml:"deb" doc:"paths of .deb files on the host to install (their dependencies come from the repositories)"`
 	UpdateCache       bool          `yaml:"update_cache" doc:"run apt-get update first when the cache is older than cache_valid_time or a source changed since"`
-	CacheValidTime    time.Duration `yaml:"cache_valid_time" doc:"how old the apt cache may be before update_cache refreshes it (seconds or a duration) (default 1h)"`
+	CacheValidTime    time.Duration `yaml:"cache_valid_time" doc:"how old the apt cache may be before update_cache refreshes it (seconds or a duration) (default 1h); given alone it implies update_cache, as in Ansible"`
 	InstallRecommends bool          `yaml:"install_recommends" doc:"also install recommended packages"`
 	LockTimeout       time.Duration `yaml:"lock_timeout" doc:"how long to wait while another process (unattended-upgrades) holds the dpkg lock (default 5m)"`
 	AptExtras         `yaml:",squash"`
 }
 
 func (a *Apt) Validate() error {
-	if len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache && !a.Autoremove && a.Upgrade == "no" {
-		return errors.New("nothing to do: give name, deb, update_cache, upgrade or autoremove")
+	// ansible-core's apt refreshes a cache older than cache_valid_time even
+	// without update_cache, and accepts a task with nothing to do (name: []
+	// from an empty list variable) as ok: its required_one_of runs after
+	// upgrade's and autoremove's defaults are set, so it never fires.
+	if a.CacheValidTime > 0 {
+		a.UpdateCache = true
 	}
 	if err := a.AptExtras.validate(); err != nil {
 		return err
@@ -97,7 +101,16 @@ func (a *Apt) request(h modules.Host) pkgRequest {
 	}
 }
 
+// idle reports a task with nothing to do, which Check answers without
+// looking at the host.
+func (a *Apt) idle() bool {
+	return len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache && !a.Autoremove && !a.upgrading()
+}
+
 func (a *Apt) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	if a.idle() {
+		return plan.Diff{}, nil
+	}
 	s, unknown, err := planPackages(ctx, h.Conn(), a.request(h))
 	if err != nil {
 		return plan.Diff{}, err

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gpuctl/gpuctl/modules"
 )
@@ -48,7 +50,6 @@ func TestValidate(t *testing.T) {
 		{"kernel", "bad module", map[string]any{"modules": []any{"br netfilter"}}},
 		{"kernel", "bad sysctl", map[string]any{"sysctls": map[string]any{"ip_forward": 1}}},
 		{"kernel", "bad name", map[string]any{"name": "../etc"}},
-		{"apt", "nothing", map[string]any{}},
 		{"apt", "bad name", map[string]any{"name": "Foo Bar"}},
 		{"apt", "empty pin", map[string]any{"name": "kubelet="}},
 		{"apt", "bad state", map[string]any{"name": "x1", "state": "installed"}},
@@ -113,7 +114,6 @@ func TestRegistered(t *testing.T) {
 
 func TestAptExtrasBadArgs(t *testing.T) {
 	for want, args := range map[string]map[string]any{
-		"nothing to do":                 {},
 		"expected one of no, yes, safe": {"upgrade": "all"},
 		"expected comma-separated":      {"name": "x1", "dpkg_options": "force-confold; rm -rf /"},
 		"not a release name":            {"name": "x1", "default_release": "a b"},
@@ -123,5 +123,29 @@ func TestAptExtrasBadArgs(t *testing.T) {
 		if _, err := modules.New("apt", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: %v, want %q", args, err, want)
 		}
+	}
+}
+
+// ansible-core 2.14's apt sets upgrade's and autoremove's defaults before
+// required_one_of runs, so a task with no package is accepted: name: []
+// (proxysql's empty package lists) is ok with no change, and
+// cache_valid_time alone refreshes a cache older than it.
+func TestAptNothingToDoIsOK(t *testing.T) {
+	for _, args := range []map[string]any{{}, {"name": []any{}}, {"name": []any{}, "state": "present"}} {
+		m, err := modules.New("apt", args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		d, err := m.Check(context.Background(), nil) // nothing to look at: no host call
+		if err != nil || !d.Empty() {
+			t.Errorf("%v: diff %+v, err %v", args, d, err)
+		}
+	}
+	m, err := modules.New("apt", map[string]any{"cache_valid_time": 14400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := m.(*Apt); !a.UpdateCache || a.CacheValidTime != 4*time.Hour {
+		t.Errorf("cache_valid_time alone: update_cache %v, valid %v", a.UpdateCache, a.CacheValidTime)
 	}
 }
