@@ -16,19 +16,7 @@ import (
 func TestOtherOSModules(t *testing.T) {
 	args := map[string]any{"name": []any{"htop", "kernel-devel"}, "state": "present", "enablerepo": "epel", "disable_gpg_check": true}
 	for _, name := range []string{"yum", "dnf", "rpm_key", "yum_repository", "zypper", "zypper_repository", "apk", "pacman"} {
-		if err := modules.CheckKeys(name, args); err != nil {
-			t.Fatalf("%s: loader refused arguments: %v", name, err)
-		}
-		m, err := modules.New(name, args)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		h := moduletest.Local()
-		h.C = osReleaseConn{h.C, `PRETTY_NAME="Ubuntu 24.04.1 LTS"` + "\nID=ubuntu\n"}
-		_, err = m.Check(context.Background(), h)
-		if err == nil {
-			t.Fatalf("%s: a host that reaches it must fail", name)
-		}
+		m, h, err := checkOnOS(t, name, args, `PRETTY_NAME="Ubuntu 24.04.1 LTS"`+"\nID=ubuntu\n")
 		for _, want := range []string{name + " is for", "Ubuntu 24.04.1 LTS", "apt and package"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: error %q lacks %q", name, err, want)
@@ -38,6 +26,27 @@ func TestOtherOSModules(t *testing.T) {
 			t.Errorf("%s: apply succeeded", name)
 		}
 	}
+}
+
+// checkOnOS loads the module as the loader would, runs its Check on a host
+// whose /etc/os-release says osRelease, and returns Check's error, which
+// must not be nil: the host reaches a module it cannot run.
+func checkOnOS(t *testing.T, name string, args map[string]any, osRelease string) (modules.Module, *moduletest.Host, error) {
+	t.Helper()
+	if err := modules.CheckKeys(name, args); err != nil {
+		t.Fatalf("%s: loader refused arguments: %v", name, err)
+	}
+	m, err := modules.New(name, args)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	h := moduletest.Local()
+	h.C = osReleaseConn{h.C, osRelease}
+	_, err = m.Check(context.Background(), h)
+	if err == nil {
+		t.Fatalf("%s: a host that reaches it must fail", name)
+	}
+	return m, h, err
 }
 
 // osReleaseConn answers /etc/os-release with its own text.
@@ -64,19 +73,7 @@ func TestSELinuxModulesLoadAndFailOnReach(t *testing.T) {
 		"community.general.seboolean":          {"name": "x", "state": false},
 		"ansible.builtin.selinux_permissive":   {"domain": "x", "permissive": false},
 	} {
-		if err := modules.CheckKeys(name, args); err != nil {
-			t.Fatalf("%s: loader refused arguments: %v", name, err)
-		}
-		m, err := modules.New(name, args)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		h := moduletest.Local()
-		h.C = osReleaseConn{h.C, `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"` + "\nID=debian\n"}
-		_, err = m.Check(context.Background(), h)
-		if err == nil {
-			t.Fatalf("%s: a host that reaches it must fail", name)
-		}
+		_, _, err := checkOnOS(t, name, args, `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"`+"\nID=debian\n")
 		for _, want := range []string{modules.Canonical(name) + " is for SELinux hosts", "Debian GNU/Linux 12 (bookworm)", "AppArmor"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: error %q lacks %q", name, err, want)
