@@ -54,14 +54,13 @@ type fastListener struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	conns     map[*fastConn]struct{}
-	// metrics of the served endpoint, looked up once
-	ok   prometheus.Counter
-	hist prometheus.Observer
+	// metrics of the served endpoints
+	v2, pred endpointMetrics
 }
 
 func newFastListener(ln net.Listener, s *Server) *fastListener {
 	l := &fastListener{Listener: ln, s: s, handed: make(chan net.Conn), closed: make(chan struct{}), done: make(chan struct{}),
-		conns: map[*fastConn]struct{}{}, ok: s.met.requests.WithLabelValues("v2_infer", "200"), hist: s.met.total.WithLabelValues("v2_infer")}
+		conns: map[*fastConn]struct{}{}, v2: newEndpointMetrics(s, "v2_infer"), pred: newEndpointMetrics(s, "predict")}
 	go l.acceptLoop()
 	return l
 }
@@ -221,7 +220,15 @@ func (l *fastListener) serve(fc *fastConn) {
 			return
 		}
 		fc.c.SetReadDeadline(t0.Add(s.cfg.ReadTimeout))
-		keep, pre, over := l.infer(fc, &h)
+		// A switch, not a func value: through one, h would escape to the heap.
+		var keep, over bool
+		var pre []byte
+		switch h.kind {
+		case kindPredict:
+			keep, pre, over = l.predict(fc, &h)
+		default:
+			keep, pre, over = l.infer(fc, &h)
+		}
 		if over {
 			handed = l.handover(fc, pre)
 			return
@@ -253,7 +260,7 @@ func readHead(br *bufio.Reader) (reqHead, headResult, error) {
 // servable checks what parseHead cannot: the model, the Host, the limits.
 func (l *fastListener) servable(fc *fastConn, h *reqHead) bool {
 	s := l.s
-	if string(h.name) != s.m.Name || h.contentLength > s.cfg.MaxBodyBytes {
+	if h.kind == kindV2Infer && string(h.name) != s.m.Name || h.contentLength > s.cfg.MaxBodyBytes {
 		return false
 	}
 	if !bytes.Equal(h.host, fc.host) {
@@ -300,40 +307,67 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// infer serves one request whose head is in the buffer. keep says the
-// connection stays open; over says net/http is to answer the request
-// instead, from pre and the buffer, because the fast path would answer
-// it differently (errors in the request are net/http's to word).
-func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+// endpointMetrics are one endpoint's counters, looked up once.
+type endpointMetrics struct {
+	name string
+	ok   prometheus.Counter
+	hist prometheus.Observer
+}
+
+func newEndpointMetrics(s *Server, name string) endpointMetrics {
+	return endpointMetrics{name: name, ok: s.met.requests.WithLabelValues(name, "200"), hist: s.met.total.WithLabelValues(name)}
+}
+
+// readBody reads the request's body into a pooled buffer, holding the
+// in-flight body budget for a large one as net/http's path does. Without
+// a buffer, the request is over: answered (ok false) or net/http's (over).
+func (l *fastListener) readBody(fc *fastConn, h *reqHead, em *endpointMetrics, start time.Time) (rb *reqBuf, release func(), keep, over bool) {
 	s := l.s
 	cl := h.contentLength
-	release := noRelease
+	release = noRelease
 	if cl > smallBody {
 		if !s.inflight.TryAcquire(cl) {
-			return false, nil, true // net/http waits for room
+			return nil, nil, false, true // net/http waits for room
 		}
 		release = func() { s.inflight.Release(cl) }
 	}
 	head, _ := fc.br.Peek(h.n)
 	fc.head = append(fc.head[:0], head...)
-	jsonLen := h.jsonLen
 	fc.br.Discard(h.n)
-	start := time.Now()
-	rb := s.getBuf()
-	body := grow(rb.body, int(cl))
-	rb.body = body
-	if _, err := io.ReadFull(fc.br, body); err != nil {
+	rb = s.getBuf()
+	rb.body = grow(rb.body, int(cl))
+	if _, err := io.ReadFull(fc.br, rb.body); err != nil {
 		release()
 		s.putBuf(rb)
-		l.fail(fc, start, bodyError(err, s.cfg.MaxBodyBytes), true)
-		return false, nil, false
+		l.fail(fc, em, start, bodyError(err, s.cfg.MaxBodyBytes), true)
+		return nil, nil, false, false
 	}
-	hd, x, err := s.decodeTensor(jsonLen, rb)
+	return rb, release, false, false
+}
+
+// handBack gives a request the fast path read whole back to net/http: its
+// head and body go first, then whatever follows in the buffer.
+func (fc *fastConn) handBack(s *Server, rb *reqBuf, release func()) []byte {
+	release()
+	pre := append(append([]byte(nil), fc.head...), rb.body...)
+	s.putBuf(rb)
+	return pre
+}
+
+// infer and predict serve one request whose head is in the buffer. keep
+// says the connection stays open; over says net/http is to answer the
+// request instead, from pre and the buffer, because the fast path would
+// answer it differently (errors in the request are net/http's to word).
+func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+	s := l.s
+	start := time.Now()
+	rb, release, keep, over := l.readBody(fc, h, &l.v2, start)
+	if rb == nil {
+		return keep, nil, over
+	}
+	hd, x, err := s.decodeTensor(h.jsonLen, rb)
 	if err != nil {
-		release()
-		pre = append(append([]byte(nil), fc.head...), body...)
-		s.putBuf(rb)
-		return false, pre, true
+		return false, fc.handBack(s, rb, release), true
 	}
 	s.met.inflight.Inc()
 	defer s.met.inflight.Dec()
@@ -343,28 +377,69 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 	if err := s.infer(context.Background(), x, hd.rows, out); err != nil {
 		// The batcher may still use x and out after a timeout: rb is
 		// dropped, not pooled.
-		return l.fail(fc, start, err, false), nil, false
+		return l.fail(fc, &l.v2, start, err, false), nil, false
 	}
 	if err := checkFinite(out, s.m.Out); err != nil {
 		s.putBuf(rb)
-		return l.fail(fc, start, err, false), nil, false
+		return l.fail(fc, &l.v2, start, err, false), nil, false
 	}
+	resp, jsonLenOut := s.v2Answer(grow(rb.resp, answerRoom), hd, out)
+	if hd.binaryOut {
+		return l.answer(fc, rb, resp, "\r\nContent-Type: application/octet-stream\r\n"+binaryHeader+": ", jsonLenOut-answerRoom, &l.v2, start), nil, false
+	}
+	return l.answer(fc, rb, resp, "\r\nContent-Type: application/json", -1, &l.v2, start), nil, false
+}
+
+// predict serves the seed's /predict: JSON rows in, JSON rows out. A body
+// the parser refuses goes to net/http, which words the error.
+func (l *fastListener) predict(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+	s := l.s
+	start := time.Now()
+	rb, release, keep, over := l.readBody(fc, h, &l.pred, start)
+	if rb == nil {
+		return keep, nil, over
+	}
+	x, rows, batched, err := parseRows(rb.body, s.m.In, s.valueBuf(rb), s.cfg.MaxRows)
+	if err != nil || rows == 0 {
+		return false, fc.handBack(s, rb, release), true
+	}
+	rb.x = x
+	s.met.inflight.Inc()
+	defer s.met.inflight.Dec()
+	defer release()
+	out := grow(rb.out, rows*s.m.Out)
+	rb.out = out
+	if err := s.infer(context.Background(), x, rows, out); err != nil {
+		return l.fail(fc, &l.pred, start, err, false), nil, false
+	}
+	if err := checkFinite(out, s.m.Out); err != nil {
+		s.putBuf(rb)
+		return l.fail(fc, &l.pred, start, err, false), nil, false
+	}
+	b := append(grow(rb.resp, answerRoom), `{"prediction":`...)
+	b = appendRows(b, out, rows, s.m.Out, batched)
+	b = append(b, "}\n"...)
+	return l.answer(fc, rb, b, "\r\nContent-Type: application/json", -1, &l.pred, start), nil, false
+}
+
+// answer writes a 200 whose body follows answerRoom bytes of resp, head
+// and body in one write, with the headers net/http would send in its
+// order; contentType ends the head's fields before Date, and binLen >= 0
+// is the value of the binary header it names last. It says whether to
+// keep the connection.
+func (l *fastListener) answer(fc *fastConn, rb *reqBuf, resp []byte, contentType string, binLen int, em *endpointMetrics, start time.Time) bool {
+	s := l.s
 	drain := s.drain.Load()
-	resp := grow(rb.resp, answerRoom)
-	resp, jsonLenOut := s.v2Answer(resp, hd, out)
-	n := len(resp) - answerRoom
 	var ah [answerRoom]byte
 	a := append(ah[:0], "HTTP/1.1 200 OK\r\n"...)
 	if drain {
 		a = append(a, "Connection: close\r\n"...)
 	}
 	a = append(a, "Content-Length: "...)
-	a = strconv.AppendInt(a, int64(n), 10)
-	if hd.binaryOut {
-		a = append(a, "\r\nContent-Type: application/octet-stream\r\n"+binaryHeader+": "...)
-		a = strconv.AppendInt(a, int64(jsonLenOut-answerRoom), 10)
-	} else {
-		a = append(a, "\r\nContent-Type: application/json"...)
+	a = strconv.AppendInt(a, int64(len(resp)-answerRoom), 10)
+	a = append(a, contentType...)
+	if binLen >= 0 {
+		a = strconv.AppendInt(a, int64(binLen), 10)
 	}
 	a = append(a, "\r\nDate: "...)
 	a = s.date.append(a)
@@ -375,27 +450,31 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 	_, werr := fc.c.Write(msg)
 	rb.resp = resp
 	s.putBuf(rb)
-	l.ok.Inc()
-	l.s.fastServed.Add(1)
-	l.hist.Observe(time.Since(start).Seconds())
-	return werr == nil && !drain, nil, false
+	em.ok.Inc()
+	s.fastServed.Add(1)
+	em.hist.Observe(time.Since(start).Seconds())
+	return werr == nil && !drain
 }
 
 // fail answers err as net/http's path does, closing the connection when
 // closing is set or the server is draining; it says whether to keep it.
-func (l *fastListener) fail(fc *fastConn, start time.Time, err error, closing bool) bool {
+func (l *fastListener) fail(fc *fastConn, em *endpointMetrics, start time.Time, err error, closing bool) bool {
 	s := l.s
 	w := &answerWriter{h: http.Header{}}
 	if s.drain.Load() {
 		w.h.Set("Connection", "close")
 		closing = true
 	}
-	s.v2Fail(w, err)
+	if em.name == "predict" {
+		s.fail(w, em.name, err)
+	} else {
+		s.v2Fail(w, err)
+	}
 	b := w.answer(closing && w.h.Get("Connection") == "")
 	fc.c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, werr := fc.c.Write(b)
-	s.met.requests.WithLabelValues("v2_infer", strconv.Itoa(w.code)).Inc()
-	l.hist.Observe(time.Since(start).Seconds())
+	s.met.requests.WithLabelValues(em.name, strconv.Itoa(w.code)).Inc()
+	em.hist.Observe(time.Since(start).Seconds())
 	return werr == nil && !closing
 }
 
