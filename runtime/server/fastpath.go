@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,8 @@ func (l *fastListener) acceptLoop() {
 			return
 		}
 		backoff = 0
-		fc := &fastConn{c: c, br: bufio.NewReaderSize(c, fastReadBuf)}
+		fc := &fastConn{c: c, raw: connReader{c: c}}
+		fc.br = bufio.NewReaderSize(&fc.raw, fastReadBuf)
 		fc.state.Store(connNew)
 		l.mu.Lock()
 		l.conns[fc] = struct{}{}
@@ -168,11 +170,90 @@ func (l *fastListener) closeAll() {
 // fastConn is one connection while the fast path reads it.
 type fastConn struct {
 	c     net.Conn
+	raw   connReader // what br reads: c, after a byte the watch read
 	br    *bufio.Reader
 	state atomic.Int32
 	host  []byte // the last Host found allowed, so the check runs once
 	head  []byte // the current request's head, kept for a handover
+	watch clientWatch
 }
+
+// connReader reads the byte a client watch took from the connection, then
+// the connection.
+type connReader struct {
+	c       net.Conn
+	pending [1]byte
+	has     bool
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.has && len(p) > 0 {
+		p[0] = r.pending[0]
+		r.has = false
+		return 1, nil
+	}
+	return r.c.Read(p)
+}
+
+// clientWatch cancels a request whose client went away, as net/http's
+// background read does for its handlers. A request that finishes within
+// clientWatchDelay is never watched, so the common one pays for no read
+// and no goroutine; a longer one (queued behind a full batcher, a large
+// batch) gets a one-byte read on its connection, and an EOF or a reset
+// there cancels it. A byte that arrives (the next pipelined request) is
+// kept for br.
+type clientWatch struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	done   chan struct{} // the watch's read returned
+}
+
+// watchClient returns the context a request computes under (with the
+// request timeout, which infer would add) and the func that ends the
+// watch; call that before reading the connection again.
+func (fc *fastConn) watchClient(timeout time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if fc.br.Buffered() > 0 {
+		// The client already sent more: it was there after this
+		// request, and a read now would take its next one.
+		return ctx, cancel
+	}
+	w := &fc.watch
+	w.cancel = cancel
+	if w.timer == nil {
+		w.done = make(chan struct{}, 1)
+		w.timer = time.AfterFunc(clientWatchDelay, fc.readWhileBusy)
+	} else {
+		w.timer.Reset(clientWatchDelay)
+	}
+	return ctx, fc.endWatch
+}
+
+// readWhileBusy runs on the watch's timer: it waits for the client's next
+// byte or its leaving, until endWatch cuts the read short.
+func (fc *fastConn) readWhileBusy() {
+	n, err := fc.c.Read(fc.raw.pending[:])
+	if n == 1 {
+		fc.raw.has = true
+	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		fc.watch.cancel()
+	}
+	fc.watch.done <- struct{}{}
+}
+
+func (fc *fastConn) endWatch() {
+	w := &fc.watch
+	if !w.timer.Stop() {
+		// The read started (or is about to): a deadline in the past ends
+		// it, and its result is seen once it has returned.
+		fc.c.SetReadDeadline(aLongTimeAgo)
+		<-w.done
+	}
+	w.cancel()
+}
+
+// aLongTimeAgo is a read deadline that has passed: it ends a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // serve reads requests from one connection until it closes or is handed
 // over.
@@ -276,7 +357,7 @@ func (l *fastListener) servable(fc *fastConn, h *reqHead) bool {
 // the buffer holds, then the socket. It reports whether net/http took it.
 func (l *fastListener) handover(fc *fastConn, pre []byte) bool {
 	fc.c.SetDeadline(time.Time{})
-	pc := &prefixConn{Conn: fc.c, pre: pre, br: fc.br}
+	pc := &prefixConn{Conn: fc.c, pre: pre, br: fc.br, raw: &fc.raw}
 	select {
 	case l.handed <- pc:
 		return true
@@ -285,11 +366,13 @@ func (l *fastListener) handover(fc *fastConn, pre []byte) bool {
 	}
 }
 
-// prefixConn reads pre, then br's buffered bytes, then the connection.
+// prefixConn reads pre, then br's buffered bytes, then the connection
+// through raw (which may hold a byte br has not read).
 type prefixConn struct {
 	net.Conn
 	pre []byte
 	br  *bufio.Reader
+	raw io.Reader
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
@@ -304,7 +387,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		}
 		c.br = nil
 	}
-	return c.Conn.Read(p)
+	return c.raw.Read(p)
 }
 
 // endpointMetrics are one endpoint's counters, looked up once.
@@ -374,7 +457,10 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 	defer release() // until the answer is written, as net/http's path does
 	out := grow(rb.out, hd.rows*s.m.Out)
 	rb.out = out
-	if err := s.infer(context.Background(), x, hd.rows, out); err != nil {
+	ctx, endWatch := fc.watchClient(s.cfg.RequestTimeout)
+	err = s.inferWithin(ctx, x, hd.rows, out)
+	endWatch()
+	if err != nil {
 		// The batcher may still use x and out after a timeout: rb is
 		// dropped, not pooled.
 		return l.fail(fc, &l.v2, start, err, false), nil, false
@@ -409,7 +495,10 @@ func (l *fastListener) predict(fc *fastConn, h *reqHead) (keep bool, pre []byte,
 	defer release()
 	out := grow(rb.out, rows*s.m.Out)
 	rb.out = out
-	if err := s.infer(context.Background(), x, rows, out); err != nil {
+	ctx, endWatch := fc.watchClient(s.cfg.RequestTimeout)
+	err = s.inferWithin(ctx, x, rows, out)
+	endWatch()
+	if err != nil {
 		return l.fail(fc, &l.pred, start, err, false), nil, false
 	}
 	if err := checkFinite(out, s.m.Out); err != nil {
@@ -532,3 +621,7 @@ func (c *dateCache) append(b []byte) []byte {
 	}
 	return append(b, d.text...)
 }
+
+// clientWatchDelay is how long a request computes before the fast path
+// starts watching its connection for the client leaving.
+const clientWatchDelay = 10 * time.Millisecond

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,4 +246,136 @@ func TestFastPathSlowBody408(t *testing.T) {
 			t.Errorf("slow body of %.20q: %q; want a 408 that closes", req, got)
 		}
 	}
+}
+
+// gateBackend holds its first Forward until released or canceled; later
+// calls run at once.
+type gateBackend struct {
+	nullBackend
+	entered chan struct{}
+	release chan struct{}
+	ended   chan error // what the held call returned
+	calls   atomic.Int32
+}
+
+func newGateBackend(out int) *gateBackend {
+	return &gateBackend{nullBackend: nullBackend{out}, entered: make(chan struct{}), release: make(chan struct{}), ended: make(chan error, 1)}
+}
+
+func (g *gateBackend) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
+	if g.calls.Add(1) == 1 {
+		close(g.entered)
+		var err error
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		g.ended <- err
+		if err != nil {
+			return err
+		}
+	}
+	return g.nullBackend.Forward(ctx, x, rows, out)
+}
+
+// A client that goes away while its request computes cancels it, on the
+// fast path as on net/http's, and the server counts it as canceled.
+func TestClientGoneCancelsInference(t *testing.T) {
+	for _, tc := range []struct {
+		name, req   string
+		netHTTPOnly bool
+		endpoint    string
+	}{
+		{"predict fast", rawPredict("localhost", "[1,2,3,4]", jsonType), false, "predict"},
+		{"predict net/http", rawPredict("localhost", "[1,2,3,4]", jsonType), true, "predict"},
+		{"v2 fast", inferReq("localhost", 1, ""), false, "v2_infer"},
+		{"v2 net/http", inferReq("localhost", 1, ""), true, "v2_infer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := fastModel()
+			g := newGateBackend(m.Out)
+			s, err := New(Config{NetHTTPOnly: tc.netHTTPOnly}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := strings.TrimPrefix(serve(t, s), "http://")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, tc.req)
+			<-g.entered
+			c.Close()
+			select {
+			case err := <-g.ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("the held inference ended with %v; want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				close(g.release)
+				t.Fatal("the inference of a client that left was not canceled")
+			}
+			// The answer is counted once its write failed or was skipped.
+			want := fmt.Sprintf(`gpuctl_serve_request_failures_total{endpoint="%s",reason="canceled"} 1`, tc.endpoint)
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if strings.Contains(scrape(t, addr), want) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s in /metrics", want)
+				}
+			}
+		})
+	}
+}
+
+// A request pipelined behind a slow one is still served, whole, when the
+// watch for a gone client has read its first byte.
+func TestPipelinedBehindSlowRequest(t *testing.T) {
+	m := fastModel()
+	g := newGateBackend(m.Out)
+	s, err := New(Config{}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(serve(t, s), "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, rawPredict("localhost", "[1,2,3,4]", jsonType))
+	<-g.entered
+	time.Sleep(3 * clientWatchDelay) // the watch is reading
+	io.WriteString(c, inferReq("localhost", 1, ""))
+	time.Sleep(3 * clientWatchDelay)
+	io.WriteString(c, closingGet)
+	close(g.release)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i, want := range []string{`{"prediction":[0,0]}` + "\n", "", ""} {
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 || want != "" && !strings.Contains(string(b), want) {
+			t.Errorf("answer %d: %d %q; want 200 %q", i, r.StatusCode, b, want)
+		}
+	}
+	if n := s.fastServed.Load(); n != 2 {
+		t.Errorf("the fast path answered %d, want 2", n)
+	}
+}
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	r, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
 }
