@@ -5,7 +5,7 @@
 #   scripts/gpu-runtime.sh run     # on the GPU machine (no Go needed): tests, kernel and HTTP benchmarks
 #   scripts/gpu-runtime.sh served  # on the GPU machine: only the served benchmarks, the raw HTTP/1.1 fast path
 #                                  # against --net-http-only in the same run (alternating), and the CPU path
-#                                  # against PyTorch CPU; needs only gpuctl-serve and gpubench
+#                                  # against PyTorch CPU (SKIP_CPU=1: not); needs only gpuctl-serve and gpubench
 #
 # With the device tool: run(command="scripts/gpu-runtime.sh run", carry=[".devcarry/runtime"]).
 # Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, and logs.tgz
@@ -113,7 +113,20 @@ served() {
 			URLPATH=/v2/models/mlp/infer serve_load "bf16-v2-256rows-$path-r$round" 18084 "$common $extra" "-conc 32 -rows 256 -dur 5s -width 1024"
 		done
 	done
-	serve_load "fp32-predict-json" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision fp32 --batching=on --max-batch 256 --log-level warn" "-conc 256 -dur 5s -width 1024"
+	# /predict JSON (fp32, as the seed's clients send it): the fast path serves it too since 2026-12-06.
+	for round in 1 2; do
+		for path in fast nethttp; do
+			local extra=""
+			[ "$path" = nethttp ] && extra="--net-http-only"
+			serve_load "fp32-predict-json-$path-r$round" 18081 "--model /tmp/mlp/mlp.json --device cuda --precision fp32 --batching=on --max-batch 256 --log-level warn $extra" "-conc 256 -dur 5s -width 1024"
+		done
+	done
+	if [ -n "${SKIP_CPU:-}" ]; then
+		cat "$OUT/http.jsonl"
+		cp "$OUT/http.jsonl" "$FINAL/"
+		tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
+		return
+	fi
 	echo "== CPU path vs PyTorch CPU (batch 1 and 256)"
 	"$BIN/gpubench" kernels -model /tmp/mlp/mlp.json -precisions cpu -json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/gpubench.log"
 	PYTHONUNBUFFERED=1 python3 bench/runtime/torch_mlp_bench.py --model /tmp/mlp/mlp.json --device cpu --batches 1,256 --modes fp32 --json "$OUT/bench.jsonl" 2>&1 | tee "$OUT/torch.log"

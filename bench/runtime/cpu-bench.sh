@@ -8,7 +8,7 @@
 #  2. The reference MLP: gonum (gpuctl's CPU path) against PyTorch CPU at batch 1 and 256.
 #
 # Needs: Go, wrk, and Debian's python3-fastapi python3-uvicorn python3-torch (apt-get install).
-# Knobs: ROUNDS (3), DUR (10s), CONNS (64), PIN=1 runs each server on CPU 0 and wrk on CPU 1
+# Knobs: ROUNDS (3), DUR (10s), CONNS (64), HTTP_ONLY=1 (skip part 2), PIN=1 runs each server on CPU 0 and wrk on CPU 1
 # (taskset), so both servers get the same one core; PIN=0 lets them share all cores. NICE (e.g. -10,
 # as root) raises both servers' and wrk's priority alike; default 0 (it did not steady the tails
 # on the shared development machine).
@@ -51,7 +51,10 @@ for r in $(seq 1 "$ROUNDS"); do
 	pid=$!; wait_up 18102; run_wrk gpuctl-batching 18102; kill $pid; wait $pid 2>/dev/null || true
 	$srv_cpu "$WORK/gpuctl-serve" --addr 127.0.0.1:18103 --log-level warn --batching=auto $GOMAXPROCS_FLAG >"$WORK/serve.log" 2>&1 &
 	pid=$!; wait_up 18103; run_wrk gpuctl 18103; kill $pid; wait $pid 2>/dev/null || true
+	$srv_cpu "$WORK/gpuctl-serve" --addr 127.0.0.1:18104 --log-level warn --batching=auto --net-http-only $GOMAXPROCS_FLAG >"$WORK/serve.log" 2>&1 &
+	pid=$!; wait_up 18104; run_wrk gpuctl-net-http 18104; kill $pid; wait $pid 2>/dev/null || true
 done
+[ "${HTTP_ONLY:-0}" = 1 ] && MLP=0
 
 "$PY" - "$WORK/results" <<'PY'
 import re, statistics, sys
@@ -62,15 +65,17 @@ for line in open(sys.argv[1]):
     runs.setdefault(name, []).append({k: float(v) for k, v in kv.items()})
 med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
 s = med["seed"]
-print("gpuctl: default flags (batching auto, which is off for the seed model on the CPU); gpuctl-batching: --batching=on")
+print("gpuctl: default flags (batching auto, which is off for the seed model on the CPU; the raw HTTP fast path on);")
+print("gpuctl-batching: --batching=on; gpuctl-net-http: --net-http-only (every request through net/http)")
 print("\nHTTP, seed model, POST /predict with 10 numbers (median of rounds)\n")
 print("| server | req/s | p50 ms | p99 ms | errors | req/s vs seed | p99 vs seed |")
 print("|---|---|---|---|---|---|---|")
-for n in ("seed", "gpuctl", "gpuctl-batching"):
+for n in ("seed", "gpuctl", "gpuctl-batching", "gpuctl-net-http"):
     m = med[n]
     print(f"| {n} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['errors']:.0f} | {m['rps']/s['rps']:.1f}x | {m['p99_ms']/s['p99_ms']:.3f} |")
 PY
 
+[ "${MLP:-1}" = 1 ] || exit 0
 echo
 echo "== reference MLP on the CPU: gonum vs PyTorch ($(nproc) cores)"
 "$WORK/gpubench" gen "$WORK/mlp" >/dev/null

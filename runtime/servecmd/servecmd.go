@@ -99,7 +99,7 @@ path; otherwise the gonum CPU path runs on every core, and the log says why.`,
 	f.DurationVar(&s.RequestTimeout, "request-timeout", 30*time.Second, "queueing plus compute for one request, then 503")
 	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "after SIGTERM, keep serving this long with readiness false (answers say Connection: close) before closing the listener; a second signal stops at once")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for requests in flight at shutdown")
-	f.BoolVar(&s.NetHTTPOnly, "net-http-only", false, "serve every request through Go's net/http, without the raw HTTP/1.1 fast path for keep-alive v2 binary inference")
+	f.BoolVar(&s.NetHTTPOnly, "net-http-only", false, "serve every request through Go's net/http, without the raw HTTP/1.1 fast path for keep-alive v2 binary inference and /predict")
 	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

@@ -2,11 +2,13 @@ package server
 
 import "bytes"
 
-// The fast path's request-head parser. It accepts only the one request
-// shape it serves perfectly, a keep-alive HTTP/1.1
-// POST /v2/models/{name}/infer with a Content-Length; for anything else it
-// says headFallback and net/http reads the same bytes. So it need not
-// know HTTP's corners: it only has to refuse them.
+// The fast path's request-head parser. It accepts only the two request
+// shapes it serves perfectly, a keep-alive HTTP/1.1
+// POST /v2/models/{name}/infer with a Content-Length and a binary header,
+// and the seed's POST /predict with a Content-Length and JSON (or no)
+// Content-Type; for anything else it says headFallback and net/http reads
+// the same bytes. So it need not know HTTP's corners: it only has to
+// refuse them.
 
 // headResult is what parseHead made of the buffered bytes.
 type headResult int
@@ -17,9 +19,18 @@ const (
 	headFallback                     // anything else: net/http answers it
 )
 
+// reqKind is the endpoint a fast request is for.
+type reqKind int
+
+const (
+	kindV2Infer reqKind = iota
+	kindPredict
+)
+
 // reqHead is what the fast path needs from a request head. Its slices
 // point into the parsed buffer.
 type reqHead struct {
+	kind          reqKind
 	n             int    // bytes of the head, blank line included
 	name          []byte // the model name in the path
 	host          []byte
@@ -30,19 +41,20 @@ type reqHead struct {
 var (
 	inferPrefix = []byte("POST /v2/models/")
 	inferSuffix = []byte("/infer HTTP/1.1\r\n")
+	predictLine = []byte("POST /predict HTTP/1.1\r\n")
 	headEnd     = []byte("\r\n\r\n")
 )
 
 // parseHead parses the request head at the start of b.
 func parseHead(b []byte) (reqHead, headResult) {
 	h := reqHead{contentLength: -1, jsonLen: -1}
-	if len(b) < len(inferPrefix) {
-		if !bytes.HasPrefix(inferPrefix, b) {
-			return h, headFallback
-		}
+	switch {
+	case bytes.HasPrefix(b, inferPrefix):
+	case bytes.HasPrefix(b, predictLine):
+		h.kind = kindPredict
+	case len(b) < len(predictLine) && (bytes.HasPrefix(inferPrefix, b) || bytes.HasPrefix(predictLine, b)):
 		return h, headIncomplete
-	}
-	if !bytes.HasPrefix(b, inferPrefix) {
+	default:
 		return h, headFallback
 	}
 	end := bytes.Index(b, headEnd)
@@ -57,13 +69,15 @@ func parseHead(b []byte) (reqHead, headResult) {
 	head := b[:end+2] // each line with its CRLF
 	eol := bytes.Index(head, []byte("\r\n")) + 2
 	line, rest := head[:eol], head[eol:]
-	path := line[len(inferPrefix):]
-	if !bytes.HasSuffix(path, inferSuffix) {
-		return h, headFallback
-	}
-	h.name = path[:len(path)-len(inferSuffix)]
-	if !plainName(h.name) {
-		return h, headFallback
+	if h.kind == kindV2Infer {
+		path := line[len(inferPrefix):]
+		if !bytes.HasSuffix(path, inferSuffix) {
+			return h, headFallback
+		}
+		h.name = path[:len(path)-len(inferSuffix)]
+		if !plainName(h.name) {
+			return h, headFallback
+		}
 	}
 	var seen [4]bool // host, content-length, binary header, content-type
 	for len(rest) > 0 {
@@ -93,6 +107,9 @@ func parseHead(b []byte) (reqHead, headResult) {
 			}
 			h.contentLength = n
 		case bytes.EqualFold(k, []byte(binaryHeader)):
+			if h.kind == kindPredict {
+				return h, headFallback // not /predict's: net/http ignores it, and so answers differently
+			}
 			i = 2
 			n, ok := digits(v, 9)
 			if !ok {
@@ -101,7 +118,9 @@ func parseHead(b []byte) (reqHead, headResult) {
 			h.jsonLen = int(n)
 		case bytes.EqualFold(k, []byte("Content-Type")):
 			i = 3
-			if !bytes.Equal(v, []byte("application/octet-stream")) && !bytes.Equal(v, []byte("application/json")) {
+			// /predict reads JSON whatever the type says, but refuses the
+			// types a web page can post cross-site: only JSON is fast.
+			if !bytes.Equal(v, []byte("application/json")) && (h.kind == kindPredict || !bytes.Equal(v, []byte("application/octet-stream"))) {
 				return h, headFallback
 			}
 		case bytes.EqualFold(k, []byte("Connection")):
@@ -119,7 +138,7 @@ func parseHead(b []byte) (reqHead, headResult) {
 			seen[i] = true
 		}
 	}
-	if !seen[0] || !seen[1] || !seen[2] || int64(h.jsonLen) > h.contentLength {
+	if !seen[0] || !seen[1] || h.kind == kindV2Infer && (!seen[2] || int64(h.jsonLen) > h.contentLength) {
 		return h, headFallback
 	}
 	return h, headFast

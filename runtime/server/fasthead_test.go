@@ -11,6 +11,8 @@ import (
 
 const okHead = "POST /v2/models/mlp/infer HTTP/1.1\r\nHost: localhost:8000\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: 10\r\nContent-Length: 42\r\n\r\n"
 
+const predictHead = "POST /predict HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: curl/8\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n"
+
 func TestParseHead(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
@@ -28,7 +30,16 @@ func TestParseHead(t *testing.T) {
 		{"no blank line yet", okHead[:len(okHead)-2], headIncomplete, 0, 0},
 		{"split in a CRLF", okHead[:len(okHead)-1], headIncomplete, 0, 0},
 		{"GET", "GET /v2/health/live HTTP/1.1\r\nHost: a\r\n\r\n", headFallback, 0, 0},
-		{"other path", "POST /predict HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n", headFallback, 0, 0},
+		{"other path", "POST /predictions HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n", headFallback, 0, 0},
+		{"predict", predictHead, headFast, 9, -1},
+		{"predict without a type", strings.Replace(predictHead, "Content-Type: application/json\r\n", "", 1), headFast, 9, -1},
+		{"predict prefix only", "POST /pre", headIncomplete, 0, 0},
+		{"predict as text/plain", strings.Replace(predictHead, "application/json", "text/plain", 1), headFallback, 0, 0},
+		{"predict as octet-stream", strings.Replace(predictHead, "application/json", "application/octet-stream", 1), headFallback, 0, 0},
+		{"predict with a binary header", strings.Replace(predictHead, "\r\n\r\n", "\r\nInference-Header-Content-Length: 1\r\n\r\n", 1), headFallback, 0, 0},
+		{"predict without content-length", strings.Replace(predictHead, "Content-Length: 9\r\n", "", 1), headFallback, 0, 0},
+		{"predict with a query", strings.Replace(predictHead, "/predict", "/predict?a=b", 1), headFallback, 0, 0},
+		{"predict GET", strings.Replace(predictHead, "POST", "GET", 1), headFallback, 0, 0},
 		{"versioned path", "POST /v2/models/mlp/versions/1/infer HTTP/1.1\r\nHost: a\r\nInference-Header-Content-Length: 1\r\nContent-Length: 1\r\n\r\n", headFallback, 0, 0},
 		{"escaped name", strings.Replace(okHead, "mlp", "m%6cp", 1), headFallback, 0, 0},
 		{"dot segment", strings.Replace(okHead, "mlp", "..", 1), headFallback, 0, 0},
@@ -62,7 +73,11 @@ func TestParseHead(t *testing.T) {
 			if res != headFast {
 				return
 			}
-			if h.contentLength != tc.cl || h.jsonLen != tc.jl || string(h.name) != "mlp" || h.n != strings.Index(tc.in, "\r\n\r\n")+4 {
+			name, kind := "mlp", kindV2Infer
+			if strings.HasPrefix(tc.in, "POST /predict") {
+				name, kind = "", kindPredict
+			}
+			if h.kind != kind || h.contentLength != tc.cl || h.jsonLen != tc.jl || string(h.name) != name || h.n != strings.Index(tc.in, "\r\n\r\n")+4 {
 				t.Errorf("head %+v", h)
 			}
 		})
@@ -111,6 +126,7 @@ func FuzzParseHead(f *testing.F) {
 	f.Add([]byte(okHead + "0123456789"))
 	f.Add([]byte("POST /v2/models/mlp/infer HTTP/1.1\r\nhost: a\r\nInference-Header-Content-Length: 0\r\nContent-Length: 0\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Add([]byte(predictHead + "[1,2,3,4]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, res := parseHead(b)
 		if res != headFast {
@@ -120,8 +136,13 @@ func FuzzParseHead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("served a head net/http refuses: %v\n%q", err, b[:h.n])
 		}
-		if req.Method != "POST" || req.URL.Path != "/v2/models/"+string(h.name)+"/infer" || req.ContentLength != h.contentLength ||
-			req.Host != string(h.host) || req.Header.Get(binaryHeader) == "" || len(req.TransferEncoding) > 0 || req.Close {
+		path, binary := "/v2/models/"+string(h.name)+"/infer", true
+		if h.kind == kindPredict {
+			path, binary = "/predict", false
+		}
+		if req.Method != "POST" || req.URL.Path != path || req.URL.RawQuery != "" || req.ContentLength != h.contentLength ||
+			req.Host != string(h.host) || (req.Header.Get(binaryHeader) != "") != binary || len(req.TransferEncoding) > 0 || req.Close ||
+			h.kind == kindPredict && crossSiteType(req.Header.Get("Content-Type")) {
 			t.Fatalf("net/http reads it otherwise: %s %s cl=%d host=%q close=%v; fast %+v\n%q", req.Method, req.URL.Path, req.ContentLength, req.Host, req.Close, h, b[:h.n])
 		}
 	})

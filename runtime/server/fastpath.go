@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,14 +55,13 @@ type fastListener struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	conns     map[*fastConn]struct{}
-	// metrics of the served endpoint, looked up once
-	ok   prometheus.Counter
-	hist prometheus.Observer
+	// metrics of the served endpoints
+	v2, pred endpointMetrics
 }
 
 func newFastListener(ln net.Listener, s *Server) *fastListener {
 	l := &fastListener{Listener: ln, s: s, handed: make(chan net.Conn), closed: make(chan struct{}), done: make(chan struct{}),
-		conns: map[*fastConn]struct{}{}, ok: s.met.requests.WithLabelValues("v2_infer", "200"), hist: s.met.total.WithLabelValues("v2_infer")}
+		conns: map[*fastConn]struct{}{}, v2: newEndpointMetrics(s, "v2_infer"), pred: newEndpointMetrics(s, "predict")}
 	go l.acceptLoop()
 	return l
 }
@@ -86,7 +86,8 @@ func (l *fastListener) acceptLoop() {
 			return
 		}
 		backoff = 0
-		fc := &fastConn{c: c, br: bufio.NewReaderSize(c, fastReadBuf)}
+		fc := &fastConn{c: c, raw: connReader{c: c}}
+		fc.br = bufio.NewReaderSize(&fc.raw, fastReadBuf)
 		fc.state.Store(connNew)
 		l.mu.Lock()
 		l.conns[fc] = struct{}{}
@@ -169,11 +170,90 @@ func (l *fastListener) closeAll() {
 // fastConn is one connection while the fast path reads it.
 type fastConn struct {
 	c     net.Conn
+	raw   connReader // what br reads: c, after a byte the watch read
 	br    *bufio.Reader
 	state atomic.Int32
 	host  []byte // the last Host found allowed, so the check runs once
 	head  []byte // the current request's head, kept for a handover
+	watch clientWatch
 }
+
+// connReader reads the byte a client watch took from the connection, then
+// the connection.
+type connReader struct {
+	c       net.Conn
+	pending [1]byte
+	has     bool
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.has && len(p) > 0 {
+		p[0] = r.pending[0]
+		r.has = false
+		return 1, nil
+	}
+	return r.c.Read(p)
+}
+
+// clientWatch cancels a request whose client went away, as net/http's
+// background read does for its handlers. A request that finishes within
+// clientWatchDelay is never watched, so the common one pays for no read
+// and no goroutine; a longer one (queued behind a full batcher, a large
+// batch) gets a one-byte read on its connection, and an EOF or a reset
+// there cancels it. A byte that arrives (the next pipelined request) is
+// kept for br.
+type clientWatch struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	done   chan struct{} // the watch's read returned
+}
+
+// watchClient returns the context a request computes under (with the
+// request timeout, which infer would add) and the func that ends the
+// watch; call that before reading the connection again.
+func (fc *fastConn) watchClient(timeout time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if fc.br.Buffered() > 0 {
+		// The client already sent more: it was there after this
+		// request, and a read now would take its next one.
+		return ctx, cancel
+	}
+	w := &fc.watch
+	w.cancel = cancel
+	if w.timer == nil {
+		w.done = make(chan struct{}, 1)
+		w.timer = time.AfterFunc(clientWatchDelay, fc.readWhileBusy)
+	} else {
+		w.timer.Reset(clientWatchDelay)
+	}
+	return ctx, fc.endWatch
+}
+
+// readWhileBusy runs on the watch's timer: it waits for the client's next
+// byte or its leaving, until endWatch cuts the read short.
+func (fc *fastConn) readWhileBusy() {
+	n, err := fc.c.Read(fc.raw.pending[:])
+	if n == 1 {
+		fc.raw.has = true
+	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		fc.watch.cancel()
+	}
+	fc.watch.done <- struct{}{}
+}
+
+func (fc *fastConn) endWatch() {
+	w := &fc.watch
+	if !w.timer.Stop() {
+		// The read started (or is about to): a deadline in the past ends
+		// it, and its result is seen once it has returned.
+		fc.c.SetReadDeadline(aLongTimeAgo)
+		<-w.done
+	}
+	w.cancel()
+}
+
+// aLongTimeAgo is a read deadline that has passed: it ends a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // serve reads requests from one connection until it closes or is handed
 // over.
@@ -221,7 +301,15 @@ func (l *fastListener) serve(fc *fastConn) {
 			return
 		}
 		fc.c.SetReadDeadline(t0.Add(s.cfg.ReadTimeout))
-		keep, pre, over := l.infer(fc, &h)
+		// A switch, not a func value: through one, h would escape to the heap.
+		var keep, over bool
+		var pre []byte
+		switch h.kind {
+		case kindPredict:
+			keep, pre, over = l.predict(fc, &h)
+		default:
+			keep, pre, over = l.infer(fc, &h)
+		}
 		if over {
 			handed = l.handover(fc, pre)
 			return
@@ -253,7 +341,7 @@ func readHead(br *bufio.Reader) (reqHead, headResult, error) {
 // servable checks what parseHead cannot: the model, the Host, the limits.
 func (l *fastListener) servable(fc *fastConn, h *reqHead) bool {
 	s := l.s
-	if string(h.name) != s.m.Name || h.contentLength > s.cfg.MaxBodyBytes {
+	if h.kind == kindV2Infer && string(h.name) != s.m.Name || h.contentLength > s.cfg.MaxBodyBytes {
 		return false
 	}
 	if !bytes.Equal(h.host, fc.host) {
@@ -269,7 +357,7 @@ func (l *fastListener) servable(fc *fastConn, h *reqHead) bool {
 // the buffer holds, then the socket. It reports whether net/http took it.
 func (l *fastListener) handover(fc *fastConn, pre []byte) bool {
 	fc.c.SetDeadline(time.Time{})
-	pc := &prefixConn{Conn: fc.c, pre: pre, br: fc.br}
+	pc := &prefixConn{Conn: fc.c, pre: pre, br: fc.br, raw: &fc.raw}
 	select {
 	case l.handed <- pc:
 		return true
@@ -278,11 +366,13 @@ func (l *fastListener) handover(fc *fastConn, pre []byte) bool {
 	}
 }
 
-// prefixConn reads pre, then br's buffered bytes, then the connection.
+// prefixConn reads pre, then br's buffered bytes, then the connection
+// through raw (which may hold a byte br has not read).
 type prefixConn struct {
 	net.Conn
 	pre []byte
 	br  *bufio.Reader
+	raw io.Reader
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
@@ -297,74 +387,148 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		}
 		c.br = nil
 	}
-	return c.Conn.Read(p)
+	return c.raw.Read(p)
 }
 
-// infer serves one request whose head is in the buffer. keep says the
-// connection stays open; over says net/http is to answer the request
-// instead, from pre and the buffer, because the fast path would answer
-// it differently (errors in the request are net/http's to word).
-func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+// endpointMetrics are one endpoint's counters, looked up once.
+type endpointMetrics struct {
+	name string
+	ok   prometheus.Counter
+	hist prometheus.Observer
+}
+
+func newEndpointMetrics(s *Server, name string) endpointMetrics {
+	return endpointMetrics{name: name, ok: s.met.requests.WithLabelValues(name, "200"), hist: s.met.total.WithLabelValues(name)}
+}
+
+// readBody reads the request's body into a pooled buffer, holding the
+// in-flight body budget for a large one as net/http's path does. Without
+// a buffer, the request is over: answered (ok false) or net/http's (over).
+func (l *fastListener) readBody(fc *fastConn, h *reqHead, em *endpointMetrics, start time.Time) (rb *reqBuf, release func(), keep, over bool) {
 	s := l.s
 	cl := h.contentLength
-	release := noRelease
+	release = noRelease
 	if cl > smallBody {
 		if !s.inflight.TryAcquire(cl) {
-			return false, nil, true // net/http waits for room
+			return nil, nil, false, true // net/http waits for room
 		}
 		release = func() { s.inflight.Release(cl) }
 	}
 	head, _ := fc.br.Peek(h.n)
 	fc.head = append(fc.head[:0], head...)
-	jsonLen := h.jsonLen
 	fc.br.Discard(h.n)
-	start := time.Now()
-	rb := s.getBuf()
-	body := grow(rb.body, int(cl))
-	rb.body = body
-	if _, err := io.ReadFull(fc.br, body); err != nil {
+	rb = s.getBuf()
+	rb.body = grow(rb.body, int(cl))
+	if _, err := io.ReadFull(fc.br, rb.body); err != nil {
 		release()
 		s.putBuf(rb)
-		l.fail(fc, start, bodyError(err, s.cfg.MaxBodyBytes), true)
-		return false, nil, false
+		l.fail(fc, em, start, bodyError(err, s.cfg.MaxBodyBytes), true)
+		return nil, nil, false, false
 	}
-	hd, x, err := s.decodeTensor(jsonLen, rb)
+	return rb, release, false, false
+}
+
+// handBack gives a request the fast path read whole back to net/http: its
+// head and body go first, then whatever follows in the buffer.
+func (fc *fastConn) handBack(s *Server, rb *reqBuf, release func()) []byte {
+	release()
+	pre := append(append([]byte(nil), fc.head...), rb.body...)
+	s.putBuf(rb)
+	return pre
+}
+
+// infer and predict serve one request whose head is in the buffer. keep
+// says the connection stays open; over says net/http is to answer the
+// request instead, from pre and the buffer, because the fast path would
+// answer it differently (errors in the request are net/http's to word).
+func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+	s := l.s
+	start := time.Now()
+	rb, release, keep, over := l.readBody(fc, h, &l.v2, start)
+	if rb == nil {
+		return keep, nil, over
+	}
+	hd, x, err := s.decodeTensor(h.jsonLen, rb)
 	if err != nil {
-		release()
-		pre = append(append([]byte(nil), fc.head...), body...)
-		s.putBuf(rb)
-		return false, pre, true
+		return false, fc.handBack(s, rb, release), true
 	}
 	s.met.inflight.Inc()
 	defer s.met.inflight.Dec()
 	defer release() // until the answer is written, as net/http's path does
 	out := grow(rb.out, hd.rows*s.m.Out)
 	rb.out = out
-	if err := s.infer(context.Background(), x, hd.rows, out); err != nil {
+	ctx, endWatch := fc.watchClient(s.cfg.RequestTimeout)
+	err = s.inferWithin(ctx, x, hd.rows, out)
+	endWatch()
+	if err != nil {
 		// The batcher may still use x and out after a timeout: rb is
 		// dropped, not pooled.
-		return l.fail(fc, start, err, false), nil, false
+		return l.fail(fc, &l.v2, start, err, false), nil, false
 	}
 	if err := checkFinite(out, s.m.Out); err != nil {
 		s.putBuf(rb)
-		return l.fail(fc, start, err, false), nil, false
+		return l.fail(fc, &l.v2, start, err, false), nil, false
 	}
+	resp, jsonLenOut := s.v2Answer(grow(rb.resp, answerRoom), hd, out)
+	if hd.binaryOut {
+		return l.answer(fc, rb, resp, "\r\nContent-Type: application/octet-stream\r\n"+binaryHeader+": ", jsonLenOut-answerRoom, &l.v2, start), nil, false
+	}
+	return l.answer(fc, rb, resp, "\r\nContent-Type: application/json", -1, &l.v2, start), nil, false
+}
+
+// predict serves the seed's /predict: JSON rows in, JSON rows out. A body
+// the parser refuses goes to net/http, which words the error.
+func (l *fastListener) predict(fc *fastConn, h *reqHead) (keep bool, pre []byte, over bool) {
+	s := l.s
+	start := time.Now()
+	rb, release, keep, over := l.readBody(fc, h, &l.pred, start)
+	if rb == nil {
+		return keep, nil, over
+	}
+	x, rows, batched, err := parseRows(rb.body, s.m.In, s.valueBuf(rb), s.cfg.MaxRows)
+	if err != nil || rows == 0 {
+		return false, fc.handBack(s, rb, release), true
+	}
+	rb.x = x
+	s.met.inflight.Inc()
+	defer s.met.inflight.Dec()
+	defer release()
+	out := grow(rb.out, rows*s.m.Out)
+	rb.out = out
+	ctx, endWatch := fc.watchClient(s.cfg.RequestTimeout)
+	err = s.inferWithin(ctx, x, rows, out)
+	endWatch()
+	if err != nil {
+		return l.fail(fc, &l.pred, start, err, false), nil, false
+	}
+	if err := checkFinite(out, s.m.Out); err != nil {
+		s.putBuf(rb)
+		return l.fail(fc, &l.pred, start, err, false), nil, false
+	}
+	b := append(grow(rb.resp, answerRoom), `{"prediction":`...)
+	b = appendRows(b, out, rows, s.m.Out, batched)
+	b = append(b, "}\n"...)
+	return l.answer(fc, rb, b, "\r\nContent-Type: application/json", -1, &l.pred, start), nil, false
+}
+
+// answer writes a 200 whose body follows answerRoom bytes of resp, head
+// and body in one write, with the headers net/http would send in its
+// order; contentType ends the head's fields before Date, and binLen >= 0
+// is the value of the binary header it names last. It says whether to
+// keep the connection.
+func (l *fastListener) answer(fc *fastConn, rb *reqBuf, resp []byte, contentType string, binLen int, em *endpointMetrics, start time.Time) bool {
+	s := l.s
 	drain := s.drain.Load()
-	resp := grow(rb.resp, answerRoom)
-	resp, jsonLenOut := s.v2Answer(resp, hd, out)
-	n := len(resp) - answerRoom
 	var ah [answerRoom]byte
 	a := append(ah[:0], "HTTP/1.1 200 OK\r\n"...)
 	if drain {
 		a = append(a, "Connection: close\r\n"...)
 	}
 	a = append(a, "Content-Length: "...)
-	a = strconv.AppendInt(a, int64(n), 10)
-	if hd.binaryOut {
-		a = append(a, "\r\nContent-Type: application/octet-stream\r\n"+binaryHeader+": "...)
-		a = strconv.AppendInt(a, int64(jsonLenOut-answerRoom), 10)
-	} else {
-		a = append(a, "\r\nContent-Type: application/json"...)
+	a = strconv.AppendInt(a, int64(len(resp)-answerRoom), 10)
+	a = append(a, contentType...)
+	if binLen >= 0 {
+		a = strconv.AppendInt(a, int64(binLen), 10)
 	}
 	a = append(a, "\r\nDate: "...)
 	a = s.date.append(a)
@@ -375,27 +539,31 @@ func (l *fastListener) infer(fc *fastConn, h *reqHead) (keep bool, pre []byte, o
 	_, werr := fc.c.Write(msg)
 	rb.resp = resp
 	s.putBuf(rb)
-	l.ok.Inc()
-	l.s.fastServed.Add(1)
-	l.hist.Observe(time.Since(start).Seconds())
-	return werr == nil && !drain, nil, false
+	em.ok.Inc()
+	s.fastServed.Add(1)
+	em.hist.Observe(time.Since(start).Seconds())
+	return werr == nil && !drain
 }
 
 // fail answers err as net/http's path does, closing the connection when
 // closing is set or the server is draining; it says whether to keep it.
-func (l *fastListener) fail(fc *fastConn, start time.Time, err error, closing bool) bool {
+func (l *fastListener) fail(fc *fastConn, em *endpointMetrics, start time.Time, err error, closing bool) bool {
 	s := l.s
 	w := &answerWriter{h: http.Header{}}
 	if s.drain.Load() {
 		w.h.Set("Connection", "close")
 		closing = true
 	}
-	s.v2Fail(w, err)
+	if em.name == "predict" {
+		s.fail(w, em.name, err)
+	} else {
+		s.v2Fail(w, err)
+	}
 	b := w.answer(closing && w.h.Get("Connection") == "")
 	fc.c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, werr := fc.c.Write(b)
-	s.met.requests.WithLabelValues("v2_infer", strconv.Itoa(w.code)).Inc()
-	l.hist.Observe(time.Since(start).Seconds())
+	s.met.requests.WithLabelValues(em.name, strconv.Itoa(w.code)).Inc()
+	em.hist.Observe(time.Since(start).Seconds())
 	return werr == nil && !closing
 }
 
@@ -453,3 +621,7 @@ func (c *dateCache) append(b []byte) []byte {
 	}
 	return append(b, d.text...)
 }
+
+// clientWatchDelay is how long a request computes before the fast path
+// starts watching its connection for the client leaving.
+const clientWatchDelay = 10 * time.Millisecond

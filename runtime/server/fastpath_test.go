@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +31,13 @@ func inferReq(host string, rows int, extra string) string {
 func rawInfer(host, js, bin, extra string) string {
 	return fmt.Sprintf("POST /v2/models/mlp/infer HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n%s%s: %d\r\nContent-Length: %d\r\n\r\n%s%s", host, extra, binaryHeader, len(js), len(js)+len(bin), js, bin)
 }
+
+// rawPredict is the seed's POST /predict as wrk and curl send it.
+func rawPredict(host, body, extra string) string {
+	return fmt.Sprintf("POST /predict HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n%s", host, extra, len(body), body)
+}
+
+const jsonType = "Content-Type: application/json\r\n"
 
 const closingGet = "GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
@@ -86,6 +95,22 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 		{"HTTP/1.0", strings.Replace(inferReq("localhost", 1, ""), "HTTP/1.1", "HTTP/1.0", 1), 0},
 		{"over the body limit", overLimit + closingGet, 0},
 		{"not HTTP", "hello\r\n\r\n", 0},
+		// The seed's /predict: JSON rows in, JSON rows out.
+		{"predict one row", rawPredict("localhost", "[0.1, 0.2, 0.3, 0.4]", jsonType) + closingGet, 1},
+		{"predict a batch", rawPredict("localhost:8000", "[[1,2,3,4],[0.5,-1,2,3e-3]]", jsonType) + closingGet, 1},
+		{"predict without Content-Type", rawPredict("localhost", "[1,2,3,4]", "") + closingGet, 1},
+		{"predict and v2 pipelined", rawPredict("localhost", "[1,2,3,4]", jsonType) + inferReq("localhost", 2, "") + rawPredict("localhost", "[[4,3,2,1]]", "Connection: keep-alive\r\n"+jsonType) + closingGet, 3},
+		{"predict wrong width", rawPredict("localhost", "[1,2]", jsonType) + closingGet, 0},
+		{"predict empty list", rawPredict("localhost", "[]", jsonType) + closingGet, 0},
+		{"predict broken JSON", rawPredict("localhost", "[1,2,", jsonType) + closingGet, 0},
+		{"predict over float32", rawPredict("localhost", "[1e39,0,0,0]", jsonType) + closingGet, 0},
+		{"predict huge outputs", rawPredict("localhost", "[3e38,3e38,3e38,3e38]", jsonType) + closingGet, -1},
+		{"predict text/plain", rawPredict("localhost", "[1,2,3,4]", "Content-Type: text/plain\r\n") + closingGet, 0},
+		{"predict with a query", strings.Replace(rawPredict("localhost", "[1,2,3,4]", jsonType), "/predict", "/predict?x=1", 1) + closingGet, 0},
+		{"predict host not allowed", rawPredict("evil.example", "[1,2,3,4]", jsonType) + closingGet, 0},
+		{"predict over the body limit", rawPredict("localhost", "["+strings.Repeat("1,", 4600)+"1]", jsonType) + closingGet, 0},
+		{"predict connection close", rawPredict("localhost", "[1,2,3,4]", "Connection: close\r\n"+jsonType), 0},
+		{"predict binary header", rawPredict("localhost", "[1,2,3,4]", binaryHeader+": 2\r\n"+jsonType) + closingGet, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := fast.fastServed.Load()
@@ -94,7 +119,7 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 			if got != want {
 				t.Errorf("fast path answered\n%q\nnet/http\n%q", got, want)
 			}
-			if n := fast.fastServed.Load() - before; n != tc.fastServed {
+			if n := fast.fastServed.Load() - before; tc.fastServed >= 0 && n != tc.fastServed {
 				t.Errorf("the fast path answered %d requests, want %d", n, tc.fastServed)
 			}
 			if !strings.HasPrefix(want, "HTTP/1.") {
@@ -102,6 +127,34 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 			}
 		})
 	}
+	// Both servers saw the same requests: the fast path counts what it
+	// answers as net/http's handlers would.
+	if got, want := requestMetrics(t, fastAddr), requestMetrics(t, stdAddr); got != want {
+		t.Errorf("fast path metrics\n%s\nnet/http\n%s", got, want)
+	}
+}
+
+// requestMetrics is the request counters and histogram counts a server
+// exports, without the scrape itself.
+func requestMetrics(t *testing.T, addr string) string {
+	t.Helper()
+	r, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if (strings.HasPrefix(l, "gpuctl_serve_requests_total{") || strings.HasPrefix(l, "gpuctl_serve_request_failures_total{") ||
+			strings.HasPrefix(l, "gpuctl_serve_request_duration_seconds_count{")) && !strings.Contains(l, `"metrics"`) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 type sleepyBackend struct {
@@ -186,9 +239,143 @@ func TestFastPathDrain(t *testing.T) {
 // fast path too, and the connection closes.
 func TestFastPathSlowBody408(t *testing.T) {
 	s := newServer(t, Config{ReadTimeout: 300 * time.Millisecond}, fastModel())
-	req := inferReq("localhost", 1, "")
-	got := exchange(t, strings.TrimPrefix(serve(t, s), "http://"), req[:len(req)-5])
-	if !strings.HasPrefix(got, "HTTP/1.1 408") || !strings.Contains(got, "Connection: close\r\n") {
-		t.Errorf("slow body: %q; want a 408 that closes", got)
+	addr := strings.TrimPrefix(serve(t, s), "http://")
+	for _, req := range []string{inferReq("localhost", 1, ""), rawPredict("localhost", "[1, 2, 3, 4]", jsonType)} {
+		got := exchange(t, addr, req[:len(req)-5])
+		if !strings.HasPrefix(got, "HTTP/1.1 408") || !strings.Contains(got, "Connection: close\r\n") {
+			t.Errorf("slow body of %.20q: %q; want a 408 that closes", req, got)
+		}
 	}
+}
+
+// gateBackend holds its first Forward until released or canceled; later
+// calls run at once.
+type gateBackend struct {
+	nullBackend
+	entered chan struct{}
+	release chan struct{}
+	ended   chan error // what the held call returned
+	calls   atomic.Int32
+}
+
+func newGateBackend(out int) *gateBackend {
+	return &gateBackend{nullBackend: nullBackend{out}, entered: make(chan struct{}), release: make(chan struct{}), ended: make(chan error, 1)}
+}
+
+func (g *gateBackend) Forward(ctx context.Context, x []float32, rows int, out []float32) error {
+	if g.calls.Add(1) == 1 {
+		close(g.entered)
+		var err error
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		g.ended <- err
+		if err != nil {
+			return err
+		}
+	}
+	return g.nullBackend.Forward(ctx, x, rows, out)
+}
+
+// A client that goes away while its request computes cancels it, on the
+// fast path as on net/http's, and the server counts it as canceled.
+func TestClientGoneCancelsInference(t *testing.T) {
+	for _, tc := range []struct {
+		name, req   string
+		netHTTPOnly bool
+		endpoint    string
+	}{
+		{"predict fast", rawPredict("localhost", "[1,2,3,4]", jsonType), false, "predict"},
+		{"predict net/http", rawPredict("localhost", "[1,2,3,4]", jsonType), true, "predict"},
+		{"v2 fast", inferReq("localhost", 1, ""), false, "v2_infer"},
+		{"v2 net/http", inferReq("localhost", 1, ""), true, "v2_infer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := fastModel()
+			g := newGateBackend(m.Out)
+			s, err := New(Config{NetHTTPOnly: tc.netHTTPOnly}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := strings.TrimPrefix(serve(t, s), "http://")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, tc.req)
+			<-g.entered
+			c.Close()
+			select {
+			case err := <-g.ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("the held inference ended with %v; want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				close(g.release)
+				t.Fatal("the inference of a client that left was not canceled")
+			}
+			// The answer is counted once its write failed or was skipped.
+			want := fmt.Sprintf(`gpuctl_serve_request_failures_total{endpoint="%s",reason="canceled"} 1`, tc.endpoint)
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if strings.Contains(scrape(t, addr), want) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s in /metrics", want)
+				}
+			}
+		})
+	}
+}
+
+// A request pipelined behind a slow one is still served, whole, when the
+// watch for a gone client has read its first byte.
+func TestPipelinedBehindSlowRequest(t *testing.T) {
+	m := fastModel()
+	g := newGateBackend(m.Out)
+	s, err := New(Config{}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(serve(t, s), "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, rawPredict("localhost", "[1,2,3,4]", jsonType))
+	<-g.entered
+	time.Sleep(3 * clientWatchDelay) // the watch is reading
+	io.WriteString(c, inferReq("localhost", 1, ""))
+	time.Sleep(3 * clientWatchDelay)
+	io.WriteString(c, closingGet)
+	close(g.release)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i, want := range []string{`{"prediction":[0,0]}` + "\n", "", ""} {
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 || want != "" && !strings.Contains(string(b), want) {
+			t.Errorf("answer %d: %d %q; want 200 %q", i, r.StatusCode, b, want)
+		}
+	}
+	if n := s.fastServed.Load(); n != 2 {
+		t.Errorf("the fast path answered %d, want 2", n)
+	}
+}
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	r, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
 }

@@ -229,6 +229,12 @@ func appendRows(b []byte, out []float32, rows, width int, batched bool) []byte {
 func (s *Server) infer(ctx context.Context, x []float32, rows int, out []float32) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	return s.inferWithin(ctx, x, rows, out)
+}
+
+// inferWithin is infer under a context that already carries the request
+// timeout.
+func (s *Server) inferWithin(ctx context.Context, x []float32, rows int, out []float32) error {
 	if s.batch == nil {
 		s.met.batchRows.Observe(float64(rows))
 		start := time.Now()

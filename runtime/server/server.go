@@ -56,7 +56,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Version         string
 	// NetHTTPOnly turns off the fast path for keep-alive v2 binary
-	// inference (fastpath.go): every request goes through net/http.
+	// inference and /predict (fastpath.go): every request goes through net/http.
 	NetHTTPOnly bool
 }
 
