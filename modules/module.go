@@ -68,6 +68,16 @@ type Unverified interface {
 	Unverified() bool
 }
 
+// SELinuxLabeler modules take Ansible's SELinux file arguments (seuser,
+// serole, setype, selevel) and name those a task gave. gpuctl sets no SELinux
+// context: like ansible-core, which skips them where SELinux is not enabled,
+// they change nothing on Debian and Ubuntu (AppArmor); on a host with SELinux
+// enabled the engine fails the task before Check rather than leave a file
+// labelled other than the task says.
+type SELinuxLabeler interface {
+	SELinuxArgs() []string
+}
+
 // FactSetter modules add variables to the host for later tasks (set_fact).
 type FactSetter interface {
 	SetFacts() map[string]any
