@@ -14,9 +14,9 @@ import (
 // Attrs are the ownership and permission arguments shared by every module
 // that manages a file.
 type Attrs struct {
-	Mode  Mode   `yaml:"mode" doc:"permissions: octal string (\"0644\") or symbolic (\"u=rw,g=r,o=r\"); unset keeps an existing file's mode, new files get 0644 (directories 0755)"`
-	Owner string `yaml:"owner" doc:"user name or uid that should own the file; unset keeps the current owner"`
-	Group string `yaml:"group" doc:"group name or gid of the file; unset keeps the current group"`
+	Mode    Mode   `yaml:"mode" doc:"permissions: octal string (\"0644\") or symbolic (\"u=rw,g=r,o=r\"); unset keeps an existing file's mode, new files get 0644 (directories 0755)"`
+	Owner   string `yaml:"owner" doc:"user name or uid that should own the file; unset keeps the current owner"`
+	Group   string `yaml:"group" doc:"group name or gid of the file; unset keeps the current group"`
 	SELinux `yaml:",squash"`
 }
 
