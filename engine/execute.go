@@ -262,7 +262,9 @@ func refuseSELinux(ctx context.Context, m modules.Module, h modules.Host) error 
 	if len(args) == 0 {
 		return nil
 	}
-	on, err := facts.Get(ctx, h, facts.SELinux)
+	// Read past the host's fact cache: a delegated task's connection is
+	// another host's, whose answer must not be cached as this one's.
+	on, err := facts.Get(ctx, connOnly{h.Conn()}, facts.SELinux)
 	if err != nil {
 		return fmt.Errorf("%s: is SELinux enabled? %w", strings.Join(args, ", "), err)
 	}
@@ -272,6 +274,11 @@ func refuseSELinux(ctx context.Context, m modules.Module, h modules.Host) error 
 	}
 	return nil
 }
+
+// connOnly is a facts.Host without a cache.
+type connOnly struct{ c conn.Conn }
+
+func (h connOnly) Conn() conn.Conn { return h.c }
 
 // safeCheck and safeApply turn a module's panic into a task failure, so
 // one broken module cannot take down every host's run.
