@@ -68,7 +68,6 @@ func (m *Setup) Validate() error {
 			return fmt.Errorf("gather_subset: Bad subset '%s' given to Ansible. gather_subset options allowed: all, %s", s, strings.Join(subsets, ", "))
 		}
 	}
-	m.GatherSubset = names
 	for _, f := range m.Filter {
 		if _, err := path.Match(f, ""); err != nil {
 			return fmt.Errorf("filter %q: %w", f, err)
