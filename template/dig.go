@@ -41,7 +41,7 @@ type digQuery struct {
 	domains     []string
 }
 
-func parseDigTerms(terms []any, kw map[string]any) (digQuery, error) {
+func (d *dig) parseTerms(terms []any, kw map[string]any) (digQuery, error) {
 	q := digQuery{qtype: "A", flat: true}
 	var err error
 	if v, ok := kw["qtype"]; ok {
@@ -65,7 +65,7 @@ func parseDigTerms(terms []any, kw map[string]any) (digQuery, error) {
 			// dig.py sets the resolver's servers once per name of the list,
 			// so the last one is the one asked.
 			servers := strings.Split(t[1:], ",")
-			if q.server, err = digServer(servers[len(servers)-1]); err != nil {
+			if q.server, err = digServer(servers[len(servers)-1], d.timeout); err != nil {
 				return q, err
 			}
 		case strings.Contains(t, "="):
@@ -110,11 +110,13 @@ func parseDigTerms(terms []any, kw map[string]any) (digQuery, error) {
 
 // digServer is an @server term's address; a name is resolved first, as
 // dig.py does for anything that is not an IPv4 address.
-func digServer(s string) (string, error) {
+func digServer(s string, timeout time.Duration) (string, error) {
 	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
 		return s, nil
 	}
-	addrs, err := net.DefaultResolver.LookupIP(context.Background(), "ip4", s)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIP(ctx, "ip4", s)
 	if err != nil || len(addrs) == 0 {
 		return "", fmt.Errorf("dns lookup NS: %s: %w", s, err)
 	}
@@ -122,7 +124,7 @@ func digServer(s string) (string, error) {
 }
 
 func (d *dig) lookup(_ varGetter, terms []any, kw map[string]any) ([]any, error) {
-	q, err := parseDigTerms(terms, kw)
+	q, err := d.parseTerms(terms, kw)
 	if err != nil {
 		return nil, fmt.Errorf("dig: %w", err)
 	}
