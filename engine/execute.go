@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 	"github.com/gpuctl/gpuctl/playbooks"
@@ -213,6 +215,9 @@ func (e *Engine) checkApply(ctx context.Context, m modules.Module, h *taskHost, 
 		ctx, cancel = context.WithTimeout(ctx, e.opt.TaskTimeout)
 		defer cancel()
 	}
+	if err := refuseSELinux(ctx, m, h); err != nil {
+		return plan.Diff{}, false, err
+	}
 	d, err := safeCheck(ctx, m, h)
 	if ny := (*modules.NotYetError)(nil); errors.As(err, &ny) && check {
 		// The module cannot measure before an earlier task acts: under
@@ -241,6 +246,39 @@ func (e *Engine) checkApply(ctx context.Context, m modules.Module, h *taskHost, 
 	}
 	return d, true, nil
 }
+
+// refuseSELinux fails a task that gives SELinux context arguments (seuser,
+// setype, ...) on a host with SELinux enabled, before the module measures:
+// gpuctl sets no contexts, and a file left with another label than the task
+// says breaks the service that reads it only later. Without SELinux they mean
+// nothing, as ansible-core skips them, and the host is not asked at all when
+// the task gives none.
+func refuseSELinux(ctx context.Context, m modules.Module, h modules.Host) error {
+	l, ok := m.(modules.SELinuxLabeler)
+	if !ok {
+		return nil
+	}
+	args := l.SELinuxArgs()
+	if len(args) == 0 {
+		return nil
+	}
+	// Read past the host's fact cache: a delegated task's connection is
+	// another host's, whose answer must not be cached as this one's.
+	on, err := facts.Get(ctx, connOnly{h.Conn()}, facts.SELinux)
+	if err != nil {
+		return fmt.Errorf("%s: is SELinux enabled? %w", strings.Join(args, ", "), err)
+	}
+	if on {
+		return fmt.Errorf("%s: SELinux is enabled on this host (%s exists) and gpuctl does not set SELinux contexts; "+
+			"set them with chcon or semanage fcontext, or leave these arguments out", strings.Join(args, ", "), facts.SELinux.File)
+	}
+	return nil
+}
+
+// connOnly is a facts.Host without a cache.
+type connOnly struct{ c conn.Conn }
+
+func (h connOnly) Conn() conn.Conn { return h.c }
 
 // safeCheck and safeApply turn a module's panic into a task failure, so
 // one broken module cannot take down every host's run.

@@ -60,9 +60,29 @@ type taskHost struct {
 	tpl   *template.Engine
 	check bool
 	log   *slog.Logger
+	// pending is Engine.pendingRef for this host under --check, nil
+	// otherwise: what a template file a module renders depends on.
+	pending func(refs []string) string
 }
 
-var _ modules.Host = (*taskHost)(nil)
+var (
+	_ modules.Host        = (*taskHost)(nil)
+	_ modules.PendingRefs = (*taskHost)(nil)
+)
+
+// PendingRefs reports a result only known after apply that the template
+// source reads (modules.PendingRefs), as decide does for a task's own
+// arguments; "" outside check mode.
+func (h *taskHost) PendingRefs(src string) string {
+	if h.pending == nil {
+		return ""
+	}
+	refs, err := h.tpl.Refs(src)
+	if err != nil {
+		return "" // a syntax error is the render's to report
+	}
+	return h.pending(refs)
+}
 
 func (h *taskHost) Name() string                  { return h.run.inv.Name }
 func (h *taskHost) Conn() conn.Conn               { return h.conn }

@@ -57,15 +57,27 @@ func sequence(v any) ([]any, error) {
 }
 
 // searchDirs are where relative controller paths are looked up: the role,
-// then the playbook's directory (files/ beneath each first).
-func searchDirs(vars map[string]any) []string {
+// then the playbook's directory (sub/ beneath each first).
+func searchDirs(vars map[string]any, sub string) []string {
 	var out []string
 	for _, k := range []string{"role_path", "playbook_dir"} {
 		if d, _ := vars[k].(string); d != "" {
-			out = append(out, filepath.Join(d, "files"), d)
+			out = append(out, filepath.Join(d, sub), d)
 		}
 	}
 	return out
+}
+
+// lookupSubdir is the directory a with_ loop of a task searches first, as
+// ansible-core's task executor picks it for the lookup: vars/ for
+// include_vars, templates/ for template, files/ otherwise.
+func lookupSubdir(module string) string {
+	for _, sub := range []string{"template", "var", "file"} {
+		if strings.Contains(module, sub) {
+			return sub + "s"
+		}
+	}
+	return "files"
 }
 
 func fileglob(patterns []any, dirs []string) ([]any, error) {
@@ -99,30 +111,47 @@ func fileglob(patterns []any, dirs []string) ([]any, error) {
 	return out, nil
 }
 
-// firstFound gives the first existing file of a list, or of
-// {files: [...], paths: [...], skip: bool}.
+// firstFound gives the first existing file of its terms, as ansible-core's
+// first_found: each term a file name, a list of them, or
+// {files: [...], paths: [...], skip: bool} (zabbix_web writes a list of one
+// such mapping); skip of any term makes "none found" an empty loop.
 func firstFound(v any, dirs []string) ([]any, error) {
-	var files []any
-	skip := false
-	paths := dirs
-	switch x := v.(type) {
-	case map[string]any:
-		files = asList(x["files"])
-		skip, _ = x["skip"].(bool)
-		if ps := asList(x["paths"]); len(ps) > 0 {
-			paths = nil
-			for _, p := range ps {
-				d := fmt.Sprint(p)
-				if !filepath.IsAbs(d) && len(dirs) > 0 {
-					d = filepath.Join(dirs[len(dirs)-1], d)
-				}
-				paths = append(paths, d)
-			}
-		}
-	default:
-		files = asList(v)
-	}
 	var tried []string
+	skip := false
+	for _, term := range asList(v) {
+		files, paths := []any{term}, dirs
+		switch x := term.(type) {
+		case map[string]any:
+			files = flatten(asList(x["files"]), -1)
+			if b, _ := x["skip"].(bool); b {
+				skip = true
+			}
+			if ps := asList(x["paths"]); len(ps) > 0 {
+				paths = nil
+				for _, p := range ps {
+					d := fmt.Sprint(p)
+					if !filepath.IsAbs(d) && len(dirs) > 0 {
+						d = filepath.Join(dirs[len(dirs)-1], d)
+					}
+					paths = append(paths, d)
+				}
+			}
+		case []any:
+			files = flatten(x, -1)
+		}
+		if c, ok := findFirst(files, paths, &tried); ok {
+			return []any{c}, nil
+		}
+	}
+	if skip {
+		return []any{}, nil
+	}
+	return nil, fmt.Errorf("no file found (tried %s)", strings.Join(tried, ", "))
+}
+
+// findFirst is the first of files that exists, absolute or under one of
+// paths; every candidate goes into tried, for the error.
+func findFirst(files []any, paths []string, tried *[]string) (string, bool) {
 	for _, f := range files {
 		name := fmt.Sprint(f)
 		cands := []string{name}
@@ -133,14 +162,11 @@ func firstFound(v any, dirs []string) ([]any, error) {
 			}
 		}
 		for _, c := range cands {
-			tried = append(tried, c)
+			*tried = append(*tried, c)
 			if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
-				return []any{c}, nil
+				return c, true
 			}
 		}
 	}
-	if skip {
-		return []any{}, nil
-	}
-	return nil, fmt.Errorf("no file found (tried %s)", strings.Join(tried, ", "))
+	return "", false
 }

@@ -15,7 +15,11 @@ func (e *Engine) withLoop(t *playbooks.Task, vars map[string]any) ([]any, error)
 	if err != nil {
 		return nil, fmt.Errorf("with_%s: %w", t.LoopWith, err)
 	}
-	items, err := withItems(t.LoopWith, v, searchDirs(vars))
+	sub := "files"
+	if t.LoopWith == "first_found" {
+		sub = lookupSubdir(t.Module)
+	}
+	items, err := withItems(t.LoopWith, v, searchDirs(vars, sub))
 	if err != nil {
 		return nil, fmt.Errorf("with_%s: %w", t.LoopWith, err)
 	}

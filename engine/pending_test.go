@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -124,6 +125,44 @@ all:
 	for _, want := range []string{"localhost-1 etest_echo ok one", "n1 etest_echo ok two", "n1 etest_echo ok three", "localhost-1 etest_echo ok four"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A template file that reads a result only known after apply is known after
+// apply too, under --check (cyberark's conjur.identity.j2 reads the api_key
+// of a uri call that would run), found from the template's parse tree as a
+// task's own arguments are; one that reads nothing pending is judged.
+func TestKnownAfterApplyThroughTemplateFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/identity.j2", []byte("password {{ w.json.api_key }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/plain.j2", []byte("host {{ inventory_hostname }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - name: request
+      etest_file: {path: "` + dir + `/c", content: "x"}
+      register: w
+    - name: identity
+      template: {src: "` + dir + `/identity.j2", dest: "` + dir + `/identity"}
+    - name: plain
+      template: {src: "` + dir + `/plain.j2", dest: "` + dir + `/plain"}
+`
+	_, rec, err := run(t, pb, engine.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rec.results(), "\n"), "a request changed\na identity unknown\na plain changed"; got != want {
+		t.Fatalf("results:\n%s\nwant:\n%s", got, want)
+	}
+	for _, e := range rec.events {
+		if e.Type == engine.EventTaskResult && e.Task == "identity" && !strings.Contains(e.Msg, `depends on "w", registered by a task that would change`) {
+			t.Fatalf("identity: msg %q", e.Msg)
 		}
 	}
 }

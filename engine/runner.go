@@ -81,6 +81,9 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 	}
 	host := &taskHost{run: tr.host, conn: c, vars: tr.vars, tpl: tr.e.tpl, check: tr.check,
 		log: tr.e.opt.Logger.With("host", tr.host.inv.Name, "task", tr.task.Title())}
+	if tr.e.opt.Check {
+		host.pending = func(refs []string) string { return tr.e.pendingRef(tr.host, refs) }
+	}
 	if a, ok := m.(action); ok { // actions.go: meta, include_vars, setup
 		return tr.runAction(ctx, a, args, host)
 	}

@@ -29,21 +29,43 @@ func init() {
 // checked and accepted, and filter narrows what is set and registered.
 type Setup struct {
 	noWork
-	GatherSubset  []string `yaml:"gather_subset" doc:"accepted subsets: all, min, hardware, network, virtual, ohai, facter and their !negations; gpuctl gathers all"`
+	GatherSubset  []string `yaml:"gather_subset" doc:"checked as ansible-core 2.14 checks it: all, min, a collector (hardware, network, virtual, ...) or one fact (architecture, os_family, ...), each with ! to leave out; gpuctl gathers all"`
 	Filter        []string `yaml:"filter" doc:"shell patterns of fact names (with or without ansible_) to keep"`
 	GatherTimeout int      `yaml:"gather_timeout" doc:"accepted for compatibility"`
 	FactPath      string   `yaml:"fact_path" doc:"accepted only as /etc/ansible/facts.d, where ansible_local is read from"`
 }
 
-var subsets = []string{"all", "min", "hardware", "network", "virtual", "ohai", "facter",
-	"apparmor", "caps", "cmdline", "date_time", "distribution", "dns", "env", "fips", "local", "lsb", "pkg_mgr",
-	"platform", "python", "selinux", "service_mgr", "ssh_pub_keys", "user", "devices", "interfaces", "mounts"}
+// subsets are the names ansible-core 2.14's setup accepts in gather_subset on
+// Linux: every fact collector's name and every fact id a collector declares
+// (collector.py's all_fact_subsets), besides all and min. Roles name single
+// facts (sops: architecture, os_family), not only the collector groups.
+var subsets = []string{"all_ipv4_addresses", "all_ipv6_addresses", "apparmor", "architecture", "caps", "chroot",
+	"cmdline", "date_time", "default_ipv4", "default_ipv6", "devices", "distribution", "distribution_major_version",
+	"distribution_release", "distribution_version", "dns", "effective_group_ids", "effective_user_id", "env",
+	"facter", "fibre_channel_wwn", "fips", "hardware", "interfaces", "is_chroot", "iscsi", "kernel",
+	"kernel_version", "loadavg", "local", "lsb", "machine", "machine_id", "mounts", "network", "nvme", "ohai",
+	"os_family", "pkg_mgr", "platform", "processor", "processor_cores", "processor_count", "python",
+	"python_version", "real_user_id", "selinux", "service_mgr", "ssh_host_key_dsa_public",
+	"ssh_host_key_ecdsa_public", "ssh_host_key_ed25519_public", "ssh_host_key_rsa_public", "ssh_host_pub_keys",
+	"ssh_pub_keys", "system", "system_capabilities", "system_capabilities_enforced", "user", "user_dir",
+	"user_gecos", "user_gid", "user_id", "user_shell", "user_uid", "virtual", "virtualization_role",
+	"virtualization_tech_guest", "virtualization_tech_host", "virtualization_type"}
 
+// Validate checks gather_subset as ansible-core's get_collector_names does:
+// all and min, with or without !, and the names above; a negated name it does
+// not know is ignored, an added one is an error with Ansible's message. A
+// string is split at commas, as Ansible's list type does.
 func (m *Setup) Validate() error {
+	var names []string
 	for _, s := range m.GatherSubset {
-		name := strings.TrimPrefix(s, "!")
-		if !slices.Contains(subsets, name) {
-			return fmt.Errorf("gather_subset: unknown subset %q (known: %s)", s, strings.Join(subsets, ", "))
+		names = append(names, strings.Split(s, ",")...)
+	}
+	for _, s := range names {
+		if s == "all" || s == "min" || strings.HasPrefix(s, "!") {
+			continue
+		}
+		if !slices.Contains(subsets, s) {
+			return fmt.Errorf("gather_subset: Bad subset '%s' given to Ansible. gather_subset options allowed: all, %s", s, strings.Join(subsets, ", "))
 		}
 	}
 	for _, f := range m.Filter {

@@ -9,7 +9,7 @@ import (
 
 // Base lists the facts every play gathers (gather_facts), in one process.
 var Base = []Def{OS, DebianVersion, Nodename, FQDN, Kernel, KernelVersion, Arch, MachineID, Memory, CPU, Cgroup,
-	User, Env, Clock, Virt, Init, PkgTools, Network, Local}
+	User, Env, Clock, Virt, Init, PkgTools, Network, Local, Python}
 
 // AnsibleVars maps the base facts to the names Ansible content reads: each
 // un-prefixed key in the ansible_facts dict, and the same value as an
@@ -19,7 +19,7 @@ var Base = []Def{OS, DebianVersion, Nodename, FQDN, Kernel, KernelVersion, Arch,
 func AnsibleVars(ctx context.Context, h Host) (map[string]any, error) {
 	af := map[string]any{"system": "Linux"}
 	for _, add := range []func(context.Context, Host, map[string]any) error{
-		addOS, addHost, addHardware, addUser, addNetwork, addPlatform,
+		addOS, addHost, addHardware, addUser, addNetwork, addPlatform, addPython,
 	} {
 		if err := add(ctx, h, af); err != nil {
 			return nil, err
@@ -163,6 +163,20 @@ func addPlatform(ctx context.Context, h Host, af map[string]any) error {
 		return err
 	}
 	af["local"] = local
+	return nil
+}
+
+// addPython sets ansible_python and ansible_python_version (the platform
+// collector's) when the host has a Python; without one Ansible gathers no
+// facts at all, so there is no value of its to copy.
+func addPython(ctx context.Context, h Host, af map[string]any) error {
+	p, err := Get(ctx, h, Python)
+	if err != nil {
+		return err
+	}
+	if p.Found() {
+		af["python"], af["python_version"] = p.ansibleFacts(), p.Version
+	}
 	return nil
 }
 

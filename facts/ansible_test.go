@@ -48,7 +48,7 @@ var sameValue = []string{
 	"kernel", "kernel_version", "memtotal_mb", "swaptotal_mb", "processor", "processor_count", "processor_cores",
 	"processor_threads_per_core", "processor_vcpus", "processor_nproc", "user_id", "user_uid", "user_gid",
 	"user_dir", "user_shell", "user_gecos", "pkg_mgr", "service_mgr", "machine_id", "default_ipv4", "default_ipv6",
-	"virtualization_type", "virtualization_role", "local", "lo", "eth0",
+	"virtualization_type", "virtualization_role", "local", "lo", "eth0", "python", "python_version",
 }
 
 // Keys whose value moves between two gatherings: compared by shape.

@@ -65,6 +65,13 @@ func TestRecordedTestHost(t *testing.T) {
 		local["place"].(map[string]any)["general"].(map[string]any)["rack"] != "r12" {
 		t.Errorf("local facts: %#v", local)
 	}
+	// The test hosts have no Python (test/hosts/build.sh): Ansible could not
+	// gather there, so the python facts are left out rather than guessed.
+	for _, k := range []string{"python", "python_version"} {
+		if _, ok := af[k]; ok {
+			t.Errorf("%s = %#v on a host without Python", k, af[k])
+		}
+	}
 	d4 := af["default_ipv4"].(map[string]any)
 	if d4["address"] == "" || d4["gateway"] == "" || d4["interface"] == "" || d4["netmask"] == "" {
 		t.Errorf("default_ipv4: %#v", d4)
@@ -121,6 +128,21 @@ func TestGatherOneProcessThenCache(t *testing.T) {
 	}
 }
 
+// ParsePython reads what the Python fact's script prints, for Python 3 and
+// 2, and an empty output as no Python.
+func TestParsePython(t *testing.T) {
+	p, err := facts.ParsePython([]byte("/usr/bin/python2.7\n2 7 18 final 0\nCPython\n1\n2.7.18\n"))
+	if err != nil || !p.Found() || p.Major != 2 || p.Micro != 18 || p.Type != "CPython" || p.Version != "2.7.18" || !p.HasSSL {
+		t.Errorf("python 2: %+v %v", p, err)
+	}
+	if p, err := facts.ParsePython(nil); err != nil || p.Found() {
+		t.Errorf("no output: %+v %v", p, err)
+	}
+	if _, err := facts.ParsePython([]byte("/usr/bin/python3\n3 x 2 final 0\ncpython\n1\n3.11.2\n")); err == nil {
+		t.Error("a bad version_info parses")
+	}
+}
+
 func FuzzParseOSRelease(f *testing.F) {
 	f.Add("ID=debian\nVERSION_ID=\"12\"\n")
 	f.Add("NAME='x'\n#c\nA=\"\\\\\"")
@@ -149,5 +171,6 @@ func FuzzParsers(f *testing.F) {
 		facts.ParseEnv(b)
 		facts.ParseVirt(b)
 		facts.ParseServiceMgr(b)
+		facts.ParsePython(b)
 	})
 }

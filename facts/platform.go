@@ -14,6 +14,12 @@ echo "${c:-none} ${v:-none}"`,
 		Parse: ParseVirt}
 	// Init is the name of PID 1 and whether systemd booted the host.
 	Init = &Fact[string]{Name: "service_mgr", Cmd: "cat /proc/1/comm; [ -d /run/systemd/system ] && echo systemd-booted", Parse: ParseServiceMgr}
+	// SELinux is whether SELinux is enabled: libselinux's
+	// is_selinux_enabled asks whether selinuxfs is mounted, and the kernel
+	// mounts it only then. Read only when a task needs it (file modules'
+	// seuser/setype), not gathered with the base facts.
+	SELinux = &Fact[bool]{Name: "selinux_enabled", File: "/sys/fs/selinux/enforce",
+		Parse: func([]byte) (bool, error) { return true, nil }}
 	// PkgTools lists the package managers installed, for pkg_mgr.
 	PkgTools = &Fact[[]string]{Name: "pkg_tools", Cmd: "for p in apt-get dnf yum zypper apk pacman; do command -v $p >/dev/null && echo $p; done",
 		Parse: func(b []byte) ([]string, error) { return strings.Fields(string(b)), nil }}

@@ -66,6 +66,7 @@ func Decode(args map[string]any, out any) error {
 			mapstructure.StringToTimeDurationHookFunc(),
 			intToDurationSeconds,
 			boolWords,
+			boolToPythonString,
 		),
 	})
 	if err != nil {
@@ -149,6 +150,54 @@ func boolWords(from, to reflect.Type, data any) (any, error) {
 	return nil, fmt.Errorf("%q is not a boolean (use true or false)", s)
 }
 
+// boolToPythonString writes a YAML boolean given to a string argument as
+// Python's str() does, True or False, as ansible-core's type=str conversion
+// does; the choices check then maps it back to a yes/no word (checkTags).
+// mapstructure's weak typing would make it "1" or "0", which no choice list
+// holds (uri follow_redirects: false, apt upgrade: yes).
+func boolToPythonString(from, to reflect.Type, data any) (any, error) {
+	b, ok := data.(bool)
+	if !ok || to.Kind() != reflect.String {
+		return data, nil
+	}
+	if b {
+		return "True", nil
+	}
+	return "False", nil
+}
+
+// The strings ansible-core's convert_bool takes as true and as false.
+var (
+	pyBoolTrue  = []string{"y", "yes", "on", "1", "true", "t"}
+	pyBoolFalse = []string{"n", "no", "off", "0", "false", "f"}
+)
+
+// unambiguousBoolChoice is ansible-core's rule for a True or False that is
+// not among an argument's choices (parameters.py, _validate_argument_values):
+// PyYAML made a boolean of what was likely a word, so when exactly one choice
+// is a boolean word of the same truth, that choice is meant.
+func unambiguousBoolChoice(v string, choices []string) (string, bool) {
+	var words []string
+	switch v {
+	case "True":
+		words = pyBoolTrue
+	case "False":
+		words = pyBoolFalse
+	default:
+		return "", false
+	}
+	var match []string
+	for _, c := range choices {
+		if slices.Contains(words, c) {
+			match = append(match, c)
+		}
+	}
+	if len(match) != 1 {
+		return "", false
+	}
+	return match[0], true
+}
+
 var invalidKeys = regexp.MustCompile(`'[^']*' has invalid keys: `)
 
 func cleanDecodeError(err error) error {
@@ -193,6 +242,9 @@ func checkTags(out any, args map[string]any) error {
 		}
 		if c := f.Tag.Get("choices"); c != "" && fv.Kind() == reflect.String && fv.String() != "" {
 			choices := strings.Split(c, ",")
+			if w, ok := unambiguousBoolChoice(fv.String(), choices); ok && !slices.Contains(choices, fv.String()) {
+				fv.SetString(w)
+			}
 			if !slices.Contains(choices, fv.String()) {
 				return fmt.Errorf("argument %q is %q; expected one of %s", name, fv.String(), strings.Join(choices, ", "))
 			}

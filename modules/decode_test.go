@@ -71,3 +71,37 @@ func TestDecodeAliases(t *testing.T) {
 		t.Errorf("args %+v", got)
 	}
 }
+
+type boolChoiceArgs struct {
+	Redirects string            `yaml:"follow_redirects" default:"safe" choices:"all,no,none,safe,urllib2,yes"`
+	Both      string            `yaml:"both" choices:"yes,y,no"`
+	Line      string            `yaml:"line"`
+	Headers   map[string]string `yaml:"headers"`
+}
+
+// A YAML boolean given to a string argument becomes Python's True or False,
+// and ansible-core's choices check maps it to the one boolean word among the
+// choices (uri follow_redirects: false is "no"); with two such words it stays
+// ambiguous and fails, as in Ansible; an int is its digits, not a boolean.
+func TestDecodeBoolToStringLikeAnsible(t *testing.T) {
+	var a boolChoiceArgs
+	if err := Decode(map[string]any{"follow_redirects": false, "line": true, "headers": map[string]any{"X-On": false}}, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Redirects != "no" || a.Line != "True" || a.Headers["X-On"] != "False" {
+		t.Errorf("decoded %+v", a)
+	}
+	var b boolChoiceArgs
+	if err := Decode(map[string]any{"follow_redirects": true}, &b); err != nil || b.Redirects != "yes" {
+		t.Errorf("true: %v %+v", err, b)
+	}
+	for want, args := range map[string]map[string]any{
+		`"follow_redirects" is "0"; expected one of all, no, none, safe, urllib2, yes`: {"follow_redirects": 0},
+		`"both" is "True"; expected one of yes, y, no`:                                 {"both": true},
+	} {
+		var c boolChoiceArgs
+		if err := Decode(args, &c); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%v) err = %v, want %q", args, err, want)
+		}
+	}
+}

@@ -68,6 +68,25 @@ type Unverified interface {
 	Unverified() bool
 }
 
+// SELinuxLabeler modules take Ansible's SELinux file arguments (seuser,
+// serole, setype, selevel) and name those a task gave. gpuctl sets no SELinux
+// context: like ansible-core, which skips them where SELinux is not enabled,
+// they change nothing on Debian and Ubuntu (AppArmor); on a host with SELinux
+// enabled the engine fails the task before Check rather than leave a file
+// labelled other than the task says.
+type SELinuxLabeler interface {
+	SELinuxArgs() []string
+}
+
+// PendingRefs hosts (the engine's, under --check) say whether a template a
+// module renders reads a result only known after apply (a register of a task
+// that would change): the module then reports NotYet instead of failing on a
+// result that was never produced, as the engine does for a task's own
+// arguments. The reason is "" when nothing it reads is pending.
+type PendingRefs interface {
+	PendingRefs(src string) string
+}
+
 // FactSetter modules add variables to the host for later tasks (set_fact).
 type FactSetter interface {
 	SetFacts() map[string]any

@@ -62,6 +62,9 @@ func Canonical(name string) string {
 // Args are the module's documented arguments, in struct order.
 func (s *Spec) Args() []Arg { return s.args }
 
+// Takes reports whether the module has an argument (or alias) name.
+func (s *Spec) Takes(name string) bool { return s.AnyKeys || s.known[name] }
+
 // CheckKeys reports arguments the module does not know, without decoding
 // values, so the loader can use it on arguments that still hold templates.
 // A module that takes any keys (AnyKeys) accepts every one.

@@ -169,6 +169,33 @@ func TestLoadShellWarnIsNoOp(t *testing.T) {
 	}
 }
 
+// ansible-core's script action reads only its own arguments, so a keyword
+// written among them (zabbix_server's selinux.yml: args: {creates, become})
+// is ignored there: gpuctl drops it with a warning naming file and line.
+func TestLoadScriptIgnoresUnknownArgs(t *testing.T) {
+	dir := write(t, map[string]string{"site.yaml": `
+- hosts: all
+  tasks:
+    - script:
+        cmd: files/install.bsx
+      args:
+        creates: /etc/done
+        become: true
+`})
+	l := &Loader{}
+	pb, err := l.Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := pb.Plays[0].Tasks[0].Args
+	if _, ok := args["become"]; ok || args["creates"] != "/etc/done" || args["cmd"] != "files/install.bsx" {
+		t.Errorf("args = %v", args)
+	}
+	if len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "site.yaml:4: script: argument become is not one of script's; ignored") {
+		t.Errorf("warnings = %q", l.Warnings)
+	}
+}
+
 // Ansible's action: forms name the module inside the task: a string
 // "module k=v ..." or a mapping with module:; local_action also delegates
 // to localhost (sensu_agent's start.yml uses the mapping form).

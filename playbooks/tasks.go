@@ -3,6 +3,8 @@ package playbooks
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -220,16 +222,27 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 // on the host, with a warning. command/shell's warn only silenced Ansible's
 // own "consider using a module" hint and ansible-core 2.14 removed it;
 // refusing it would stop whole roles (zabbix_agent) at load for a flag that
-// never did anything to the host.
+// never did anything to the host. ansible-core's script is an action plugin
+// that reads the arguments it knows and never checks for others, so a
+// keyword written among them (zabbix_server: args: {creates: ..., become:
+// true}) is ignored there, not applied as the keyword.
 func (l *Loader) dropNoOpArgs(file string, at *yaml.Node, spec *modules.Spec, args map[string]any) {
-	if spec.Name != "command" && spec.Name != "shell" {
-		return
+	switch spec.Name {
+	case "command", "shell":
+		if _, ok := args["warn"]; !ok {
+			return
+		}
+		delete(args, "warn")
+		l.Warnings = append(l.Warnings, fmt.Sprintf("%s:%d: %s: argument warn has no effect (removed in ansible-core 2.14); ignored", file, at.Line, spec.Name))
+	case "script":
+		for _, k := range slices.Sorted(maps.Keys(args)) {
+			if spec.Takes(k) {
+				continue
+			}
+			delete(args, k)
+			l.Warnings = append(l.Warnings, fmt.Sprintf("%s:%d: script: argument %s is not one of script's; ignored, as ansible-core's script ignores it", file, at.Line, k))
+		}
 	}
-	if _, ok := args["warn"]; !ok {
-		return
-	}
-	delete(args, "warn")
-	l.Warnings = append(l.Warnings, fmt.Sprintf("%s:%d: %s: argument warn has no effect (removed in ansible-core 2.14); ignored", file, at.Line, spec.Name))
 }
 
 // actionModule reads Ansible's action: forms, which name the module inside

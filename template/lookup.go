@@ -42,6 +42,7 @@ func lookups() map[string]lookupFunc {
 		"list":        func(_ varGetter, t []any, _ map[string]any) ([]any, error) { return t, nil },
 		"dict":        lookupDict,
 		"password":    lookupPassword,
+		"dig":         newDig().lookup,
 		"template":    nil, // renders with the caller's variables: lookupTemplate
 	}
 }

@@ -14,10 +14,39 @@ import (
 // Attrs are the ownership and permission arguments shared by every module
 // that manages a file.
 type Attrs struct {
-	Mode  Mode   `yaml:"mode" doc:"permissions: octal string (\"0644\") or symbolic (\"u=rw,g=r,o=r\"); unset keeps an existing file's mode, new files get 0644 (directories 0755)"`
-	Owner string `yaml:"owner" doc:"user name or uid that should own the file; unset keeps the current owner"`
-	Group string `yaml:"group" doc:"group name or gid of the file; unset keeps the current group"`
+	Mode    Mode   `yaml:"mode" doc:"permissions: octal string (\"0644\") or symbolic (\"u=rw,g=r,o=r\"); unset keeps an existing file's mode, new files get 0644 (directories 0755)"`
+	Owner   string `yaml:"owner" doc:"user name or uid that should own the file; unset keeps the current owner"`
+	Group   string `yaml:"group" doc:"group name or gid of the file; unset keeps the current group"`
+	SELinux `yaml:",squash"`
 }
+
+// SELinux are Ansible's SELinux context arguments of every file module
+// (file_common_args), accepted so that roles with a Red Hat branch load and
+// run as they are: on a host without SELinux they change nothing, as in
+// ansible-core; on one with SELinux enabled the task fails
+// (modules.SELinuxLabeler).
+type SELinux struct {
+	SEUser  string `yaml:"seuser" doc:"SELinux user of the file's context; nothing on a host without SELinux, which gpuctl targets (a host with SELinux enabled fails the task)"`
+	SERole  string `yaml:"serole" doc:"SELinux role of the file's context; as seuser"`
+	SEType  string `yaml:"setype" doc:"SELinux type of the file's context; as seuser"`
+	SELevel string `yaml:"selevel" doc:"SELinux level of the file's context; as seuser"`
+	// UnsafeWrites lets Ansible write in place when its atomic rename fails
+	// (a bind-mounted file); gpuctl always renames, so it is accepted only.
+	UnsafeWrites bool `yaml:"unsafe_writes" doc:"accepted for Ansible playbooks; gpuctl always writes a temp file and renames it"`
+}
+
+// SELinuxArgs names the SELinux arguments given (modules.SELinuxLabeler).
+func (s SELinux) SELinuxArgs() []string {
+	var out []string
+	for _, a := range []struct{ name, v string }{{"seuser", s.SEUser}, {"serole", s.SERole}, {"setype", s.SEType}, {"selevel", s.SELevel}} {
+		if a.v != "" {
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
+var _ modules.SELinuxLabeler = SELinux{}
 
 func (a Attrs) validate() error {
 	if err := a.Mode.Validate(); err != nil {

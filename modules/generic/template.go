@@ -65,6 +65,11 @@ func (m *Template) Check(ctx context.Context, h modules.Host) (plan.Diff, error)
 	if err != nil {
 		return d, fmt.Errorf("read template %s: %w", src, err)
 	}
+	if p, ok := h.(modules.PendingRefs); ok {
+		if why := p.PendingRefs(string(tpl)); why != "" {
+			return d, modules.NotYet("template %s %s", src, why)
+		}
+	}
 	out, err := h.Render(string(tpl))
 	if err != nil {
 		return d, fmt.Errorf("render template %s: %w", src, err)

@@ -19,6 +19,9 @@ func TestCorpus(t *testing.T) {
 	m := readManifest(t)
 	needCorpus(t, m)
 	check := testhosts.Start(t, 1)[0]
+	// Roles read the facts of the host's Python (zabbix: ansible_python_version), which gpuctl
+	// reports only where there is one; Ansible needs it anyway, so a real target has it.
+	installPython(t, check)
 	bin, cleanup, err := gpuctltest.Build("gpuctl-corpus-")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +98,7 @@ func (h *harness) applyAndCompare(ctx context.Context, t *testing.T, r *result, 
 	it := r.it
 	hosts := testhosts.Start(t, 2)
 	g, a := hosts[0], hosts[1]
-	a.Run(t, "command -v python3 >/dev/null || apt-get install -y -q python3 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q python3 >/dev/null)")
+	installPython(t, a)
 	ginv, ainv := writeInventory(t, dir, g), writeInventory(t, dir, a)
 	if first := gpuctlRun(ctx, h.bin, dir, env, h.m.playbook(it), ginv, vars...); !first.ok {
 		r.gaps = classify(h.m, it, first.failures)
@@ -125,6 +128,13 @@ func (h *harness) applyAndCompare(ctx context.Context, t *testing.T, r *result, 
 	}
 	r.got = Same
 	return gs
+}
+
+// installPython installs python3 on a test host (the image has none): ansible-playbook needs it
+// on its hosts, and content written for Ansible reads the facts of it.
+func installPython(t *testing.T, h testhosts.Host) {
+	t.Helper()
+	h.Run(t, "command -v python3 >/dev/null || apt-get install -y -q python3 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q python3 >/dev/null)")
 }
 
 // TestHarness runs the apply-and-compare path on a play of ours that gpuctl fully supports,

@@ -56,6 +56,9 @@ func writeReport(t *testing.T, m *Manifest, rs []result, hosts bool) {
 		if r.note != "" {
 			stop = strings.TrimPrefix(stop+"; "+r.note, "; ")
 		}
+		if r.it.Ansible != "" && r.got != Same {
+			stop = strings.TrimPrefix(stop+"; ansible-playbook: "+r.it.Ansible, "; ")
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.it.Name, r.it.Collection, r.it.What,
 			mark(Loads), mark(Plans), mark(Applies), mark(Same), speed, strings.ReplaceAll(stop, "|", `\|`))
 	}
