@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -75,8 +76,38 @@ func updateErrors(out string) string {
 }
 
 // cacheAge returns how long ago the apt lists were last refreshed and
-// whether a source file changed since; ok is false when never.
+// whether a source file changed since; ok is false when never. age is only
+// measured when it matters: not when ok is false or sourcesNewer is true,
+// for which the caller refreshes whatever the age.
 func cacheAge(ctx context.Context, c conn.Conn) (age time.Duration, sourcesNewer bool, ok bool, err error) {
+	stamp, src, err := cacheTimesFromFiles(ctx, c)
+	if err != nil {
+		if !errors.Is(err, errUseCommand) && !errors.Is(err, conn.ErrNotSupported) {
+			return 0, false, false, fmt.Errorf("apt cache age: %w", err)
+		}
+		return cacheAgeScript(ctx, c)
+	}
+	if stamp == 0 {
+		return 0, true, false, nil
+	}
+	if src > stamp {
+		return 0, true, true, nil
+	}
+	// The host's clock, not this machine's: the stamps are its times.
+	out, err := output(ctx, c, "date +%s")
+	if err != nil {
+		return 0, false, false, fmt.Errorf("apt cache age: %w", err)
+	}
+	now, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("apt cache age: date printed %q", out)
+	}
+	return time.Duration(now-stamp) * time.Second, false, true, nil
+}
+
+// cacheAgeScript is cacheAge in one command, for connections without file
+// operations and the cases cacheTimesFromFiles leaves to the shell.
+func cacheAgeScript(ctx context.Context, c conn.Conn) (age time.Duration, sourcesNewer bool, ok bool, err error) {
 	script := `s=0; for f in ` + updateStamp + ` /var/lib/apt/periodic/update-success-stamp; do
   [ -e "$f" ] && t=$(stat -c %Y "$f") && [ "$t" -gt "$s" ] && s=$t; done
 n=0; for f in /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/keyrings/*; do
@@ -99,11 +130,25 @@ echo "$s $n $(date +%s)"`
 	return time.Duration(now-stamp) * time.Second, src > stamp, true, nil
 }
 
-// dpkgStatus asks dpkg about names; unknown names are absent from the map.
+// dpkgStatus is what dpkg knows of the named packages: from its status
+// file over the connection's file operations where that gives
+// dpkg-query's answer (dpkgQueryFromFile), else from dpkg-query.
 func dpkgStatus(ctx context.Context, c conn.Conn, names []string) (map[string]pkgStatus, error) {
 	if len(names) == 0 {
 		return map[string]pkgStatus{}, nil
 	}
+	out, err := dpkgQueryFromFile(ctx, c, names)
+	switch {
+	case err == nil:
+		return parseDpkgQuery(out), nil
+	case !errors.Is(err, errUseCommand) && !errors.Is(err, conn.ErrNotSupported):
+		return nil, fmt.Errorf("dpkg status: %w", err)
+	}
+	return dpkgQuery(ctx, c, names)
+}
+
+// dpkgQuery asks dpkg-query.
+func dpkgQuery(ctx context.Context, c conn.Conn, names []string) (map[string]pkgStatus, error) {
 	cmd := `dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n' ` + conn.Join(names...)
 	r, err := c.Run(ctx, cmd, conn.Env(aptEnv))
 	if err != nil {
