@@ -67,8 +67,11 @@ func TestRebootModuleContinuesThePlay(t *testing.T) {
 func TestUnexpectedRebootFailsOnlyThatHost(t *testing.T) {
 	hosts := testhosts.Start(t, 2)
 	dir := t.TempDir()
-	inv := inventory(t, dir, hosts, nil)
 	victim := hosts[1]
+	// The verdict needs the host back within the probe's budget: a test
+	// host's reboot took over 30 s (the default) on a loaded 2-core
+	// machine under -race.
+	inv := inventory(t, dir, hosts, map[string]map[string]string{victim.Name: {"gpuctl_lost_probe_timeout": "150"}})
 	cmd, out := startSlowPlay(t, dir, inv, 40, 4*time.Minute, victim)
 	oldBoot := victim.Run(t, "cat /proc/sys/kernel/random/boot_id")
 	// The reboot may close this session before it returns; the boot id
