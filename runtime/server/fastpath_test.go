@@ -138,17 +138,8 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 // exports, without the scrape itself.
 func requestMetrics(t *testing.T, addr string) string {
 	t.Helper()
-	r, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var keep []string
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(scrape(t, addr), "\n") {
 		if (strings.HasPrefix(l, "gpuctl_serve_requests_total{") || strings.HasPrefix(l, "gpuctl_serve_request_failures_total{") ||
 			strings.HasPrefix(l, "gpuctl_serve_request_duration_seconds_count{")) && !strings.Contains(l, `"metrics"`) {
 			keep = append(keep, l)
@@ -376,6 +367,9 @@ func scrape(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return string(b)
 }
