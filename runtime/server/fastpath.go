@@ -61,7 +61,8 @@ type fastListener struct {
 
 func newFastListener(ln net.Listener, s *Server) *fastListener {
 	l := &fastListener{Listener: ln, s: s, handed: make(chan net.Conn), closed: make(chan struct{}), done: make(chan struct{}),
-		conns: map[*fastConn]struct{}{}, v2: newEndpointMetrics(s, "v2_infer"), pred: newEndpointMetrics(s, "predict")}
+		conns: map[*fastConn]struct{}{}, v2: newEndpointMetrics(s, "v2_infer", s.v2Fail),
+		pred: newEndpointMetrics(s, "predict", func(w http.ResponseWriter, err error) { s.fail(w, "predict", err) })}
 	go l.acceptLoop()
 	return l
 }
@@ -390,15 +391,17 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.raw.Read(p)
 }
 
-// endpointMetrics are one endpoint's counters, looked up once.
+// endpointMetrics are one endpoint's counters, looked up once, and the
+// error writer of its protocol (v2's {"error"}, FastAPI's {"detail"}).
 type endpointMetrics struct {
-	name string
-	ok   prometheus.Counter
-	hist prometheus.Observer
+	name     string
+	ok       prometheus.Counter
+	hist     prometheus.Observer
+	writeErr func(http.ResponseWriter, error)
 }
 
-func newEndpointMetrics(s *Server, name string) endpointMetrics {
-	return endpointMetrics{name: name, ok: s.met.requests.WithLabelValues(name, "200"), hist: s.met.total.WithLabelValues(name)}
+func newEndpointMetrics(s *Server, name string, writeErr func(http.ResponseWriter, error)) endpointMetrics {
+	return endpointMetrics{name: name, ok: s.met.requests.WithLabelValues(name, "200"), hist: s.met.total.WithLabelValues(name), writeErr: writeErr}
 }
 
 // readBody reads the request's body into a pooled buffer, holding the
@@ -554,11 +557,7 @@ func (l *fastListener) fail(fc *fastConn, em *endpointMetrics, start time.Time, 
 		w.h.Set("Connection", "close")
 		closing = true
 	}
-	if em.name == "predict" {
-		s.fail(w, em.name, err)
-	} else {
-		s.v2Fail(w, err)
-	}
+	em.writeErr(w, err)
 	b := w.answer(closing && w.h.Get("Connection") == "")
 	fc.c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, werr := fc.c.Write(b)
