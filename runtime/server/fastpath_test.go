@@ -284,17 +284,7 @@ func TestClientGoneCancelsInference(t *testing.T) {
 		{"v2 net/http", inferReq("localhost", 1, ""), true, "v2_infer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := fastModel()
-			g := newGateBackend(m.Out)
-			s, err := New(Config{NetHTTPOnly: tc.netHTTPOnly}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := strings.TrimPrefix(serve(t, s), "http://")
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, g, addr, c := gatedServer(t, Config{NetHTTPOnly: tc.netHTTPOnly})
 			io.WriteString(c, tc.req)
 			<-g.entered
 			c.Close()
@@ -324,18 +314,7 @@ func TestClientGoneCancelsInference(t *testing.T) {
 // A request pipelined behind a slow one is still served, whole, when the
 // watch for a gone client has read its first byte.
 func TestPipelinedBehindSlowRequest(t *testing.T) {
-	m := fastModel()
-	g := newGateBackend(m.Out)
-	s, err := New(Config{}, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(serve(t, s), "http://")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, g, _, c := gatedServer(t, Config{})
 	io.WriteString(c, rawPredict("localhost", "[1,2,3,4]", jsonType))
 	<-g.entered
 	time.Sleep(3 * clientWatchDelay) // the watch is reading
@@ -358,6 +337,25 @@ func TestPipelinedBehindSlowRequest(t *testing.T) {
 	if n := s.fastServed.Load(); n != 2 {
 		t.Errorf("the fast path answered %d, want 2", n)
 	}
+}
+
+// gatedServer serves fastModel on a gateBackend and dials it once; the
+// connection closes with the test.
+func gatedServer(t *testing.T, cfg Config) (*Server, *gateBackend, string, net.Conn) {
+	t.Helper()
+	m := fastModel()
+	g := newGateBackend(m.Out)
+	s, err := New(cfg, m, g, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(serve(t, s), "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return s, g, addr, c
 }
 
 func scrape(t *testing.T, addr string) string {
