@@ -6,6 +6,9 @@
 #   scripts/gpu-runtime.sh served  # on the GPU machine: only the served benchmarks, the raw HTTP/1.1 fast path
 #                                  # against --net-http-only in the same run (alternating), and the CPU path
 #                                  # against PyTorch CPU (SKIP_CPU=1: not); needs only gpuctl-serve and gpubench
+#   scripts/gpu-runtime.sh ab      # on the GPU machine: two builds of gpuctl-serve (BIN_A, BIN_B, each a
+#                                  # build-served folder) on the same fast-path loads, ROUNDS (3) rounds with
+#                                  # the order flipped each round; one load generator (BIN_A's) for both
 #
 # With the device tool: run(command="scripts/gpu-runtime.sh run", carry=[".devcarry/runtime"]).
 # Results go to $OUT (or /tmp/gpu-runtime): tests.log, bench.jsonl, table.md, http.jsonl, and logs.tgz
@@ -44,7 +47,7 @@ serve_load() {
 	"$BIN/gpuctl-serve" --addr "127.0.0.1:$port" $sflags >"$OUT/serve-$name.log" 2>&1 &
 	local pid=$!
 	if wait_ready "$port"; then
-		"$BIN/gpubench" load -label "$name" -json "$OUT/http.jsonl" $lflags -url "http://127.0.0.1:$port${URLPATH:-/predict}"
+		"${LOADER:-$BIN/gpubench}" load -label "$name" -json "$OUT/http.jsonl" $lflags -url "http://127.0.0.1:$port${URLPATH:-/predict}"
 		curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gpuctl_(serve_batch_rows_(sum|count)|gpu_)' >"$OUT/metrics-$name.txt"
 	else
 		echo "server $name did not become ready:"; tail -20 "$OUT/serve-$name.log"
@@ -136,10 +139,51 @@ served() {
 	tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
 }
 
+# ab: is B faster or slower than A? Same loads, same load generator, alternating
+# order so that a drifting machine shows as spread, medians per load at the end.
+ab() {
+	: "${BIN_A:?BIN_A: folder with build A}" "${BIN_B:?BIN_B: folder with build B}"
+	mkdir -p "$OUT"
+	export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
+	export LOADER=$BIN_A/gpubench
+	nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+	"$LOADER" gen /tmp/mlp >/dev/null
+	rm -f "$OUT/http.jsonl"
+	local common="--model /tmp/mlp/mlp.json --device cuda --precision bf16 --batching=on --max-batch 256 --log-level warn"
+	local round side order
+	for round in $(seq 1 "${ROUNDS:-3}"); do
+		order="A B"; [ $((round % 2)) = 0 ] && order="B A"
+		for side in $order; do
+			if [ "$side" = A ]; then BIN=$BIN_A; else BIN=$BIN_B; fi
+			URLPATH=/v2/models/mlp/infer serve_load "v2-1row-$side-r$round" 18083 "$common" "-conc 256 -dur 5s -width 1024"
+			URLPATH=/v2/models/mlp/infer serve_load "v2-256rows-$side-r$round" 18084 "$common" "-conc 32 -rows 256 -dur 5s -width 1024"
+			serve_load "predict-json-$side-r$round" 18081 "${common/bf16/fp32}" "-conc 256 -dur 5s -width 1024"
+		done
+	done
+	python3 - "$OUT/http.jsonl" <<'PY' | tee "$OUT/ab.md"
+import json, statistics, sys, collections
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    load, side, _ = r["label"].rsplit("-", 2)
+    runs[(load, side)].append(r)
+print("| load | A rows/s (median) | B rows/s (median) | B/A | A p99 ms | B p99 ms | rounds |")
+print("|---|---|---|---|---|---|---|")
+for load in dict.fromkeys(k[0] for k in runs):
+    a, b = runs[(load, "A")], runs[(load, "B")]
+    ma = statistics.median(x["rows_per_s"] for x in a); mb = statistics.median(x["rows_per_s"] for x in b)
+    pa = statistics.median(x["p99_ms"] for x in a); pb = statistics.median(x["p99_ms"] for x in b)
+    print(f"| {load} | {ma:,.0f} | {mb:,.0f} | {mb/ma:.3f} | {pa:.2f} | {pb:.2f} | {len(a)}/{len(b)} |")
+PY
+	cp "$OUT/http.jsonl" "$OUT/ab.md" "$FINAL/"
+	tar -C "$OUT" -czf "$FINAL/logs.tgz" . && rm -rf "$OUT"
+}
+
 case "${1:-}" in
 build) build ;;
 build-served) BUILD_SERVED=1 build ;;
 run) run ;;
 served) served ;;
-*) echo "usage: $0 build|build-served|run|served" >&2; exit 2 ;;
+ab) ab ;;
+*) echo "usage: $0 build|build-served|run|served|ab" >&2; exit 2 ;;
 esac

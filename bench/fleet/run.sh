@@ -5,6 +5,11 @@
 # side by side. Prints, per N: check on fresh hosts, converge, idempotent re-run and check wall times,
 # the ansible/gpuctl ratio, gpuctl's peak RSS and most open fds, and seconds per host (the curve). It
 # also runs gpuctl with two --forks values and diffs the per-host results (JSON output): they must match.
+# Each phase also records CPU seconds: the controller's (the tool and everything it starts, ansible's
+# forks and its ControlPersist ssh masters included: each tool runs in its own cpuacct cgroup) and the
+# hosts' (every host's cgroup: sshd, PAM, shells and what the tool runs there). On this machine both
+# share 2 cores, so wall time at size is their sum over 2; on a real fleet each host has its own CPU and
+# the controller's CPU per host is what grows with the fleet.
 #
 # Starting a host costs this 2-core machine several seconds, so one set of max(N) hosts serves every
 # size: size N is the first N hosts of the set (its own inventory). Fresh-host check mode runs per size
@@ -45,7 +50,15 @@ HTTP_PID=""
 stop_hosts() { # stop_hosts NAMES_FILE
 	xargs -r -P 8 -n 4 bash test/hosts/stop.sh <"$1" >/dev/null 2>>"$W/stop.err" || true
 }
+# The controller's cgroup: each tool's process tree is moved into it, so its CPU is counted even for
+# processes that leave the tree (ansible's ControlPersist masters daemonize).
+CG=/sys/fs/cgroup/cpuacct/gpuctl-fleetbench-$$
 cleanup() {
+	if [ -d "$CG" ]; then
+		xargs -r kill <"$CG/cgroup.procs" 2>/dev/null || true
+		sleep 0.2
+		rmdir "$CG" 2>/dev/null || true
+	fi
 	stop_hosts "$W/started"
 	[ -z "$HTTP_PID" ] || kill "$HTTP_PID" 2>/dev/null || true
 	rm -rf "$W"
@@ -56,6 +69,7 @@ trap 'exit 130' INT TERM
 bash test/hosts/build.sh --no-vm >/dev/null
 LAYER=$(bash "$HERE/layer.sh")
 go build -o "$W/gpuctl" .
+mkdir "$CG"
 PB=$HERE/node-prep.yaml
 
 # The local apt repository, on this machine's loopback, which nspawn hosts share.
@@ -102,12 +116,33 @@ inventory() {
 	done
 }
 
+# hostcpu INV: CPU nanoseconds the inventory's hosts have used so far (their cgroups).
+hostcpu() {
+	local s=0 h
+	for h in $(sed -n 's/^    \([^ ].*\):$/\1/p' "$W/$1.yaml"); do
+		s=$((s + $(cat "/sys/fs/cgroup/cpuacct/gpuctl-hosts/$h/cpuacct.usage")))
+	done
+	echo "$s"
+}
+# cpu_begin INV / cpu_end INV: CC and HC, the controller's and the hosts' CPU seconds in between.
+cpu_begin() { C0=$(cat "$CG/cpuacct.usage"); H0=$(hostcpu "$1"); }
+cpu_end() {
+	local c1 h1
+	c1=$(cat "$CG/cpuacct.usage") h1=$(hostcpu "$1")
+	CC=$(awk -v a="$C0" -v b="$c1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
+	HC=$(awk -v a="$H0" -v b="$h1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
+}
+# in_cg CMD...: CMD in the controller's cgroup.
+in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
+
 # gpuctl_phase INV LABEL FORKS [ARGS...]: one timed gpuctl run (JSON lines in $W/LABEL.json); sets
-# T (wall s), M (max RSS, MB) and FD (most open fds, polled every 50 ms).
+# T (wall s), M (max RSS, MB), FD (most open fds, polled every 50 ms), CC and HC (CPU s).
 gpuctl_phase() {
 	local inv=$1 label=$2 forks=$3 tp gp="" c
 	shift 3
-	/usr/bin/time -f '%e %M' -o "$W/$label.time" "$W/gpuctl" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
+	cpu_begin "$inv"
+	# in_cg's body inline: backgrounding the function would put a subshell between $! and gpuctl.
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" /usr/bin/time -f '%e %M' -o "$W/$label.time" "$W/gpuctl" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
 		>"$W/$label.json" 2>"$W/$label.err" &
 	tp=$!
 	FD=0
@@ -125,20 +160,25 @@ gpuctl_phase() {
 		jq -c 'select(.status=="failed" or .status=="unreachable") | {host,task,msg}' "$W/$label.json" | head -5 >&2
 		exit 1
 	fi
+	cpu_end "$inv"
 	read -r T M <"$W/$label.time"
 	M=$(awk -v k="$M" 'BEGIN{printf "%.0f", k/1024}')
 }
 
-# ansible_phase INV LABEL [ARGS...]: one timed ansible-playbook run; sets T.
+# ansible_phase INV LABEL [ARGS...]: one timed ansible-playbook run; sets T, CC and HC.
 ansible_phase() {
 	local inv=$1 label=$2
 	shift 2
-	if ! ANSIBLE_CONFIG=$W/ansible.cfg /usr/bin/time -f '%e %M' -o "$W/$label.time" \
+	cpu_begin "$inv"
+	if ! ANSIBLE_CONFIG=$W/ansible.cfg in_cg /usr/bin/time -f '%e %M' -o "$W/$label.time" \
 		ansible-playbook -i "$W/$inv.yaml" "$PB" "$@" >"$W/$label.log" 2>&1; then
 		echo "run.sh: ansible-playbook $label failed:" >&2
 		grep -E 'fatal|FAILED|UNREACHABLE' "$W/$label.log" | head -5 >&2
 		exit 1
 	fi
+	cpu_end "$inv"
+	# End the ControlPersist masters: every run of either tool starts with no connection.
+	xargs -r kill <"$CG/cgroup.procs" 2>/dev/null || true
 	read -r T _ <"$W/$label.time"
 }
 
@@ -174,9 +214,10 @@ mkdir -p "$OUT"
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)
 TSV=$OUT/$STAMP.tsv
 NOTES=$OUT/$STAMP.notes
-printf 'hosts\ttool\tphase\tseconds\trss_mb\tmax_fds\tnote\n' >"$TSV"
+printf 'hosts\ttool\tphase\tseconds\trss_mb\tmax_fds\tnote\tctl_cpu_s\thosts_cpu_s\n' >"$TSV"
 : >"$NOTES"
-row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"; }
+# row HOSTS TOOL PHASE SECONDS RSS FDS NOTE: one result, with the last phase's CC and HC.
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "$CC" "$HC" >>"$TSV"; }
 grow=$(( 253 - $(ls /var/cache/gpuctl-hosts/run/.slots 2>/dev/null | wc -l) ))
 [ "$grow" -ge "$MAXN" ] || { echo "run.sh: $MAXN hosts wanted, $grow address slots free" >&2; exit 1; }
 echo "== sizes ${SIZES[*]}, forks $FORKS ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
