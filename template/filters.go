@@ -23,7 +23,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			if in.IsError() {
 				return in
 			}
-			return exec.AsValue(Truthy(normalize(in.Interface())))
+			return exec.AsValue(toBool(normalize(in.Interface())))
 		},
 		"to_json":      jsonFilter(false),
 		"to_nice_json": jsonFilter(true),
@@ -279,4 +279,28 @@ func pyJSON(v any) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// toBool is ansible-core's bool filter (to_bool): yes, on, 1 and true, in
+// any case, and the number 1 are true; everything else is false, a
+// non-empty list or an arbitrary string included, where Jinja2's
+// truthiness would say true. None is false here (Ansible passes it through,
+// and a condition reads it as false).
+func toBool(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		switch strings.ToLower(x) {
+		case "yes", "on", "1", "true":
+			return true
+		}
+	case int:
+		return x == 1
+	case int64:
+		return x == 1
+	case float64:
+		return x == 1
+	}
+	return false
 }

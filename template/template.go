@@ -108,7 +108,7 @@ func (e *Engine) RenderString(s string, vars map[string]any) (string, error) {
 	}
 	out, err := t.ExecuteToString(e.context(vars))
 	if err != nil {
-		return "", cleanErr(s, err)
+		return "", e.cleanErr(s, err, vars)
 	}
 	return out, nil
 }
@@ -136,7 +136,7 @@ func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
 		return nil, fmt.Errorf("expression %q: %w", expr, unwrapParse(err))
 	}
 	if _, err := t.ExecuteToString(ctx); err != nil {
-		return nil, cleanErr(expr, err)
+		return nil, e.cleanErr(expr, err, vars)
 	}
 	return normalize(captured), nil
 }
@@ -263,8 +263,14 @@ func Truthy(v any) bool {
 	return true
 }
 
-func cleanErr(src string, err error) error {
+// cleanErr turns gonja's error chain into one message; a missing variable,
+// key or attribute wraps ErrUndefined and, where it can, is named as
+// Ansible names it (see missingKey).
+func (e *Engine) cleanErr(src string, err error, vars map[string]any) error {
 	msg := err.Error()
+	if why, ok := e.missingKey(src, msg, vars); ok {
+		return fmt.Errorf("%w in %q: %s", ErrUndefined, src, why)
+	}
 	if strings.Contains(msg, "Unable to evaluate name") || strings.Contains(msg, "not found") {
 		if i := strings.Index(msg, `Unable to evaluate name "`); i >= 0 {
 			rest := msg[i+len(`Unable to evaluate name "`):]

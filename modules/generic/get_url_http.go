@@ -61,12 +61,16 @@ func hexSum(algo string, b []byte) string {
 // client makes HTTP requests from the host: every TCP connection is
 // dialled through the host's connection.
 func (m *GetURL) client(h modules.Host) *http.Client {
-	return &http.Client{
-		Timeout: m.Timeout,
-		Transport: &http.Transport{
-			DialContext:     h.Conn().Dial,
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: !m.ValidateCerts}, //nolint:gosec // the user's validate_certs: false
-		},
+	return &http.Client{Timeout: m.Timeout, Transport: hostTransport(h, m.ValidateCerts)}
+}
+
+// hostTransport dials every TCP connection through the host's connection
+// (SSH direct-tcpip), so a request leaves from the host's network as
+// Ansible's modules' requests do, and needs no curl or wget there.
+func hostTransport(h modules.Host, validateCerts bool) *http.Transport {
+	return &http.Transport{
+		DialContext:     h.Conn().Dial,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: !validateCerts}, //nolint:gosec // the user's validate_certs: false
 	}
 }
 

@@ -18,11 +18,13 @@ import (
 func init() {
 	modules.Register(modules.Info{
 		Name:    "unarchive",
-		Summary: "Unpack a tar (plain, gz, bz2, xz, zst) or zip archive from the controller or the host into a directory (ansible.builtin.unarchive)",
+		Summary: "Unpack a tar (plain, gz, bz2, xz, zst) or zip archive from the controller, the host or a URL the host downloads into a directory (ansible.builtin.unarchive)",
 		CheckMode: "A tar is compared with dest by the host's `tar --diff`, as Ansible does; a zip from the controller is read " +
 			"by gpuctl itself and each member compared over SFTP (type, sha256 of the contents, mode, mtime, owner), so the host needs " +
 			"no unzip (Ansible's needs unzip and zipinfo there); a zip on the host (remote_src) is compared with the host's " +
-			"unzip. Each member that is missing or differs is reported. Changes nothing; a controller archive is never left " +
+			"unzip. A URL (with remote_src, as Ansible wants it) is downloaded from the host into gpuctl's memory, in check mode too " +
+			"(Ansible's module downloads it to compare as well), and handled as a controller archive. Each member that is missing " +
+			"or differs is reported. Changes nothing; a controller or downloaded archive is never left " +
 			"on the host. Zip members that would land outside dest (absolute, .., under the archive's own symlink) are refused.",
 		Example: `- name: The CNI plugins
   ansible.builtin.unarchive:
@@ -41,7 +43,7 @@ func init() {
 type Unarchive struct {
 	Src       string   `yaml:"src" required:"true" doc:"the archive: on the controller (searched under files/ as copy does), or on the host with remote_src"`
 	Dest      string   `yaml:"dest" required:"true" doc:"an existing directory to unpack into"`
-	RemoteSrc bool     `yaml:"remote_src" doc:"src is a path on the host"`
+	RemoteSrc bool     `yaml:"remote_src" doc:"src is a path on the host, or an http(s) URL the host downloads"`
 	Copy      *bool    `yaml:"copy" doc:"Ansible's older spelling: copy: false means remote_src: true"`
 	Creates   string   `yaml:"creates" doc:"skip when this path exists on the host"`
 	ExtraOpts []string `yaml:"extra_opts" doc:"more tar options, such as --strip-components=1 (not for zip archives)"`
@@ -52,6 +54,8 @@ type Unarchive struct {
 	Owner     string   `yaml:"owner" doc:"owner of the unpacked files (tar --owner, as root; set on each zip member)"`
 	Group     string   `yaml:"group" doc:"group of the unpacked files (tar --group, as root; set on each zip member)"`
 	Mode      Mode     `yaml:"mode" doc:"mode of every unpacked member and its top folder, octal or symbolic (\"0755\", \"u+x\"), as Ansible sets it"`
+	// ValidateCerts is the module's own argument in Ansible, read by fetch_url.
+	ValidateCerts bool `yaml:"validate_certs" default:"true" doc:"verify the TLS certificate of an https src"`
 
 	local  string
 	data   []byte
@@ -65,13 +69,15 @@ func (m *Unarchive) Provision() {
 }
 
 func (m *Unarchive) Validate() error {
-	if strings.Contains(m.Src, "://") {
-		return fmt.Errorf("src %q: a URL; download it with get_url first (gpuctl's unarchive reads files)", m.Src)
+	if m.isURL() {
+		if err := m.validateURL(); err != nil {
+			return err
+		}
 	}
 	if err := absPath("dest", m.Dest); err != nil {
 		return err
 	}
-	if m.RemoteSrc {
+	if m.onHost() {
 		if err := absPath("src", m.Src); err != nil {
 			return err
 		}
@@ -97,7 +103,7 @@ func (m *Unarchive) Validate() error {
 
 func (m *Unarchive) Reads() []string {
 	out := []string{m.Dest}
-	if m.RemoteSrc {
+	if m.onHost() {
 		out = append(out, m.Src)
 	}
 	if m.Creates != "" {
@@ -109,7 +115,7 @@ func (m *Unarchive) Reads() []string {
 func (m *Unarchive) Result() map[string]any { return m.result }
 
 // tar builds a tar command line for the archive: -f - (stdin) for a
-// controller archive.
+// controller or downloaded archive.
 func (m *Unarchive) tar(action string) string {
 	args := []string{"tar", action, "-C", m.Dest}
 	if len(m.ExtraOpts) > 0 {
@@ -128,7 +134,7 @@ func (m *Unarchive) tar(action string) string {
 		args = append(args, "--exclude="+e)
 	}
 	src := "-"
-	if m.RemoteSrc {
+	if m.onHost() {
 		src = m.Src // GNU tar detects the compression of a file itself
 	} else if f := m.zipflag(); f != "" {
 		args = append(args, f)
@@ -158,7 +164,7 @@ func (m *Unarchive) zipflag() string {
 
 func (m *Unarchive) run(ctx context.Context, h modules.Host, cmd string) (conn.Result, error) {
 	var opts []conn.ExecOption
-	if !m.RemoteSrc {
+	if !m.onHost() {
 		opts = append(opts, conn.Stdin(bytes.NewReader(m.data)))
 	}
 	return h.Conn().Run(ctx, cmd, opts...)
@@ -168,7 +174,7 @@ func (m *Unarchive) run(ctx context.Context, h modules.Host, cmd string) (conn.R
 var tarDiffLine = regexp.MustCompile(`^(.*): (Uid differs|Gid differs|Mode differs|Mod time differs|Warning: Cannot stat: No such file or directory|Invalid owner|Invalid group|Contents differ|Size differs|File type differs|Symlink differs)$`)
 
 func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
-	if err := expandHome(ctx, h, &m.Dest, &m.Creates, remoteSrc(m.RemoteSrc, &m.Src)); err != nil {
+	if err := expandHome(ctx, h, &m.Dest, &m.Creates, remoteSrc(m.onHost(), &m.Src)); err != nil {
 		return plan.Diff{}, err
 	}
 	var d plan.Diff
@@ -191,7 +197,7 @@ func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 	if isZip(m.data) {
 		return m.checkZip(ctx, h)
 	}
-	if m.RemoteSrc {
+	if m.onHost() {
 		if z, err := m.remoteIsZip(ctx, h); err != nil || z {
 			if err != nil {
 				return d, err
@@ -245,9 +251,10 @@ func (m *Unarchive) Check(ctx context.Context, h modules.Host) (plan.Diff, error
 	return d, nil
 }
 
-// load reads a controller archive into memory for tar's stdin.
+// load reads a controller archive into memory for tar's stdin, or
+// downloads a URL from the host (once: Check's download serves Apply).
 func (m *Unarchive) load(ctx context.Context, h modules.Host) error {
-	if m.RemoteSrc {
+	if m.onHost() {
 		if _, ok, err := stat(ctx, h, m.Src); err != nil || !ok {
 			return errors.Join(err, modules.NotYet("unarchive: src %s does not exist on the host", m.Src))
 		}
@@ -255,6 +262,9 @@ func (m *Unarchive) load(ctx context.Context, h modules.Host) error {
 	}
 	if m.data != nil {
 		return nil
+	}
+	if m.isURL() {
+		return m.fetch(ctx, h)
 	}
 	p, _, err := findLocal(ctx, h, "files", m.Src, false)
 	if err != nil {

@@ -169,7 +169,6 @@ func TestUnarchiveBadArgs(t *testing.T) {
 	moduletest.BadArgs(t, "unarchive", map[string]any{"dest": "/x"}, `missing required argument "src"`)
 	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "mode": "rwx"}, "mode")
 	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "x"}, "must be an absolute path")
-	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "https://x/a.tgz", "dest": "/x"}, "download it with get_url first")
 	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "a.tgz", "dest": "/x", "remote_src": true}, "must be an absolute path")
 	moduletest.BadArgs(t, "unarchive", map[string]any{"src": "/a.tgz", "dest": "/x", "extra_opts": "strip"}, "expected tar options")
 }
