@@ -132,8 +132,9 @@ cpu_end() {
 	CC=$(awk -v a="$C0" -v b="$c1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
 	HC=$(awk -v a="$H0" -v b="$h1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
 }
-# in_cg CMD...: CMD in the controller's cgroup.
-in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
+# "${IN_CG[@]}" CMD...: CMD in the controller's cgroup. An array, not a function: a backgrounded
+# function would put a subshell between $! and the tool, whose fds gpuctl_phase polls.
+IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG")
 
 # gpuctl_phase INV LABEL FORKS [ARGS...]: one timed gpuctl run (JSON lines in $W/LABEL.json); sets
 # T (wall s), M (max RSS, MB), FD (most open fds, polled every 50 ms), CC and HC (CPU s).
@@ -141,8 +142,7 @@ gpuctl_phase() {
 	local inv=$1 label=$2 forks=$3 tp gp="" c
 	shift 3
 	cpu_begin "$inv"
-	# in_cg's body inline: backgrounding the function would put a subshell between $! and gpuctl.
-	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" /usr/bin/time -f '%e %M' -o "$W/$label.time" "$W/gpuctl" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
+	"${IN_CG[@]}" /usr/bin/time -f '%e %M' -o "$W/$label.time" "$W/gpuctl" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
 		>"$W/$label.json" 2>"$W/$label.err" &
 	tp=$!
 	FD=0
@@ -170,7 +170,7 @@ ansible_phase() {
 	local inv=$1 label=$2
 	shift 2
 	cpu_begin "$inv"
-	if ! ANSIBLE_CONFIG=$W/ansible.cfg in_cg /usr/bin/time -f '%e %M' -o "$W/$label.time" \
+	if ! ANSIBLE_CONFIG=$W/ansible.cfg "${IN_CG[@]}" /usr/bin/time -f '%e %M' -o "$W/$label.time" \
 		ansible-playbook -i "$W/$inv.yaml" "$PB" "$@" >"$W/$label.log" 2>&1; then
 		echo "run.sh: ansible-playbook $label failed:" >&2
 		grep -E 'fatal|FAILED|UNREACHABLE' "$W/$label.log" | head -5 >&2
