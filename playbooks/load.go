@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/internal/suggest"
 	"github.com/gpuctl/gpuctl/template"
 	"github.com/gpuctl/gpuctl/vault"
@@ -26,6 +27,7 @@ type Loader struct {
 	secrets []string // decrypted values, for the engine to mask
 	tpl     *template.Engine
 	root    string // the top playbook: roles are searched beside it
+	cfg     *ansiblecfg.Config
 	// per play: roles already run (dedup) and the handlers roles bring
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool
@@ -77,6 +79,7 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 	}
 	l.tpl = template.New()
 	l.root = path
+	l.cfg = nil
 	l.errs = nil
 	pb := &Playbook{Path: path}
 	l.report(l.loadInto(pb, path, 0))

@@ -1,8 +1,6 @@
 package playbooks
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/template"
 )
 
@@ -257,47 +256,20 @@ func (l *Loader) isRole(dir string) bool {
 	return false
 }
 
+// rolesPath is Ansible's roles_path: ANSIBLE_ROLES_PATH, else ansible.cfg's
+// (see ansiblecfg.Find), else ansible-core's default.
 func (l *Loader) rolesPath(base string) []string {
-	spec := os.Getenv("ANSIBLE_ROLES_PATH")
-	if spec == "" {
-		spec = cfgValue(l.ReadFile, filepath.Join(base, "ansible.cfg"), "defaults", "roles_path")
-	}
-	var out []string
-	home, _ := os.UserHomeDir()
-	for _, p := range filepath.SplitList(spec) {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(p, "~/"); ok {
-			p = filepath.Join(home, rest)
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
-		out = append(out, p)
-	}
-	return out
+	return l.config(base).PathList([]string{"ANSIBLE_ROLES_PATH"}, []string{"roles_path"},
+		"~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles")
 }
 
-// cfgValue reads one key of an INI file such as ansible.cfg.
-func cfgValue(read func(string) ([]byte, error), path, section, key string) string {
-	data, err := read(path)
-	if err != nil {
-		return ""
+// config is the ansible.cfg in effect, read once per load.
+func (l *Loader) config(base string) ansiblecfg.Config {
+	if l.cfg == nil {
+		c := ansiblecfg.Find(base)
+		l.cfg = &c
 	}
-	cur := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			cur = strings.Trim(line, "[]")
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok && cur == section && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return *l.cfg
 }
 
 func or(a, b string) string {
