@@ -241,3 +241,15 @@ func TestLoadActionForms(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A block whose every task has an error reports those errors only: not a
+// second one saying the block is a task without a module (k3s-ansible's
+// firewalld block, all of whose tasks use one module).
+func TestBlockOfBrokenTasksReportsOnlyThem(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": "- hosts: all\n  tasks:\n    - name: b\n      block:\n        - ptset: {path: /x}\n        - ptset: {path: /y}\n"})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	var errs LoadErrors
+	if !errors.As(err, &errs) || len(errs) != 2 || strings.Contains(err.Error(), "has no module") {
+		t.Fatalf("err = %v\nwant the two unknown modules only", err)
+	}
+}

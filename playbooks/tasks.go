@@ -119,6 +119,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			argsNode = v
 		case "block":
 			t.Block, err = l.tasks(file, v, handler, depth)
+			if t.Block == nil && err == nil {
+				// empty, or every task in it was reported already: still a
+				// block, not a task missing its module
+				t.Block = []*Task{}
+			}
 		case "rescue":
 			t.Rescue, err = l.tasks(file, v, handler, depth)
 		case "always":
