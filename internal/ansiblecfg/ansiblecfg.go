@@ -92,9 +92,21 @@ func (c Config) PathList(envs, keys []string, fallback string) []string {
 	return out
 }
 
-// ResolvePath expands ~ and makes p absolute against base, as Ansible
-// resolves path settings against the directory of the file that sets them.
+// ResolvePath expands environment variables and ~ and makes p absolute
+// against base, as Ansible resolves path settings against the directory of
+// the file that sets them. An unset variable stays as written, as Python's
+// os.path.expandvars leaves it (kubespray's roles_path names
+// $VIRTUAL_ENV/...).
 func ResolvePath(p, base string) string {
+	p = os.Expand(p, func(name string) string {
+		if v, ok := os.LookupEnv(name); ok {
+			return v
+		}
+		if strings.ContainsAny(p, "{}") && strings.Contains(p, "${"+name+"}") {
+			return "${" + name + "}"
+		}
+		return "$" + name
+	})
 	if rest, ok := strings.CutPrefix(p, "~"); ok && (rest == "" || rest[0] == '/') {
 		home, _ := os.UserHomeDir()
 		p = home + rest

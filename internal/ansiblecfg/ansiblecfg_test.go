@@ -85,3 +85,22 @@ func TestPathList(t *testing.T) {
 		t.Errorf("fallback: %v, want %v", got, want)
 	}
 }
+
+func TestResolvePathExpandsVariables(t *testing.T) {
+	t.Setenv("HOME", "/home/u")
+	t.Setenv("GPUCTL_CFG_VENV", "/venv")
+	os.Unsetenv("GPUCTL_CFG_UNSET")
+	for in, want := range map[string]string{
+		"$GPUCTL_CFG_VENV/share/roles":  "/venv/share/roles",
+		"${GPUCTL_CFG_VENV}/roles":      "/venv/roles",
+		"$GPUCTL_CFG_UNSET/share/roles": "/base/$GPUCTL_CFG_UNSET/share/roles",
+		"${GPUCTL_CFG_UNSET}/share":     "/base/${GPUCTL_CFG_UNSET}/share",
+		"~/roles":                       "/home/u/roles",
+		"~other/roles":                  "/base/~other/roles",
+		"roles":                         "/base/roles",
+	} {
+		if got := ResolvePath(in, "/base"); got != want {
+			t.Errorf("ResolvePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
