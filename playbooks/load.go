@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -131,12 +132,8 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 		if pn.Kind != yaml.MappingNode {
 			return l.errf(path, pn, "each play must be a mapping")
 		}
-		if imp := mapGet(pn, "import_playbook"); imp != nil {
-			target, err := l.static(path, imp)
-			if err != nil {
-				return err
-			}
-			if err := l.loadInto(pb, resolve(path, target), depth+1); err != nil {
+		if imp := importPlaybookKey(pn); imp != nil {
+			if err := l.importPlaybook(pb, path, pn, imp, depth); err != nil {
 				return err
 			}
 			continue
@@ -147,6 +144,70 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 			continue
 		}
 		pb.Plays = append(pb.Plays, play)
+	}
+	return nil
+}
+
+// importPlaybookKey is the value of import_playbook, spelt short or as
+// ansible.builtin.import_playbook (kubespray's cluster.yml), or nil.
+func importPlaybookKey(pn *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(pn.Content); i += 2 {
+		switch pn.Content[i].Value {
+		case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook":
+			return pn.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// importPlaybook loads the plays of an imported playbook into pb. As in
+// ansible-core, the import's vars override each imported play's own, and
+// its tags are added to each play's.
+func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, depth int) error {
+	var vars map[string]any
+	var tags []string
+	for i := 0; i+1 < len(pn.Content); i += 2 {
+		k, v := pn.Content[i], pn.Content[i+1]
+		var err error
+		switch k.Value {
+		case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook", "name":
+		case "vars":
+			err = l.decode(path, v, &vars, "a mapping")
+		case "tags":
+			tags, err = l.strList(path, v)
+		case "when":
+			err = l.errf(path, k, "import_playbook: when is not supported: put the condition on the imported plays' tasks, or select hosts with --limit")
+		default:
+			err = l.errf(path, k, "import_playbook: unknown keyword %q (it takes name, vars and tags)", k.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	target, err := l.static(path, imp)
+	if err != nil {
+		return err
+	}
+	first := len(pb.Plays)
+	if err := l.loadInto(pb, resolve(path, target), depth+1); err != nil {
+		return err
+	}
+	for _, p := range pb.Plays[first:] {
+		if len(vars) > 0 {
+			merged := make(map[string]any, len(p.Vars)+len(vars))
+			for k, v := range p.Vars {
+				merged[k] = v
+			}
+			for k, v := range vars {
+				merged[k] = v
+			}
+			p.Vars = merged
+		}
+		for _, t := range tags {
+			if !slices.Contains(p.Tags, t) {
+				p.Tags = append(p.Tags, t)
+			}
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -251,5 +252,44 @@ func TestBlockOfBrokenTasksReportsOnlyThem(t *testing.T) {
 	var errs LoadErrors
 	if !errors.As(err, &errs) || len(errs) != 2 || strings.Contains(err.Error(), "has no module") {
 		t.Fatalf("err = %v\nwant the two unknown modules only", err)
+	}
+}
+
+// kubespray's cluster.yml spells it ansible.builtin.import_playbook, with a
+// name; the import's vars override the imported play's and its tags add to
+// the play's, as in ansible-core.
+func TestImportPlaybookFQCNVarsTags(t *testing.T) {
+	dir := write(t, map[string]string{
+		"site.yml": `
+- name: Install Kubernetes
+  ansible.builtin.import_playbook: playbooks/cluster.yml
+  vars: {k8s: "1.34", only_import: x}
+  tags: [cluster]
+- import_playbook: playbooks/cluster.yml
+`,
+		"playbooks/cluster.yml": "- hosts: all\n  vars: {k8s: \"1.30\", own: y}\n  tags: [own]\n  tasks:\n    - ptest: {path: /x}\n",
+	})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "site.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pb.Plays) != 2 {
+		t.Fatalf("%d plays, want 2", len(pb.Plays))
+	}
+	p := pb.Plays[0]
+	if p.Vars["k8s"] != "1.34" || p.Vars["own"] != "y" || p.Vars["only_import"] != "x" || !reflect.DeepEqual(p.Tags, []string{"own", "cluster"}) {
+		t.Errorf("imported with vars and tags: vars %v tags %v", p.Vars, p.Tags)
+	}
+	if p := pb.Plays[1]; p.Vars["k8s"] != "1.30" || !reflect.DeepEqual(p.Tags, []string{"own"}) {
+		t.Errorf("the plain import changed: vars %v tags %v", p.Vars, p.Tags)
+	}
+	for src, want := range map[string]string{
+		"- import_playbook: playbooks/cluster.yml\n  when: x\n":  `site.yml:2: import_playbook: when is not supported`,
+		"- import_playbook: playbooks/cluster.yml\n  bogus: 1\n": `site.yml:2: import_playbook: unknown keyword "bogus"`,
+	} {
+		os.WriteFile(filepath.Join(dir, "site.yml"), []byte(src), 0o644)
+		if _, err := (&Loader{}).Load(filepath.Join(dir, "site.yml")); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }
