@@ -173,14 +173,77 @@ func (l *Loader) roleMeta(dir string) (roleMeta, error) {
 
 func (l *Loader) roleVarsFile(dir, sub, base string) (map[string]any, error) {
 	path, doc, err := l.roleFile(dir, sub, base)
-	if err != nil || doc == nil {
-		return map[string]any{}, err
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return l.roleVarsDir(filepath.Join(dir, sub, base))
 	}
 	vars := map[string]any{}
+	if doc == nil {
+		return vars, nil
+	}
 	if err := l.decode(path, doc, &vars, "a mapping of variables"); err != nil {
 		return nil, err
 	}
 	return vars, nil
+}
+
+// roleVarsDir reads defaults/main/ or vars/main/ when it is a directory
+// (kubespray_defaults): every file in it and below, sorted by name, with
+// Ansible's vars extensions (none, .yml, .yaml, .json), hidden files and
+// backups~ skipped; a later file's top-level keys replace an earlier's.
+func (l *Loader) roleVarsDir(dir string) (map[string]any, error) {
+	vars := map[string]any{}
+	files, err := varsDirFiles(dir)
+	if err != nil {
+		return vars, nil // no such directory: the role has no such vars
+	}
+	for _, f := range files {
+		doc, err := l.parseFile(f)
+		if err != nil {
+			if strings.HasSuffix(err.Error(), "file is empty") {
+				continue
+			}
+			return nil, err
+		}
+		one := map[string]any{}
+		if err := l.decode(f, doc, &one, "a mapping of variables"); err != nil {
+			return nil, err
+		}
+		for k, v := range one {
+			vars[k] = v
+		}
+	}
+	return vars, nil
+}
+
+func varsDirFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name, as Ansible's sorted()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") {
+			continue
+		}
+		full, ext := filepath.Join(dir, name), filepath.Ext(name)
+		st, err := os.Stat(full) // follows links, as os.path.isdir does
+		switch {
+		case err != nil:
+		case st.IsDir() && ext == "":
+			sub, err := varsDirFiles(full)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		case st.Mode().IsRegular() && (ext == "" || ext == ".yml" || ext == ".yaml" || ext == ".json"):
+			out = append(out, full)
+		}
+	}
+	return out, nil
 }
 
 func (l *Loader) roleTasks(dir, sub, base string, handlers bool, depth int) ([]*Task, error) {
@@ -250,6 +313,11 @@ func (l *Loader) findRole(from, name string) (string, error) {
 func (l *Loader) isRole(dir string) bool {
 	for _, sub := range []string{"tasks", "handlers", "defaults", "vars", "meta"} {
 		if p, _, _ := l.roleFile(dir, sub, "main"); p != "" {
+			return true
+		}
+	}
+	for _, sub := range []string{"defaults", "vars"} {
+		if st, err := os.Stat(filepath.Join(dir, sub, "main")); err == nil && st.IsDir() {
 			return true
 		}
 	}

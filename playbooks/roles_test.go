@@ -3,6 +3,7 @@ package playbooks
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -86,5 +87,37 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
 	}
 	if !errors.Is(err, ErrInvalid) {
 		t.Error("not ErrInvalid")
+	}
+}
+
+// defaults/main and vars/main may be directories (kubespray_defaults has
+// nothing else): every file below, sorted by name, later keys winning;
+// hidden files, backups and other extensions are skipped, as in Ansible.
+func TestRoleVarsDirectories(t *testing.T) {
+	dir := write(t, map[string]string{
+		"pb.yml":                                 "- hosts: all\n  roles: [defs]\n",
+		"roles/defs/defaults/main/a.yml":         "k8s: '1.30'\nfrom_a: a\n",
+		"roles/defs/defaults/main/b/nested.yaml": "k8s: '1.34'\n",
+		"roles/defs/defaults/main/c.json":        `{"from_json": true}`,
+		"roles/defs/defaults/main/.hidden.yml":   "k8s: hidden\n",
+		"roles/defs/defaults/main/d.yml~":        "k8s: backup\n",
+		"roles/defs/defaults/main/notes.txt":     "k8s: text\n",
+		"roles/defs/defaults/main/empty.yml":     "",
+		"roles/defs/vars/main/checksums.yml":     "sums: {a: 1}\n",
+	})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := pb.Plays[0].Roles[0].Role
+	if r == nil {
+		t.Fatal("a role with only defaults/main/ and vars/main/ directories was not found")
+	}
+	want := map[string]any{"k8s": "1.34", "from_a": "a", "from_json": true}
+	if !reflect.DeepEqual(r.Defaults, want) {
+		t.Errorf("defaults = %v, want %v", r.Defaults, want)
+	}
+	if r.Vars["sums"] == nil {
+		t.Errorf("vars = %v", r.Vars)
 	}
 }
