@@ -213,13 +213,62 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once"}
+
+// templatedPlayKeywords may be templates (kubespray: any_errors_fatal: "{{
+// any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
+// renders them once per play, with the play's vars and extra vars: no host
+// is in scope for a play keyword.
+var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once"}
+
+func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) error {
+	vars := make(map[string]any, len(p.Vars)+len(l.Vars))
+	for k, v := range p.Vars {
+		vars[k] = v
+	}
+	for k, v := range l.Vars {
+		vars[k] = v
+	}
+	out, err := l.tpl.Render(v.Value, vars)
+	if err != nil {
+		return l.errf(file, v, "%s: %v (a play keyword sees only the play's vars and extra vars)", k.Value, err)
+	}
+	rendered := &yaml.Node{Kind: yaml.ScalarNode, Value: strings.TrimSpace(fmt.Sprint(out)), Line: v.Line, Column: v.Column}
+	if ok, err := l.fleetPlayKey(file, k, rendered, p); ok {
+		return err
+	}
+	switch k.Value {
+	case "become":
+		p.Become, err = l.boolPtr(file, rendered)
+	case "gather_facts":
+		p.GatherFacts, err = l.boolPtr(file, rendered)
+	case "run_once":
+		p.RunOnce, err = l.boolVal(file, rendered)
+	}
+	return err
+}
+
+// runOnce gives every task under a run_once play run_once, as its tasks
+// inherit it in ansible-core.
+func runOnce(tasks []*Task) {
+	for _, t := range tasks {
+		t.RunOnce = true
+		for _, sub := range [][]*Task{t.Block, t.Rescue, t.Always, t.Include} {
+			runOnce(sub)
+		}
+	}
+}
 
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
 	l.rolesRun, l.handlersSeen, l.roleHandlers = map[string]bool{}, map[string]bool{}, nil
+	var templated []*yaml.Node // key, value pairs of play keywords known once the play's vars are
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if slices.Contains(templatedPlayKeywords, k.Value) && v.Kind == yaml.ScalarNode && template.IsTemplate(v.Value) {
+			templated = append(templated, k, v)
+			continue
+		}
 		if ok, err := l.fleetPlayKey(file, k, v, p); ok { // fleet.go
 			l.report(err)
 			continue
@@ -258,6 +307,8 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.Handlers, err = l.tasks(file, v, true, 0)
 		case "become_method":
 			// accepted for compatibility; gpuctl always uses sudo
+		case "run_once":
+			p.RunOnce, err = l.boolVal(file, v)
 		default:
 			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}
@@ -286,6 +337,14 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		}
 	}
 	p.VarsFiles = nil
+	for i := 0; i+1 < len(templated); i += 2 {
+		l.report(l.templatedPlayKeyword(file, templated[i], templated[i+1], p))
+	}
+	if p.RunOnce {
+		for _, list := range [][]*Task{p.PreTasks, p.Roles, p.Tasks, p.PostTasks} {
+			runOnce(list)
+		}
+	}
 	p.Handlers = append(p.Handlers, l.roleHandlers...)
 	if err := l.checkNotify(p); err != nil {
 		return nil, err

@@ -293,3 +293,66 @@ func TestImportPlaybookFQCNVarsTags(t *testing.T) {
 		}
 	}
 }
+
+// Play keywords as templates (kubespray's any_errors_fatal: "{{
+// any_errors_fatal | default(true) }}") are rendered with the play's vars
+// and extra vars, as ansible-core renders them.
+func TestTemplatedPlayKeywords(t *testing.T) {
+	src := `
+- hosts: all
+  any_errors_fatal: "{{ any_errors_fatal | default(true) }}"
+  become: "{{ use_sudo }}"
+  gather_facts: "{{ facts | default('no') }}"
+  run_once: "{{ once | default(false) }}"
+  vars: {use_sudo: yes}
+  tasks:
+    - ptest: {path: /x}
+    - block:
+        - ptest: {path: /y}
+`
+	dir := write(t, map[string]string{"pb.yml": src})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pb.Plays[0]
+	if !p.AnyErrorsFatal || p.Become == nil || !*p.Become || p.GatherFacts == nil || *p.GatherFacts || p.RunOnce {
+		t.Errorf("any_errors_fatal %v become %v gather_facts %v run_once %v", p.AnyErrorsFatal, p.Become, p.GatherFacts, p.RunOnce)
+	}
+	pb, err = (&Loader{Vars: map[string]any{"any_errors_fatal": false, "once": "True"}}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = pb.Plays[0]
+	if p.AnyErrorsFatal || !p.RunOnce || !p.Tasks[0].RunOnce || !p.Tasks[1].Block[0].RunOnce {
+		t.Errorf("with -e: any_errors_fatal %v run_once %v (tasks %v, %v)", p.AnyErrorsFatal, p.RunOnce, p.Tasks[0].RunOnce, p.Tasks[1].Block[0].RunOnce)
+	}
+	os.WriteFile(filepath.Join(dir, "pb.yml"), []byte("- hosts: all\n  become: \"{{ inventory_only }}\"\n  tasks: []\n"), 0o644)
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), `pb.yml:2: become:`) || !strings.Contains(err.Error(), "play's vars and extra vars") {
+		t.Errorf("undefined in a play keyword: %v", err)
+	}
+}
+
+// connection: local runs a task on the controller, as delegate_to:
+// localhost; ssh is what gpuctl does; other plugins are refused at load.
+func TestTaskConnection(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yml": `
+- hosts: all
+  tasks:
+    - ptest: {path: /x}
+      connection: local
+    - ptest: {path: /y}
+      connection: ssh
+`})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := pb.Plays[0].Tasks; ts[0].DelegateTo != "localhost" || ts[1].DelegateTo != "" {
+		t.Errorf("delegate_to = %q, %q", ts[0].DelegateTo, ts[1].DelegateTo)
+	}
+	os.WriteFile(filepath.Join(dir, "pb.yml"), []byte("- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      connection: community.docker.docker\n"), 0o644)
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), `pb.yml:4: connection "community.docker.docker"`) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -18,7 +18,7 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
-	"throttle", "any_errors_fatal", "action", "local_action"}
+	"throttle", "any_errors_fatal", "action", "local_action", "connection"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -151,6 +151,8 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Dynamic = keyword(k.Value) == "include_role"
 			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
+		case "connection":
+			err = l.taskConnection(file, v, t)
 		case "action", "local_action":
 			if modNode != nil {
 				return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
@@ -409,4 +411,24 @@ func walkStrings(v any, fn func(string)) {
 			walkStrings(val, fn)
 		}
 	}
+}
+
+// taskConnection reads a task's connection: local runs the task on the
+// controller, as delegate_to: localhost does (kubespray's download and
+// kubectl tasks); ssh and its plugins are what gpuctl does anyway.
+func (l *Loader) taskConnection(file string, v *yaml.Node, t *Task) error {
+	c, err := l.str(file, v)
+	if err != nil {
+		return err
+	}
+	switch strings.TrimPrefix(strings.TrimPrefix(c, "ansible.builtin."), "ansible.legacy.") {
+	case "local":
+		if t.DelegateTo == "" {
+			t.DelegateTo = "localhost"
+		}
+	case "ssh", "smart", "paramiko", "paramiko_ssh":
+	default:
+		return l.errf(file, v, "connection %q: gpuctl connects over SSH, or locally with connection: local", c)
+	}
+	return nil
 }

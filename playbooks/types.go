@@ -44,14 +44,16 @@ type Play struct {
 	// AnyErrorsFatal stops the play on every host after the task that
 	// failed on one.
 	AnyErrorsFatal bool
-	Tags           []string
-	PreTasks       []*Task
-	Roles          []*Task // one wrapper task per `roles:` entry, run after pre_tasks
-	Tasks          []*Task
-	PostTasks      []*Task
-	Handlers       []*Task
-	Environment    any // a mapping, or an expression giving one
-	Pos            Pos
+	// RunOnce runs every task of the play on the first host of each batch.
+	RunOnce     bool
+	Tags        []string
+	PreTasks    []*Task
+	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
+	Tasks       []*Task
+	PostTasks   []*Task
+	Handlers    []*Task
+	Environment any // a mapping, or an expression giving one
+	Pos         Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
