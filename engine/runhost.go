@@ -181,7 +181,7 @@ func (e *Engine) runHandlers(ctx context.Context, play *playbooks.Play, r *hostR
 	ran := map[*playbooks.Task]bool{}
 	for {
 		progressed := false
-		for _, hd := range play.Handlers {
+		for _, hd := range slices.Concat(play.Handlers, r.handlers) {
 			if ran[hd] || !(notified[hd.Name] || slices.ContainsFunc(hd.Listen, func(l string) bool { return notified[l] })) {
 				continue
 			}

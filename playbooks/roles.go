@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -94,6 +95,9 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 		return nil, nil, l.errf(file, at, "%v", err)
 	}
 	role := &Role{Name: filepath.Base(dir), Path: dir, Params: use.params}
+	if strings.Contains(use.name, "/") && !filepath.IsAbs(use.name) {
+		role.Name = use.name // a role found under a search path keeps the name as written, as role_name
+	}
 	meta, err := l.roleMeta(dir)
 	if err != nil {
 		return nil, nil, err
@@ -283,14 +287,13 @@ func isDirErr(err error) bool { return err != nil && strings.Contains(err.Error(
 // collection's roles (Ansible puts a role's own collection first).
 func (l *Loader) findRole(from, name string) (string, error) {
 	base := filepath.Dir(l.root)
-	if strings.Contains(name, "/") {
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
+	if filepath.IsAbs(name) {
+		if !l.isRole(name) {
+			return "", fmt.Errorf("role %q: not a role directory", name)
 		}
-		return p, nil
+		return name, nil
 	}
-	if ns, coll, role, ok := splitFQCN(name); ok {
+	if ns, coll, role, ok := splitFQCN(name); ok && !strings.Contains(name, "/") {
 		return l.findCollectionRole(base, ns, coll, role)
 	}
 	var dirs []string
@@ -372,8 +375,22 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 		return l.errf(file, v, "include_role: %v", err)
 	}
 	name, err := l.static(file, &yaml.Node{Kind: yaml.ScalarNode, Value: args.Name, Line: v.Line})
+	if t.Dynamic && template.IsTemplate(args.Name) && (err != nil || !l.knownAtLoad(args.Name)) {
+		// include_role, unlike import_role, may name its role from host
+		// variables: the engine loads it when the task runs (LoadRole). The
+		// template itself is checked now.
+		if _, err := l.tpl.Refs(args.Name); err != nil {
+			return l.errf(file, v, "include_role name: %v", err)
+		}
+		if err := l.tpl.Unknown(args.Name); err != nil {
+			return l.errf(file, v, "include_role name: %v", err)
+		}
+		t.IncludeRole = &DynamicRole{Name: args.Name, file: file, node: v, root: l.root}
+		t.Include = []*Task{}
+		return nil
+	}
 	if err != nil {
-		return l.errf(file, v, "include_role name %q must be known before the run (a variable from -e, or a literal)", args.Name)
+		return l.errf(file, v, "import_role name %q must be known before the run (a variable from -e, or a literal; include_role may use host variables)", args.Name)
 	}
 	use := roleUse{name: name, tasksFrom: args.TasksFrom, varsFrom: args.VarsFrom, defaultsFrom: args.DefaultsFrom,
 		handlersFrom: args.HandlersFrom, params: t.Vars}
@@ -394,6 +411,51 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 		t.Environment = args.Apply.Environment
 	}
 	return nil
+}
+
+// knownAtLoad reports whether every variable src names is an extra var:
+// only then is its value at load the value it has when the task runs.
+func (l *Loader) knownAtLoad(src string) bool {
+	refs, err := l.tpl.Refs(src)
+	if err != nil {
+		return false
+	}
+	for _, r := range refs {
+		if _, ok := l.Vars[strings.SplitN(r, ".", 2)[0]]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadRole loads the role of an include_role whose name is known only now,
+// as name, for one host: the task it returns wraps the role's tasks like a
+// static include_role's, and handlers are the role's handlers, each
+// wrapped to run with the role's variables.
+func LoadRole(d *DynamicRole, name string, params map[string]any) (t *Task, handlers []*Task, err error) {
+	l := &Loader{ReadFile: os.ReadFile, root: d.root}
+	l.tpl = template.New()
+	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
+	node := &yaml.Node{Kind: yaml.ScalarNode, Value: name, Line: d.node.Line, Column: d.node.Column}
+	if d.node.Kind == yaml.MappingNode {
+		clone := *d.node
+		clone.Content = slices.Clone(d.node.Content)
+		for i := 0; i+1 < len(clone.Content); i += 2 {
+			if clone.Content[i].Value == "name" {
+				clone.Content[i+1] = node
+			}
+		}
+		node = &clone
+	}
+	t = &Task{Dynamic: true, Vars: params}
+	l.report(l.includeRole(d.file, node, t, 1))
+	if len(l.errs) > 0 {
+		return nil, nil, LoadErrors(l.errs)
+	}
+	if err := l.resolveTaskRefs(append(slices.Clone(t.Include), l.roleHandlers...)); err != nil {
+		return nil, nil, err
+	}
+	return t, l.roleHandlers, nil
 }
 
 // LoadTasks reads a task file at run time: an include_tasks whose path

@@ -4,6 +4,8 @@
 // host is contacted. It also carries the bundled playbooks (bundled.go).
 package playbooks
 
+import "gopkg.in/yaml.v3"
+
 import (
 	"fmt"
 
@@ -109,6 +111,10 @@ type Task struct {
 	// IncludeFile is an include_tasks path that depends on host variables
 	// ("{{ ansible_distribution }}.yml"): loaded per host at run time.
 	IncludeFile string
+	// IncludeRole is an include_role whose name depends on host variables
+	// ("network_plugin/{{ kube_network_plugin }}"): loaded per host at run
+	// time with LoadRole.
+	IncludeRole *DynamicRole
 	// Dynamic marks include_tasks/include_role: their when and loop apply
 	// to the include itself, not to each task inside (import_* inherit).
 	Dynamic bool
@@ -150,4 +156,14 @@ func (t *Task) Title() string {
 // Where names the task for errors: file:line and title.
 func (t *Task) Where() string {
 	return fmt.Sprintf("%s (task %q)", t.Pos, t.Title())
+}
+
+// DynamicRole is what an include_role with a templated name needs to be
+// loaded when it runs: its arguments as written, where they were written,
+// and the top playbook, whose directory the role search starts from.
+type DynamicRole struct {
+	Name string // the name template
+	file string
+	node *yaml.Node
+	root string
 }
