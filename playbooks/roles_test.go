@@ -158,7 +158,7 @@ func TestIncludeRoleNameFromVariables(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		"- hosts: all\n  vars: {p: x}\n  tasks:\n    - import_role: {name: \"{{ p }}\"}\n": `import_role name "{{ p }}" must be known before the run`,
-		"- hosts: all\n  tasks:\n    - include_role: {name: \"{{ p | nofilter }}\"}\n":      `include_role name`,
+		"- hosts: all\n  tasks:\n    - include_role: {name: \"{{ p | nofilter }}\"}\n":     `include_role name`,
 	} {
 		os.WriteFile(filepath.Join(dir, "pb.yml"), []byte(src), 0o644)
 		if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), want) {
