@@ -213,13 +213,13 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user"}
 
 // templatedPlayKeywords may be templates (kubespray: any_errors_fatal: "{{
 // any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
 // renders them once per play, with the play's vars and extra vars: no host
 // is in scope for a play keyword.
-var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once"}
+var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user"}
 
 func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) error {
 	vars := make(map[string]any, len(p.Vars)+len(l.Vars))
@@ -244,6 +244,8 @@ func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) err
 		p.GatherFacts, err = l.boolPtr(file, rendered)
 	case "run_once":
 		p.RunOnce, err = l.boolVal(file, rendered)
+	case "remote_user":
+		p.RemoteUser = rendered.Value
 	}
 	return err
 }
@@ -309,6 +311,8 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			// accepted for compatibility; gpuctl always uses sudo
 		case "run_once":
 			p.RunOnce, err = l.boolVal(file, v)
+		case "remote_user":
+			p.RemoteUser, err = l.str(file, v)
 		default:
 			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}

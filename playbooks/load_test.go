@@ -356,3 +356,14 @@ func TestTaskConnection(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestRemoteUser(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yml": "- hosts: all\n  remote_user: root\n  tasks: []\n- hosts: all\n  vars: {u: deploy}\n  remote_user: \"{{ u }}\"\n  tasks: []\n"})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pb.Plays[0].RemoteUser != "root" || pb.Plays[1].RemoteUser != "deploy" {
+		t.Errorf("remote_user = %q, %q", pb.Plays[0].RemoteUser, pb.Plays[1].RemoteUser)
+	}
+}

@@ -36,7 +36,10 @@ type Play struct {
 	BecomeUser  string
 	GatherFacts *bool
 	Connection  string
-	Serial      []string // batch sizes: "1", "30%", ...
+	// RemoteUser is the SSH user for hosts whose inventory names none
+	// (ansible_user wins, as in Ansible).
+	RemoteUser string
+	Serial     []string // batch sizes: "1", "30%", ...
 	// Strategy is "linear" (every host of a batch finishes a task before any
 	// starts the next; the default) or "free".
 	Strategy string
