@@ -24,6 +24,12 @@ func TestDeb822Stanza(t *testing.T) {
 			"suites": "bookworm", "components": "stable", "signed_by": "https://download.docker.com/linux/debian/gpg",
 		}, "/etc/apt/keyrings/docker.asc",
 			"Components: stable\nX-Repolib-Name: docker\nSigned-By: /etc/apt/keyrings/docker.asc\nSuites: bookworm\nTypes: deb\nURIs: https://download.docker.com/linux/debian\n"},
+		// ansible-core's test/integration/targets/deb822_repository.
+		{"ansible-test focal archive", map[string]any{
+			"name": "ansible-test focal archive", "uris": "http://us.archive.ubuntu.com/ubuntu",
+			"suites": []any{"focal", "focal-updates"}, "components": []any{"main", "restricted"}, "date_max_future": 10,
+		}, "",
+			"Components: main restricted\nDate-Max-Future: 10\nX-Repolib-Name: ansible-test focal archive\nSuites: focal focal-updates\nTypes: deb\nURIs: http://us.archive.ubuntu.com/ubuntu\n"},
 		{"flat, default type", map[string]any{
 			"name": "kubernetes", "uris": "https://pkgs.k8s.io/core:/stable:/v1.30/deb/", "suites": "/",
 		}, "",
