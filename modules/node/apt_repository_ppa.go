@@ -204,11 +204,11 @@ func (p *ppa) addKey(ctx context.Context, c conn.Conn, fpr string, aptKey bool, 
 	if err != nil {
 		return fmt.Errorf("unable to get required signing key %s: %w", fpr, err)
 	}
-	out, err := output(ctx, c, gpgShow+"show --with-fingerprint", conn.Stdin(bytes.NewReader(key)))
+	out, err := output(ctx, c, gpgShow+"show", conn.Stdin(bytes.NewReader(key)))
 	if err != nil {
 		return fmt.Errorf("read the key from %s: %w", u, err)
 	}
-	if !strings.Contains(out, ":"+fpr+":") {
+	if !strings.Contains(out, ":"+fpr+":") && !slices.Contains(parseKeyListing(out), fpr[len(fpr)-16:]) {
 		return fmt.Errorf("the key from %s is not %s", u, fpr)
 	}
 	cmd := "apt-key add - >/dev/null"

@@ -140,6 +140,10 @@ func TestDeb822BadArgs(t *testing.T) {
 	} {
 		moduletest.BadArgs(t, "deb822_repository", args, want)
 	}
+	// An unquoted YAML 0600 arrives as 384; Ansible reads it as that number.
+	if m, err := modules.New("deb822_repository", with("mode", 0o600)); err != nil || m.(*Deb822Repository).Mode != "0600" {
+		t.Errorf("mode 0o600: %v", err)
+	}
 	for _, args := range []map[string]any{
 		ok,
 		{"name": "docker", "state": "absent"},
