@@ -64,7 +64,8 @@ type Regexp struct {
 	groups  int
 	names   map[string]int
 
-	backtrack  bool // only regexp2 can run it
+	flags      Flags // global flags: given, or inline at the start
+	backtrack  bool  // only regexp2 can run it
 	dollar     bool
 	matchEmpty bool // the pattern can match the empty string
 
@@ -100,7 +101,7 @@ func Compile(pattern string, f Flags) (*Regexp, error) {
 		return nil, err
 	}
 	r := &Regexp{
-		pattern: pattern, prefix: "", body: string(t.out), groups: t.groups, names: t.names,
+		pattern: pattern, prefix: "", body: string(t.out), groups: t.groups, names: t.names, flags: t.flags,
 		backtrack: t.backtrack, dollar: t.dollar, variants: map[variant]engine{},
 	}
 	if l := (t.flags & engineFlags).letters(); l != "" {
@@ -123,6 +124,10 @@ func Compile(pattern string, f Flags) (*Regexp, error) {
 
 // String is the pattern as written.
 func (r *Regexp) String() string { return r.pattern }
+
+// Flags are the pattern's global flags, those given to Compile and those set inline at its
+// start (Python's Pattern.flags, as blockinfile reads re.MULTILINE from it).
+func (r *Regexp) Flags() Flags { return r.flags }
 
 // NumGroups is the number of capturing groups.
 func (r *Regexp) NumGroups() int { return r.groups }
@@ -233,6 +238,14 @@ func (m *Match) Group(i int) (string, bool) {
 		return "", false
 	}
 	return m.s[m.spans[2*i]:m.spans[2*i+1]], true
+}
+
+// Span is where group i starts and ends in bytes; -1, -1 for a group that took no part.
+func (m *Match) Span(i int) (int, int) {
+	if i < 0 || 2*i+1 >= len(m.spans) {
+		return -1, -1
+	}
+	return m.spans[2*i], m.spans[2*i+1]
 }
 
 // Start and End are the byte offsets of the whole match.
