@@ -147,11 +147,15 @@ func (e *Engine) eval(expr string, vars map[string]any, mode literalMode) (any, 
 		return nil, fmt.Errorf("expression %q: template syntax: %w", orig, err)
 	}
 	ctx := e.context(vars)
+	// The value goes in a one-item list: gonja cannot pass a None on its own to a Go
+	// function (regex_search finding nothing, a variable set to null).
 	ctx.Set("__gpuctl_capture", func(v any) string {
-		captured = v
+		if l, ok := normalize(v).([]any); ok && len(l) == 1 {
+			captured = l[0]
+		}
 		return ""
 	})
-	src := setStatement("__gpuctl_v", expr) + "{{ __gpuctl_capture(__gpuctl_v) }}" // conditional.go
+	src := setStatement("__gpuctl_v", expr) + "{{ __gpuctl_capture([__gpuctl_v]) }}" // conditional.go
 	t, err := e.parse(src, jinjaLiterals)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", orig, unwrapParse(err))
