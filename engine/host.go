@@ -99,7 +99,7 @@ func (h *taskHost) CheckMode() bool               { return h.check }
 func (h *taskHost) Log() *slog.Logger             { return h.log }
 func (h *taskHost) Eval(expr string) (any, error) { return h.tpl.Eval(expr, h.vars) }
 func (h *taskHost) Render(tpl string) (string, error) {
-	return h.tpl.RenderString(tpl, h.vars)
+	return h.tpl.RenderFile(tpl, h.vars)
 }
 
 // Reconnect drops the connection and dials again (after a reboot). The

@@ -113,6 +113,9 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"bad include", "- hosts: all\n  tasks:\n    - import_tasks: missing.yaml\n", `missing.yaml`},
 		{"tasks not list", "- hosts: all\n  tasks: {a: 1}\n", `pb.yaml:2: tasks must be a list`},
 		{"bool", "- hosts: all\n  become: maybe\n  tasks: []\n", `pb.yaml:2: expected true or false, got "maybe"`},
+		{"unknown with lookup", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      with_community.general.nope: [1]\n", `pb.yaml:4: with_community.general.nope: lookup plugin "nope" is not supported`},
+		{"bad literal escape", "- hosts: all\n  tasks:\n    - ptest: {path: \"{% set a = '\\\\x4' %}{{ a }}\"}\n", `pb.yaml:3 (task "ptest"): template "{% set a = '\\x4' %}{{ a }}": template syntax: string literal '\x4': truncated \xXX escape`},
+		{"bad literal escape in when", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      when: \"'\\\\N{NOPE}' == a\"\n", `unknown Unicode character name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -75,7 +75,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence",
 			"with_nested", "with_list", "with_indexed_items", "with_flattened", "with_cartesian":
 			err = v.Decode(&t.Loop)
-			t.LoopWith = strings.TrimPrefix(k.Value, "with_")
+			t.LoopWith = strings.TrimPrefix(keyword(k.Value), "with_")
 		case "loop_control":
 			var lc struct {
 				LoopVar string `yaml:"loop_var"`
@@ -164,6 +164,13 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 				t.DelegateTo = "localhost"
 			}
 		default:
+			if lk, ok := strings.CutPrefix(keyword(k.Value), "with_"); ok { // with_<lookup>: with.go
+				if err = checkWithLookup(lk); err == nil {
+					err = v.Decode(&t.Loop)
+					t.LoopWith = lk
+				}
+				break
+			}
 			if modNode != nil {
 				if isKnownModule(k.Value) {
 					return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
@@ -285,6 +292,9 @@ func (l *Loader) actionModule(file string, k, v *yaml.Node) (key, args *yaml.Nod
 // keyword maps the FQCN spellings of include and import keywords
 // (ansible.builtin.include_tasks) onto the keyword.
 func keyword(k string) string {
+	if lk, ok := strings.CutPrefix(k, "with_"); ok {
+		return "with_" + withLookup(lk) // with_community.general.flattened is with_flattened
+	}
 	for _, p := range modules.Collections {
 		if rest, ok := strings.CutPrefix(k, p); ok {
 			switch rest {

@@ -41,7 +41,7 @@ func TestBadArgs(t *testing.T) {
 		{"lineinfile", map[string]any{"path": "/tmp/x", "line": "a", "backrefs": true}, "backrefs needs regexp"},
 		{"lineinfile", map[string]any{"path": "/tmp/x", "dest": "/tmp/y", "line": "a"}, "twice"},
 		{"replace", map[string]any{"path": "/tmp/x"}, "regexp"},
-		{"replace", map[string]any{"path": "/tmp/x", "regexp": "a(?=b)"}, "regexp"},
+		{"replace", map[string]any{"path": "/tmp/x", "regexp": "a(?=b"}, "regexp"},
 		{"template", map[string]any{"src": "a.j2"}, "dest"},
 		{"service", map[string]any{"name": "x"}, "at least one"},
 		{"service", map[string]any{"name": "x", "state": "running"}, "expected one of"},
