@@ -182,7 +182,11 @@ func (m *Service) Check(ctx context.Context, h modules.Host) (d plan.Diff, err e
 		return d, fmt.Errorf("service %s: %w", m.Name, err)
 	}
 	st := parseSystemctlShow(out)
-	m.status = st
+	if m.status == nil {
+		// The engine checks the same value again after Apply; the
+		// registered status stays the one read before the change.
+		m.status = st
+	}
 	op := &serviceOp{}
 	d.State = op
 	if ls := st["LoadState"]; ls != "not-found" && ls != "masked" && st["LoadError"] != "" {
