@@ -123,15 +123,14 @@ func parseSystemctlShow(out string) unitStatus {
 // the enabled and state asked for (restarted and reloaded leave the unit
 // started).
 func (m *Service) Result() map[string]any {
-	res := map[string]any{"name": nil, "status": map[string]any{}}
-	if m.Name != "" {
-		res["name"] = m.Name
-	}
 	st := map[string]any{}
 	for k, v := range m.status {
 		st[k] = v
 	}
-	res["status"] = st
+	res := map[string]any{"name": nil, "status": st}
+	if m.Name != "" {
+		res["name"] = m.Name
+	}
 	if m.Enabled != nil {
 		res["enabled"] = *m.Enabled
 	}
