@@ -43,7 +43,7 @@ func TestBadArgs(t *testing.T) {
 		{"replace", map[string]any{"path": "/tmp/x"}, "regexp"},
 		{"replace", map[string]any{"path": "/tmp/x", "regexp": "a(?=b"}, "regexp"},
 		{"template", map[string]any{"src": "a.j2"}, "dest"},
-		{"service", map[string]any{"name": "x"}, "at least one"},
+		{"service", map[string]any{}, "at least one"},
 		{"service", map[string]any{"name": "x", "state": "running"}, "expected one of"},
 		{"service", map[string]any{"name": "x", "state": "started", "masked": true}, "masked"},
 		{"service", map[string]any{"name": "x", "state": "started", "use": "openrc"}, "expected one of"},
