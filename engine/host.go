@@ -11,6 +11,7 @@ import (
 	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/inventory"
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
 )
 
@@ -40,11 +41,15 @@ type hostRun struct {
 	// fleet state of the current play (step.go): its batch, the section of
 	// the play the host is in, any_errors_fatal of its current task, and
 	// the facts a run_once task it leads sets
-	batch     *batch
-	section   int
-	fatal     bool
-	captured  map[string]any
-	reconnect func(ctx context.Context) (conn.Conn, error)
+	// handlers of roles included at run time by a templated name, which
+	// only this host loaded (include.go)
+	handlers    []*playbooks.Task
+	handlerSeen map[string]bool
+	batch       *batch
+	section     int
+	fatal       bool
+	captured    map[string]any
+	reconnect   func(ctx context.Context) (conn.Conn, error)
 	// what explainLost (lost.go) needs: the boot id at connect time, the
 	// rendered connection vars, and whether it has probed already
 	bootID   string
@@ -94,7 +99,7 @@ func (h *taskHost) CheckMode() bool               { return h.check }
 func (h *taskHost) Log() *slog.Logger             { return h.log }
 func (h *taskHost) Eval(expr string) (any, error) { return h.tpl.Eval(expr, h.vars) }
 func (h *taskHost) Render(tpl string) (string, error) {
-	return h.tpl.RenderString(tpl, h.vars)
+	return h.tpl.RenderFile(tpl, h.vars)
 }
 
 // Reconnect drops the connection and dials again (after a reboot). The
@@ -209,4 +214,23 @@ func (r *hostRun) pendingVar(name string) string {
 		}
 	}
 	return first
+}
+
+// addHandlers adds the handlers of a role this host loaded at run time,
+// once each; it returns those it had not seen.
+func (r *hostRun) addHandlers(hs []*playbooks.Task) []*playbooks.Task {
+	var added []*playbooks.Task
+	for _, h := range hs {
+		id := h.Pos.String()
+		if r.handlerSeen[id] {
+			continue
+		}
+		if r.handlerSeen == nil {
+			r.handlerSeen = map[string]bool{}
+		}
+		r.handlerSeen[id] = true
+		r.handlers = append(r.handlers, h)
+		added = append(added, h)
+	}
+	return added
 }

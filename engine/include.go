@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
@@ -15,7 +16,7 @@ import (
 // itself, and the item (or loop_var) is visible to every task inside; a
 // path depending on host variables is loaded here, per host.
 func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) error {
-	if !t.Dynamic && t.Loop == nil && t.IncludeFile == "" {
+	if !t.Dynamic && t.Loop == nil && t.IncludeFile == "" && t.IncludeRole == nil {
 		return e.runAll(ctx, play, r, t.Include, sc.child(t), notified)
 	}
 	vars := e.taskVars(play, r, sc, t)
@@ -37,15 +38,8 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 	}
 	for _, item := range items {
 		iv := maps.Clone(vars)
-		inner := sc.child(t)
-		inner.when = inner.when[:len(inner.when)-len(t.When)]
-		inner.whenRefs = inner.whenRefs[:len(inner.whenRefs)-len(t.When)]
 		if t.Loop != nil {
 			iv[loopVar] = item
-			if inner.vars == nil {
-				inner.vars = map[string]any{}
-			}
-			inner.vars[loopVar] = item
 		}
 		ok, err := e.allTrue(t.When, iv)
 		if err != nil {
@@ -55,7 +49,25 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 			e.recordOnly(play, r, t, item, outcome{status: StatusSkipped, msg: "condition false"})
 			continue
 		}
-		tasks := t.Include
+		target := t
+		if t.IncludeRole != nil {
+			if target, err = e.loadRole(play, r, t, iv); err != nil {
+				return e.fail(play, r, t, item, err)
+			}
+			if r.batch != nil {
+				r.batch.tasks.place(t, target.Include)
+			}
+		}
+		inner := sc.child(target)
+		inner.when = inner.when[:len(inner.when)-len(t.When)]
+		inner.whenRefs = inner.whenRefs[:len(inner.whenRefs)-len(t.When)]
+		if t.Loop != nil {
+			if inner.vars == nil {
+				inner.vars = map[string]any{}
+			}
+			inner.vars[loopVar] = item
+		}
+		tasks := target.Include
 		if t.IncludeFile != "" {
 			path, err := e.tpl.RenderString(t.IncludeFile, iv)
 			if err != nil {
@@ -82,4 +94,35 @@ func (e *Engine) runAll(ctx context.Context, play *playbooks.Play, r *hostRun, t
 		}
 	}
 	return nil
+}
+
+// loadRole loads an include_role whose name depends on host variables, for
+// this host: the task it returns is t with the role in it. The role's
+// handlers join the host's, so its tasks can notify them.
+func (e *Engine) loadRole(play *playbooks.Play, r *hostRun, t *playbooks.Task, vars map[string]any) (*playbooks.Task, error) {
+	name, err := e.tpl.RenderString(t.IncludeRole.Name, vars)
+	if err != nil {
+		return nil, fmt.Errorf("include_role name: %w", err)
+	}
+	loaded, handlers, err := playbooks.LoadRole(t.IncludeRole, name, t.Vars)
+	if err != nil {
+		return nil, err
+	}
+	w := *t
+	w.Role, w.Include, w.IncludeRole = loaded.Role, loaded.Include, nil
+	w.Tags = append(slices.Clone(t.Tags), loaded.Tags...) // apply: tags
+	if loaded.Become != nil {
+		w.Become = loaded.Become
+	}
+	if loaded.BecomeUser != "" {
+		w.BecomeUser = loaded.BecomeUser
+	}
+	if loaded.Environment != nil {
+		w.Environment = loaded.Environment
+	}
+	if added := r.addHandlers(handlers); len(added) > 0 && r.batch != nil {
+		// after the play's own handlers, in the order the role lists them
+		r.batch.tasks.placeUnder([]int{len(play.Handlers)}, added)
+	}
+	return &w, nil
 }

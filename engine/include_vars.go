@@ -8,10 +8,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/vault"
 )
@@ -59,7 +59,7 @@ func (m *IncludeVars) Validate() error {
 		return errors.New("give a file or a dir")
 	}
 	for _, re := range append([]string{m.FilesMatching}, m.IgnoreFiles...) {
-		if _, err := regexp.Compile(re); err != nil {
+		if _, err := pyre.Compile(re, 0); err != nil {
 			return fmt.Errorf("regular expression %q: %w", re, err)
 		}
 	}
@@ -155,9 +155,12 @@ func (m *IncludeVars) walk(dir, role string) ([]string, error) {
 	if len(exts) == 0 {
 		exts = varsExts
 	}
-	match := regexp.MustCompile(m.FilesMatching)
+	match, err := pyre.Compile(m.FilesMatching, 0) // Validate compiled it
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -193,7 +196,7 @@ func (m *IncludeVars) walk(dir, role string) ([]string, error) {
 
 func (m *IncludeVars) ignored(name string) bool {
 	for _, re := range m.IgnoreFiles {
-		if regexp.MustCompile(re + "$").MatchString(name) {
+		if r, err := pyre.Compile(re+"$", 0); err == nil && r.MatchString(name) {
 			return true
 		}
 	}

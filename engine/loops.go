@@ -19,19 +19,36 @@ func (e *Engine) withLoop(t *playbooks.Task, vars map[string]any) ([]any, error)
 	if t.LoopWith == "first_found" {
 		sub = lookupSubdir(t.Module)
 	}
-	items, err := withItems(t.LoopWith, v, searchDirs(vars, sub))
+	var items []any
+	if ownWith[t.LoopWith] {
+		items, err = withItems(t.LoopWith, v, searchDirs(vars, sub))
+	} else {
+		items, err = e.tpl.Lookup(t.LoopWith, lookupTerms(v), vars) // flattened, varnames, env, ...
+	}
 	if err != nil {
 		return nil, fmt.Errorf("with_%s: %w", t.LoopWith, err)
 	}
 	return items, nil
 }
 
+// ownWith are the with_ loops withItems runs; the loader lets through any other lookup
+// plugin the template package has.
+var ownWith = map[string]bool{"list": true, "dict": true, "indexed_items": true, "together": true, "nested": true,
+	"cartesian": true, "subelements": true, "sequence": true, "fileglob": true, "first_found": true}
+
+// lookupTerms are the terms a with_ loop hands its lookup plugin, as ansible-core's
+// listify_lookup_plugin_terms makes them: a list as it is, anything else as a list of it.
+func lookupTerms(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
 func withItems(kind string, v any, dirs []string) ([]any, error) {
 	switch kind {
 	case "list":
 		return asList(v), nil
-	case "flattened":
-		return flatten(asList(v), -1), nil
 	case "dict":
 		m, ok := v.(map[string]any)
 		if !ok {

@@ -65,6 +65,14 @@ func (o *taskOrder) place(include *playbooks.Task, tasks []*playbooks.Task) {
 	o.number(o.paths[include], tasks)
 }
 
+// placeUnder numbers tasks loaded at run time that belong to no include:
+// the handlers of a role included by a templated name.
+func (o *taskOrder) placeUnder(parent []int, tasks []*playbooks.Task) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.number(parent, tasks)
+}
+
 func (o *taskOrder) key(section int, t *playbooks.Task) stepKey {
 	o.mu.Lock()
 	defer o.mu.Unlock()

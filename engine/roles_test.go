@@ -76,3 +76,15 @@ func runLikeAnsible(t *testing.T, pbPath, want string) *engine.Recap {
 	}
 	return recap
 }
+
+// TestDynamicIncludeRoleLikeAnsible: include_role names built from
+// variables and loop items are loaded when they run, with the role's
+// defaults, params and handlers, and write what ansible-core 2.14 wrote
+// (testdata/dynrole/expected-ansible).
+func TestDynamicIncludeRoleLikeAnsible(t *testing.T) {
+	recap := runLikeAnsible(t, "testdata/dynrole/site.yml", "testdata/dynrole/expected-ansible")
+	// ansible: ok=4 changed=4 skipped=1
+	if c := recap.Hosts["localhost"]; c.Changed != 4 || c.Skipped != 1 || c.Failed != 0 {
+		t.Errorf("counts = %+v, want changed=4 skipped=1 as ansible", c)
+	}
+}

@@ -29,6 +29,11 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 		return r, fmt.Errorf("%w (earlier in this run)", conn.ErrUnreachable)
 	}
 	if r.base != nil {
+		if play.RemoteUser != "" && r.dialVars != nil {
+			if want, have := sshUser(e.connVars(play, h)), sshUser(r.dialVars); want != have {
+				return r, fmt.Errorf("play %q wants remote_user %q, but the host is connected as %q since an earlier play; gpuctl keeps one connection per host and run: set ansible_user for the host instead", play.Name, want, have)
+			}
+		}
 		return r, nil
 	}
 	vars := e.connVars(play, h)
@@ -69,6 +74,9 @@ func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]an
 	}
 	maps.Copy(vars, e.opt.ExtraVars)
 	vars["inventory_hostname"] = h.Name
+	if play.RemoteUser != "" && sshUser(vars) == "" {
+		vars["ansible_user"] = play.RemoteUser // below the inventory's connection variables, as in Ansible
+	}
 	out := map[string]any{}
 	for k, v := range vars {
 		if r, err := e.tpl.RenderValue(v, vars); err == nil {
@@ -181,7 +189,7 @@ func (e *Engine) runHandlers(ctx context.Context, play *playbooks.Play, r *hostR
 	ran := map[*playbooks.Task]bool{}
 	for {
 		progressed := false
-		for _, hd := range play.Handlers {
+		for _, hd := range slices.Concat(play.Handlers, r.handlers) {
 			if ran[hd] || !(notified[hd.Name] || slices.ContainsFunc(hd.Listen, func(l string) bool { return notified[l] })) {
 				continue
 			}
@@ -195,4 +203,14 @@ func (e *Engine) runHandlers(ctx context.Context, play *playbooks.Play, r *hostR
 			return nil
 		}
 	}
+}
+
+// sshUser is the user a host's connection variables name, "" for none.
+func sshUser(vars map[string]any) string {
+	for _, k := range []string{"ansible_user", "ansible_ssh_user", "gpuctl_user"} {
+		if v, ok := vars[k]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/internal/pyre"
 )
 
 // ErrNoMatch is wrapped when a pattern selects no hosts.
@@ -208,15 +210,23 @@ func (inv *Inventory) enumerate(expr string) ([]string, []string, error) {
 	return names, warnings, nil
 }
 
-// compilePattern turns "~regex" (matched at the start, as Python's
-// re.match) or an fnmatch glob (matched whole) into a regexp.
-func compilePattern(p string) (*regexp.Regexp, error) {
+// nameMatcher tells whether a host or group name matches a pattern.
+type nameMatcher interface{ MatchString(string) bool }
+
+// pyMatch is Python's re.match: a match from the start of the name.
+type pyMatch struct{ re *pyre.Regexp }
+
+func (p pyMatch) MatchString(s string) bool { m, _ := p.re.Match(s); return m != nil }
+
+// compilePattern turns "~regex" (a Python regexp matched at the start, as
+// re.match) or an fnmatch glob (matched whole) into a matcher.
+func compilePattern(p string) (nameMatcher, error) {
 	if strings.HasPrefix(p, "~") {
-		re, err := regexp.Compile(`^(?:` + p[1:] + `)`)
+		re, err := pyre.Compile(p[1:], 0)
 		if err != nil {
 			return nil, fmt.Errorf("invalid host list pattern %s: %w", p, err)
 		}
-		return re, nil
+		return pyMatch{re}, nil
 	}
 	re, err := regexp.Compile(`^(?s:` + globToRegexp(p) + `)$`)
 	if err != nil {

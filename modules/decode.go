@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,8 +64,8 @@ func Decode(args map[string]any, out any) error {
 		WeaklyTypedInput: true,
 		Metadata:         &md,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
 			intToDurationSeconds,
+			mapstructure.StringToTimeDurationHookFunc(),
 			boolWords,
 			boolToPythonString,
 		),
@@ -107,7 +108,9 @@ func resolveAliases(args map[string]any, out any) (map[string]any, error) {
 	return res, err
 }
 
-// intToDurationSeconds lets `timeout: 300` mean seconds, as Ansible users write.
+// intToDurationSeconds lets `timeout: 300` mean seconds, as Ansible users write,
+// also as a string (`cache_valid_time=600` in a free-form line), so it must
+// run before mapstructure's duration hook, which wants a unit.
 func intToDurationSeconds(from, to reflect.Type, data any) (any, error) {
 	if to != reflect.TypeOf(time.Duration(0)) {
 		return data, nil
@@ -123,8 +126,7 @@ func intToDurationSeconds(from, to reflect.Type, data any) (any, error) {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d, nil
 		}
-		var n float64
-		if _, err := fmt.Sscanf(v, "%g", &n); err == nil {
+		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
 			return time.Duration(n * float64(time.Second)), nil
 		}
 	}
@@ -220,7 +222,7 @@ func applyDefaults(out any) error {
 		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 			Result:           fv.Addr().Interface(),
 			WeaklyTypedInput: true,
-			DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), intToDurationSeconds, boolWords),
+			DecodeHook:       mapstructure.ComposeDecodeHookFunc(intToDurationSeconds, mapstructure.StringToTimeDurationHookFunc(), boolWords),
 		})
 		if err != nil {
 			return err

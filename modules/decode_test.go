@@ -105,3 +105,26 @@ func TestDecodeBoolToStringLikeAnsible(t *testing.T) {
 		}
 	}
 }
+
+// A free-form line (`apt: update_cache=yes cache_valid_time=600`) hands every
+// value over as a string; Ansible reads a bare number as seconds there too.
+func TestDecodeDurationStrings(t *testing.T) {
+	for in, want := range map[any]time.Duration{
+		"600":  600 * time.Second,
+		" 1.5": 1500 * time.Millisecond,
+		600:    600 * time.Second,
+		"10m":  10 * time.Minute,
+		"1h5s": time.Hour + 5*time.Second,
+	} {
+		var a decodeArgs
+		if err := Decode(map[string]any{"name": "x", "timeout": in}, &a); err != nil || a.Timeout != want {
+			t.Errorf("timeout %#v: got %v, %v; want %v", in, a.Timeout, err, want)
+		}
+	}
+	for _, in := range []string{"600x", "soon", "10 minutes"} {
+		var a decodeArgs
+		if err := Decode(map[string]any{"name": "x", "timeout": in}, &a); err == nil {
+			t.Errorf("timeout %q: decoded as %v, want an error", in, a.Timeout)
+		}
+	}
+}

@@ -40,7 +40,8 @@ type Host interface {
 	Vars() map[string]any
 	// Eval evaluates a Jinja2 expression against Vars (assert, when).
 	Eval(expr string) (any, error)
-	// Render renders a Jinja2 template against Vars (template module).
+	// Render renders a template file against Vars (template module), its string
+	// literals read as Jinja2 reads them.
 	Render(tpl string) (string, error)
 	Log() *slog.Logger
 }

@@ -53,20 +53,6 @@ func (l *Loader) findCollectionRole(base, ns, coll, role string) (string, error)
 // site directories, where distribution packages such as Debian's ansible
 // install collections.
 func (l *Loader) collectionsPaths(base string) []string {
-	spec := os.Getenv("ANSIBLE_COLLECTIONS_PATH")
-	if spec == "" {
-		spec = os.Getenv("ANSIBLE_COLLECTIONS_PATHS")
-	}
-	cfg := filepath.Join(base, "ansible.cfg")
-	for _, key := range []string{"collections_path", "collections_paths"} {
-		if spec == "" {
-			spec = cfgValue(l.ReadFile, cfg, "defaults", key)
-		}
-	}
-	if spec == "" {
-		spec = "~/.ansible/collections:/usr/share/ansible/collections"
-	}
-	home, _ := os.UserHomeDir()
 	var out []string
 	add := func(p string) {
 		if filepath.Base(p) != "ansible_collections" {
@@ -74,16 +60,15 @@ func (l *Loader) collectionsPaths(base string) []string {
 		}
 		out = append(out, p)
 	}
-	for _, p := range filepath.SplitList(spec) {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(p, "~/"); ok {
-			p = filepath.Join(home, rest)
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
+	// Collections installed beside the playbook (ansible-galaxy install -p
+	// collections) come first, as in ansible-core; named only when there.
+	if st, err := os.Stat(filepath.Join(base, "collections", "ansible_collections")); err == nil && st.IsDir() {
+		add(filepath.Join(base, "collections"))
+	}
+	for _, p := range l.config(base).PathList(
+		[]string{"ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS"},
+		[]string{"collections_path", "collections_paths"},
+		"~/.ansible/collections:/usr/share/ansible/collections") {
 		add(p)
 	}
 	site, _ := filepath.Glob("/usr/local/lib/python3*/dist-packages")

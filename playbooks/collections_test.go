@@ -1,6 +1,7 @@
 package playbooks
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,5 +42,47 @@ func TestCollectionRoleNotFoundSaysWhere(t *testing.T) {
 	want := "pb.yml:3: role acme.tools.missing not found in the collections under " + filepath.Join(dir, "ansible_collections")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v\nwant it to contain %q", err, want)
+	}
+}
+
+// Collections installed beside the playbook (collections/ansible_collections)
+// are searched first, as ansible-core does.
+func TestCollectionBesideThePlaybook(t *testing.T) {
+	elsewhere := write(t, map[string]string{
+		"ansible_collections/acme/tools/roles/agent/tasks/main.yml": "- debug: msg=elsewhere\n",
+	})
+	pbDir := write(t, map[string]string{
+		"pb.yml": "- hosts: all\n  roles:\n    - role: acme.tools.agent\n",
+		"collections/ansible_collections/acme/tools/roles/agent/tasks/main.yml": "- debug: msg=beside\n",
+	})
+	t.Setenv("ANSIBLE_COLLECTIONS_PATH", elsewhere)
+	pb, err := (&Loader{}).Load(filepath.Join(pbDir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(pbDir, "collections/ansible_collections/acme/tools/roles/agent"); pb.Plays[0].Roles[0].Role.Path != want {
+		t.Fatalf("role from %s, want %s", pb.Plays[0].Roles[0].Role.Path, want)
+	}
+}
+
+// roles_path of the ansible.cfg in the working directory is read relative to
+// that file, as k3s-ansible's layout needs: ansible.cfg and roles/ at the top,
+// the playbooks in playbooks/, run from the top.
+func TestRolesPathFromWorkingDirectoryConfig(t *testing.T) {
+	dir := write(t, map[string]string{
+		"ansible.cfg":                 "[defaults]\nroles_path = ./roles\n",
+		"playbooks/site.yml":          "- hosts: all\n  roles:\n    - role: prereq\n",
+		"roles/prereq/tasks/main.yml": "- debug: msg=prereq\n",
+	})
+	t.Setenv("ANSIBLE_ROLES_PATH", "")
+	os.Unsetenv("ANSIBLE_ROLES_PATH")
+	os.Unsetenv("ANSIBLE_CONFIG")
+	t.Chdir(dir)
+	pb, err := (&Loader{}).Load("playbooks/site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "roles/prereq"); pb.Plays[0].Roles[0].Role.Path != want {
+		t.Fatalf("role from %s, want %s", pb.Plays[0].Roles[0].Role.Path, want)
 	}
 }

@@ -6,9 +6,8 @@ import "fmt"
 // not have under that name. Consulted only when the module is not
 // registered, so a module added later simply takes over its name.
 var equivalents = map[string]string{
-	"mount":             "`lineinfile` on /etc/fstab plus `command: mount -a`",
-	"docker_container":  "`containerd`/`image_import` for images; run containers as Kubernetes pods",
-	"deb822_repository": "`apt_repository`, which writes deb822 .sources files: name, types, uris, suites, components, architectures, key_url",
+	"mount":            "`lineinfile` on /etc/fstab plus `command: mount -a`",
+	"docker_container": "`containerd`/`image_import` for images; run containers as Kubernetes pods",
 }
 
 func equivalentHint(module string) string {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/internal/suggest"
 	"github.com/gpuctl/gpuctl/template"
 	"github.com/gpuctl/gpuctl/vault"
@@ -26,6 +28,7 @@ type Loader struct {
 	secrets []string // decrypted values, for the engine to mask
 	tpl     *template.Engine
 	root    string // the top playbook: roles are searched beside it
+	cfg     *ansiblecfg.Config
 	// per play: roles already run (dedup) and the handlers roles bring
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool
@@ -77,6 +80,7 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 	}
 	l.tpl = template.New()
 	l.root = path
+	l.cfg = nil
 	l.errs = nil
 	pb := &Playbook{Path: path}
 	l.report(l.loadInto(pb, path, 0))
@@ -128,12 +132,8 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 		if pn.Kind != yaml.MappingNode {
 			return l.errf(path, pn, "each play must be a mapping")
 		}
-		if imp := mapGet(pn, "import_playbook"); imp != nil {
-			target, err := l.static(path, imp)
-			if err != nil {
-				return err
-			}
-			if err := l.loadInto(pb, resolve(path, target), depth+1); err != nil {
+		if imp := importPlaybookKey(pn); imp != nil {
+			if err := l.importPlaybook(pb, path, pn, imp, depth); err != nil {
 				return err
 			}
 			continue
@@ -148,14 +148,129 @@ func (l *Loader) loadInto(pb *Playbook, path string, depth int) error {
 	return nil
 }
 
+// importPlaybookKey is the value of import_playbook, spelt short or as
+// ansible.builtin.import_playbook (kubespray's cluster.yml), or nil.
+func importPlaybookKey(pn *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(pn.Content); i += 2 {
+		switch pn.Content[i].Value {
+		case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook":
+			return pn.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// importPlaybook loads the plays of an imported playbook into pb. As in
+// ansible-core, the import's vars override each imported play's own, and
+// its tags are added to each play's.
+func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, depth int) error {
+	var vars map[string]any
+	var tags []string
+	for i := 0; i+1 < len(pn.Content); i += 2 {
+		k, v := pn.Content[i], pn.Content[i+1]
+		var err error
+		switch k.Value {
+		case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook", "name":
+		case "vars":
+			err = l.decode(path, v, &vars, "a mapping")
+		case "tags":
+			tags, err = l.strList(path, v)
+		case "when":
+			err = l.errf(path, k, "import_playbook: when is not supported: put the condition on the imported plays' tasks, or select hosts with --limit")
+		default:
+			err = l.errf(path, k, "import_playbook: unknown keyword %q (it takes name, vars and tags)", k.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	target, err := l.static(path, imp)
+	if err != nil {
+		return err
+	}
+	first := len(pb.Plays)
+	if err := l.loadInto(pb, resolve(path, target), depth+1); err != nil {
+		return err
+	}
+	for _, p := range pb.Plays[first:] {
+		if len(vars) > 0 {
+			merged := make(map[string]any, len(p.Vars)+len(vars))
+			for k, v := range p.Vars {
+				merged[k] = v
+			}
+			for k, v := range vars {
+				merged[k] = v
+			}
+			p.Vars = merged
+		}
+		for _, t := range tags {
+			if !slices.Contains(p.Tags, t) {
+				p.Tags = append(p.Tags, t)
+			}
+		}
+	}
+	return nil
+}
+
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user"}
+
+// templatedPlayKeywords may be templates (kubespray: any_errors_fatal: "{{
+// any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
+// renders them once per play, with the play's vars and extra vars: no host
+// is in scope for a play keyword.
+var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user"}
+
+func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) error {
+	vars := make(map[string]any, len(p.Vars)+len(l.Vars))
+	for k, v := range p.Vars {
+		vars[k] = v
+	}
+	for k, v := range l.Vars {
+		vars[k] = v
+	}
+	out, err := l.tpl.Render(v.Value, vars)
+	if err != nil {
+		return l.errf(file, v, "%s: %v (a play keyword sees only the play's vars and extra vars)", k.Value, err)
+	}
+	rendered := &yaml.Node{Kind: yaml.ScalarNode, Value: strings.TrimSpace(fmt.Sprint(out)), Line: v.Line, Column: v.Column}
+	if ok, err := l.fleetPlayKey(file, k, rendered, p); ok {
+		return err
+	}
+	switch k.Value {
+	case "become":
+		p.Become, err = l.boolPtr(file, rendered)
+	case "gather_facts":
+		p.GatherFacts, err = l.boolPtr(file, rendered)
+	case "run_once":
+		p.RunOnce, err = l.boolVal(file, rendered)
+	case "remote_user":
+		p.RemoteUser = rendered.Value
+	}
+	return err
+}
+
+// runOnce gives every task under a run_once play run_once, as its tasks
+// inherit it in ansible-core.
+func runOnce(tasks []*Task) {
+	for _, t := range tasks {
+		t.RunOnce = true
+		for _, sub := range [][]*Task{t.Block, t.Rescue, t.Always, t.Include} {
+			runOnce(sub)
+		}
+	}
+}
 
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
 	l.rolesRun, l.handlersSeen, l.roleHandlers = map[string]bool{}, map[string]bool{}, nil
+	var templated []*yaml.Node // key, value pairs of play keywords known once the play's vars are
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if slices.Contains(templatedPlayKeywords, k.Value) && v.Kind == yaml.ScalarNode && template.IsTemplate(v.Value) {
+			templated = append(templated, k, v)
+			continue
+		}
 		if ok, err := l.fleetPlayKey(file, k, v, p); ok { // fleet.go
 			l.report(err)
 			continue
@@ -194,6 +309,10 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.Handlers, err = l.tasks(file, v, true, 0)
 		case "become_method":
 			// accepted for compatibility; gpuctl always uses sudo
+		case "run_once":
+			p.RunOnce, err = l.boolVal(file, v)
+		case "remote_user":
+			p.RemoteUser, err = l.str(file, v)
 		default:
 			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}
@@ -222,6 +341,14 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		}
 	}
 	p.VarsFiles = nil
+	for i := 0; i+1 < len(templated); i += 2 {
+		l.report(l.templatedPlayKeyword(file, templated[i], templated[i+1], p))
+	}
+	if p.RunOnce {
+		for _, list := range [][]*Task{p.PreTasks, p.Roles, p.Tasks, p.PostTasks} {
+			runOnce(list)
+		}
+	}
 	p.Handlers = append(p.Handlers, l.roleHandlers...)
 	if err := l.checkNotify(p); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -112,6 +113,9 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"bad include", "- hosts: all\n  tasks:\n    - import_tasks: missing.yaml\n", `missing.yaml`},
 		{"tasks not list", "- hosts: all\n  tasks: {a: 1}\n", `pb.yaml:2: tasks must be a list`},
 		{"bool", "- hosts: all\n  become: maybe\n  tasks: []\n", `pb.yaml:2: expected true or false, got "maybe"`},
+		{"unknown with lookup", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      with_community.general.nope: [1]\n", `pb.yaml:4: with_community.general.nope: lookup plugin "nope" is not supported`},
+		{"bad literal escape", "- hosts: all\n  tasks:\n    - ptest: {path: \"{% set a = '\\\\x4' %}{{ a }}\"}\n", `pb.yaml:3 (task "ptest"): template "{% set a = '\\x4' %}{{ a }}": template syntax: string literal '\x4': truncated \xXX escape`},
+		{"bad literal escape in when", "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      when: \"'\\\\N{NOPE}' == a\"\n", `unknown Unicode character name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -239,5 +243,130 @@ func TestLoadActionForms(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "site.yaml:4: action: a mapping needs module:") ||
 		!strings.Contains(err.Error(), "names two modules") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A block whose every task has an error reports those errors only: not a
+// second one saying the block is a task without a module (k3s-ansible's
+// firewalld block, all of whose tasks use one module).
+func TestBlockOfBrokenTasksReportsOnlyThem(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": "- hosts: all\n  tasks:\n    - name: b\n      block:\n        - ptset: {path: /x}\n        - ptset: {path: /y}\n"})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	var errs LoadErrors
+	if !errors.As(err, &errs) || len(errs) != 2 || strings.Contains(err.Error(), "has no module") {
+		t.Fatalf("err = %v\nwant the two unknown modules only", err)
+	}
+}
+
+// kubespray's cluster.yml spells it ansible.builtin.import_playbook, with a
+// name; the import's vars override the imported play's and its tags add to
+// the play's, as in ansible-core.
+func TestImportPlaybookFQCNVarsTags(t *testing.T) {
+	dir := write(t, map[string]string{
+		"site.yml": `
+- name: Install Kubernetes
+  ansible.builtin.import_playbook: playbooks/cluster.yml
+  vars: {k8s: "1.34", only_import: x}
+  tags: [cluster]
+- import_playbook: playbooks/cluster.yml
+`,
+		"playbooks/cluster.yml": "- hosts: all\n  vars: {k8s: \"1.30\", own: y}\n  tags: [own]\n  tasks:\n    - ptest: {path: /x}\n",
+	})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "site.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pb.Plays) != 2 {
+		t.Fatalf("%d plays, want 2", len(pb.Plays))
+	}
+	p := pb.Plays[0]
+	if p.Vars["k8s"] != "1.34" || p.Vars["own"] != "y" || p.Vars["only_import"] != "x" || !reflect.DeepEqual(p.Tags, []string{"own", "cluster"}) {
+		t.Errorf("imported with vars and tags: vars %v tags %v", p.Vars, p.Tags)
+	}
+	if p := pb.Plays[1]; p.Vars["k8s"] != "1.30" || !reflect.DeepEqual(p.Tags, []string{"own"}) {
+		t.Errorf("the plain import changed: vars %v tags %v", p.Vars, p.Tags)
+	}
+	for src, want := range map[string]string{
+		"- import_playbook: playbooks/cluster.yml\n  when: x\n":  `site.yml:2: import_playbook: when is not supported`,
+		"- import_playbook: playbooks/cluster.yml\n  bogus: 1\n": `site.yml:2: import_playbook: unknown keyword "bogus"`,
+	} {
+		os.WriteFile(filepath.Join(dir, "site.yml"), []byte(src), 0o644)
+		if _, err := (&Loader{}).Load(filepath.Join(dir, "site.yml")); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+}
+
+// Play keywords as templates (kubespray's any_errors_fatal: "{{
+// any_errors_fatal | default(true) }}") are rendered with the play's vars
+// and extra vars, as ansible-core renders them.
+func TestTemplatedPlayKeywords(t *testing.T) {
+	src := `
+- hosts: all
+  any_errors_fatal: "{{ any_errors_fatal | default(true) }}"
+  become: "{{ use_sudo }}"
+  gather_facts: "{{ facts | default('no') }}"
+  run_once: "{{ once | default(false) }}"
+  vars: {use_sudo: yes}
+  tasks:
+    - ptest: {path: /x}
+    - block:
+        - ptest: {path: /y}
+`
+	dir := write(t, map[string]string{"pb.yml": src})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pb.Plays[0]
+	if !p.AnyErrorsFatal || p.Become == nil || !*p.Become || p.GatherFacts == nil || *p.GatherFacts || p.RunOnce {
+		t.Errorf("any_errors_fatal %v become %v gather_facts %v run_once %v", p.AnyErrorsFatal, p.Become, p.GatherFacts, p.RunOnce)
+	}
+	pb, err = (&Loader{Vars: map[string]any{"any_errors_fatal": false, "once": "True"}}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = pb.Plays[0]
+	if p.AnyErrorsFatal || !p.RunOnce || !p.Tasks[0].RunOnce || !p.Tasks[1].Block[0].RunOnce {
+		t.Errorf("with -e: any_errors_fatal %v run_once %v (tasks %v, %v)", p.AnyErrorsFatal, p.RunOnce, p.Tasks[0].RunOnce, p.Tasks[1].Block[0].RunOnce)
+	}
+	os.WriteFile(filepath.Join(dir, "pb.yml"), []byte("- hosts: all\n  become: \"{{ inventory_only }}\"\n  tasks: []\n"), 0o644)
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), `pb.yml:2: become:`) || !strings.Contains(err.Error(), "play's vars and extra vars") {
+		t.Errorf("undefined in a play keyword: %v", err)
+	}
+}
+
+// connection: local runs a task on the controller, as delegate_to:
+// localhost; ssh is what gpuctl does; other plugins are refused at load.
+func TestTaskConnection(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yml": `
+- hosts: all
+  tasks:
+    - ptest: {path: /x}
+      connection: local
+    - ptest: {path: /y}
+      connection: ssh
+`})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := pb.Plays[0].Tasks; ts[0].DelegateTo != "localhost" || ts[1].DelegateTo != "" {
+		t.Errorf("delegate_to = %q, %q", ts[0].DelegateTo, ts[1].DelegateTo)
+	}
+	os.WriteFile(filepath.Join(dir, "pb.yml"), []byte("- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      connection: community.docker.docker\n"), 0o644)
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), `pb.yml:4: connection "community.docker.docker"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRemoteUser(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yml": "- hosts: all\n  remote_user: root\n  tasks: []\n- hosts: all\n  vars: {u: deploy}\n  remote_user: \"{{ u }}\"\n  tasks: []\n"})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pb.Plays[0].RemoteUser != "root" || pb.Plays[1].RemoteUser != "deploy" {
+		t.Errorf("remote_user = %q, %q", pb.Plays[0].RemoteUser, pb.Plays[1].RemoteUser)
 	}
 }

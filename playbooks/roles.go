@@ -1,17 +1,17 @@
 package playbooks
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/template"
 )
 
@@ -95,6 +95,9 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 		return nil, nil, l.errf(file, at, "%v", err)
 	}
 	role := &Role{Name: filepath.Base(dir), Path: dir, Params: use.params}
+	if strings.Contains(use.name, "/") && !filepath.IsAbs(use.name) {
+		role.Name = use.name // a role found under a search path keeps the name as written, as role_name
+	}
 	meta, err := l.roleMeta(dir)
 	if err != nil {
 		return nil, nil, err
@@ -174,14 +177,77 @@ func (l *Loader) roleMeta(dir string) (roleMeta, error) {
 
 func (l *Loader) roleVarsFile(dir, sub, base string) (map[string]any, error) {
 	path, doc, err := l.roleFile(dir, sub, base)
-	if err != nil || doc == nil {
-		return map[string]any{}, err
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return l.roleVarsDir(filepath.Join(dir, sub, base))
 	}
 	vars := map[string]any{}
+	if doc == nil {
+		return vars, nil
+	}
 	if err := l.decode(path, doc, &vars, "a mapping of variables"); err != nil {
 		return nil, err
 	}
 	return vars, nil
+}
+
+// roleVarsDir reads defaults/main/ or vars/main/ when it is a directory
+// (kubespray_defaults): every file in it and below, sorted by name, with
+// Ansible's vars extensions (none, .yml, .yaml, .json), hidden files and
+// backups~ skipped; a later file's top-level keys replace an earlier's.
+func (l *Loader) roleVarsDir(dir string) (map[string]any, error) {
+	vars := map[string]any{}
+	files, err := varsDirFiles(dir)
+	if err != nil {
+		return vars, nil // no such directory: the role has no such vars
+	}
+	for _, f := range files {
+		doc, err := l.parseFile(f)
+		if err != nil {
+			if strings.HasSuffix(err.Error(), "file is empty") {
+				continue
+			}
+			return nil, err
+		}
+		one := map[string]any{}
+		if err := l.decode(f, doc, &one, "a mapping of variables"); err != nil {
+			return nil, err
+		}
+		for k, v := range one {
+			vars[k] = v
+		}
+	}
+	return vars, nil
+}
+
+func varsDirFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name, as Ansible's sorted()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") {
+			continue
+		}
+		full, ext := filepath.Join(dir, name), filepath.Ext(name)
+		st, err := os.Stat(full) // follows links, as os.path.isdir does
+		switch {
+		case err != nil:
+		case st.IsDir() && ext == "":
+			sub, err := varsDirFiles(full)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		case st.Mode().IsRegular() && (ext == "" || ext == ".yml" || ext == ".yaml" || ext == ".json"):
+			out = append(out, full)
+		}
+	}
+	return out, nil
 }
 
 func (l *Loader) roleTasks(dir, sub, base string, handlers bool, depth int) ([]*Task, error) {
@@ -221,14 +287,13 @@ func isDirErr(err error) bool { return err != nil && strings.Contains(err.Error(
 // collection's roles (Ansible puts a role's own collection first).
 func (l *Loader) findRole(from, name string) (string, error) {
 	base := filepath.Dir(l.root)
-	if strings.Contains(name, "/") {
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
+	if filepath.IsAbs(name) {
+		if !l.isRole(name) {
+			return "", fmt.Errorf("role %q: not a role directory", name)
 		}
-		return p, nil
+		return name, nil
 	}
-	if ns, coll, role, ok := splitFQCN(name); ok {
+	if ns, coll, role, ok := splitFQCN(name); ok && !strings.Contains(name, "/") {
 		return l.findCollectionRole(base, ns, coll, role)
 	}
 	var dirs []string
@@ -254,50 +319,28 @@ func (l *Loader) isRole(dir string) bool {
 			return true
 		}
 	}
+	for _, sub := range []string{"defaults", "vars"} {
+		if st, err := os.Stat(filepath.Join(dir, sub, "main")); err == nil && st.IsDir() {
+			return true
+		}
+	}
 	return false
 }
 
+// rolesPath is Ansible's roles_path: ANSIBLE_ROLES_PATH, else ansible.cfg's
+// (see ansiblecfg.Find), else ansible-core's default.
 func (l *Loader) rolesPath(base string) []string {
-	spec := os.Getenv("ANSIBLE_ROLES_PATH")
-	if spec == "" {
-		spec = cfgValue(l.ReadFile, filepath.Join(base, "ansible.cfg"), "defaults", "roles_path")
-	}
-	var out []string
-	home, _ := os.UserHomeDir()
-	for _, p := range filepath.SplitList(spec) {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(p, "~/"); ok {
-			p = filepath.Join(home, rest)
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
-		out = append(out, p)
-	}
-	return out
+	return l.config(base).PathList([]string{"ANSIBLE_ROLES_PATH"}, []string{"roles_path"},
+		"~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles")
 }
 
-// cfgValue reads one key of an INI file such as ansible.cfg.
-func cfgValue(read func(string) ([]byte, error), path, section, key string) string {
-	data, err := read(path)
-	if err != nil {
-		return ""
+// config is the ansible.cfg in effect, read once per load.
+func (l *Loader) config(base string) ansiblecfg.Config {
+	if l.cfg == nil {
+		c := ansiblecfg.Find(base)
+		l.cfg = &c
 	}
-	cur := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			cur = strings.Trim(line, "[]")
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok && cur == section && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return *l.cfg
 }
 
 func or(a, b string) string {
@@ -332,8 +375,22 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 		return l.errf(file, v, "include_role: %v", err)
 	}
 	name, err := l.static(file, &yaml.Node{Kind: yaml.ScalarNode, Value: args.Name, Line: v.Line})
+	if t.Dynamic && template.IsTemplate(args.Name) && (err != nil || !l.knownAtLoad(args.Name)) {
+		// include_role, unlike import_role, may name its role from host
+		// variables: the engine loads it when the task runs (LoadRole). The
+		// template itself is checked now.
+		if _, err := l.tpl.Refs(args.Name); err != nil {
+			return l.errf(file, v, "include_role name: %v", err)
+		}
+		if err := l.tpl.Unknown(args.Name); err != nil {
+			return l.errf(file, v, "include_role name: %v", err)
+		}
+		t.IncludeRole = &DynamicRole{Name: args.Name, file: file, node: v, root: l.root}
+		t.Include = []*Task{}
+		return nil
+	}
 	if err != nil {
-		return l.errf(file, v, "include_role name %q must be known before the run (a variable from -e, or a literal)", args.Name)
+		return l.errf(file, v, "import_role name %q must be known before the run (a variable from -e, or a literal; include_role may use host variables)", args.Name)
 	}
 	use := roleUse{name: name, tasksFrom: args.TasksFrom, varsFrom: args.VarsFrom, defaultsFrom: args.DefaultsFrom,
 		handlersFrom: args.HandlersFrom, params: t.Vars}
@@ -354,6 +411,51 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 		t.Environment = args.Apply.Environment
 	}
 	return nil
+}
+
+// knownAtLoad reports whether every variable src names is an extra var:
+// only then is its value at load the value it has when the task runs.
+func (l *Loader) knownAtLoad(src string) bool {
+	refs, err := l.tpl.Refs(src)
+	if err != nil {
+		return false
+	}
+	for _, r := range refs {
+		if _, ok := l.Vars[strings.SplitN(r, ".", 2)[0]]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadRole loads the role of an include_role whose name is known only now,
+// as name, for one host: the task it returns wraps the role's tasks like a
+// static include_role's, and handlers are the role's handlers, each
+// wrapped to run with the role's variables.
+func LoadRole(d *DynamicRole, name string, params map[string]any) (t *Task, handlers []*Task, err error) {
+	l := &Loader{ReadFile: os.ReadFile, root: d.root}
+	l.tpl = template.New()
+	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
+	node := &yaml.Node{Kind: yaml.ScalarNode, Value: name, Line: d.node.Line, Column: d.node.Column}
+	if d.node.Kind == yaml.MappingNode {
+		clone := *d.node
+		clone.Content = slices.Clone(d.node.Content)
+		for i := 0; i+1 < len(clone.Content); i += 2 {
+			if clone.Content[i].Value == "name" {
+				clone.Content[i+1] = node
+			}
+		}
+		node = &clone
+	}
+	t = &Task{Dynamic: true, Vars: params}
+	l.report(l.includeRole(d.file, node, t, 1))
+	if len(l.errs) > 0 {
+		return nil, nil, LoadErrors(l.errs)
+	}
+	if err := l.resolveTaskRefs(append(slices.Clone(t.Include), l.roleHandlers...)); err != nil {
+		return nil, nil, err
+	}
+	return t, l.roleHandlers, nil
 }
 
 // LoadTasks reads a task file at run time: an include_tasks whose path

@@ -2,7 +2,9 @@ package playbooks
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -86,5 +88,81 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
 	}
 	if !errors.Is(err, ErrInvalid) {
 		t.Error("not ErrInvalid")
+	}
+}
+
+// defaults/main and vars/main may be directories (kubespray_defaults has
+// nothing else): every file below, sorted by name, later keys winning;
+// hidden files, backups and other extensions are skipped, as in Ansible.
+func TestRoleVarsDirectories(t *testing.T) {
+	dir := write(t, map[string]string{
+		"pb.yml":                                 "- hosts: all\n  roles: [defs]\n",
+		"roles/defs/defaults/main/a.yml":         "k8s: '1.30'\nfrom_a: a\n",
+		"roles/defs/defaults/main/b/nested.yaml": "k8s: '1.34'\n",
+		"roles/defs/defaults/main/c.json":        `{"from_json": true}`,
+		"roles/defs/defaults/main/.hidden.yml":   "k8s: hidden\n",
+		"roles/defs/defaults/main/d.yml~":        "k8s: backup\n",
+		"roles/defs/defaults/main/notes.txt":     "k8s: text\n",
+		"roles/defs/defaults/main/empty.yml":     "",
+		"roles/defs/vars/main/checksums.yml":     "sums: {a: 1}\n",
+	})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := pb.Plays[0].Roles[0].Role
+	if r == nil {
+		t.Fatal("a role with only defaults/main/ and vars/main/ directories was not found")
+	}
+	want := map[string]any{"k8s": "1.34", "from_a": "a", "from_json": true}
+	if !reflect.DeepEqual(r.Defaults, want) {
+		t.Errorf("defaults = %v, want %v", r.Defaults, want)
+	}
+	if r.Vars["sums"] == nil {
+		t.Errorf("vars = %v", r.Vars)
+	}
+}
+
+// include_role may take its name from host variables: it is loaded when it
+// runs. From extra vars alone, it is loaded now; import_role must be known
+// now; a broken name template is a load error either way.
+func TestIncludeRoleNameFromVariables(t *testing.T) {
+	dir := write(t, map[string]string{
+		"pb.yml": `
+- hosts: all
+  vars: {plugin: flannel}
+  tasks:
+    - include_role: {name: "net/{{ plugin }}"}
+    - include_role: {name: "net/{{ cli_plugin }}"}
+`,
+		"roles/net/flannel/tasks/main.yml": "- debug: msg=flannel\n",
+		"roles/net/calico/tasks/main.yml":  "- debug: msg=calico\n",
+	})
+	pb, err := (&Loader{Vars: map[string]any{"cli_plugin": "calico"}}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, static := pb.Plays[0].Tasks[0], pb.Plays[0].Tasks[1]
+	if dyn.IncludeRole == nil || dyn.IncludeRole.Name != "net/{{ plugin }}" || dyn.Role != nil {
+		t.Errorf("play var: %+v, want loaded at run time", dyn)
+	}
+	if static.IncludeRole != nil || static.Role == nil || static.Role.Name != "net/calico" || len(static.Include) != 1 {
+		t.Errorf("extra var: %+v, want loaded now as net/calico", static)
+	}
+	task, _, err := LoadRole(dyn.IncludeRole, "net/flannel", nil)
+	if err != nil || task.Role == nil || task.Role.Path != filepath.Join(dir, "roles/net/flannel") || len(task.Include) != 1 {
+		t.Fatalf("LoadRole: %+v, %v", task, err)
+	}
+	if _, _, err := LoadRole(dyn.IncludeRole, "net/weave", nil); err == nil || !strings.Contains(err.Error(), `pb.yml:5: role "net/weave" not found`) {
+		t.Errorf("LoadRole of a missing role: %v", err)
+	}
+	for src, want := range map[string]string{
+		"- hosts: all\n  vars: {p: x}\n  tasks:\n    - import_role: {name: \"{{ p }}\"}\n": `import_role name "{{ p }}" must be known before the run`,
+		"- hosts: all\n  tasks:\n    - include_role: {name: \"{{ p | nofilter }}\"}\n":     `include_role name`,
+	} {
+		os.WriteFile(filepath.Join(dir, "pb.yml"), []byte(src), 0o644)
+		if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml")); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }

@@ -18,7 +18,7 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
-	"throttle", "any_errors_fatal", "action", "local_action"}
+	"throttle", "any_errors_fatal", "action", "local_action", "connection"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -75,7 +75,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		case "with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence",
 			"with_nested", "with_list", "with_indexed_items", "with_flattened", "with_cartesian":
 			err = v.Decode(&t.Loop)
-			t.LoopWith = strings.TrimPrefix(k.Value, "with_")
+			t.LoopWith = strings.TrimPrefix(keyword(k.Value), "with_")
 		case "loop_control":
 			var lc struct {
 				LoopVar string `yaml:"loop_var"`
@@ -119,6 +119,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			argsNode = v
 		case "block":
 			t.Block, err = l.tasks(file, v, handler, depth)
+			if t.Block == nil && err == nil {
+				// empty, or every task in it was reported already: still a
+				// block, not a task missing its module
+				t.Block = []*Task{}
+			}
 		case "rescue":
 			t.Rescue, err = l.tasks(file, v, handler, depth)
 		case "always":
@@ -146,6 +151,8 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.Dynamic = keyword(k.Value) == "include_role"
 			err = l.includeRole(file, v, t, depth)
 		case "become_method", "timeout":
+		case "connection":
+			err = l.taskConnection(file, v, t)
 		case "action", "local_action":
 			if modNode != nil {
 				return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
@@ -157,6 +164,13 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 				t.DelegateTo = "localhost"
 			}
 		default:
+			if lk, ok := strings.CutPrefix(keyword(k.Value), "with_"); ok { // with_<lookup>: with.go
+				if err = checkWithLookup(lk); err == nil {
+					err = v.Decode(&t.Loop)
+					t.LoopWith = lk
+				}
+				break
+			}
 			if modNode != nil {
 				if isKnownModule(k.Value) {
 					return nil, l.errf(file, k, "task %q names two modules, %q and %q", t.Title(), modKey.Value, k.Value)
@@ -278,6 +292,9 @@ func (l *Loader) actionModule(file string, k, v *yaml.Node) (key, args *yaml.Nod
 // keyword maps the FQCN spellings of include and import keywords
 // (ansible.builtin.include_tasks) onto the keyword.
 func keyword(k string) string {
+	if lk, ok := strings.CutPrefix(k, "with_"); ok {
+		return "with_" + withLookup(lk) // with_community.general.flattened is with_flattened
+	}
 	for _, p := range modules.Collections {
 		if rest, ok := strings.CutPrefix(k, p); ok {
 			switch rest {
@@ -404,4 +421,24 @@ func walkStrings(v any, fn func(string)) {
 			walkStrings(val, fn)
 		}
 	}
+}
+
+// taskConnection reads a task's connection: local runs the task on the
+// controller, as delegate_to: localhost does (kubespray's download and
+// kubectl tasks); ssh and its plugins are what gpuctl does anyway.
+func (l *Loader) taskConnection(file string, v *yaml.Node, t *Task) error {
+	c, err := l.str(file, v)
+	if err != nil {
+		return err
+	}
+	switch strings.TrimPrefix(strings.TrimPrefix(c, "ansible.builtin."), "ansible.legacy.") {
+	case "local":
+		if t.DelegateTo == "" {
+			t.DelegateTo = "localhost"
+		}
+	case "ssh", "smart", "paramiko", "paramiko_ssh":
+	default:
+		return l.errf(file, v, "connection %q: gpuctl connects over SSH, or locally with connection: local", c)
+	}
+	return nil
 }

@@ -4,6 +4,8 @@
 // host is contacted. It also carries the bundled playbooks (bundled.go).
 package playbooks
 
+import "gopkg.in/yaml.v3"
+
 import (
 	"fmt"
 
@@ -34,7 +36,10 @@ type Play struct {
 	BecomeUser  string
 	GatherFacts *bool
 	Connection  string
-	Serial      []string // batch sizes: "1", "30%", ...
+	// RemoteUser is the SSH user for hosts whose inventory names none
+	// (ansible_user wins, as in Ansible).
+	RemoteUser string
+	Serial     []string // batch sizes: "1", "30%", ...
 	// Strategy is "linear" (every host of a batch finishes a task before any
 	// starts the next; the default) or "free".
 	Strategy string
@@ -44,14 +49,16 @@ type Play struct {
 	// AnyErrorsFatal stops the play on every host after the task that
 	// failed on one.
 	AnyErrorsFatal bool
-	Tags           []string
-	PreTasks       []*Task
-	Roles          []*Task // one wrapper task per `roles:` entry, run after pre_tasks
-	Tasks          []*Task
-	PostTasks      []*Task
-	Handlers       []*Task
-	Environment    any // a mapping, or an expression giving one
-	Pos            Pos
+	// RunOnce runs every task of the play on the first host of each batch.
+	RunOnce     bool
+	Tags        []string
+	PreTasks    []*Task
+	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
+	Tasks       []*Task
+	PostTasks   []*Task
+	Handlers    []*Task
+	Environment any // a mapping, or an expression giving one
+	Pos         Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
@@ -107,6 +114,10 @@ type Task struct {
 	// IncludeFile is an include_tasks path that depends on host variables
 	// ("{{ ansible_distribution }}.yml"): loaded per host at run time.
 	IncludeFile string
+	// IncludeRole is an include_role whose name depends on host variables
+	// ("network_plugin/{{ kube_network_plugin }}"): loaded per host at run
+	// time with LoadRole.
+	IncludeRole *DynamicRole
 	// Dynamic marks include_tasks/include_role: their when and loop apply
 	// to the include itself, not to each task inside (import_* inherit).
 	Dynamic bool
@@ -148,4 +159,14 @@ func (t *Task) Title() string {
 // Where names the task for errors: file:line and title.
 func (t *Task) Where() string {
 	return fmt.Sprintf("%s (task %q)", t.Pos, t.Title())
+}
+
+// DynamicRole is what an include_role with a templated name needs to be
+// loaded when it runs: its arguments as written, where they were written,
+// and the top playbook, whose directory the role search starts from.
+type DynamicRole struct {
+	Name string // the name template
+	file string
+	node *yaml.Node
+	root string
 }

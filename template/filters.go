@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
+	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"gopkg.in/yaml.v3"
 
@@ -63,40 +63,8 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"basename": stringFilter(path.Base),
 		"dirname":  stringFilter(path.Dir),
 		"quote":    stringFilter(conn.Quote),
-		"regex_replace": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
-			if in.IsError() {
-				return in
-			}
-			if len(p.Args) < 1 {
-				return exec.AsValue(errors.New("regex_replace needs a pattern"))
-			}
-			re, err := regexp.Compile(p.Args[0].String())
-			if err != nil {
-				return exec.AsValue(fmt.Errorf("regex_replace: %w", err))
-			}
-			repl := ""
-			if len(p.Args) > 1 {
-				repl = pyBackrefs(p.Args[1].String())
-			}
-			return exec.AsValue(re.ReplaceAllString(in.String(), repl))
-		},
-		"regex_search": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
-			if in.IsError() {
-				return in
-			}
-			if len(p.Args) < 1 {
-				return exec.AsValue(errors.New("regex_search needs a pattern"))
-			}
-			re, err := regexp.Compile(p.Args[0].String())
-			if err != nil {
-				return exec.AsValue(fmt.Errorf("regex_search: %w", err))
-			}
-			m := re.FindString(in.String())
-			if m == "" && !re.MatchString(in.String()) {
-				return exec.AsValue(nil)
-			}
-			return exec.AsValue(m)
-		},
+		"default":  defaultFilter,
+		"d":        defaultFilter,
 		"mandatory": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() || in.IsNil() {
 				msg := "mandatory variable not defined"
@@ -222,6 +190,21 @@ func jsonFilter(indent bool) exec.FilterFunction {
 	}
 }
 
+// defaultFilter is Jinja2's default(default_value=”, boolean=False): gonja's needs the
+// value (devsec's handlers write `x | default() != "docker"`) and knows it as "default".
+func defaultFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+	if v, ok := p.KwArgs["default_value"]; ok && len(p.Args) == 0 {
+		p.Args = []*exec.Value{v}
+	}
+	delete(p.KwArgs, "default_value")
+	if len(p.Args) == 0 {
+		p.Args = []*exec.Value{exec.AsValue("")}
+	}
+	return jinjaDefault(e, in, p)
+}
+
+var jinjaDefault, _ = builtins.Filters.Get("default")
+
 func yamlFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 	if in.IsError() {
 		return in
@@ -231,11 +214,6 @@ func yamlFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value 
 		return exec.AsValue(fmt.Errorf("to_yaml: %w", err))
 	}
 	return exec.AsValue(string(b))
-}
-
-// pyBackrefs turns Python's \1 into Go's ${1}.
-func pyBackrefs(s string) string {
-	return regexp.MustCompile(`\\(\d+)`).ReplaceAllString(s, `$${$1}`)
 }
 
 func lookup(container, key any) any {

@@ -43,6 +43,8 @@ func lookups() map[string]lookupFunc {
 		"dict":        lookupDict,
 		"password":    lookupPassword,
 		"dig":         newDig().lookup,
+		"flattened":   lookupFlattened,
+		"varnames":    nil, // lists the caller's variables: lookupVarnames
 		"template":    nil, // renders with the caller's variables: lookupTemplate
 	}
 }
@@ -218,10 +220,13 @@ func lookupCall(list bool) func(*gexec.Evaluator, *gexec.VarArgs) *gexec.Value {
 		if len(p.Args) < 1 {
 			return gexec.AsValue(errors.New("lookup needs a plugin name"))
 		}
-		name := strings.TrimPrefix(strings.TrimPrefix(toString(normalize(p.Args[0].Interface())), "ansible.builtin."), "community.general.")
+		name := lookupPlugin(toString(normalize(p.Args[0].Interface())))
 		fn, ok := lookups()[name]
-		if name == "template" {
+		switch name {
+		case "template":
 			fn = lookupTemplate(e)
+		case "varnames":
+			fn = lookupVarnames(contextNames(e.Environment.Context))
 		}
 		if !ok {
 			return gexec.AsValue(fmt.Errorf("lookup plugin %q is not supported (supported: %s)", name, strings.Join(LookupNames(), ", ")))
@@ -286,7 +291,11 @@ func lookupTemplate(e *gexec.Evaluator) lookupFunc {
 			if err != nil {
 				return nil, err
 			}
-			shifted, err := loaders.NewShiftedLoader(p, strings.NewReader(fqcnRef.ReplaceAllString(string(src), "$1$2")), base)
+			text, err := jinjaSource(string(src), jinjaLiterals)
+			if err != nil {
+				return nil, fmt.Errorf("template lookup %s: %w", p, err)
+			}
+			shifted, err := loaders.NewShiftedLoader(p, strings.NewReader(fqcnRef.ReplaceAllString(text, "$1$2")), base)
 			if err != nil {
 				return nil, err
 			}

@@ -32,7 +32,7 @@ func (e *Engine) Refs(src string) ([]string, error) {
 	if !IsTemplate(src) {
 		return nil, nil
 	}
-	t, err := e.parse(src)
+	t, err := e.parse(src, rawLiterals)
 	if err != nil {
 		return nil, err
 	}

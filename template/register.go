@@ -23,6 +23,8 @@ func moreFilters() map[string]exec.FilterFunction {
 		"difference":           setFilter(func(a, b bool) bool { return !b }, false),
 		"symmetric_difference": setFilter(func(a, b bool) bool { return a != b }, true),
 		"regex_findall":        regexFindall,
+		"regex_replace":        regexReplace,
+		"regex_search":         regexSearch,
 		"regex_escape":         regexEscape,
 		"hash":                 hashFilter,
 		"checksum": func(in any, args []any, kw map[string]any) (any, error) {

@@ -1,17 +1,20 @@
 package template
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
-// jinjaSource rewrites the two things gonja reads differently from Jinja2, and only inside
-// {{ }} and {% %} (text, comments and raw blocks are left alone):
+// jinjaSource rewrites what gonja reads differently from Jinja2, and only inside {{ }} and
+// {% %} (text, comments and raw blocks are left alone):
 //   - a newline outside a string literal is white space in Jinja2; gonja's lexer takes only
 //     spaces and tabs, so `a or<newline>b` fails to parse. It becomes a space.
-//   - a string literal is read as Python reads it, where an unknown escape keeps its backslash
-//     ('\.' is backslash-dot); gonja unquotes literals as Go does and rejects it. The
-//     backslash is doubled, which both read as one backslash.
-func jinjaSource(src string) string {
+//   - a string literal is decoded as Jinja2 or Ansible decodes it (pystring.go): literals in
+//     {{ }} by vars, those in {% %} always as Jinja2 does. A literal with a backslash is
+//     written back in a form gonja reads as that value.
+func jinjaSource(src string, vars literalMode) (string, error) {
 	if !strings.ContainsAny(src, "\\\n") {
-		return src
+		return src, nil
 	}
 	var b strings.Builder
 	b.Grow(len(src) + 8)
@@ -27,9 +30,28 @@ func jinjaSource(src string) string {
 			i = end
 			continue
 		}
-		i = copyTag(&b, src, j)
+		closer, mode := "}}", vars
+		if src[j+1] == '%' {
+			closer, mode = "%}", jinjaLiterals
+		}
+		b.WriteString(src[j : j+2])
+		end, err := copyExpr(&b, src, j+2, closer, mode)
+		if err != nil {
+			return "", err
+		}
+		i = end
 	}
-	return b.String()
+	return b.String(), nil
+}
+
+// exprSource rewrites a bare expression (Eval's) as jinjaSource rewrites the inside of a tag.
+func exprSource(expr string, mode literalMode) (string, error) {
+	if !strings.ContainsAny(expr, "\\\n") {
+		return expr, nil
+	}
+	var b strings.Builder
+	_, err := copyExpr(&b, expr, 0, "", mode)
+	return b.String(), err
 }
 
 // nextOpen finds the next "{{" or "{%" or "{#" at or after i.
@@ -67,41 +89,52 @@ func verbatimEnd(src string, j int) int {
 	return len(src)
 }
 
-// copyTag copies the tag opening at j into b, rewritten, and returns where it ends.
-func copyTag(b *strings.Builder, src string, j int) int {
-	closer := "}}"
-	if src[j+1] == '%' {
-		closer = "%}"
-	}
-	b.WriteString(src[j : j+2])
-	var quote byte
-	i := j + 2
+// copyExpr copies the expression starting at i into b, up to and including closer (to the
+// end when closer is ""), rewritten, and returns where it ends.
+func copyExpr(b *strings.Builder, src string, i int, closer string, mode literalMode) (int, error) {
 	for i < len(src) {
 		c := src[i]
 		switch {
-		case quote != 0 && c == '\\' && i+1 < len(src):
-			if !strings.ContainsRune(goEscapes, rune(src[i+1])) {
-				b.WriteByte('\\')
+		case c == '\'' || c == '"':
+			end := literalEnd(src, i)
+			if end < 0 { // unterminated: gonja reports it
+				b.WriteString(src[i:])
+				return len(src), nil
 			}
-			b.WriteString(src[i : i+2])
-			i += 2
+			lit := src[i : end+1]
+			if strings.IndexByte(lit, '\\') >= 0 {
+				v, err := decodeLiteral(lit[1:len(lit)-1], mode)
+				if err != nil {
+					return 0, fmt.Errorf("string literal %s: %w", lit, err)
+				}
+				lit = string(c) + encodeLiteral(v) + string(c)
+			}
+			b.WriteString(lit)
+			i = end + 1
 			continue
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote == 0 && (c == '\'' || c == '"'):
-			quote = c
-		case quote == 0 && strings.HasPrefix(src[i:], closer):
+		case closer != "" && strings.HasPrefix(src[i:], closer):
 			b.WriteString(closer)
-			return i + 2
-		case quote == 0 && c == '\n':
+			return i + len(closer), nil
+		case c == '\n':
 			c = ' '
 		}
 		b.WriteByte(c)
 		i++
 	}
-	return i
+	return i, nil
 }
 
-// goEscapes are the characters after a backslash that Go's unquoting accepts, with the
-// meaning Python gives them.
-const goEscapes = `abfnrtv\'"xuU01234567`
+// literalEnd is the index of the quote that closes the literal opening at i, as Jinja2's
+// lexer finds it (a backslash escapes the character after it), or -1.
+func literalEnd(src string, i int) int {
+	q := src[i]
+	for k := i + 1; k < len(src); k++ {
+		switch src[k] {
+		case '\\':
+			k++
+		case q:
+			return k
+		}
+	}
+	return -1
+}

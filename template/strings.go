@@ -10,46 +10,110 @@ import (
 	"hash"
 	"net/url"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/internal/pyre"
 )
 
-// pyRegexp compiles a Python pattern with Ansible's ignorecase and
-// multiline flags.
-func pyRegexp(pat string, kw map[string]any) (*regexp.Regexp, error) {
-	flags := ""
-	if Truthy(kw["ignorecase"]) {
-		flags += "i"
+// pyRegexp compiles a Python pattern, as Ansible's filters and tests hand it to re, with
+// their ignorecase and multiline arguments.
+func pyRegexp(pat string, ignorecase, multiline any) (*pyre.Regexp, error) {
+	var f pyre.Flags
+	if Truthy(ignorecase) {
+		f |= pyre.IgnoreCase
 	}
-	if Truthy(kw["multiline"]) {
-		flags += "m"
+	if Truthy(multiline) {
+		f |= pyre.Multiline
 	}
-	if flags != "" {
-		pat = "(?" + flags + ")" + pat
-	}
-	return regexp.Compile(pat)
+	return pyre.Compile(pat, f)
 }
 
+// regexReplace is regex_replace(pattern, replacement, ignorecase, multiline): re.sub.
+func regexReplace(in any, args []any, kw map[string]any) (any, error) {
+	pat := toString(argOr(args, kw, 0, "pattern", ""))
+	repl := toString(argOr(args, kw, 1, "replacement", ""))
+	re, err := pyRegexp(pat, argOr(args, kw, 2, "ignorecase", false), argOr(args, kw, 3, "multiline", false))
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := re.Sub(repl, toString(in), 0)
+	return out, err
+}
+
+// regexSearch is regex_search(regex, '\\1', '\\g<name>', ..., ignorecase=, multiline=):
+// the match, or the listed groups of it, or None.
+func regexSearch(in any, args []any, kw map[string]any) (any, error) {
+	if len(args) < 1 {
+		return nil, errors.New("needs a pattern")
+	}
+	re, err := pyRegexp(toString(args[0]), kw["ignorecase"], kw["multiline"])
+	if err != nil {
+		return nil, err
+	}
+	var groups []int
+	for _, a := range args[1:] {
+		s := toString(a)
+		var n int
+		switch {
+		case strings.HasPrefix(s, `\g<`) && strings.HasSuffix(s, ">"):
+			name := s[3 : len(s)-1]
+			var ok bool
+			if n, ok = re.GroupIndex(name); !ok {
+				return nil, fmt.Errorf("no such group %q", name)
+			}
+		case strings.HasPrefix(s, `\`):
+			if n, err = strconv.Atoi(strings.TrimLeft(s[1:], " ")); err != nil {
+				return nil, errors.New("Unknown argument")
+			}
+		default:
+			return nil, errors.New("Unknown argument")
+		}
+		groups = append(groups, n)
+	}
+	m, err := re.Search(toString(in))
+	if m == nil || err != nil {
+		return nil, err
+	}
+	if len(groups) == 0 {
+		g, _ := m.Group(0)
+		return g, nil
+	}
+	out := make([]any, len(groups))
+	for i, n := range groups {
+		if n > re.NumGroups() {
+			return nil, errors.New("no such group")
+		}
+		if g, ok := m.Group(n); ok {
+			out[i] = g
+		}
+	}
+	return out, nil
+}
+
+// regexFindall is regex_findall(regex, multiline, ignorecase): re.findall.
 func regexFindall(in any, args []any, kw map[string]any) (any, error) {
 	if len(args) < 1 {
 		return nil, errors.New("needs a pattern")
 	}
-	re, err := pyRegexp(toString(args[0]), kw)
+	re, err := pyRegexp(toString(args[0]), argOr(args, kw, 2, "ignorecase", false), argOr(args, kw, 1, "multiline", false))
+	if err != nil {
+		return nil, err
+	}
+	all, err := re.FindAll(toString(in))
 	if err != nil {
 		return nil, err
 	}
 	out := []any{}
-	for _, m := range re.FindAllStringSubmatch(toString(in), -1) {
-		switch len(m) {
-		case 1:
-			out = append(out, m[0])
-		case 2:
-			out = append(out, m[1])
+	for _, m := range all {
+		switch n := re.NumGroups(); n {
+		case 0, 1:
+			g, _ := m.Group(n)
+			out = append(out, g)
 		default:
-			groups := make([]any, len(m)-1)
-			for i, g := range m[1:] {
-				groups[i] = g
+			groups := make([]any, n)
+			for i := range groups {
+				groups[i], _ = m.Group(i + 1)
 			}
 			out = append(out, groups)
 		}
@@ -70,26 +134,31 @@ func regexEscape(in any, args []any, kw map[string]any) (any, error) {
 	return b.String(), nil
 }
 
-// regexTest is Ansible's search, match and regex tests.
+// regexTest is Ansible's search, match and regex tests: regex's match_type names the
+// re method (search, match, fullmatch).
 func regexTest(mode string) func(in any, args []any, kw map[string]any) (bool, error) {
 	return func(in any, args []any, kw map[string]any) (bool, error) {
 		if len(args) < 1 {
 			return false, errors.New("needs a pattern")
 		}
 		how := mode
-		if m, ok := kw["match_type"].(string); ok {
+		if m, ok := argOr(args, kw, 3, "match_type", mode).(string); ok {
 			how = m
 		}
-		kw = map[string]any{"ignorecase": argOr(args, kw, 1, "ignorecase", false), "multiline": argOr(args, kw, 2, "multiline", false)}
-		pat := toString(args[0])
-		if how == "match" {
-			pat = `\A(?:` + pat + `)`
-		}
-		re, err := pyRegexp(pat, kw)
+		re, err := pyRegexp(toString(args[0]), argOr(args, kw, 1, "ignorecase", false), argOr(args, kw, 2, "multiline", false))
 		if err != nil {
 			return false, err
 		}
-		return re.MatchString(toString(in)), nil
+		var m *pyre.Match
+		switch how {
+		case "match":
+			m, err = re.Match(toString(in))
+		case "fullmatch":
+			m, err = re.FullMatch(toString(in))
+		default:
+			m, err = re.Search(toString(in))
+		}
+		return m != nil, err
 	}
 }
 

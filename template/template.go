@@ -97,12 +97,23 @@ func IsTemplate(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%")
 }
 
-// RenderString renders s to text.
+// RenderString renders s, a playbook string, to text. Its {{ }} blocks' string literals
+// keep their backslashes, as Ansible's templar keeps them (pystring.go).
 func (e *Engine) RenderString(s string, vars map[string]any) (string, error) {
+	return e.renderString(s, vars, rawLiterals)
+}
+
+// RenderFile renders a template file's text (the template module's, k8s's), where string
+// literals read as Jinja2 reads them.
+func (e *Engine) RenderFile(s string, vars map[string]any) (string, error) {
+	return e.renderString(s, vars, jinjaLiterals)
+}
+
+func (e *Engine) renderString(s string, vars map[string]any, mode literalMode) (string, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	t, err := e.parse(s)
+	t, err := e.parse(s, mode)
 	if err != nil {
 		return "", err
 	}
@@ -117,26 +128,40 @@ func (e *Engine) RenderString(s string, vars map[string]any) (string, error) {
 // native value is returned, as Ansible does for loops and registered data.
 func (e *Engine) Render(s string, vars map[string]any) (any, error) {
 	if expr, ok := soleExpression(s); ok {
-		return e.Eval(expr, vars)
+		return e.eval(expr, vars, rawLiterals)
 	}
 	return e.RenderString(s, vars)
 }
 
-// Eval evaluates a bare Jinja2 expression (as in `when:`) to a Go value.
+// Eval evaluates a bare Jinja2 expression (as in `when:`) to a Go value. Its string
+// literals read as Jinja2 reads them, as in Ansible's conditions.
 func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
+	return e.eval(expr, vars, jinjaLiterals)
+}
+
+func (e *Engine) eval(expr string, vars map[string]any, mode literalMode) (any, error) {
 	var captured any
+	orig := expr
+	expr, err := exprSource(expr, mode)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: template syntax: %w", orig, err)
+	}
 	ctx := e.context(vars)
+	// The value goes in a one-item list: gonja cannot pass a None on its own to a Go
+	// function (regex_search finding nothing, a variable set to null).
 	ctx.Set("__gpuctl_capture", func(v any) string {
-		captured = v
+		if l, ok := normalize(v).([]any); ok && len(l) == 1 {
+			captured = l[0]
+		}
 		return ""
 	})
-	src := setStatement("__gpuctl_v", expr) + "{{ __gpuctl_capture(__gpuctl_v) }}" // conditional.go
-	t, err := e.parse(src)
+	src := setStatement("__gpuctl_v", expr) + "{{ __gpuctl_capture([__gpuctl_v]) }}" // conditional.go
+	t, err := e.parse(src, jinjaLiterals)
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %w", expr, unwrapParse(err))
+		return nil, fmt.Errorf("expression %q: %w", orig, unwrapParse(err))
 	}
 	if _, err := t.ExecuteToString(ctx); err != nil {
-		return nil, e.cleanErr(expr, err, vars)
+		return nil, e.cleanErr(orig, err, vars)
 	}
 	return normalize(captured), nil
 }
@@ -188,8 +213,13 @@ func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
 // gonja's parser does not take; the short name is the same function.
 var fqcnRef = regexp.MustCompile(`(\|\s*|\bis\s+(?:not\s+)?)(?:ansible\.builtin|ansible\.utils|ansible\.netcommon|community\.general)\.([A-Za-z_])`)
 
-func (e *Engine) parse(src string) (*exec.Template, error) {
-	src = chainedConditionals(fqcnRef.ReplaceAllString(jinjaSource(src), "$1$2"))
+// parse parses src, reading the string literals of its {{ }} blocks by mode.
+func (e *Engine) parse(src string, mode literalMode) (*exec.Template, error) {
+	src, err := jinjaSource(src, mode)
+	if err != nil {
+		return nil, fmt.Errorf("template syntax: %w", err)
+	}
+	src = chainedConditionals(fqcnRef.ReplaceAllString(src, "$1$2"))
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()

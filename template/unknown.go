@@ -26,7 +26,7 @@ func (e *Engine) Unknown(src string) error {
 	if !IsTemplate(src) {
 		return nil
 	}
-	t, err := e.parse(src)
+	t, err := e.parse(src, rawLiterals)
 	if err != nil {
 		return err
 	}

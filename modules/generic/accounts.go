@@ -138,17 +138,28 @@ func (db *accountDB) memberOf(user string) []string {
 
 // shadowHash returns user's password field in /etc/shadow.
 func shadowHash(ctx context.Context, h modules.Host, user string) (string, error) {
+	f, _, err := shadowFields(ctx, h, user)
+	if len(f) < 2 {
+		return "", err
+	}
+	return f[1], err
+}
+
+// shadowFields returns user's line of /etc/shadow split at ':' (name,
+// hash, last change, min, max, warn, inactive, expire, reserved), and
+// whether there is one.
+func shadowFields(ctx context.Context, h modules.Host, user string) ([]string, bool, error) {
 	b, err := h.Conn().ReadFile(ctx, "/etc/shadow")
 	if errors.Is(err, fs.ErrPermission) {
-		return "", fmt.Errorf("read /etc/shadow: %w (comparing a password needs root: become: true)", err)
+		return nil, false, fmt.Errorf("read /etc/shadow: %w (reading a password or its ageing needs root: become: true)", err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read /etc/shadow: %w", err)
+		return nil, false, fmt.Errorf("read /etc/shadow: %w", err)
 	}
 	for _, f := range colonLines(string(b), 2) {
 		if f[0] == user {
-			return f[1], nil
+			return f, true, nil
 		}
 	}
-	return "", nil
+	return nil, false, nil
 }

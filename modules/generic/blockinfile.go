@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -45,7 +45,7 @@ type BlockInFile struct {
 	ValidateCmd  string `yaml:"validate" doc:"command that checks the edited file before it replaces path; %s is its path"`
 	Attrs        `yaml:",squash"`
 
-	ins        *regexp.Regexp
+	ins        *pyre.Regexp
 	msg        string
 	backupFile string
 }
@@ -64,7 +64,7 @@ func (m *BlockInFile) Validate() error {
 		if p == "" || p == "EOF" || p == "BOF" {
 			continue
 		}
-		re, err := regexp.Compile(p)
+		re, err := pyre.Compile(p, 0)
 		if err != nil {
 			return fmt.Errorf("insertafter/insertbefore: %w", err)
 		}
@@ -182,13 +182,13 @@ func (m *BlockInFile) insertAt(text string, lines []string) int {
 		return 0 // BOF
 	}
 	n := -1
-	if strings.Contains(m.ins.String(), "(?m") {
+	if m.ins.Flags()&pyre.Multiline != 0 {
 		// A multi-line pattern is matched against the whole file.
-		if loc := m.ins.FindStringIndex(text); loc != nil {
+		if loc, _ := m.ins.Search(text); loc != nil {
 			if after {
-				n = strings.Count(text[:loc[1]], "\n")
+				n = strings.Count(text[:loc.End()], "\n")
 			} else {
-				n = strings.Count(text[:loc[0]], "\n")
+				n = strings.Count(text[:loc.Start()], "\n")
 			}
 		}
 	} else {

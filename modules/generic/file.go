@@ -18,8 +18,8 @@ func init() {
 	modules.Register(modules.Info{
 		Name:    "file",
 		Summary: "Manage a path's type and attributes: directory, empty file, symlink, or absent",
-		CheckMode: "Stats the path (and with recurse, everything under it) and reports what would be created, " +
-			"removed, relinked or have its mode/owner/group changed. Changes nothing.",
+		CheckMode: "Stats the path (and with recurse, everything under it; with follow, what a symlink points to) " +
+			"and reports what would be created, removed, relinked or have its mode/owner/group changed. Changes nothing.",
 		Example: `- name: Directory for the model server
   file:
     path: /var/lib/gpuctl/models
@@ -39,6 +39,7 @@ type File struct {
 	Attrs     `yaml:",squash"`
 	Recurse   bool   `yaml:"recurse" doc:"with state=directory, apply mode/owner/group to everything inside too"`
 	Force     bool   `yaml:"force" doc:"with state=link, replace a file or empty directory at path, and allow a src that does not exist"`
+	Follow    bool   `yaml:"follow" default:"true" doc:"when path is (or becomes) a symlink, set mode, owner and group on what it points to; false: on the link itself (its owner and group; a link's mode means nothing on Linux), and state=file or directory then refuse a link"`
 	MTime     string `yaml:"modification_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
 	ATime     string `yaml:"access_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
 
@@ -110,7 +111,9 @@ type fileOp struct {
 	touch   string
 	fix     attrFix
 	fixPath string // where fix applies (the link target for state=file on a link)
-	rec     *recursiveFix
+	// timesPath is where touch sets times: path, or what it points to.
+	timesPath string
+	rec       *recursiveFix
 }
 
 func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -137,14 +140,18 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 			m.state = "file"
 		}
 	}
-	op := &fileOp{fixPath: m.Path}
+	op := &fileOp{fixPath: m.Path, timesPath: m.Path}
 	d.State = op
 	if exists && fi.IsLink() && (m.state == "file" || m.state == "directory" || m.state == "touch") {
+		if !m.Follow {
+			return d, m.checkLinkItself(ctx, h, fi, res, &d)
+		}
 		// Ansible follows a link and manages what it points to
 		// (/var/lib/containerd -> /data/containerd is common).
 		if op.fixPath, fi, err = follow(ctx, h, m.Path, fi); err != nil {
 			return d, err
 		}
+		op.timesPath = op.fixPath
 	}
 	switch m.state {
 	case "absent":
@@ -185,8 +192,21 @@ func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 				Before: fi.ModTime.UTC().Format(time.RFC3339), After: "now"})
 		}
 	case "link":
-		if err := m.checkLink(ctx, h, fi, exists, op, res, &d); err != nil || op.link {
+		if err := m.checkLink(ctx, h, fi, exists, op, res, &d); err != nil {
 			return d, err
+		}
+		if m.Follow {
+			return d, m.checkLinkTarget(ctx, h, op, &d)
+		}
+		if op.link {
+			// A new link gets the asked-for owner after it is made.
+			op.fix = attrFix{Owner: m.Owner, Group: m.Group}
+			for _, c := range [][2]string{{"owner", m.Owner}, {"group", m.Group}} {
+				if c[1] != "" {
+					d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
+				}
+			}
+			return d, nil
 		}
 		// An existing correct link: only its ownership can differ; a
 		// link's own mode means nothing on Linux.
@@ -271,16 +291,64 @@ func (m *File) checkLink(ctx context.Context, h modules.Host, fi conn.FileInfo, 
 		op.link = true
 		d.Add(plan.Change{Resource: res, Action: plan.Replace, Field: "link", Before: kind(fi), After: m.Src})
 	}
-	if op.link {
-		// A new link gets the asked-for owner after it is made.
-		op.fix = attrFix{Owner: m.Owner, Group: m.Group}
-		for _, c := range [][2]string{{"owner", m.Owner}, {"group", m.Group}} {
-			if c[1] != "" {
-				d.Add(plan.Change{Resource: res, Action: plan.Create, Field: c[0], After: c[1]})
-			}
+	return nil
+}
+
+// checkLinkTarget is state=link with follow (Ansible's default): mode,
+// owner and group belong to what the link points to, once it is made. A
+// target that does not exist (force) gets none, with Ansible's warning.
+func (m *File) checkLinkTarget(ctx context.Context, h modules.Host, op *fileOp, d *plan.Diff) error {
+	if m.Mode == "" && m.Owner == "" && m.Group == "" {
+		return nil
+	}
+	tfi, ok, err := stat(ctx, h, m.target())
+	if err != nil {
+		return err
+	}
+	tp := m.target()
+	if ok && tfi.IsLink() {
+		if tp, tfi, err = follow(ctx, h, tp, tfi); err != nil {
+			ok = false
 		}
 	}
-	return nil
+	if !ok {
+		d.Note("Cannot set fs attributes on a non-existent symlink target. follow should be set to False to avoid this.")
+		return nil
+	}
+	op.fixPath = tp
+	op.fix, err = diffAttrs(ctx, h, tfi, m.Attrs, "file:"+tp, d)
+	return err
+}
+
+// checkLinkItself is state=file, directory or touch with follow: false on
+// a path that is a symlink: Ansible refuses file and directory; touch sets
+// the link's own owner and group (its mode means nothing on Linux), and
+// its times on what it points to, as Python's utime does.
+func (m *File) checkLinkItself(ctx context.Context, h modules.Host, fi conn.FileInfo, res string, d *plan.Diff) error {
+	switch m.state {
+	case "file":
+		return fmt.Errorf("file (%s) is link, cannot continue (follow: false does not manage what it points to)", m.Path)
+	case "directory":
+		return fmt.Errorf("%s already exists as a link (follow: false does not manage what it points to)", m.Path)
+	}
+	op := d.State.(*fileOp)
+	if flags := m.touchFlags(); flags != "" {
+		target, tfi, err := follow(ctx, h, m.Path, fi)
+		if err != nil {
+			return err
+		}
+		op.touch, op.timesPath = flags, target
+		d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mtime",
+			Before: tfi.ModTime.UTC().Format(time.RFC3339), After: "now"})
+	}
+	a := m.Attrs
+	if a.Mode != "" {
+		d.Note("mode is left out: a symlink's own mode means nothing on Linux (follow: false)")
+		a.Mode = ""
+	}
+	var err error
+	op.fix, err = diffAttrs(ctx, h, fi, a, res, d)
+	return err
 }
 
 func kind(fi conn.FileInfo) string {
@@ -326,13 +394,13 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		}
 	case op.touch == "-am":
 		now := time.Now()
-		if err := conn.Chtimes(ctx, c, op.fixPath, now, now); err != nil {
+		if err := conn.Chtimes(ctx, c, op.timesPath, now, now); err != nil {
 			return err
 		}
 	case op.touch != "":
 		// Keeping one of the times exactly needs touch: SFTP carries
 		// whole seconds.
-		if err := run(ctx, h, conn.Join("touch", op.touch, "--", m.Path)); err != nil {
+		if err := run(ctx, h, conn.Join("touch", op.touch, "--", op.timesPath)); err != nil {
 			return err
 		}
 	}

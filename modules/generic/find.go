@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -50,7 +51,7 @@ type Find struct {
 
 	age, size   *int64
 	pats, excls []func(string) bool
-	contains    *regexp.Regexp
+	contains    *pyre.Regexp
 	result      map[string]any
 }
 
@@ -86,7 +87,7 @@ func (m *Find) Validate() error {
 		return err
 	}
 	if m.Contains != "" {
-		if m.contains, err = regexp.Compile(m.Contains); err != nil {
+		if m.contains, err = pyre.Compile(m.Contains, 0); err != nil {
 			return fmt.Errorf("contains: %w", err)
 		}
 	}
@@ -120,11 +121,11 @@ func (m *Find) matchers(pats []string) ([]func(string) bool, error) {
 			out = append(out, func(s string) bool { ok, _ := path.Match(p, s); return ok })
 			continue
 		}
-		re, err := regexp.Compile(`^(?:` + p + `)`)
+		re, err := pyre.Compile(p, 0)
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %w", p, err)
 		}
-		out = append(out, re.MatchString)
+		out = append(out, func(s string) bool { m, _ := re.Match(s); return m != nil })
 	}
 	return out, nil
 }

@@ -188,10 +188,10 @@ func (m *Find) hasContent(ctx context.Context, h modules.Host, p string) (bool, 
 		return false, nil
 	}
 	if m.ReadWholeFile {
-		return m.contains.Match(b), nil
+		return m.contains.MatchString(string(b)), nil
 	}
 	for _, l := range strings.SplitAfter(string(b), "\n") {
-		if loc := m.contains.FindStringIndex(l); loc != nil && loc[0] == 0 {
+		if match, _ := m.contains.Match(l); match != nil {
 			return true, nil
 		}
 	}

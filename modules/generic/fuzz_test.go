@@ -1,12 +1,13 @@
 package generic
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
+
+	"github.com/gpuctl/gpuctl/internal/pyre"
 )
 
 // Words split from a command line, quoted again by conn.Join and split
@@ -61,7 +62,7 @@ func FuzzLineEdit(f *testing.F) {
 		}
 		e := lineEdit{line: line, absent: absent}
 		if re != "" {
-			r, err := regexp.Compile(re)
+			r, err := pyre.Compile(re, 0)
 			if err != nil {
 				return
 			}
@@ -73,7 +74,7 @@ func FuzzLineEdit(f *testing.F) {
 			e.re = r
 		}
 		if ins != "" {
-			r, err := regexp.Compile(ins)
+			r, err := pyre.Compile(ins, 0)
 			if err != nil {
 				return
 			}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -30,7 +30,7 @@ func init() {
 type LineInFile struct {
 	Path         string `yaml:"path" doc:"absolute path of the file to edit (required)"`
 	PathAlias    `yaml:",squash"`
-	Regexp       string  `yaml:"regexp" doc:"regular expression (RE2 syntax) matched against each line: with state=present the last match is replaced by line, with state=absent every match is removed"`
+	Regexp       string  `yaml:"regexp" doc:"Python regular expression matched against each line: with state=present the last match is replaced by line, with state=absent every match is removed"`
 	SearchString *string `yaml:"search_string" doc:"literal string to look for instead of regexp"`
 	Line         *string `yaml:"line" doc:"the line to insert or replace; required with state=present"`
 	State        string  `yaml:"state" default:"present" choices:"present,absent" doc:"whether the line should be there"`
@@ -64,11 +64,16 @@ func (m *LineInFile) Validate() error {
 		e.line = *m.Line
 	}
 	if m.Regexp != "" {
-		re, err := regexp.Compile(m.Regexp)
+		re, err := pyre.Compile(m.Regexp, 0)
 		if err != nil {
 			return fmt.Errorf("regexp: %w", err)
 		}
 		e.re = re
+		if m.Backrefs && m.Line != nil {
+			if _, err := re.ParseTemplate(*m.Line); err != nil {
+				return fmt.Errorf("line (backrefs): %w", err)
+			}
+		}
 	}
 	switch {
 	case m.Regexp != "" && m.SearchString != nil:
@@ -91,7 +96,7 @@ func (m *LineInFile) Validate() error {
 		ins = m.InsertBefore
 	}
 	if ins != "" {
-		re, err := regexp.Compile(ins)
+		re, err := pyre.Compile(ins, 0)
 		if err != nil {
 			return fmt.Errorf("insertafter/insertbefore: %w", err)
 		}

@@ -1,22 +1,23 @@
 package generic
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/internal/pyre"
 )
 
 // lineEdit is lineinfile's algorithm, ported from Ansible so that files
 // edited by both tools converge to the same bytes. It is pure: Check and
 // Apply both call it on the contents read from the host.
 type lineEdit struct {
-	re           *regexp.Regexp // regexp; nil when not given
-	search       *string        // search_string; nil when not given
+	re           *pyre.Regexp // regexp; nil when not given
+	search       *string      // search_string; nil when not given
 	line         string
 	absent       bool
 	insertAfter  string // "" when not given; "EOF" is special
 	insertBefore string // "" when not given; "BOF" is special
-	ins          *regexp.Regexp
+	ins          *pyre.Regexp
 	backrefs     bool
 	firstMatch   bool
 }
@@ -34,10 +35,6 @@ func splitLines(s string) []string {
 	return parts
 }
 
-// body is a line without its final newline: Python's $ matches before a
-// final "\n" and Go's does not, so patterns are matched against this.
-func body(l string) string { return strings.TrimSuffix(l, "\n") }
-
 func stripEOL(l string) string { return strings.TrimRight(l, "\r\n") }
 
 func endsEOL(l string) bool { return strings.HasSuffix(l, "\n") || strings.HasSuffix(l, "\r") }
@@ -50,13 +47,14 @@ func (e lineEdit) apply(content string) (string, string) {
 		return e.remove(lines)
 	}
 	index0, index1 := -1, -1
-	var sub []int // submatch indices of the regexp match, for backrefs
-	var subLine string
+	var sub *pyre.Match // the regexp's match, for backrefs
 	matched := false
 	if e.re != nil {
+		// Python's re.search on the line with its newline, as Ansible's: pyre's $ matches
+		// before that newline, as Python's does.
 		for i, l := range lines {
-			if m := e.re.FindStringSubmatchIndex(body(l)); m != nil {
-				index0, sub, subLine, matched = i, m, body(l), true
+			if m, _ := e.re.Search(l); m != nil {
+				index0, sub, matched = i, m, true
 				if e.firstMatch {
 					break
 				}
@@ -78,7 +76,7 @@ func (e lineEdit) apply(content string) (string, string) {
 		for i, l := range lines {
 			if stripEOL(l) == e.line {
 				index0, exact = i, true
-			} else if e.ins != nil && e.ins.MatchString(body(l)) {
+			} else if e.ins != nil && e.ins.MatchString(l) {
 				if e.insertAfter != "" {
 					index1 = i + 1
 					if e.firstMatch {
@@ -96,7 +94,9 @@ func (e lineEdit) apply(content string) (string, string) {
 	}
 	newLine := e.line
 	if e.backrefs && sub != nil {
-		newLine = string(e.re.ExpandString(nil, pyTemplate(e.line), subLine, sub))
+		if t, err := e.re.ParseTemplate(e.line); err == nil { // Validate parsed it
+			newLine = t.Expand(sub)
+		}
 	}
 	switch {
 	case index0 != -1:
@@ -148,7 +148,7 @@ func (e lineEdit) remove(lines []string) (string, string) {
 		var hit bool
 		switch {
 		case e.re != nil:
-			hit = e.re.MatchString(body(l))
+			hit = e.re.MatchString(l)
 		case e.search != nil:
 			hit = strings.Contains(l, *e.search)
 		default:
@@ -172,51 +172,4 @@ func (e lineEdit) remove(lines []string) (string, string) {
 
 func insert(lines []string, i int, l string) []string {
 	return append(lines[:i], append([]string{l}, lines[i:]...)...)
-}
-
-// pyTemplate turns a Python replacement template (\1, \g<1>, \g<name>,
-// \n, \t, \\) into Go's (${1}, ${name}), escaping a literal $.
-func pyTemplate(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '$' {
-			b.WriteString("$$")
-			continue
-		}
-		if c != '\\' || i+1 == len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		n := s[i+1]
-		switch {
-		case n >= '0' && n <= '9':
-			j := i + 1
-			for j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			b.WriteString("${" + s[i+1:j] + "}")
-			i = j - 1
-		case n == 'g' && i+2 < len(s) && s[i+2] == '<':
-			end := strings.IndexByte(s[i+3:], '>')
-			if end < 0 {
-				b.WriteByte(c)
-				continue
-			}
-			b.WriteString("${" + s[i+3:i+3+end] + "}")
-			i += 3 + end
-		case n == 'n':
-			b.WriteByte('\n')
-			i++
-		case n == 't':
-			b.WriteByte('\t')
-			i++
-		case n == '\\':
-			b.WriteByte('\\')
-			i++
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

@@ -3,8 +3,9 @@ package generic
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"strings"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -29,7 +30,7 @@ func init() {
 type Replace struct {
 	Path        string `yaml:"path" doc:"absolute path of the file to edit (required)"`
 	PathAlias   `yaml:",squash"`
-	Regexp      string `yaml:"regexp" required:"true" doc:"regular expression (RE2 syntax, multi-line: ^ and $ match at each line)"`
+	Regexp      string `yaml:"regexp" required:"true" doc:"Python regular expression (multi-line: ^ and $ match at each line)"`
 	Replace     string `yaml:"replace" doc:"replacement; \\1 and \\g<name> insert groups; empty removes the matches"`
 	After       string `yaml:"after" doc:"only replace in the text after the first match of this regexp"`
 	Before      string `yaml:"before" doc:"only replace in the text before the first match of this regexp"`
@@ -37,7 +38,8 @@ type Replace struct {
 	ValidateCmd string `yaml:"validate" doc:"command that checks the edited file before it replaces path; %s is its path"`
 	Attrs       `yaml:",squash"`
 
-	re, section *regexp.Regexp
+	re, section *pyre.Regexp
+	tpl         *pyre.Template
 	count       int
 	backupFile  string
 }
@@ -52,11 +54,14 @@ func (m *Replace) Validate() error {
 	if err := absPath("path", m.Path); err != nil {
 		return err
 	}
-	re, err := regexp.Compile("(?m)" + m.Regexp)
+	re, err := pyre.Compile(m.Regexp, pyre.Multiline)
 	if err != nil {
 		return fmt.Errorf("regexp: %w", err)
 	}
 	m.re = re
+	if m.tpl, err = re.ParseTemplate(m.Replace); err != nil {
+		return fmt.Errorf("replace: %w", err)
+	}
 	// Ansible builds the section pattern the same way: after and before
 	// are regexps around a lazy (or, alone, greedy) subsection.
 	var pat string
@@ -69,7 +74,7 @@ func (m *Replace) Validate() error {
 		pat = "(?P<subsection>.*)" + m.Before
 	}
 	if pat != "" {
-		if m.section, err = regexp.Compile("(?s)" + pat); err != nil {
+		if m.section, err = pyre.Compile(pat, pyre.DotAll); err != nil {
 			return fmt.Errorf("after/before: %w", err)
 		}
 	}
@@ -79,22 +84,32 @@ func (m *Replace) Validate() error {
 	return m.Attrs.validate()
 }
 
-// substitute is the pure part: the new contents and the number of matches.
+// substitute is the pure part: the new contents and the number of matches. As in
+// Ansible, when after/before match nothing the file is left alone.
 func (m *Replace) substitute(s string) (string, int) {
 	lo, hi := 0, len(s)
 	if m.section != nil {
-		if idx := m.section.FindStringSubmatchIndex(s); idx != nil {
-			g := m.section.SubexpIndex("subsection")
-			lo, hi = idx[2*g], idx[2*g+1]
+		sm, _ := m.section.Search(s)
+		if sm == nil {
+			return s, 0
 		}
+		g, _ := m.section.GroupIndex("subsection")
+		lo, hi = sm.Span(g)
 	}
 	part := s[lo:hi]
-	n := len(m.re.FindAllStringIndex(part, -1))
-	if n == 0 {
+	all, _ := m.re.FindAll(part)
+	if len(all) == 0 {
 		return s, 0
 	}
-	out := m.re.ReplaceAllString(part, pyTemplate(m.Replace))
-	return s[:lo] + out + s[hi:], n
+	var b strings.Builder
+	last := 0
+	for _, match := range all {
+		b.WriteString(part[last:match.Start()])
+		b.WriteString(m.tpl.Expand(match))
+		last = match.End()
+	}
+	b.WriteString(part[last:])
+	return s[:lo] + b.String() + s[hi:], len(all)
 }
 
 func (m *Replace) Reads() []string { return []string{m.Path} }

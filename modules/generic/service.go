@@ -16,23 +16,28 @@ func init() {
 	modules.Register(modules.Info{
 		Name:    "service",
 		Aliases: []string{"systemd", "systemd_service"},
-		Summary: "Start, stop, restart, enable, mask a systemd unit; reload systemd",
-		CheckMode: "Reads the unit's ActiveState, UnitFileState and NeedDaemonReload with systemctl and reports " +
-			"each field that would change (restarted/reloaded always report). A unit that does not exist yet " +
+		Summary: "Start, stop, restart, enable, mask a systemd unit; reload systemd; read a unit's status",
+		CheckMode: "Reads every property of the unit with systemctl show (registered as status, as Ansible's " +
+			"systemd module registers it) and reports each field that would change (restarted/reloaded always " +
+			"report). With only name it reads the status and changes nothing. A unit that does not exist yet " +
 			"is reported as known after apply.",
 		Example: `- name: containerd runs now and at boot
   service:
     name: containerd
     state: started
     enabled: true
-    daemon_reload: true`,
+    daemon_reload: true
+- name: Where is docker's unit file
+  ansible.builtin.systemd_service:
+    name: docker
+  register: docker_service   # docker_service.status.FragmentPath, .ExecStart, ...`,
 		New: func() modules.Module { return &Service{} },
 	})
 }
 
 // Service manages a systemd unit. Hosts without systemd are not supported.
 type Service struct {
-	Name         string `yaml:"name" aliases:"service,unit" doc:"unit name; without a suffix, .service is meant (required unless daemon_reload or daemon_reexec)"`
+	Name         string `yaml:"name" aliases:"service,unit" doc:"unit name; without a suffix, .service is meant (required unless daemon_reload or daemon_reexec); alone, the task only registers the unit's status"`
 	State        string `yaml:"state" choices:"started,stopped,restarted,reloaded" doc:"started/stopped are kept; restarted and reloaded act on every run (reloaded starts a stopped unit)"`
 	Enabled      *bool  `yaml:"enabled" doc:"start at boot (systemctl enable) or not; static units are left alone"`
 	Masked       *bool  `yaml:"masked" doc:"mask the unit so nothing can start it, or unmask it"`
@@ -40,18 +45,22 @@ type Service struct {
 	DaemonReexec bool   `yaml:"daemon_reexec" aliases:"daemon-reexec" doc:"run systemctl daemon-reexec first (on every run, as in Ansible)"`
 	Use          string `yaml:"use" choices:"auto,systemd,service,sysvinit" doc:"Ansible's backend choice; gpuctl manages every unit through systemd, where SysV scripts are units too, so each accepted value acts the same"`
 
-	unit string
+	unit   string
+	status unitStatus // systemctl show, before any change (Ansible's status)
 }
 
 func (m *Service) Validate() error {
-	if m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload && !m.DaemonReexec {
-		return errors.New("give at least one of state, enabled, masked, daemon_reload or daemon_reexec")
+	if m.Name == "" && m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload && !m.DaemonReexec {
+		return errors.New("give at least one of state, enabled, masked, daemon_reload or daemon_reexec, or a name to read the unit's status")
 	}
 	if m.Name == "" {
 		if m.State != "" || m.Enabled != nil || m.Masked != nil {
 			return errors.New(`missing required argument "name" (state, enabled and masked act on a unit)`)
 		}
 		return nil
+	}
+	if strings.ContainsAny(m.Name, "*?[") {
+		return fmt.Errorf("name %q: glob patterns are not supported (as in Ansible); name one unit", m.Name)
 	}
 	if strings.ContainsAny(m.Name, " \t\n/'\"") {
 		return fmt.Errorf("name %q is not a unit name", m.Name)
@@ -78,6 +87,61 @@ type unitStatus map[string]string
 
 func (s unitStatus) running() bool {
 	return s["ActiveState"] == "active" || s["ActiveState"] == "activating" || s["ActiveState"] == "reloading"
+}
+
+// parseSystemctlShow reads `systemctl show UNIT` as Ansible's systemd
+// module does: key=value lines, where only an Exec* value that starts
+// with '{' may run on over lines until one ends with '}'.
+func parseSystemctlShow(out string) unitStatus {
+	s := unitStatus{}
+	var key string
+	var multi []string
+	for _, l := range strings.Split(out, "\n") {
+		if key != "" {
+			multi = append(multi, l)
+			if strings.HasSuffix(strings.TrimRight(l, " \t\r"), "}") {
+				s[key], key, multi = strings.TrimSpace(strings.Join(multi, "\n")), "", nil
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(k, "Exec") && strings.HasPrefix(strings.TrimLeft(v, " \t"), "{") &&
+			!strings.HasSuffix(strings.TrimRight(v, " \t\r"), "}") {
+			key, multi = k, []string{v}
+			continue
+		}
+		s[k] = strings.TrimSpace(v)
+	}
+	return s
+}
+
+// Result is what Ansible's systemd module registers: the unit's name, its
+// status (every systemctl show property, as read before any change), and
+// the enabled and state asked for (restarted and reloaded leave the unit
+// started).
+func (m *Service) Result() map[string]any {
+	st := map[string]any{}
+	for k, v := range m.status {
+		st[k] = v
+	}
+	res := map[string]any{"name": nil, "status": st}
+	if m.Name != "" {
+		res["name"] = m.Name
+	}
+	if m.Enabled != nil {
+		res["enabled"] = *m.Enabled
+	}
+	switch m.State {
+	case "":
+	case "restarted", "reloaded":
+		res["state"] = "started"
+	default:
+		res["state"] = m.State
+	}
+	return res
 }
 
 func parseShow(out string) unitStatus {
@@ -110,14 +174,26 @@ func (m *Service) Check(ctx context.Context, h modules.Host) (d plan.Diff, err e
 			}
 		}()
 	}
-	out, err := conn.Output(ctx, h.Conn(), conn.Join("systemctl", "show", m.unit, "--no-pager",
-		"--property=LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload"))
+	// Every property, as Ansible's systemd module reads them: they are the
+	// registered status (status.ExecStart, status.FragmentPath).
+	out, err := conn.Output(ctx, h.Conn(), conn.Join("systemctl", "show", m.unit, "--no-pager"))
 	if err != nil {
 		return d, fmt.Errorf("service %s: %w", m.Name, err)
 	}
-	st := parseShow(out)
+	st := parseSystemctlShow(out)
+	if m.status == nil {
+		// The engine checks the same value again after Apply; the
+		// registered status stays the one read before the change.
+		m.status = st
+	}
 	op := &serviceOp{}
 	d.State = op
+	if ls := st["LoadState"]; ls != "not-found" && ls != "masked" && st["LoadError"] != "" {
+		return d, fmt.Errorf("Error loading unit file '%s': %s", m.Name, st["LoadError"])
+	}
+	if m.State == "" && m.Enabled == nil && m.Masked == nil && !m.DaemonReload {
+		return d, nil // only the status was asked for
+	}
 	if st["LoadState"] == "not-found" && st["UnitFileState"] == "" {
 		if m.DaemonReload {
 			// daemon-reload may be what makes a new unit file visible.
@@ -256,4 +332,5 @@ func reexecFirst(d plan.Diff) plan.Diff {
 var (
 	_ modules.Module     = (*Service)(nil)
 	_ modules.Unverified = (*Service)(nil)
+	_ modules.Resulter   = (*Service)(nil)
 )

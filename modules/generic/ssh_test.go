@@ -112,9 +112,18 @@ func TestOverSSH(t *testing.T) {
 		}
 		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": d, "state": "directory", "recurse": true, "owner": "root"})
 		l := filepath.Join(dir, "models")
-		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": d, "owner": "nobody"})
+		// follow: false owns the link itself; the default (follow) what
+		// it points to, as in Ansible.
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": d, "owner": "nobody", "follow": false})
 		if uid, _ := owner(t, l); uid != 65534 {
 			t.Error("link owner")
+		}
+		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": l, "state": "link", "src": d, "owner": "daemon"})
+		if uid, _ := owner(t, l); uid != 65534 {
+			t.Error("link owner changed with follow")
+		}
+		if uid, _ := owner(t, d); uid != 1 {
+			t.Errorf("target owner %d, want daemon", uid)
 		}
 		moduletest.Timeline(t, h, dir, "file", map[string]any{"path": filepath.Join(dir, "var"), "state": "absent"})
 	})

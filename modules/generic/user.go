@@ -19,16 +19,18 @@ func init() {
 	modules.Register(modules.Info{
 		Name:    "user",
 		Summary: "Create, change or remove a local user account (ansible.builtin.user)",
-		CheckMode: "Reads /etc/passwd, /etc/group and (for password) /etc/shadow as files and reports each field " +
-			"useradd, usermod or userdel would change, and a missing home directory. Changes nothing; a group " +
-			"that an earlier task would create is known after apply.",
+		CheckMode: "Reads /etc/passwd, /etc/group and (for password and password ageing) /etc/shadow as files and " +
+			"reports each field useradd, usermod, chage or userdel would change, and a missing home directory. " +
+			"Changes nothing; a group that an earlier task would create is known after apply.",
 		Example: `- name: The deploy account, in docker and sudo
   ansible.builtin.user:
     name: deploy
     shell: /bin/bash
     groups: [docker, sudo]
     append: true
-    password: "{{ deploy_pw | password_hash('sha512') }}"`,
+    password: "{{ deploy_pw | password_hash('sha512') }}"
+    password_expire_max: 90
+    password_expire_warn: 14`,
 		New: func() modules.Module { return &User{} },
 	})
 }
@@ -55,6 +57,12 @@ type User struct {
 	NonUnique      bool      `yaml:"non_unique" doc:"allow a uid another account already has"`
 	Remove         bool      `yaml:"remove" doc:"with state=absent, remove the home directory and mail spool too (userdel -r)"`
 	Force          bool      `yaml:"force" doc:"with state=absent, remove the account even while logged in (userdel -f)"`
+
+	// Password ageing, the /etc/shadow fields chage(1) sets (-1 clears one).
+	ExpireMax     *int `yaml:"password_expire_max" doc:"maximum number of days between password changes (chage -M; -1 clears it)"`
+	ExpireMin     *int `yaml:"password_expire_min" doc:"minimum number of days between password changes (chage -m; -1 clears it)"`
+	ExpireWarn    *int `yaml:"password_expire_warn" doc:"days of warning before the password expires (chage -W; -1 clears it; ansible-core 2.16)"`
+	ExpireDisable *int `yaml:"password_expire_account_disable" doc:"days after the password expires until the account is disabled (useradd/usermod -f; -1 clears it; ansible-core 2.18)"`
 
 	groups []string
 	result map[string]any
@@ -101,6 +109,80 @@ func (m *User) Validate() error {
 		return errors.New("password_lock: false contradicts a password that starts with '!' (a locked one)")
 	case m.State == "absent" && (m.UID != nil || m.Group != "" || m.Groups != nil || m.Password != ""):
 		return errors.New("state=absent takes no uid, group, groups or password")
+	case m.State == "absent" && (m.ExpireMax != nil || m.ExpireMin != nil || m.ExpireWarn != nil || m.ExpireDisable != nil):
+		return errors.New("state=absent takes no password_expire_* argument")
+	}
+	for _, a := range m.ageing() {
+		if *a.want < -1 {
+			return fmt.Errorf("%s %d: expected a number of days, or -1 to clear it", a.arg, *a.want)
+		}
+	}
+	return nil
+}
+
+// ageingArg is one password ageing argument and the /etc/shadow field
+// (0-based) it sets.
+type ageingArg struct {
+	arg   string
+	field int
+	opt   string // chage's option; "" for usermod -f
+	want  *int
+}
+
+// ageing lists the password ageing arguments given, in the order Ansible
+// passes them to chage.
+func (m *User) ageing() []ageingArg {
+	var out []ageingArg
+	for _, a := range []ageingArg{
+		{"password_expire_min", 3, "-m", m.ExpireMin},
+		{"password_expire_max", 4, "-M", m.ExpireMax},
+		{"password_expire_warn", 5, "-W", m.ExpireWarn},
+		{"password_expire_account_disable", 6, "", m.ExpireDisable},
+	} {
+		if a.want != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// checkAgeing compares the ageing arguments with the account's
+// /etc/shadow fields (an empty field is -1, as getspnam reads it) and
+// queues chage for those that differ, and usermod -f for the inactive
+// days. Ansible runs usermod -f on every run; gpuctl only when it differs.
+// An account missing from /etc/shadow is left alone, as in Ansible.
+func (m *User) checkAgeing(ctx context.Context, h modules.Host, op *accountOp, d *plan.Diff) error {
+	args := m.ageing()
+	if len(args) == 0 {
+		return nil
+	}
+	fields, ok, err := shadowFields(ctx, h, m.Name)
+	if err != nil || !ok {
+		return err
+	}
+	var chage, usermod []string
+	for _, a := range args {
+		cur := -1
+		if a.field < len(fields) && fields[a.field] != "" {
+			if cur, err = strconv.Atoi(fields[a.field]); err != nil {
+				return fmt.Errorf("user %s: /etc/shadow field %d is %q, not a number", m.Name, a.field+1, fields[a.field])
+			}
+		}
+		if cur == *a.want {
+			continue
+		}
+		if a.opt == "" {
+			usermod = append(usermod, "-f", strconv.Itoa(*a.want))
+		} else {
+			chage = append(chage, a.opt, strconv.Itoa(*a.want))
+		}
+		d.Add(plan.Change{Resource: "user:" + m.Name, Action: plan.Update, Field: a.arg, Before: strconv.Itoa(cur), After: strconv.Itoa(*a.want)})
+	}
+	if len(usermod) > 0 {
+		op.cmds = append(op.cmds, conn.Join(append(append([]string{"usermod"}, usermod...), m.Name)...))
+	}
+	if len(chage) > 0 {
+		op.cmds = append(op.cmds, conn.Join(append(append([]string{"chage"}, chage...), m.Name)...))
 	}
 	return nil
 }
@@ -238,7 +320,22 @@ func (m *User) create(ctx context.Context, h modules.Host, db *accountDB, op *ac
 		cmd = append(cmd, "-r")
 		desc = append(desc, "system")
 	}
+	if m.ExpireDisable != nil {
+		cmd = append(cmd, "-f", strconv.Itoa(*m.ExpireDisable))
+		desc = append(desc, "password_expire_account_disable "+strconv.Itoa(*m.ExpireDisable))
+	}
 	op.cmds = append(op.cmds, conn.Join(append(cmd, m.Name)...))
+	// Then chage, as Ansible runs it after useradd, for the values given.
+	var chage []string
+	for _, a := range m.ageing() {
+		if a.opt != "" {
+			chage = append(chage, a.opt, strconv.Itoa(*a.want))
+			desc = append(desc, a.arg+" "+strconv.Itoa(*a.want))
+		}
+	}
+	if len(chage) > 0 {
+		op.cmds = append(op.cmds, conn.Join(append(append([]string{"chage"}, chage...), m.Name)...))
+	}
 	d.Changes = append([]plan.Change{{Resource: "user:" + m.Name, Action: plan.Create, After: strings.Join(desc, ", ")}}, d.Changes...)
 	m.result["system"], m.result["create_home"] = m.System, m.CreateHome
 	return nil
@@ -293,7 +390,7 @@ func (m *User) modify(ctx context.Context, h modules.Host, db *accountDB, u pass
 		op.cmds = append(op.cmds, conn.Join(append(append([]string{"usermod"}, args...), m.Name)...))
 	}
 	m.result["append"], m.result["move_home"] = m.Append, m.MoveHome
-	return nil
+	return m.checkAgeing(ctx, h, op, d)
 }
 
 // modifyGroups compares supplementary groups as Ansible does: every group

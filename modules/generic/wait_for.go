@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"regexp"
 	"strconv"
 	"time"
 
+	"github.com/gpuctl/gpuctl/internal/pyre"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -43,7 +43,7 @@ type WaitFor struct {
 	ConnectTimeout int    `yaml:"connect_timeout" default:"5" doc:"seconds each connection attempt may take"`
 	Msg            string `yaml:"msg" doc:"error message when the timeout is reached"`
 
-	re      *regexp.Regexp
+	re      *pyre.Regexp
 	delayed bool
 	elapsed time.Duration
 }
@@ -64,7 +64,7 @@ func (m *WaitFor) Validate() error {
 		return errors.New("search_regex needs port or path")
 	}
 	if m.SearchRegex != "" {
-		re, err := regexp.Compile("(?m)" + m.SearchRegex)
+		re, err := pyre.Compile(m.SearchRegex, pyre.Multiline)
 		if err != nil {
 			return fmt.Errorf("search_regex: %w", err)
 		}
@@ -188,7 +188,7 @@ func (m *WaitFor) holds(ctx context.Context, h modules.Host) (bool, error) {
 		if err != nil {
 			return false, nil // gone again between stat and read
 		}
-		return m.re.Match(b), nil
+		return m.re.MatchString(string(b)), nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(m.ConnectTimeout)*time.Second)
 	defer cancel()
@@ -211,7 +211,7 @@ func (m *WaitFor) holds(ctx context.Context, h modules.Host) (bool, error) {
 	for buf.Len() < 1<<20 {
 		n, err := c.Read(chunk)
 		buf.Write(chunk[:n])
-		if m.re.Match(buf.Bytes()) {
+		if m.re.MatchString(buf.String()) {
 			return true, nil
 		}
 		if err != nil {

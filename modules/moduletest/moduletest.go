@@ -67,7 +67,7 @@ func (h *Host) Facts() modules.Facts            { return modules.Facts{} }
 func (h *Host) Vars() map[string]any            { return h.V }
 func (h *Host) Log() *slog.Logger               { return slog.New(slog.NewTextHandler(logWriter{h}, nil)) }
 func (h *Host) Eval(e string) (any, error)      { return h.Tpl.Eval(e, h.V) }
-func (h *Host) Render(t string) (string, error) { return h.Tpl.RenderString(t, h.V) }
+func (h *Host) Render(t string) (string, error) { return h.Tpl.RenderFile(t, h.V) }
 
 // LogText is everything modules logged on h so far.
 func (h *Host) LogText() string {

@@ -77,6 +77,24 @@ func TestAnsibleRepoLine(t *testing.T) {
 			t.Errorf("%q: source %q file %q", tc.line, r.source, r.file())
 		}
 	}
+	// ppa: as ansible-core 2.14's _expand_ppa and add_source name them.
+	for _, tc := range []struct{ repo, codename, source, file string }{
+		{"ppa:graphics-drivers/ppa", "jammy", "deb http://ppa.launchpad.net/graphics-drivers/ppa/ubuntu jammy main", "ppa_graphics_drivers_ppa_jammy.list"},
+		{"ppa:deadsnakes", "noble", "deb http://ppa.launchpad.net/deadsnakes/ppa/ubuntu noble main", "ppa_deadsnakes_noble.list"},
+		{"ppa:ondrej/php", "bookworm", "deb http://ppa.launchpad.net/ondrej/php/ubuntu bookworm main", "ppa_ondrej_php_bookworm.list"},
+	} {
+		r := &AnsibleRepo{Repo: tc.repo, ValidateCerts: true}
+		if err := r.validateRepo(); err != nil {
+			t.Fatal(err)
+		}
+		r.setPPARelease(tc.codename)
+		if r.source != tc.source || r.file() != "/etc/apt/sources.list.d/"+tc.file {
+			t.Errorf("%q on %s: source %q file %q", tc.repo, tc.codename, r.source, r.file())
+		}
+		if got := r.ppa.apiURL(); !strings.HasPrefix(got, "https://launchpad.net/api/1.0/~") {
+			t.Errorf("%q: API %s", tc.repo, got)
+		}
+	}
 	for line, want := range map[string]srcLine{
 		"#deb  http://x  y z # old": {true, false, "deb http://x y z", "old"},
 		"  # just a comment":        {false, false, "just a comment", ""},
@@ -90,7 +108,9 @@ func TestAnsibleRepoLine(t *testing.T) {
 	}
 	for want, args := range map[string]map[string]any{
 		"expected a source line":           {"repo": "http://example.com bookworm main"},
-		"PPAs are not supported":           {"repo": "ppa:graphics-drivers/ppa"},
+		"expected ppa:OWNER/NAME":          {"repo": "ppa:Graphics Drivers/ppa"},
+		"a release codename":               {"repo": "ppa:graphics-drivers/ppa", "codename": "jammy main"},
+		"validate_certs: false":            {"repo": "ppa:graphics-drivers/ppa", "validate_certs": false},
 		"give one of them":                 {"repo": "deb http://a b c", "name": "x"},
 		`missing required argument "name"`: {"uris": "http://a"},
 		"expected an octal mode":           {"repo": "deb http://a b c", "mode": "rw"},

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -21,13 +22,18 @@ type AnsibleRepo struct {
 	Repo     string `yaml:"repo" doc:"Ansible's one-line source, such as \"deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian bookworm stable\" (instead of name, uris, suites)"`
 	Filename string `yaml:"filename" doc:"with repo: the file in sources.list.d, without .list (default: from the repository's host and path, as Ansible names it)"`
 	Mode     string `yaml:"mode" doc:"with repo: the mode of the .list file (default 0644 for a new file; an existing file keeps its mode)"`
-	Codename string `yaml:"codename" doc:"accepted for Ansible's ppa: form, which gpuctl does not support"`
+	Codename string `yaml:"codename" doc:"with repo: ppa:OWNER/NAME, the Ubuntu release whose suite the line names (default: the host's codename)"`
 	// Accepted so that Ansible content loads; gpuctl needs no Python on hosts.
 	InstallPythonApt bool `yaml:"install_python_apt" doc:"accepted for Ansible playbooks; gpuctl needs no python3-apt"`
-	ValidateCerts    bool `yaml:"validate_certs" default:"true" doc:"accepted for Ansible playbooks (Ansible uses it for ppa: only)"`
+	ValidateCerts    bool `yaml:"validate_certs" default:"true" doc:"must stay true: Launchpad's API, the one request it applies to, is always verified"`
 
 	source string
 	result map[string]any
+	// A ppa: repo's source, and the text its file name is suggested from,
+	// depend on the host's codename (expandPPA).
+	ppa       *ppa
+	suggest   string
+	nonUbuntu string // the host's OS name where a PPA has no suite for it
 }
 
 var sourceTypes = []string{"deb", "deb-src"}
@@ -55,11 +61,23 @@ func parseSourceLine(line string) (valid, enabled bool, source, comment string) 
 
 func (a *AnsibleRepo) validateRepo() error {
 	if strings.HasPrefix(a.Repo, "ppa:") {
-		return fmt.Errorf("repo %q: Launchpad PPAs are not supported; give the PPA's deb line and its key", a.Repo)
-	}
-	valid, enabled, src, _ := parseSourceLine(a.Repo)
-	if !valid || !enabled || len(strings.Fields(regexp.MustCompile(`\[[^\]]+\]`).ReplaceAllString(src, ""))) < 3 {
-		return fmt.Errorf("repo %q: expected a source line such as \"deb [signed-by=/etc/apt/keyrings/x.asc] https://example.com/debian bookworm main\"", a.Repo)
+		p, err := parsePPA(a.Repo)
+		if err != nil {
+			return err
+		}
+		if strings.ContainsAny(a.Codename, " \t\n/") {
+			return fmt.Errorf("codename %q: a release codename such as jammy", a.Codename)
+		}
+		if !a.ValidateCerts {
+			return errors.New("validate_certs: false is not supported: Launchpad's API is asked over HTTPS with certificates verified")
+		}
+		a.ppa = p
+	} else {
+		valid, enabled, src, _ := parseSourceLine(a.Repo)
+		if !valid || !enabled || len(strings.Fields(regexp.MustCompile(`\[[^\]]+\]`).ReplaceAllString(src, ""))) < 3 {
+			return fmt.Errorf("repo %q: expected a source line such as \"deb [signed-by=/etc/apt/keyrings/x.asc] https://example.com/debian bookworm main\" or ppa:OWNER/NAME", a.Repo)
+		}
+		a.source, a.suggest = src, src
 	}
 	if a.Filename != "" && strings.ContainsAny(a.Filename, " \t\n") {
 		return fmt.Errorf("filename %q: no spaces", a.Filename)
@@ -69,7 +87,6 @@ func (a *AnsibleRepo) validateRepo() error {
 			return fmt.Errorf("mode %q: expected an octal mode such as 0644", a.Mode)
 		}
 	}
-	a.source = src
 	return nil
 }
 
@@ -77,7 +94,7 @@ func (a *AnsibleRepo) validateRepo() error {
 func (a *AnsibleRepo) file() string {
 	name := a.Filename
 	if name == "" {
-		line := regexp.MustCompile(`\[[^\]]+\]`).ReplaceAllString(a.source, "")
+		line := regexp.MustCompile(`\[[^\]]+\]`).ReplaceAllString(a.suggest, "")
 		line = regexp.MustCompile(`\w+://`).ReplaceAllString(line, "")
 		var parts []string
 		for _, p := range strings.Fields(line) {
@@ -123,6 +140,11 @@ func dumpSources(ls []srcLine) string {
 // that add (enable) or remove the source, file by file.
 func (a *AnsibleRepo) planRepo(ctx context.Context, h modules.Host, present bool) (*steps, error) {
 	c := h.Conn()
+	if a.ppa != nil {
+		if err := a.expandPPA(ctx, c, present); err != nil {
+			return nil, err
+		}
+	}
 	out, err := output(ctx, c, `for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && echo "$f"; done; true`)
 	if err != nil {
 		return nil, fmt.Errorf("list apt sources: %w", err)
@@ -145,13 +167,13 @@ func (a *AnsibleRepo) planRepo(ctx context.Context, h modules.Host, present bool
 		}
 	}
 	changed := map[string]bool{}
-	found := false
+	found, enabled := false, false
 	for _, f := range names {
 		for i, l := range files[f] {
 			if !l.valid || l.source != a.source {
 				continue
 			}
-			found = true
+			found, enabled = true, enabled || l.enabled
 			if present && !l.enabled {
 				files[f][i].enabled, changed[f] = true, true
 			}
@@ -172,6 +194,11 @@ func (a *AnsibleRepo) planRepo(ctx context.Context, h modules.Host, present bool
 		changed[target] = true
 	}
 	s := &steps{}
+	if a.ppa != nil && present && !enabled {
+		if err := a.ppaKeySteps(ctx, c, s); err != nil {
+			return nil, err
+		}
+	}
 	a.result = map[string]any{"repo": a.Repo, "state": map[bool]string{true: "present", false: "absent"}[present], "sources_added": []string{}, "sources_removed": []string{}}
 	for _, f := range names {
 		if !changed[f] {

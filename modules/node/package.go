@@ -27,12 +27,14 @@ func init() {
 
 // Package is Ansible's generic package module. gpuctl manages Debian and
 // Ubuntu, so it is apt: like Ansible's package action, it hands every
-// other argument to apt (allow_downgrade, update_cache, ...). Arguments of
+// other argument to apt (allow_downgrade, update_cache, ...), and, as
+// there, only apt's rules apply: name is not required (`package:
+// {update_cache: true}` refreshes the cache). Arguments of
 // other backends (yum's disablerepo) load, since roles keep them in
 // branches a Debian host never takes; a host that reaches them fails, as
 // apt fails them under Ansible. A host of another family fails naming its OS.
 type Package struct {
-	Name  []string       `yaml:"name" required:"true" aliases:"pkg" doc:"package names, NAME or NAME=VERSION"`
+	Name  []string       `yaml:"name" aliases:"pkg" doc:"package names, NAME or NAME=VERSION; may be left out for apt's other work (update_cache: true alone refreshes the cache)"`
 	State string         `yaml:"state" default:"present" choices:"present,installed,latest,absent,removed" doc:"present (installed), latest or absent (removed)"`
 	Use   string         `yaml:"use" default:"auto" doc:"the package manager; auto and apt work, any other name fails on the host that reaches the task"`
 	Rest  map[string]any `yaml:",remain" doc:"any other argument of apt (see the apt module), or of another backend's module (yum's disablerepo), which fails on an apt host"`

@@ -31,6 +31,18 @@ func TestPackageHost(t *testing.T) {
 	}
 	// apt's own arguments pass through, as Ansible's package hands them to apt.
 	h.Timeline(t, "package", map[string]any{"name": "gpuctl-pkg=1.0-1", "allow_downgrade": true, "install_recommends": false})
+	// No name: apt's cache arguments alone, as Ansible's package hands them
+	// to apt (geerlingguy.security's converge.yml).
+	refresh := map[string]any{"update_cache": true, "cache_valid_time": 600}
+	h.NoChange(t, "package", refresh)
+	h.TH.Run(t, "touch -d '2 hours ago' "+updateStamp)
+	if d := h.Timeline(t, "package", refresh); !moduletest.HasChange(d, "apt:cache", "update") {
+		t.Errorf("diff:\n%s", moduletest.Describe(d))
+	}
+	if _, err := h.CheckOnly(t, "package", map[string]any{"update_cache": true, "update_only": true}); err == nil ||
+		!strings.Contains(err.Error(), "does not take update_only (an argument of yum and dnf") {
+		t.Errorf("update_only on Debian: %v", err)
+	}
 	// yum's arguments load, and fail on the Debian host that reaches them.
 	if _, err := h.CheckOnly(t, "package", map[string]any{"name": "gpuctl-pkg", "disablerepo": "*", "enablerepo": "zabbix"}); err == nil ||
 		!strings.Contains(err.Error(), "does not take disablerepo, enablerepo (an argument of yum and dnf") {
@@ -40,7 +52,6 @@ func TestPackageHost(t *testing.T) {
 
 func TestPackageBadArgs(t *testing.T) {
 	for want, args := range map[string]map[string]any{
-		`missing required argument "name"`:    {"state": "present"},
 		"expected one of present":             {"name": "htop", "state": "purged"},
 		"not a valid Debian package name":     {"name": "Bad_Name!"},
 		"unknown argument: instal_recommends": {"name": "htop", "instal_recommends": true},
@@ -57,6 +68,9 @@ func TestPackageOtherBackendArgsLoad(t *testing.T) {
 	for _, args := range []map[string]any{
 		{"name": "zabbix-agent", "disablerepo": "*", "enablerepo": []any{"zabbix"}, "state": "present"},
 		{"name": "sops", "allow_downgrade": true, "update_cache": true},
+		// geerlingguy.security's converge.yml: apt's arguments without name.
+		{"update_cache": true, "cache_valid_time": 600},
+		{"state": "present"},
 	} {
 		if _, err := modules.New("ansible.builtin.package", args); err != nil {
 			t.Errorf("%v: %v", args, err)
