@@ -24,6 +24,11 @@
 #   FORKS (10, gpuctl's default; ansible gets the same)   FORKS2 (50): the second --forks for the diff
 #   ANSIBLE_SIZES (all sizes, largest first): where ansible re-runs.   START_PAR (6): hosts started at once
 #   OUT (bench/fleet/results): where the results go (STAMP.tsv, STAMP.md)
+#   FRESH (1): 0 skips the check-mode runs on fresh hosts (two runs at the largest size, the longest gpuctl phases)
+#   GPUCTL_B (none): a second gpuctl binary (an A/B of a change at fleet size). After ansible-playbook's
+#     re-runs, A (this tree's build) and B re-run the same converged hosts alternately, A B A B, then B's
+#     check, per size, and B's results must equal A's. The script waits for the file to appear, so a binary
+#     still being built can join a run under way; write it elsewhere and mv it into place.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/bench/fleet
@@ -32,7 +37,7 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(50 100 200)
 mapfile -t SIZES < <(printf '%s\n' "${SIZES[@]}" | sort -n)
 MAXN=${SIZES[-1]}
-FORKS=${FORKS:-10} FORKS2=${FORKS2:-50}
+FORKS=${FORKS:-10} FORKS2=${FORKS2:-50} FRESH=${FRESH:-1} GPUCTL_B=${GPUCTL_B:-}
 read -r -a ANSIBLE_SIZES <<<"${ANSIBLE_SIZES:-$(printf '%s\n' "${SIZES[@]}" | sort -rn | tr '\n' ' ')}"
 ANSIBLE_FULL=${ANSIBLE_FULL:-0}
 START_PAR=${START_PAR:-6}
@@ -137,12 +142,13 @@ cpu_end() {
 IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG")
 
 # gpuctl_phase INV LABEL FORKS [ARGS...]: one timed gpuctl run (JSON lines in $W/LABEL.json); sets
-# T (wall s), M (max RSS, MB), FD (most open fds, polled every 50 ms), CC and HC (CPU s).
+# T (wall s), M (max RSS, MB), FD (most open fds, polled every 50 ms), CC and HC (CPU s). BIN
+# (default $W/gpuctl) is the binary.
 gpuctl_phase() {
 	local inv=$1 label=$2 forks=$3 tp gp="" c
 	shift 3
 	cpu_begin "$inv"
-	"${IN_CG[@]}" /usr/bin/time -f '%e %M' -o "$W/$label.time" "$W/gpuctl" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
+	"${IN_CG[@]}" /usr/bin/time -f '%e %M' -o "$W/$label.time" "${BIN:-$W/gpuctl}" run "$PB" -i "$W/$inv.yaml" --forks "$forks" -o json "$@" \
 		>"$W/$label.json" 2>"$W/$label.err" &
 	tp=$!
 	FD=0
@@ -223,12 +229,14 @@ grow=$(( 253 - $(ls /var/cache/gpuctl-hosts/run/.slots 2>/dev/null | wc -l) ))
 echo "== sizes ${SIZES[*]}, forks $FORKS ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 start_set g "$MAXN"
 for N in "${SIZES[@]}"; do inventory g "$N"; done
-for N in "${SIZES[@]}"; do
-	gpuctl_phase "g-$N" "g$N-check0" "$FORKS" --check
-	row "$N" gpuctl "check (fresh hosts)" "$T" "$M" "$FD" ""
-done
-gpuctl_phase "g-$MAXN" "g$MAXN-check0-f$FORKS2" "$FORKS2" --check
-echo "$MAXN hosts, check on fresh hosts, --forks $FORKS vs $FORKS2: $(same_results "g$MAXN-check0" "g$MAXN-check0-f$FORKS2")" >>"$NOTES"
+if [ "$FRESH" != 0 ]; then
+	for N in "${SIZES[@]}"; do
+		gpuctl_phase "g-$N" "g$N-check0" "$FORKS" --check
+		row "$N" gpuctl "check (fresh hosts)" "$T" "$M" "$FD" ""
+	done
+	gpuctl_phase "g-$MAXN" "g$MAXN-check0-f$FORKS2" "$FORKS2" --check
+	echo "$MAXN hosts, check on fresh hosts, --forks $FORKS vs $FORKS2: $(same_results "g$MAXN-check0" "g$MAXN-check0-f$FORKS2")" >>"$NOTES"
+fi
 gpuctl_phase "g-$MAXN" "g$MAXN-converge" "$FORKS"
 row "$MAXN" gpuctl converge "$T" "$M" "$FD" ""
 for N in "${SIZES[@]}"; do
@@ -251,6 +259,24 @@ for N in "${ANSIBLE_SIZES[@]}"; do
 	echo "ansible re-run over $N hosts converged by gpuctl: no change on any host" >>"$NOTES"
 	bash "$HERE/table.sh" "$TSV" >&2
 done
+if [ -n "$GPUCTL_B" ]; then
+	[ -e "$GPUCTL_B" ] || echo "run.sh: waiting for $GPUCTL_B" >&2
+	while [ ! -e "$GPUCTL_B" ]; do sleep 10; done
+	cp "$GPUCTL_B" "$W/gpuctl-b"
+	echo "B: $GPUCTL_B, sha256 $(sha256sum <"$W/gpuctl-b" | cut -c1-16), $($W/gpuctl-b version 2>/dev/null | head -1)" >>"$NOTES"
+	for N in "${SIZES[@]}"; do
+		for r in 1 2; do
+			gpuctl_phase "g-$N" "g$N-rerun-a$r" "$FORKS" && no_change "g$N-rerun-a$r"
+			row "$N" gpuctl "rerun after ansible, A #$r" "$T" "$M" "$FD" ""
+			BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-rerun-b$r" "$FORKS" && no_change "g$N-rerun-b$r"
+			row "$N" gpuctl "rerun after ansible, B #$r" "$T" "$M" "$FD" ""
+		done
+		BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-check-b" "$FORKS" --check && no_change "g$N-check-b"
+		row "$N" gpuctl "check, B" "$T" "$M" "$FD" ""
+		echo "$N hosts, re-run, A vs B: $(same_results "g$N-rerun-a1" "g$N-rerun-b1")" >>"$NOTES"
+	done
+	bash "$HERE/table.sh" "$TSV" >&2
+fi
 stop_hosts "$W/g.names"
 if [ "$ANSIBLE_FULL" -gt 0 ]; then
 	M_=$ANSIBLE_FULL
