@@ -78,6 +78,9 @@ func SSHConfigFor(h *inventory.Host, vars map[string]any, timeout time.Duration)
 	cfg.InsecureIgnoreHostKey = hostKeyCheckingOff(vars)
 	// One run at a time per host, unless the inventory says otherwise.
 	cfg.HostLock = vars["gpuctl_host_lock"] == nil || template.Truthy(vars["gpuctl_host_lock"])
+	// Commands through one process on the host rather than a session each
+	// (conn/ssh/cmdserver.go), unless the inventory says otherwise.
+	cfg.CommandServer = vars["gpuctl_command_server"] == nil || template.Truthy(vars["gpuctl_command_server"])
 	if err := applyKeepAlive(&cfg, get); err != nil {
 		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
 	}

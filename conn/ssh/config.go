@@ -67,6 +67,9 @@ type Config struct {
 	// connection's lifetime, so that a second run against the host is
 	// refused with the first one's name. A bastion is never locked.
 	HostLock bool
+	// CommandServer runs commands through one process on the host
+	// (cmdserver.go) instead of a session each, where the host has perl.
+	CommandServer bool
 
 	Logger *slog.Logger
 }

@@ -20,8 +20,10 @@ import (
 // stdin, for as long as the connection lives. The kernel, not a
 // timestamp, says who holds it: when the controller exits or is killed,
 // its TCP connection closes, sshd closes the session, cat reads EOF and
-// the lock is free. The holder writes who it is into the lock file, so a
-// refused run can name the run that holds the host.
+// the lock is free. With the command server (cmdserver.go), the server is
+// the holder instead of cat, and ends the same way. The holder writes who
+// it is into the lock file, so a refused run can name the run that holds
+// the host.
 //
 // A connection that dies silently (a cut link) leaves its holder until
 // the host's sshd drops the connection. A run from the same controller
@@ -34,6 +36,7 @@ command -v flock >/dev/null 2>&1 || { echo gpuctl-lock-none; exit 0; }
 if [ -w "$f" ]; then exec 9<>"$f"; else exec 9<"$f"; fi
 if flock -n 9; then
   [ -w "$f" ] && printf '%-` + lockRecordWidth + `s\n' "$1 hostpid=$$" >&9
+  if [ -n "$2" ] && command -v perl >/dev/null 2>&1; then echo "gpuctl-lock-held $f cmdserver"; exec perl -e "$2"; fi
   echo "gpuctl-lock-held $f"
   exec cat >/dev/null
 fi
@@ -155,7 +158,8 @@ func (c *Conn) lockHost(ctx context.Context) error {
 			return busy
 		}
 		// The holder's run died with its connection cut: end the orphan.
-		kill := fmt.Sprintf(`p=%s; [ "$(cat /proc/$p/comm 2>/dev/null)" = cat ] && kill $p; sleep 0.2`, conn.Quote(busy.Holder.HostPID))
+		// Its holder is cat, or perl when it is the command server.
+		kill := fmt.Sprintf(`p=%s; case "$(cat /proc/$p/comm 2>/dev/null)" in cat|perl) kill $p;; esac; sleep 0.2`, conn.Quote(busy.Holder.HostPID))
 		if _, err := c.Run(ctx, kill); err != nil {
 			return err
 		}
@@ -179,13 +183,18 @@ func (c *Conn) tryLock(ctx context.Context, me lockOwner) (bool, *LockedError, e
 		sess.Close()
 		return false, nil, c.lost("host lock", err)
 	}
-	if err := sess.Start("exec /bin/sh -c " + conn.Quote(lockScript) + " gpuctl " + conn.Quote(me.record())); err != nil {
+	server := ""
+	if c.cfg.CommandServer {
+		server = serverScript
+	}
+	if err := sess.Start("exec /bin/sh -c " + conn.Quote(lockScript) + " gpuctl " + conn.Quote(me.record()) + " " + conn.Quote(server)); err != nil {
 		sess.Close()
 		return false, nil, c.lost("host lock", err)
 	}
 	r := bufio.NewReader(out)
 	first, err := r.ReadString('\n')
 	status, path, _ := strings.Cut(strings.TrimSpace(first), " ")
+	path, how, _ := strings.Cut(path, " ")
 	switch {
 	case err != nil:
 		sess.Close()
@@ -194,7 +203,10 @@ func (c *Conn) tryLock(ctx context.Context, me lockOwner) (bool, *LockedError, e
 		// stdin stays open until the connection closes, and the slot
 		// session() took is never given back.
 		c.lockStdin = stdin
-		c.cfg.Logger.Debug("host lock held", "host", c.cfg.name(), "lock", path)
+		if how == "cmdserver" {
+			c.startCmdReader(stdin, r)
+		}
+		c.cfg.Logger.Debug("host lock held", "host", c.cfg.name(), "lock", path, "command server", how == "cmdserver")
 		return true, nil, nil
 	case status == "gpuctl-lock-none":
 		sess.Wait()

@@ -36,6 +36,15 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // are exported in the script rather than sent with Setenv, which sshd
 // refuses unless AcceptEnv lists them.
 func remoteCommand(cmd string, cfg conn.ExecConfig) (string, error) {
+	pre, err := envPrefix(cfg)
+	if err != nil {
+		return "", err
+	}
+	return "exec /bin/sh -c " + conn.Quote(pre+wrapper) + " gpuctl " + conn.Quote(cmd), nil
+}
+
+// envPrefix is the shell text that sets cfg's environment and directory.
+func envPrefix(cfg conn.ExecConfig) (string, error) {
 	var pre strings.Builder
 	keys := make([]string, 0, len(cfg.Env))
 	for k := range cfg.Env {
@@ -51,13 +60,39 @@ func remoteCommand(cmd string, cfg conn.ExecConfig) (string, error) {
 	if cfg.Dir != "" {
 		pre.WriteString("cd " + conn.Quote(cfg.Dir) + " || exit 1; ")
 	}
-	return "exec /bin/sh -c " + conn.Quote(pre.String()+wrapper) + " gpuctl " + conn.Quote(cmd), nil
+	return pre.String(), nil
+}
+
+// serverArgv is remoteCommand for the command server: the same shells,
+// less the login shell and the process-group report, which the server
+// does itself.
+func serverArgv(cmd string, cfg conn.ExecConfig) ([]string, error) {
+	pre, err := envPrefix(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if pre == "" {
+		return []string{"/bin/sh", "-c", cmd}, nil
+	}
+	return []string{"/bin/sh", "-c", pre + `exec /bin/sh -c "$1"`, "gpuctl", cmd}, nil
 }
 
 // Run executes cmd with /bin/sh -c on the host. A non-zero exit is in the
 // Result; a killed command reports 128+signal like a shell does.
 func (c *Conn) Run(ctx context.Context, cmd string, opts ...conn.ExecOption) (conn.Result, error) {
 	cfg := conn.NewExecConfig(opts)
+	// The server feeds no stdin: such commands keep their session.
+	if c.server != nil && cfg.Stdin == nil && c.server.alive() {
+		argv, err := serverArgv(cmd, cfg)
+		if err != nil {
+			return conn.Result{}, fmt.Errorf("ssh: %s: run: %w", c.cfg.name(), err)
+		}
+		res, err := c.server.run(ctx, argv, cfg.Stream)
+		if !errors.Is(err, errNotStarted) {
+			return res, err
+		}
+		// The server ended before it started the command: a session runs it.
+	}
 	line, err := remoteCommand(cmd, cfg)
 	if err != nil {
 		return conn.Result{}, fmt.Errorf("ssh: %s: run: %w", c.cfg.name(), err)

@@ -39,6 +39,11 @@ type Conn struct {
 	servers fileServers // serve.go
 
 	lockStdin io.WriteCloser // the host lock holder's stdin (hostlock.go)
+
+	// server runs commands when the host has one (cmdserver.go); set
+	// while dialling, before the Conn is shared.
+	server      *cmdServer
+	serverStdin io.WriteCloser // its session's stdin, when the lock holder is not the server
 }
 
 var _ conn.Conn = (*Conn)(nil)
@@ -59,6 +64,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c, err := dial(ctx, rc, bastion)
 	if err == nil && cfg.HostLock {
 		if err = c.lockHost(ctx); err != nil {
+			c.Close()
+			c = nil
+		}
+	}
+	if err == nil && cfg.CommandServer && c.server == nil {
+		if err = c.startCmdServer(ctx); err != nil {
 			c.Close()
 			c = nil
 		}
@@ -334,6 +345,9 @@ func (c *Conn) Close() error {
 		c.sftpMu.Unlock()
 		if c.lockStdin != nil {
 			c.lockStdin.Close() // the holder ends and frees the host lock
+		}
+		if c.serverStdin != nil {
+			c.serverStdin.Close()
 		}
 		err = c.client.Close()
 		if errors.Is(err, net.ErrClosed) || c.isDead() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -44,9 +45,23 @@ func dial(t *testing.T, cfg ssh.Config) *ssh.Conn {
 	return c
 }
 
+// TestRun runs every case through a session per command and through the
+// command server (cmdserver.go), whose results must be the same.
 func TestRun(t *testing.T) {
 	srv := sshtest.Start(t)
-	c := dial(t, config(srv, "root"))
+	t.Run("sessions", func(t *testing.T) { testRun(t, dial(t, config(srv, "root"))) })
+	cfg := config(srv, "root")
+	cfg.CommandServer = true
+	t.Run("command server", func(t *testing.T) {
+		c := dial(t, cfg)
+		if out, err := conn.Output(context.Background(), c, "cat /proc/$PPID/comm"); err != nil || out != "perl" {
+			t.Fatalf("the command's parent is %q (%v), want the server (perl)", out, err)
+		}
+		testRun(t, c)
+	})
+}
+
+func testRun(t *testing.T, c *ssh.Conn) {
 	ctx := context.Background()
 
 	tests := []struct {
@@ -147,7 +162,12 @@ func shellUser(t *testing.T, srv *sshtest.Server) (ssh.Config, string) {
 func TestRunCancel(t *testing.T) {
 	srv := sshtest.Start(t)
 	cfg, home := shellUser(t, srv)
-	c := dial(t, cfg)
+	t.Run("sessions", func(t *testing.T) { testRunCancel(t, dial(t, cfg), home) })
+	cfg.CommandServer = true
+	t.Run("command server", func(t *testing.T) { testRunCancel(t, dial(t, cfg), home) })
+}
+
+func testRunCancel(t *testing.T, c *ssh.Conn, home string) {
 	marker := filepath.Join(home, "still-running")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -486,9 +506,17 @@ func TestConnLost(t *testing.T) {
 }
 
 func TestConnLostDuringRun(t *testing.T) {
-	srv := sshtest.Start(t)
-	cfg, _ := shellUser(t, srv)
-	c := dial(t, cfg)
+	for _, server := range []bool{false, true} {
+		t.Run(fmt.Sprintf("command server %v", server), func(t *testing.T) {
+			srv := sshtest.Start(t)
+			cfg, _ := shellUser(t, srv)
+			cfg.CommandServer = server
+			testConnLostDuringRun(t, srv, dial(t, cfg))
+		})
+	}
+}
+
+func testConnLostDuringRun(t *testing.T, srv *sshtest.Server, c *ssh.Conn) {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Run(context.Background(), "sleep 30")

@@ -118,7 +118,8 @@ func baseline(t *testing.T, h testhosts.Host, l login) int {
 		c, err := ssh.Dial(ctx, ssh.Config{
 			Host: h.Addr, Port: h.Port, User: l.user, KeyFiles: []string{h.KeyFile}, NoAgent: true,
 			KnownHostsFiles: []string{h.KnownHostsFile}, NoUserKnownHosts: true, ConnectTimeout: 10 * time.Second,
-			HostLock: true, // gpuctl run holds the host's lock for the connection (conn/ssh/hostlock.go)
+			HostLock:      true, // gpuctl run holds the host's lock for the connection (conn/ssh/hostlock.go)
+			CommandServer: true, // and runs commands through its holder (conn/ssh/cmdserver.go)
 		})
 		if err != nil {
 			t.Fatal(err)
