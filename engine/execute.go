@@ -31,7 +31,23 @@ func (tr *taskRun) apply(ctx context.Context, m modules.Module, h *taskHost) exe
 	start := time.Now()
 	stopSlow := tr.e.reportSlow(tr.play, t, tr.host.inv.Name, start)
 	defer stopSlow()
-	diff, applied, err := tr.e.checkApply(ctx, m, h, tr.check)
+	runOnce := func() (plan.Diff, bool, error, map[string]any) {
+		// In check mode an async task is checked as in the foreground:
+		// nothing starts, and the plan says what the job would do.
+		// ansible-core fails it instead ("check mode and async cannot be
+		// used on same task."), which would end a dry run where the real
+		// run goes on.
+		if t.Async > 0 && !tr.check {
+			d, applied, err, res := tr.runAsync(ctx, m, h) // async.go
+			// The job's output reaches the result unmasked, unlike a
+			// module's Result, which result() masks.
+			res, _ = tr.e.redactValue(res).(map[string]any)
+			return d, applied, err, res
+		}
+		d, applied, err := tr.e.checkApply(ctx, m, h, tr.check)
+		return d, applied, err, tr.e.result(m, d, err)
+	}
+	diff, applied, err, res := runOnce()
 	// As Ansible: retries more attempts after the first (3 in all when
 	// unset), and an until still false after the last fails the task.
 	total := t.Retries + 1
@@ -39,7 +55,7 @@ func (tr *taskRun) apply(ctx context.Context, m modules.Module, h *taskHost) exe
 		total = 3
 	}
 	for attempt := 1; len(t.Until) > 0 && ctx.Err() == nil; attempt++ {
-		ok, uerr := tr.untilMet(tr.e.result(m, diff, err))
+		ok, uerr := tr.untilMet(res)
 		if uerr != nil || ok || tr.check {
 			break
 		}
@@ -53,9 +69,9 @@ func (tr *taskRun) apply(ctx context.Context, m modules.Module, h *taskHost) exe
 		case <-time.After(time.Duration(max(t.Delay, 1)) * time.Second):
 		case <-ctx.Done():
 		}
-		diff, applied, err = tr.e.checkApply(ctx, m, h, tr.check)
+		diff, applied, err, res = runOnce()
 	}
-	return execution{diff: diff, applied: applied, err: err, dur: time.Since(start), res: tr.e.result(m, diff, err)}
+	return execution{diff: diff, applied: applied, err: err, dur: time.Since(start), res: res}
 }
 
 // judge turns what the module did into the task's outcome: skipped by the
@@ -168,6 +184,9 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 	if o.status == StatusFailed && t.IgnoreErrors {
 		o.status = StatusIgnored
 	}
+	if o.status == StatusUnreachable && t.IgnoreUnreachable != nil && *t.IgnoreUnreachable {
+		return tr.recordIgnoredUnreachable(o, res) // unreachable.go
+	}
 	var stop error
 	switch o.status {
 	case StatusSkipped:
@@ -187,6 +206,7 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 		}
 		if o.status == StatusUnreachable {
 			r.unreachable = true
+			res["unreachable"] = true
 		}
 	}
 	if o.pendingRegister && t.Register != "" {

@@ -35,9 +35,12 @@ type hostRun struct {
 	flushAt      []int
 	pendingPaths map[string]bool
 	unreachable  bool
-	failed       bool
-	counts       *Counts
-	mu           sync.Mutex
+	// redial: a task found the host unreachable and ignore_unreachable kept
+	// it in play; the next task dials it again (unreachable.go)
+	redial bool
+	failed bool
+	counts *Counts
+	mu     sync.Mutex
 	// fleet state of the current play (step.go): its batch, the section of
 	// the play the host is in, any_errors_fatal of its current task, and
 	// the facts a run_once task it leads sets

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 
 	"github.com/gpuctl/gpuctl/playbooks"
 	"github.com/gpuctl/gpuctl/template"
@@ -71,6 +72,19 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 			c.CheckMode = &b
 		case "delegate_facts":
 			c.DelegateFacts = template.Truthy(v)
+		case "ignore_unreachable":
+			b := template.Truthy(v)
+			c.IgnoreUnreachable = &b
+		case "async", "poll":
+			n, err := strconv.Atoi(strings.TrimSpace(fmt.Sprint(v)))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s: %q is not a number of seconds", k, fmt.Sprint(v))
+			}
+			if k == "async" {
+				c.Async = n
+			} else {
+				c.Poll = &n
+			}
 		}
 	}
 	return &c, nil
@@ -81,7 +95,7 @@ func (e *Engine) keywordsFor(t *playbooks.Task, vars map[string]any) (*playbooks
 // keywords, and ignore_errors, no_log and check_mode when set. become and become_user
 // given literally travel in the scope's own fields.
 func (s *scope) inheritKeywords(t *playbooks.Task) {
-	if len(t.Keywords) == 0 && !t.IgnoreErrors && !t.NoLog && t.CheckMode == nil {
+	if len(t.Keywords) == 0 && !t.IgnoreErrors && !t.NoLog && t.CheckMode == nil && t.IgnoreUnreachable == nil {
 		return
 	}
 	s.keywords = maps.Clone(s.keywords)
@@ -98,6 +112,13 @@ func (s *scope) inheritKeywords(t *playbooks.Task) {
 	if t.CheckMode != nil {
 		s.keywords["check_mode"] = strconv.FormatBool(*t.CheckMode)
 	}
+	if t.IgnoreUnreachable != nil {
+		s.keywords["ignore_unreachable"] = strconv.FormatBool(*t.IgnoreUnreachable)
+	}
+	// async and poll belong to the task that names them (ansible-core's
+	// NonInheritableFieldAttribute): a role's parameters never reach here.
+	delete(s.keywords, "async")
+	delete(s.keywords, "poll")
 }
 
 // inherit gives t the enclosing keywords it does not set itself.
@@ -139,6 +160,12 @@ func setLiterally(t *playbooks.Task, k string) bool {
 		return t.CheckMode != nil
 	case "delegate_facts":
 		return t.DelegateFacts
+	case "ignore_unreachable":
+		return t.IgnoreUnreachable != nil
+	case "async":
+		return t.Async != 0
+	case "poll":
+		return t.Poll != nil
 	}
 	return false
 }

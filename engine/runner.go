@@ -145,6 +145,7 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 			return nil, nil, nil, tr.unknown(why)
 		}
 	}
+	tr.e.redial(ctx, tr.host) // unreachable.go
 	c, err := tr.e.connFor(ctx, tr.play, tr.host, tr.task, tr.scope, tr.vars)
 	if err == nil {
 		c, err = tr.e.withEnvironment(c, tr.play, tr.scope, tr.task, tr.vars) // environment.go

@@ -110,6 +110,29 @@ type Skipper interface {
 	Skip() string
 }
 
+// Detacher modules can run as Ansible's async jobs (task keywords async
+// and poll): their work on the host is one command, which the engine hands
+// to the host to run detached from the connection, as ansible-core's
+// async_wrapper does, so it survives a dropped session and, with poll: 0,
+// the end of the run. Modules whose Apply is several steps driven from the
+// controller cannot: they would stop with the controller.
+type Detacher interface {
+	// Detach describes the command Apply would run. It is called after a
+	// Check that found work to do.
+	Detach() DetachedCommand
+}
+
+// DetachedCommand is what a Detacher runs on the host, and how its result
+// is written (Ansible's command module keys).
+type DetachedCommand struct {
+	Cmdline string // run with /bin/sh -c
+	Cmd     any    // what the result shows as cmd: argv for command, text for shell
+	Dir     string // working directory; "" for the login directory
+	Stdin   string // fed to the command; "" for none
+	// StripEmptyEnds drops trailing newlines from stdout and stderr.
+	StripEmptyEnds bool
+}
+
 // Host capabilities: an engine's Host may implement these; a module that
 // needs one asserts it and fails with a clear error when it is missing.
 
@@ -125,6 +148,18 @@ type Reconnector interface {
 type Rebooter interface {
 	Reboot(ctx context.Context, reason string) error
 }
+
+// CheckModer is a Host that says whether its task runs in check mode. Most
+// modules never ask (Check is read-only either way); async_status does,
+// because ansible-core skips it in check mode.
+type CheckModer interface {
+	CheckMode() bool
+}
+
+// AsyncDir is where async jobs keep their results on the host, in the home
+// of the user the task runs as (after become): ansible-core's default
+// async_dir, so its async_status and gpuctl's read each other's jobs.
+const AsyncDir = "~/.ansible_async"
 
 // Facts are the values gathered from a host once per run.
 type Facts map[string]any

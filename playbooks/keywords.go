@@ -11,7 +11,8 @@ import (
 // TemplatedKeywords are the task keywords whose value may be a template,
 // rendered per host when the task runs ("{{ apt_retries }}"), as Ansible
 // allows. A literal value is read into the typed field at load.
-var TemplatedKeywords = []string{"retries", "delay", "become", "become_user", "no_log", "ignore_errors", "run_once", "throttle", "check_mode", "delegate_facts"}
+var TemplatedKeywords = []string{"retries", "delay", "become", "become_user", "no_log", "ignore_errors", "run_once", "throttle", "check_mode", "delegate_facts",
+	"async", "poll", "ignore_unreachable"}
 
 // templatedKeyword keeps a templated value of one of TemplatedKeywords in
 // Task.Keywords; it reports whether k was such a keyword with a template.

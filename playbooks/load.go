@@ -213,13 +213,13 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user", "ignore_unreachable"}
 
 // templatedPlayKeywords may be templates (kubespray: any_errors_fatal: "{{
 // any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
 // renders them once per play, with the play's vars and extra vars: no host
 // is in scope for a play keyword.
-var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user"}
+var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user", "ignore_unreachable"}
 
 func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) error {
 	vars := make(map[string]any, len(p.Vars)+len(l.Vars))
@@ -246,6 +246,8 @@ func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) err
 		p.RunOnce, err = l.boolVal(file, rendered)
 	case "remote_user":
 		p.RemoteUser = rendered.Value
+	case "ignore_unreachable":
+		p.IgnoreUnreachable, err = l.boolPtr(file, rendered)
 	}
 	return err
 }
@@ -313,6 +315,8 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.RunOnce, err = l.boolVal(file, v)
 		case "remote_user":
 			p.RemoteUser, err = l.str(file, v)
+		case "ignore_unreachable":
+			p.IgnoreUnreachable, err = l.boolPtr(file, v)
 		default:
 			err = l.errf(file, k, "unknown play keyword %q%s", k.Value, suggestFrom(k.Value, playKeys))
 		}
@@ -350,6 +354,7 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		}
 	}
 	p.Handlers = append(p.Handlers, l.roleHandlers...)
+	inheritIgnoreUnreachable(p) // async.go
 	if err := l.checkNotify(p); err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
-	"throttle", "any_errors_fatal", "action", "local_action", "connection"}
+	"throttle", "any_errors_fatal", "action", "local_action", "connection", "async", "poll", "ignore_unreachable"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -47,12 +47,18 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	if nn := mapGet(n, "name"); nn != nil {
 		t.Name = nn.Value
 	}
-	var modNode, modKey, argsNode *yaml.Node
+	var modNode, modKey, argsNode, asyncNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "async" {
+			asyncNode = k
+		}
 		ok, err := l.templatedKeyword(file, k, v, t) // keywords.go
 		if !ok {
 			ok, err = l.fleetTaskKey(file, k, v, t) // fleet.go
+		}
+		if !ok {
+			ok, err = l.asyncTaskKey(file, k, v, t) // async.go
 		}
 		if ok {
 			if err != nil {
@@ -204,7 +210,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	case modNode != nil && structural:
 		return nil, l.errf(file, modKey, "task %q: unknown keyword %q (a block or include takes no module)%s", t.Title(), modKey.Value, suggestFrom(modKey.Value, taskKeys))
 	case modNode == nil:
-		return t, nil
+		return t, l.checkAsync(file, asyncNode, t) // async.go
 	}
 	spec, err := modules.Resolve(modKey.Value)
 	if err != nil {
@@ -226,6 +232,9 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	}
 	l.dropNoOpArgs(file, modKey, spec, args)
 	t.Args = args
+	if err := l.checkAsync(file, asyncNode, t); err != nil {
+		return nil, err
+	}
 	if err := l.validateTask(t, modKey); err != nil {
 		return nil, err
 	}

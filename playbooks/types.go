@@ -50,15 +50,18 @@ type Play struct {
 	// failed on one.
 	AnyErrorsFatal bool
 	// RunOnce runs every task of the play on the first host of each batch.
-	RunOnce     bool
-	Tags        []string
-	PreTasks    []*Task
-	Roles       []*Task // one wrapper task per `roles:` entry, run after pre_tasks
-	Tasks       []*Task
-	PostTasks   []*Task
-	Handlers    []*Task
-	Environment any // a mapping, or an expression giving one
-	Pos         Pos
+	RunOnce bool
+	// IgnoreUnreachable is the play's ignore_unreachable, given to its
+	// tasks that set none.
+	IgnoreUnreachable *bool
+	Tags              []string
+	PreTasks          []*Task
+	Roles             []*Task // one wrapper task per `roles:` entry, run after pre_tasks
+	Tasks             []*Task
+	PostTasks         []*Task
+	Handlers          []*Task
+	Environment       any // a mapping, or an expression giving one
+	Pos               Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
@@ -99,11 +102,20 @@ type Task struct {
 	Throttle int
 	// AnyErrorsFatal overrides the play's for this task or block.
 	AnyErrorsFatal *bool
-	Vars           map[string]any
-	Environment    any // a mapping, or an expression giving one
-	Until          []string
-	Retries        int
-	Delay          int
+	// Async is the time limit in seconds of a task run as an async job
+	// (async:); 0 runs it in the foreground. Poll is the seconds between
+	// looks at the job (poll:; nil is Ansible's 15); 0 returns at once and
+	// leaves the job running on the host (fire and forget).
+	Async int
+	Poll  *int
+	// IgnoreUnreachable keeps the host in play when this task finds it
+	// unreachable (a task, block or play keyword; blocks pass it down).
+	IgnoreUnreachable *bool
+	Vars              map[string]any
+	Environment       any // a mapping, or an expression giving one
+	Until             []string
+	Retries           int
+	Delay             int
 	// Block holds a block's tasks; Rescue and Always its error handling.
 	Block  []*Task
 	Rescue []*Task

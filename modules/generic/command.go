@@ -71,9 +71,16 @@ func (m *Command) Unverified() bool       { return m.unverified() }
 func (m *Command) Reads() []string        { return m.reads() }
 func (m *Command) Result() map[string]any { return m.run.result }
 
+// Detach is the command line Apply would run (modules.Detacher).
+func (m *Command) Detach() modules.DetachedCommand {
+	m.run.ExecArgs = m.ExecArgs
+	return m.run.detach()
+}
+
 var (
 	_ modules.Module     = (*Command)(nil)
 	_ modules.Resulter   = (*Command)(nil)
 	_ modules.Unverified = (*Command)(nil)
 	_ modules.Reader     = (*Command)(nil)
+	_ modules.Detacher   = (*Command)(nil)
 )

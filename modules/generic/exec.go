@@ -66,7 +66,7 @@ func (r *runner) check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 			return d, err
 		}
 		if ok {
-			r.skipped(fmt.Sprintf("skipped, since %s exists", r.Creates))
+			r.skipped(h, fmt.Sprintf("skipped, since %s exists", r.Creates), fmt.Sprintf("not run command since '%s' exists", r.Creates))
 			return d, nil
 		}
 	}
@@ -76,7 +76,7 @@ func (r *runner) check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 			return d, err
 		}
 		if !ok {
-			r.skipped(fmt.Sprintf("skipped, since %s does not exist", r.Removes))
+			r.skipped(h, fmt.Sprintf("skipped, since %s does not exist", r.Removes), fmt.Sprintf("not run command since '%s' does not exist", r.Removes))
 			return d, nil
 		}
 	}
@@ -92,9 +92,16 @@ func (r *runner) check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	return d, nil
 }
 
-func (r *runner) skipped(msg string) {
-	r.result = map[string]any{"cmd": r.cmd, "rc": 0, "stdout": msg, "stderr": "",
-		"stdout_lines": []string{msg}, "stderr_lines": []string{}, "msg": msg}
+// skipped is the result of a command creates or removes kept from
+// running, with ansible-core's stdout and msg.
+func (r *runner) skipped(h modules.Host, stdout, msg string) {
+	if cm, ok := h.(modules.CheckModer); ok && cm.CheckMode() {
+		msg = "Would " + msg
+	} else {
+		msg = "Did " + msg
+	}
+	r.result = map[string]any{"cmd": r.cmd, "rc": 0, "stdout": stdout, "stderr": "",
+		"stdout_lines": []string{stdout}, "stderr_lines": []string{}, "msg": msg}
 }
 
 func (r *runner) apply(ctx context.Context, h modules.Host) error {
@@ -136,6 +143,15 @@ func (r *runner) apply(ctx context.Context, h modules.Host) error {
 		return &CommandError{Cmd: r.cmdline, RC: res.ExitCode, Stderr: stderr, Stdout: stdout, result: r.result}
 	}
 	return nil
+}
+
+// detach is the command apply would run, for an async task.
+func (r *runner) detach() modules.DetachedCommand {
+	in := r.Stdin
+	if in != "" && r.StdinAddNewline && !strings.HasSuffix(in, "\n") {
+		in += "\n"
+	}
+	return modules.DetachedCommand{Cmdline: r.cmdline, Cmd: r.cmd, Dir: r.Chdir, Stdin: in, StripEmptyEnds: r.StripEmptyEnds}
 }
 
 // exists tests a path, or a glob of paths, on the host.

@@ -74,9 +74,16 @@ func (m *Shell) Unverified() bool       { return m.unverified() }
 func (m *Shell) Reads() []string        { return m.reads() }
 func (m *Shell) Result() map[string]any { return m.run.result }
 
+// Detach is the command line Apply would run (modules.Detacher).
+func (m *Shell) Detach() modules.DetachedCommand {
+	m.run.ExecArgs = m.ExecArgs
+	return m.run.detach()
+}
+
 var (
 	_ modules.Module     = (*Shell)(nil)
 	_ modules.Resulter   = (*Shell)(nil)
 	_ modules.Unverified = (*Shell)(nil)
 	_ modules.Reader     = (*Shell)(nil)
+	_ modules.Detacher   = (*Shell)(nil)
 )
