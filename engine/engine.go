@@ -96,8 +96,9 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	for _, s := range opt.Secrets {
 		e.secrets.Add(s)
 	}
+	e.tpl.SetHostPatterns(inv) // the inventory_hostnames lookup
 	for _, h := range inv.Hosts() {
-		for _, k := range []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"} {
+		for _, k := range passwordVars {
 			if s, ok := h.Vars[k].(string); ok && s != "" {
 				e.secrets.Add(s)
 			}
@@ -105,6 +106,9 @@ func New(inv *inventory.Inventory, opt Options) *Engine {
 	}
 	return e
 }
+
+// passwordVars are the host variables whose values are masked in output.
+var passwordVars = []string{"ansible_become_password", "ansible_become_pass", "ansible_password", "ansible_ssh_pass", "gpuctl_become_password"}
 
 // HostError is one host's failure, naming the task and where it is written.
 type HostError struct {
@@ -239,7 +243,7 @@ func (e *Engine) hostvars() map[string]any {
 	out := map[string]any{}
 	for _, h := range e.inv.Hosts() {
 		if r, ok := runs[h.Name]; ok {
-			out[h.Name] = r.snapshotVars()
+			out[h.Name] = r.snapshotVars(h)
 		} else {
 			out[h.Name] = maps.Clone(h.Vars)
 		}

@@ -125,10 +125,12 @@ func (h *taskHost) Reconnect(ctx context.Context) error {
 	return nil
 }
 
-func (r *hostRun) snapshotVars() map[string]any {
+// snapshotVars is the host's variables for hostvars, over its inventory
+// entry as it is now (inv).
+func (r *hostRun) snapshotVars(inv *inventory.Host) map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := maps.Clone(r.inv.Vars)
+	out := maps.Clone(inv.Vars)
 	for k, v := range r.facts {
 		out[k] = v
 	}

@@ -27,6 +27,7 @@ type playState struct {
 	batch []string
 
 	mu         sync.Mutex
+	added      []string // hosts add_host made or changed during the play (inventory.go)
 	failed     map[string]bool
 	ended      bool // meta: end_play
 	batchEnded bool // meta: end_batch
@@ -73,6 +74,14 @@ func (p *playState) active(list []string) []any {
 		}
 	}
 	return out
+}
+
+// all is the play's hosts and those add_host added since it started, as
+// ansible-core's _hosts_cache_all grows.
+func (p *playState) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Concat(p.hosts, p.added)
 }
 
 // stopped reports whether meta ended the play or the batch.
@@ -139,7 +148,7 @@ func (e *Engine) magicVars(vars map[string]any, play *playbooks.Play) {
 		vars["playbook_dir"] = abs
 	}
 	if p := e.play; p != nil {
-		vars["ansible_play_hosts_all"] = toAnyList(p.hosts)
+		vars["ansible_play_hosts_all"] = toAnyList(p.all())
 		vars["ansible_play_hosts"] = p.active(p.hosts)
 		vars["ansible_play_batch"] = p.active(p.batch)
 		vars["play_hosts"] = vars["ansible_play_batch"]

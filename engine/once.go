@@ -69,6 +69,19 @@ func (e *Engine) followOnce(play *playbooks.Play, r *hostRun, t *playbooks.Task,
 	return nil
 }
 
+// followBypass waits for the batch's run of a task that bypasses the host
+// loop (add_host) and takes nothing from it: no result, no facts, no
+// handlers, as ansible-core gives them to the first host only. Its failure
+// stops the host, as ansible-core's linear strategy makes such a task's
+// errors fatal for the play.
+func (e *Engine) followBypass(play *playbooks.Play, r *hostRun, t *playbooks.Task, o *onceRun) error {
+	<-o.done
+	if o.err != nil {
+		return e.fail(play, r, t, nil, fmt.Errorf("%s failed on %s: %w", t.Module, o.leader, o.err))
+	}
+	return nil
+}
+
 // startCapture and stopCapture collect the facts a run_once task sets on
 // its leader, to hand them to the rest of the batch.
 func (r *hostRun) startCapture() {

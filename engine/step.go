@@ -36,6 +36,9 @@ type stepTurn struct {
 	follow *onceRun
 	// lead is set when this host runs the run_once task for the batch.
 	lead *onceRun
+	// bypass: the task runs once for the batch though not run_once
+	// (add_host); a follower waits for it and takes nothing from it.
+	bypass bool
 }
 
 // step waits until the host may run task t: its turn under the play's
@@ -67,7 +70,8 @@ func (e *Engine) step(ctx context.Context, r *hostRun, t *playbooks.Task, sc *sc
 	if err != nil {
 		return nil, err
 	}
-	if runOnce {
+	turn.bypass = !runOnce && bypassesHostLoop(t.Module) // add_host.go
+	if runOnce || turn.bypass {
 		o, leads := b.once(t, r.inv.Name, lead)
 		if !leads {
 			turn.follow = o

@@ -85,6 +85,9 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	}
 	defer turn.release()
 	if turn.follow != nil {
+		if turn.bypass { // add_host: only the first host runs and registers it
+			return e.followBypass(play, r, t, turn.follow)
+		}
 		return e.followOnce(play, r, t, turn.follow, notified) // once.go
 	}
 	res, err := e.runLeaf(ctx, play, r, t, sc, notified)
@@ -215,7 +218,8 @@ func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task
 func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
 	defaults, roleVars, params := roleLayers(sc)
 	vars := maps.Clone(defaults)
-	maps.Copy(vars, r.inv.Vars)
+	inv := e.invHost(r) // inventory.go: group_by and add_host change it
+	maps.Copy(vars, inv.Vars)
 	maps.Copy(vars, play.Vars)
 	maps.Copy(vars, roleVars)
 	vars["ansible_facts"] = map[string]any(r.facts)
@@ -232,7 +236,9 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	roleMagic(vars, sc)
 	vars["inventory_hostname"] = r.inv.Name
 	vars["inventory_hostname_short"], _, _ = strings.Cut(r.inv.Name, ".")
-	vars["group_names"] = slices.DeleteFunc(slices.Clone(r.inv.Groups), func(g string) bool { return g == "all" })
+	groupNames := slices.DeleteFunc(slices.Clone(inv.Groups), func(g string) bool { return g == "all" })
+	slices.Sort(groupNames) // as ansible-core's Host.get_magic_vars
+	vars["group_names"] = groupNames
 	vars["groups"] = groupsVar(e.inv.Groups())
 	vars["ansible_check_mode"] = e.opt.Check
 	e.magicVars(vars, play) // magic.go

@@ -8,6 +8,7 @@ package inventory
 import (
 	"maps"
 	"slices"
+	"sync"
 )
 
 // Host is one inventory host with its variables merged by Ansible's
@@ -24,10 +25,14 @@ type Host struct {
 	port int
 }
 
-// Inventory is a loaded inventory.
+// Inventory is a loaded inventory. group_by and add_host change it while
+// hosts run in parallel (dynamic.go), so every exported method holds mu;
+// the *Host values it hands out are never changed afterwards: a change
+// replaces a host's value instead.
 type Inventory struct {
 	Path string // the sources, for messages
 
+	mu         sync.Mutex
 	hosts      map[string]*Host
 	order      []string // host names, first seen first
 	groups     map[string]*group
@@ -37,6 +42,11 @@ type Inventory struct {
 	layers     varLayers
 	secrets    []string
 	warnings   []string
+	// dec reads group_vars/ and host_vars/ files of groups and hosts made
+	// during the run; nil for an inventory without such directories
+	dec *decoder
+	// runRank places what group_by and add_host add (dynamic.go)
+	runRank map[string]int
 }
 
 type group struct {
@@ -64,6 +74,8 @@ func newInventory(path string) *Inventory {
 // Hosts returns every inventory host, first seen first (never the implicit
 // localhost).
 func (inv *Inventory) Hosts() []*Host {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	out := make([]*Host, 0, len(inv.order))
 	for _, n := range inv.order {
 		out = append(out, inv.hosts[n])
@@ -74,6 +86,12 @@ func (inv *Inventory) Hosts() []*Host {
 // Host returns a host by name; localhost names give the implicit localhost
 // when the inventory does not define one, as in ansible-core.
 func (inv *Inventory) Host(name string) (*Host, bool) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.host(name)
+}
+
+func (inv *Inventory) host(name string) (*Host, bool) {
 	if h, ok := inv.hosts[name]; ok {
 		return h, true
 	}
@@ -86,6 +104,8 @@ func (inv *Inventory) Host(name string) (*Host, bool) {
 // Groups returns group name → member host names (Ansible's `groups`
 // variable): every group, all and ungrouped included.
 func (inv *Inventory) Groups() map[string][]string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	out := map[string][]string{}
 	for name := range inv.groups {
 		out[name] = inv.groupHosts(name)
@@ -94,10 +114,16 @@ func (inv *Inventory) Groups() map[string][]string {
 }
 
 // GroupNames returns the groups in the order they were first seen.
-func (inv *Inventory) GroupNames() []string { return slices.Clone(inv.groupOrder) }
+func (inv *Inventory) GroupNames() []string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return slices.Clone(inv.groupOrder)
+}
 
 // GroupVars returns the variables a group's own inventory file sets.
 func (inv *Inventory) GroupVars(name string) map[string]any {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	if g, ok := inv.groups[name]; ok {
 		return maps.Clone(g.vars)
 	}
@@ -106,6 +132,8 @@ func (inv *Inventory) GroupVars(name string) map[string]any {
 
 // Children returns a group's direct child groups.
 func (inv *Inventory) Children(name string) []string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	if g, ok := inv.groups[name]; ok {
 		return slices.Clone(g.children)
 	}
@@ -114,6 +142,8 @@ func (inv *Inventory) Children(name string) []string {
 
 // DirectHosts returns the hosts listed in a group itself (not its children).
 func (inv *Inventory) DirectHosts(name string) []string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	if g, ok := inv.groups[name]; ok {
 		return slices.Clone(g.hosts)
 	}
@@ -121,10 +151,18 @@ func (inv *Inventory) DirectHosts(name string) []string {
 }
 
 // Secrets returns every value decrypted from a vault, so callers mask them.
-func (inv *Inventory) Secrets() []string { return slices.Clone(inv.secrets) }
+func (inv *Inventory) Secrets() []string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return slices.Clone(inv.secrets)
+}
 
 // Warnings returns what loading found worth telling, in Ansible's words.
-func (inv *Inventory) Warnings() []string { return slices.Clone(inv.warnings) }
+func (inv *Inventory) Warnings() []string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return slices.Clone(inv.warnings)
+}
 
 // AddLocalhost is kept for callers written before the implicit localhost
 // moved into Match and Host; it changes nothing.

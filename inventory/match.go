@@ -18,7 +18,9 @@ var ErrNoMatch = errors.New("no hosts matched")
 // part of the pattern named nothing known, the error wraps ErrNoMatch and
 // carries Ansible's warnings.
 func (inv *Inventory) Match(pattern string) ([]*Host, error) {
-	hosts, warnings, err := inv.Select(pattern)
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	hosts, warnings, err := inv.selectHosts(pattern)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +39,35 @@ func (inv *Inventory) Match(pattern string) ([]*Host, error) {
 // them. warnings repeat Ansible's ("Could not match supplied host
 // pattern, ignoring: x").
 func (inv *Inventory) Select(pattern string) (hosts []*Host, warnings []string, err error) {
-	parts := orderPatterns(splitPattern(pattern))
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.selectHosts(pattern)
+}
+
+// HostNames is Select over several patterns, as ansible-core's get_hosts
+// takes a list (each split on its own): the names of the hosts they select,
+// for the inventory_hostnames lookup.
+func (inv *Inventory) HostNames(patterns []string) ([]string, error) {
+	var parts []string
+	for _, p := range patterns {
+		parts = append(parts, splitPattern(p)...)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	hosts, _, err := inv.selectParts(parts)
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.Name
+	}
+	return out, err
+}
+
+func (inv *Inventory) selectHosts(pattern string) ([]*Host, []string, error) {
+	return inv.selectParts(splitPattern(pattern))
+}
+
+func (inv *Inventory) selectParts(split []string) (hosts []*Host, warnings []string, err error) {
+	parts := orderPatterns(split)
 	var names []string
 	for _, p := range parts {
 		if _, ok := inv.hosts[p]; ok {
@@ -61,7 +91,7 @@ func (inv *Inventory) Select(pattern string) (hosts []*Host, warnings []string, 
 		}
 	}
 	for _, n := range names {
-		h, _ := inv.Host(n)
+		h, _ := inv.host(n)
 		hosts = append(hosts, h)
 	}
 	return hosts, warnings, nil

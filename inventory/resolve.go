@@ -38,6 +38,7 @@ func (inv *Inventory) resolve(d *decoder, dirs []string, playDir string) error {
 		return err
 	}
 	if d != nil {
+		inv.dec = d
 		if err := inv.loadVarsDirs(*d, dirs, playDir); err != nil {
 			return err
 		}

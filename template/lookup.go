@@ -46,6 +46,8 @@ func lookups() map[string]lookupFunc {
 		"flattened":   lookupFlattened,
 		"varnames":    nil, // lists the caller's variables: lookupVarnames
 		"template":    nil, // renders with the caller's variables: lookupTemplate
+		// reads the run's inventory: Engine.lookupInventoryHostnames
+		"inventory_hostnames": nil,
 	}
 }
 
@@ -214,7 +216,7 @@ func lookupDict(_ varGetter, terms []any, _ map[string]any) ([]any, error) {
 
 // lookupCall builds lookup() (a string joined by commas unless wantlist)
 // and query()/q() (always a list) over vars.
-func lookupCall(list bool) func(*gexec.Evaluator, *gexec.VarArgs) *gexec.Value {
+func lookupCall(list bool, te *Engine) func(*gexec.Evaluator, *gexec.VarArgs) *gexec.Value {
 	return func(e *gexec.Evaluator, p *gexec.VarArgs) *gexec.Value {
 		vars := varGetter(e.Environment.Context.Get)
 		if len(p.Args) < 1 {
@@ -227,6 +229,8 @@ func lookupCall(list bool) func(*gexec.Evaluator, *gexec.VarArgs) *gexec.Value {
 			fn = lookupTemplate(e)
 		case "varnames":
 			fn = lookupVarnames(contextNames(e.Environment.Context))
+		case "inventory_hostnames":
+			fn = te.lookupInventoryHostnames
 		}
 		if !ok {
 			return gexec.AsValue(fmt.Errorf("lookup plugin %q is not supported (supported: %s)", name, strings.Join(LookupNames(), ", ")))
@@ -268,8 +272,8 @@ func LookupNames() []string {
 }
 
 // lookupFunctions are the global lookup(), query() and q().
-func lookupFunctions() *gexec.Context {
-	return gexec.NewContext(map[string]any{"lookup": lookupCall(false), "query": lookupCall(true), "q": lookupCall(true)})
+func lookupFunctions(te *Engine) *gexec.Context {
+	return gexec.NewContext(map[string]any{"lookup": lookupCall(false, te), "query": lookupCall(true, te), "q": lookupCall(true, te)})
 }
 
 // lookupTemplate renders template files found as the template module finds

@@ -30,6 +30,8 @@ func (e *Engine) Lookup(name string, terms []any, vars map[string]any) ([]any, e
 		fn = lookupVarnames(names)
 	case "template":
 		return nil, fmt.Errorf("lookup plugin %q: use lookup('template', ...) in loop:", name)
+	case "inventory_hostnames":
+		fn = e.lookupInventoryHostnames
 	default:
 		var ok bool
 		if fn, ok = lookups()[name]; !ok {

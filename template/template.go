@@ -30,6 +30,8 @@ type Engine struct {
 	cache map[string]*exec.Template
 	// every filter and test name, for Unknown's suggestions
 	filterNames, testNames []string
+	// the run's inventory, for the inventory_hostnames lookup (guarded by mu)
+	hostPatterns HostPatterns
 }
 
 // New returns an engine with Jinja2's builtins and Ansible's common filters.
@@ -63,14 +65,15 @@ func New() *Engine {
 			}
 		}
 	}
-	env := &exec.Environment{
-		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(lookupFunctions()),
+	te := &Engine{cfg: cfg, cache: map[string]*exec.Template{}, filterNames: keys(filterMap), testNames: keys(testMap)}
+	te.env = &exec.Environment{
+		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(lookupFunctions(te)),
 		Filters:           filters,
 		Tests:             tests,
 		ControlStructures: builtins.ControlStructures,
 		Methods:           builtins.Methods,
 	}
-	return &Engine{env: env, cfg: cfg, cache: map[string]*exec.Template{}, filterNames: keys(filterMap), testNames: keys(testMap)}
+	return te
 }
 
 // registerFilter registers fn under name and its FQCN spellings.

@@ -3,7 +3,6 @@ package generic
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +58,9 @@ type URI struct {
 	FollowRedirects string            `yaml:"follow_redirects" default:"safe" choices:"all,no,none,safe,urllib2,yes" doc:"safe follows redirects of GET and HEAD only"`
 	Creates         string            `yaml:"creates" doc:"skip the request when this path exists on the host"`
 	Removes         string            `yaml:"removes" doc:"skip the request unless this path exists on the host"`
+	ClientCert      string            `yaml:"client_cert" doc:"PEM certificate (chain) on the host for TLS client authentication; it may hold the key too"`
+	ClientKey       string            `yaml:"client_key" doc:"PEM private key on the host for client_cert, when client_cert does not hold it"`
+	CAPath          string            `yaml:"ca_path" doc:"PEM CA certificates on the host to verify the server with, instead of the system's"`
 
 	codes  []int
 	body   []byte
@@ -89,6 +91,9 @@ func (m *URI) Validate() error {
 				return err
 			}
 		}
+	}
+	if err := m.validateTLS(); err != nil { // uri_tls.go
+		return err
 	}
 	return m.encodeBody()
 }
@@ -150,7 +155,7 @@ func (m *URI) Result() map[string]any { return m.result }
 
 func (m *URI) Reads() []string {
 	var out []string
-	for _, p := range []string{m.Creates, m.Removes, m.Dest} {
+	for _, p := range []string{m.Creates, m.Removes, m.Dest, m.ClientCert, m.ClientKey, m.CAPath} {
 		if p != "" {
 			out = append(out, p)
 		}
@@ -235,8 +240,11 @@ func (m *URI) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 // status, url, redirected, msg, the response headers (lower case, '-' as
 // '_'), and content/json when asked or when the status is not a success.
 func (m *URI) do(ctx context.Context, h modules.Host) ([]byte, error) {
-	cl := &http.Client{Timeout: m.Timeout, Transport: &http.Transport{DialContext: h.Conn().Dial,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: !m.ValidateCerts}}} //nolint:gosec // the user's validate_certs: false
+	tlsCfg, err := m.tlsConfig(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("uri %s: %w", m.URL, err)
+	}
+	cl := &http.Client{Timeout: m.Timeout, Transport: &http.Transport{DialContext: h.Conn().Dial, TLSClientConfig: tlsCfg}}
 	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		switch m.FollowRedirects {
 		case "no", "none":

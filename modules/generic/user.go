@@ -56,7 +56,15 @@ type User struct {
 	System         bool      `yaml:"system" doc:"create a system account (ID below UID_MIN); only on creation"`
 	NonUnique      bool      `yaml:"non_unique" doc:"allow a uid another account already has"`
 	Remove         bool      `yaml:"remove" doc:"with state=absent, remove the home directory and mail spool too (userdel -r)"`
-	Force          bool      `yaml:"force" doc:"with state=absent, remove the account even while logged in (userdel -f)"`
+	Force          bool      `yaml:"force" doc:"with state=absent, remove the account even while logged in (userdel -f); with generate_ssh_key, make a new key even when one exists"`
+
+	// SSH key generation (user_sshkey.go)
+	GenerateSSHKey   bool    `yaml:"generate_ssh_key" doc:"make an SSH key pair for the user with ssh-keygen on the host, unless one is there"`
+	SSHKeyBits       int     `yaml:"ssh_key_bits" doc:"the key's size in bits (0: ssh-keygen's default for the type)"`
+	SSHKeyType       string  `yaml:"ssh_key_type" default:"rsa" doc:"the key type, as ssh-keygen -t takes it"`
+	SSHKeyFile       *string `yaml:"ssh_key_file" doc:"the private key's path, under the user's home when relative (default .ssh/id_TYPE)"`
+	SSHKeyComment    *string `yaml:"ssh_key_comment" doc:"the key's comment (default: ansible-generated on HOSTNAME)"`
+	SSHKeyPassphrase string  `yaml:"ssh_key_passphrase" secret:"true" doc:"the private key's passphrase (default: none)"`
 
 	// Password ageing, the /etc/shadow fields chage(1) sets (-1 clears one).
 	ExpireMax     *int `yaml:"password_expire_max" doc:"maximum number of days between password changes (chage -M; -1 clears it)"`
@@ -64,8 +72,9 @@ type User struct {
 	ExpireWarn    *int `yaml:"password_expire_warn" doc:"days of warning before the password expires (chage -W; -1 clears it; ansible-core 2.16)"`
 	ExpireDisable *int `yaml:"password_expire_account_disable" doc:"days after the password expires until the account is disabled (useradd/usermod -f; -1 clears it; ansible-core 2.18)"`
 
-	groups []string
-	result map[string]any
+	groups  []string
+	result  map[string]any
+	keyMade bool // this value's Apply made the key (force: the re-check wants no other)
 }
 
 // crypt hashes: $id$...; '!'/'*' prefixes lock; 13-character DES.
@@ -117,7 +126,7 @@ func (m *User) Validate() error {
 			return fmt.Errorf("%s %d: expected a number of days, or -1 to clear it", a.arg, *a.want)
 		}
 	}
-	return nil
+	return m.validateSSHKey()
 }
 
 // ageingArg is one password ageing argument and the /etc/shadow field
@@ -195,6 +204,7 @@ func (m *User) Result() map[string]any { return m.result }
 type accountOp struct {
 	cmds   []string
 	redact []string
+	sshKey bool // then generate the ssh key (user_sshkey.go)
 }
 
 func (op *accountOp) run(ctx context.Context, h modules.Host) error {
@@ -243,6 +253,9 @@ func (m *User) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	}
 	if exists && m.State == "present" {
 		m.fillResult(u)
+	}
+	if err := m.checkSSHKey(ctx, h, u, exists, op, &d); err != nil {
+		return d, err
 	}
 	return d, nil
 }
@@ -514,6 +527,9 @@ func (m *User) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 		if u, ok := db.user(m.Name); ok {
 			m.fillResult(u)
 		}
+	}
+	if op.sshKey {
+		return m.makeSSHKey(ctx, h)
 	}
 	return nil
 }
