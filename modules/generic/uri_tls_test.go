@@ -183,6 +183,8 @@ func TestURIClientCertHost(t *testing.T) {
 	if ours["content"] != "hello gpuctl-client\n" {
 		t.Fatalf("result %v", ours)
 	}
+	// ansible-core's module runs on the host in python3, which the test image lacks.
+	r.Run(t, "command -v python3 >/dev/null || apt-get install -y -q python3 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q python3 >/dev/null)")
 	theirs := ansibletest.RunOn(t, target(r), "uri", args, false)
 	for _, k := range []string{"status", "content", "changed"} {
 		v := ours[k]

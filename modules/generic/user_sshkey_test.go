@@ -84,6 +84,8 @@ func TestUserSSHKeyHost(t *testing.T) {
 		}
 	})
 	t.Run("like ansible-core", func(t *testing.T) {
+		// ansible-core's module runs on the host in python3, which the test image lacks.
+		r.Run(t, "command -v python3 >/dev/null || apt-get install -y -q python3 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q python3 >/dev/null)")
 		args := map[string]any{"name": "ansuser", "generate_ssh_key": true, "ssh_key_bits": 2048, "ssh_key_comment": "made by ansible"}
 		theirs := ansibletest.RunOn(t, target(r), "user", args, false)
 		if theirs["changed"] != true {
