@@ -146,13 +146,17 @@ func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *invento
 			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.secrets.Redact(err.Error()), nil, time.Since(start), nil)
 			return r, &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
 		}
+		r.mu.Lock() // other hosts read it for hostvars
 		r.facts = facts
+		r.mu.Unlock()
 		counts.add(StatusOK)
 		e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusOK, "", nil, time.Since(start), nil)
 	}
+	r.mu.Lock()
 	if r.facts == nil {
 		r.facts = modules.Facts{}
 	}
+	r.mu.Unlock()
 	return r, nil
 }
 

@@ -60,7 +60,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			}
 			return exec.AsValue(string(b))
 		},
-		"basename": stringFilter(path.Base),
+		"basename": stringFilter(pyBasename),
 		"dirname":  stringFilter(path.Dir),
 		"quote":    stringFilter(conn.Quote),
 		"default":  defaultFilter,
@@ -281,4 +281,11 @@ func toBool(v any) bool {
 		return x == 1
 	}
 	return false
+}
+
+// pyBasename is Python's os.path.basename, which Ansible's filter is: what
+// follows the last slash, so "" for "" and for a trailing slash, where
+// Go's path.Base gives "." and the last element.
+func pyBasename(s string) string {
+	return s[strings.LastIndexByte(s, '/')+1:]
 }
