@@ -44,7 +44,7 @@ func TestAsyncJobSurvivesController(t *testing.T) {
 		out, _ := h.Output(testhosts.UserRoot, "cat /root/.ansible_async/j* 2>/dev/null")
 		return strings.Contains(out, `"rc": 0`) && strings.Contains(out, `"stdout": "finished"`)
 	})
-	if left := h.Run(t, "pgrep -af gpuctl-async || true"); strings.TrimSpace(left) != "" {
+	if left := h.Run(t, "pgrep -af '[g]puctl-async' || true"); strings.TrimSpace(left) != "" {
 		t.Errorf("job processes left behind: %s", left)
 	}
 }
@@ -73,7 +73,7 @@ func TestAsyncStatusAndIgnoreUnreachable(t *testing.T) {
       ignore_errors: true
     - async_status: {jid: "{{ j.ansible_job_id }}", mode: cleanup}
     - name: drop the connection
-      shell: pkill -KILL -f '^sshd: root@'; sleep 5
+      shell: "pkill -KILL -f '^sshd: root@'; sleep 5"
       ignore_unreachable: true
       register: u
     - copy:
