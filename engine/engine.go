@@ -73,6 +73,11 @@ type Engine struct {
 	play     *playState
 	omit     string
 	omitOnce sync.Once
+	// groupsVar is the `groups` variable of the inventory generation
+	// groupsGen, shared by every task-host until the groups change
+	groupsMu  sync.Mutex
+	groupsVar map[string]any
+	groupsGen uint64
 }
 
 // New prepares a run.

@@ -38,6 +38,7 @@ func (e *Engine) inventoryChanged(added string) {
 		p.mu.Lock()
 		if !slices.Contains(p.hosts, added) && !slices.Contains(p.added, added) {
 			p.added = append(p.added, added)
+			p.lists = nil
 		}
 		p.mu.Unlock()
 	}

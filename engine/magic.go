@@ -32,6 +32,27 @@ type playState struct {
 	ended      bool // meta: end_play
 	batchEnded bool // meta: end_batch
 	clearErrs  bool // meta: clear_host_errors, applied when the next play starts
+	// lists is the play's host-list variables until added, failed or batch
+	// change (every task-host reads them; making them is O(hosts))
+	lists *playLists
+}
+
+// playLists are the magic variables listing the play's hosts.
+type playLists struct{ all, hosts, batch []any }
+
+// hostLists returns the play's host-list variables, made again only after
+// a host was added or failed or a batch started. Templates only read them.
+func (p *playState) hostLists() *playLists {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lists == nil {
+		p.lists = &playLists{
+			all:   toAnyList(slices.Concat(p.hosts, p.added)),
+			hosts: p.activeLocked(p.hosts),
+			batch: p.activeLocked(p.batch),
+		}
+	}
+	return p.lists
 }
 
 // startPlay records the play's hosts before its first batch runs. A
@@ -49,6 +70,7 @@ func (e *Engine) startPlay(hosts []*inventory.Host) {
 func (e *Engine) startBatch(batch []*inventory.Host) {
 	e.play.mu.Lock()
 	e.play.batch, e.play.batchEnded = names(batch), false
+	e.play.lists = nil
 	e.play.mu.Unlock()
 }
 
@@ -60,13 +82,12 @@ func (e *Engine) hostDone(name string, err error) {
 	}
 	e.play.mu.Lock()
 	e.play.failed[name] = true
+	e.play.lists = nil
 	e.play.mu.Unlock()
 }
 
-// active returns the names of list that have not failed.
-func (p *playState) active(list []string) []any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// activeLocked returns the names of list that have not failed; p.mu is held.
+func (p *playState) activeLocked(list []string) []any {
 	out := []any{}
 	for _, h := range list {
 		if !p.failed[h] {
@@ -74,14 +95,6 @@ func (p *playState) active(list []string) []any {
 		}
 	}
 	return out
-}
-
-// all is the play's hosts and those add_host added since it started, as
-// ansible-core's _hosts_cache_all grows.
-func (p *playState) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Concat(p.hosts, p.added)
 }
 
 // stopped reports whether meta ended the play or the batch.
@@ -148,10 +161,11 @@ func (e *Engine) magicVars(vars map[string]any, play *playbooks.Play) {
 		vars["playbook_dir"] = abs
 	}
 	if p := e.play; p != nil {
-		vars["ansible_play_hosts_all"] = toAnyList(p.all())
-		vars["ansible_play_hosts"] = p.active(p.hosts)
-		vars["ansible_play_batch"] = p.active(p.batch)
-		vars["play_hosts"] = vars["ansible_play_batch"]
+		l := p.hostLists()
+		vars["ansible_play_hosts_all"] = l.all
+		vars["ansible_play_hosts"] = l.hosts
+		vars["ansible_play_batch"] = l.batch
+		vars["play_hosts"] = l.batch
 	}
 }
 

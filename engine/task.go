@@ -239,7 +239,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	groupNames := slices.DeleteFunc(slices.Clone(inv.Groups), func(g string) bool { return g == "all" })
 	slices.Sort(groupNames) // as ansible-core's Host.get_magic_vars
 	vars["group_names"] = groupNames
-	vars["groups"] = groupsVar(e.inv.Groups())
+	vars["groups"] = e.groupsVariable()
 	vars["ansible_check_mode"] = e.opt.Check
 	e.magicVars(vars, play) // magic.go
 	if readsHostvars(t, sc) {
@@ -294,6 +294,19 @@ func nestedTemplate(k string, v any) bool {
 		}
 	}
 	return false
+}
+
+// groupsVariable is Ansible's `groups`, made once per inventory generation:
+// at 200 hosts, making it for every task-host was a fifth of gpuctl's CPU
+// on an idempotent re-run. Templates only read it.
+func (e *Engine) groupsVariable() map[string]any {
+	g, gen := e.inv.GroupsGen()
+	e.groupsMu.Lock()
+	defer e.groupsMu.Unlock()
+	if e.groupsVar == nil || e.groupsGen != gen {
+		e.groupsVar, e.groupsGen = groupsVar(g), gen
+	}
+	return e.groupsVar
 }
 
 func groupsVar(g map[string][]string) map[string]any {

@@ -15,6 +15,7 @@ type builder struct {
 }
 
 func (inv *Inventory) addGroup(name string) *group {
+	inv.groupsChanged()
 	g, ok := inv.groups[name]
 	if !ok {
 		g = &group{name: name, vars: map[string]any{}, priority: 1}
@@ -29,7 +30,7 @@ func (inv *Inventory) link(parent, child string) error {
 	if parent == child {
 		return fmt.Errorf("group %q cannot be its own child", child)
 	}
-	p, c := inv.addGroup(parent), inv.addGroup(child)
+	p, c := inv.addGroup(parent), inv.addGroup(child) // addGroup drops the groups memo
 	if slices.Contains(p.children, child) {
 		return nil
 	}
@@ -69,6 +70,7 @@ func (b *builder) addHost(name, groupName string, port int) (*Host, error) {
 		return nil, fmt.Errorf("empty host name")
 	}
 	inv := b.inv
+	inv.groupsChanged()
 	h, ok := inv.hosts[name]
 	if !ok {
 		h = &Host{Name: name, own: map[string]any{}}

@@ -35,6 +35,7 @@ func (inv *Inventory) AddHost(name string, groups []string, vars map[string]any)
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.groupsChanged()
 	if _, ok := inv.hosts[name]; !ok {
 		// As ansible-core: a new host is added to all itself, then
 		// reconciled into ungrouped when it has no other group.
@@ -92,6 +93,7 @@ func (inv *Inventory) GroupBy(host, group string, parents []string) (changed boo
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.groupsChanged()
 	if _, ok := inv.host(host); !ok {
 		return false, fmt.Errorf("group_by: %s cannot be matched in inventory", host)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +260,38 @@ func TestGroupByOrderIsInventoryOrder(t *testing.T) {
 	hs, err := inv.Match("kind_*")
 	if err != nil || !reflect.DeepEqual(hostNames(hs), []string{"w1", "w2", "d1"}) {
 		t.Errorf("Match(kind_*) = %v, %v", hostNames(hs), err)
+	}
+}
+
+// Groups is kept between calls (every task-host reads it), so it must
+// follow each change group_by and add_host make, and only those.
+func TestGroupsFollowDynamicChanges(t *testing.T) {
+	inv := dynInventory(t)
+	g0, gen0 := inv.GroupsGen()
+	if g1, gen1 := inv.GroupsGen(); gen1 != gen0 || !reflect.DeepEqual(g0, g1) {
+		t.Fatalf("no change, yet generation %d -> %d or groups %v -> %v", gen0, gen1, g0, g1)
+	}
+	if _, err := inv.GroupBy("d1", "gpu", nil); err != nil {
+		t.Fatal(err)
+	}
+	g2, gen2 := inv.GroupsGen()
+	if gen2 == gen0 {
+		t.Error("group_by left the generation as it was")
+	}
+	if want := []string{"d1"}; !reflect.DeepEqual(g2["gpu"], want) {
+		t.Errorf("after group_by, gpu = %v, want %v", g2["gpu"], want)
+	}
+	if _, err := inv.AddHost("new1", []string{"gpu"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	g3 := inv.Groups()
+	if want := []string{"d1", "new1"}; !reflect.DeepEqual(g3["gpu"], want) {
+		t.Errorf("after add_host, gpu = %v, want %v", g3["gpu"], want)
+	}
+	if !slices.Contains(g3["all"], "new1") {
+		t.Errorf("after add_host, all = %v, lacks new1", g3["all"])
+	}
+	if slices.Contains(g2["all"], "new1") {
+		t.Error("add_host changed a groups map already handed out")
 	}
 }

@@ -47,6 +47,12 @@ type Inventory struct {
 	dec *decoder
 	// runRank places what group_by and add_host add (dynamic.go)
 	runRank map[string]int
+	// groupsMemo is Groups' answer until a group's members change, and gen
+	// counts those changes: every task of every host reads `groups`, and
+	// working it out again each time costs O(hosts) a task-host, O(hosts²)
+	// a task over the fleet.
+	groupsMemo map[string][]string
+	gen        uint64
 }
 
 type group struct {
@@ -102,15 +108,34 @@ func (inv *Inventory) host(name string) (*Host, bool) {
 }
 
 // Groups returns group name → member host names (Ansible's `groups`
-// variable): every group, all and ungrouped included.
+// variable): every group, all and ungrouped included. The map is shared by
+// every caller until the groups change: read it, never modify it.
 func (inv *Inventory) Groups() map[string][]string {
+	g, _ := inv.GroupsGen()
+	return g
+}
+
+// GroupsGen returns Groups and the generation it belongs to, which changes
+// whenever a group's members do (add_host, group_by): a caller that derives
+// something from the groups redoes it only when the generation moves.
+func (inv *Inventory) GroupsGen() (map[string][]string, uint64) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	out := map[string][]string{}
-	for name := range inv.groups {
-		out[name] = inv.groupHosts(name)
+	if inv.groupsMemo == nil {
+		out := make(map[string][]string, len(inv.groups))
+		for name := range inv.groups {
+			out[name] = inv.groupHosts(name)
+		}
+		inv.groupsMemo = out
 	}
-	return out
+	return inv.groupsMemo, inv.gen
+}
+
+// groupsChanged drops the memo of Groups; call it under mu whenever a
+// group or a membership may change.
+func (inv *Inventory) groupsChanged() {
+	inv.groupsMemo = nil
+	inv.gen++
 }
 
 // GroupNames returns the groups in the order they were first seen.

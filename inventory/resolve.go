@@ -63,6 +63,7 @@ func (inv *Inventory) reconcile() error {
 			}
 		}
 	}
+	inv.groupsChanged()
 	ungrouped := inv.groups["ungrouped"]
 	for _, hn := range inv.order {
 		others := false

@@ -266,12 +266,12 @@ if [ -n "$GPUCTL_B" ]; then
 	echo "B: $GPUCTL_B, sha256 $(sha256sum <"$W/gpuctl-b" | cut -c1-16), $($W/gpuctl-b version 2>/dev/null | head -1)" >>"$NOTES"
 	for N in "${SIZES[@]}"; do
 		for r in 1 2; do
-			gpuctl_phase "g-$N" "g$N-rerun-a$r" "$FORKS" && no_change "g$N-rerun-a$r"
+			gpuctl_phase "g-$N" "g$N-rerun-a$r" "$FORKS" && changes_noted "g$N-rerun-a$r"
 			row "$N" gpuctl "rerun after ansible, A #$r" "$T" "$M" "$FD" ""
-			BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-rerun-b$r" "$FORKS" && no_change "g$N-rerun-b$r"
+			BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-rerun-b$r" "$FORKS" && changes_noted "g$N-rerun-b$r"
 			row "$N" gpuctl "rerun after ansible, B #$r" "$T" "$M" "$FD" ""
 		done
-		BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-check-b" "$FORKS" --check && no_change "g$N-check-b"
+		BIN=$W/gpuctl-b gpuctl_phase "g-$N" "g$N-check-b" "$FORKS" --check && changes_noted "g$N-check-b"
 		row "$N" gpuctl "check, B" "$T" "$M" "$FD" ""
 		echo "$N hosts, re-run, A vs B: $(same_results "g$N-rerun-a1" "g$N-rerun-b1")" >>"$NOTES"
 	done
