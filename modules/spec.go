@@ -12,7 +12,7 @@ import (
 // module name (ansible.builtin.copy, ansible.posix.sysctl); gpuctl's own
 // module answers to all of them, so playbooks written for Ansible load as
 // they are.
-var Collections = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "gpuctl."}
+var Collections = []string{"ansible.builtin.", "ansible.posix.", "ansible.legacy.", "community.general.", "community.crypto.", "gpuctl."}
 
 // Spec is a module resolved once: its registration and the arguments its
 // struct declares. The loader checks static arguments with it, the engine

@@ -6,7 +6,6 @@ import "fmt"
 // not have under that name. Consulted only when the module is not
 // registered, so a module added later simply takes over its name.
 var equivalents = map[string]string{
-	"mount":            "`lineinfile` on /etc/fstab plus `command: mount -a`",
 	"docker_container": "`containerd`/`image_import` for images; run containers as Kubernetes pods",
 }
 

@@ -61,8 +61,8 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
       comand: ls
     - name: look
       ufw: {rule: allow, port: "22"}
-    - name: mount
-      ansible.posix.mount: {path: /x, state: mounted}
+    - name: container
+      docker_container: {name: x}
     - ptest: {path: /x}
       whne: true
 - hosts: all
@@ -77,8 +77,8 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
 		"5 errors:",
 		`pb.yaml:4: task "a typo": unknown module "comand" (did you mean "command"?)`,
 		`pb.yaml:6: task "look": unknown module "ufw"`,
-		`pb.yaml:8: task "mount": unknown module "mount"`,
-		"in gpuctl use `lineinfile` on /etc/fstab",
+		`pb.yaml:8: task "container": unknown module "docker_container"`,
+		"in gpuctl use `containerd`/`image_import`",
 		`pb.yaml:10: task "ptest": unknown keyword "whne" (did you mean "when"?)`,
 		`pb.yaml:12: unknown play keyword "rolez" (did you mean "roles"?)`,
 	} {

@@ -37,6 +37,11 @@ var otherOSModules = []struct{ name, family, instead string }{
 	// Debian and Ubuntu confine with AppArmor and ship SELinux off.
 	{"seboolean", "SELinux", selinuxInstead},
 	{"selinux_permissive", "SELinux", selinuxInstead},
+	// kubespray and dev-sec's os_hardening set the SELinux mode, and
+	// ssh_hardening and deepops label sshd's port, behind the same kind
+	// of condition.
+	{"selinux", "SELinux", selinuxInstead},
+	{"seport", "SELinux", selinuxInstead},
 }
 
 const (

@@ -72,6 +72,8 @@ func TestSELinuxModulesLoadAndFailOnReach(t *testing.T) {
 		"community.general.selinux_permissive": {"name": "zabbix_agent_t", "permissive": true},
 		"community.general.seboolean":          {"name": "x", "state": false},
 		"ansible.builtin.selinux_permissive":   {"domain": "x", "permissive": false},
+		"ansible.posix.selinux":                {"policy": "targeted", "state": "permissive"},
+		"community.general.seport":             {"ports": "2222", "proto": "tcp", "setype": "ssh_port_t", "state": "present"},
 	} {
 		_, _, err := checkOnOS(t, name, args, `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"`+"\nID=debian\n")
 		for _, want := range []string{modules.Canonical(name) + " is for SELinux hosts", "Debian GNU/Linux 12 (bookworm)", "AppArmor"} {
