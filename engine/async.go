@@ -45,7 +45,7 @@ func (tr *taskRun) runAsync(ctx context.Context, m modules.Module, h *taskHost) 
 	if err != nil {
 		return fail(d, err)
 	}
-	job := asyncJob{jid: newJID(), limit: t.Async}
+	job := asyncJob{jid: newJID(), limit: t.Async, dir: modules.AsyncDirOf(tr.vars)}
 	if d.Empty() {
 		res := tr.e.result(m, d, nil)
 		if poll > 0 {
@@ -136,7 +136,8 @@ func (tr *taskRun) redialTask(ctx context.Context, h *taskHost) error {
 // asyncJob is one async job on a host.
 type asyncJob struct {
 	jid   string
-	limit int // seconds
+	limit int    // seconds
+	dir   string // async_dir on the host (modules.AsyncDirOf)
 }
 
 // newJID makes a job id of the form ansible-core 2.14 gives
@@ -172,7 +173,7 @@ func (j asyncJob) write(ctx context.Context, c conn.Conn, res map[string]any) (m
 	if err != nil {
 		return nil, fmt.Errorf("async job %s: %w", j.jid, err)
 	}
-	script := `umask 022; jd=` + modules.AsyncDir + `; mkdir -p "$jd" && rf="$jd"/` + conn.Quote(j.jid) +
+	script := `umask 022; jd=` + modules.AsyncDirWord(j.dir) + `; mkdir -p "$jd" && rf="$jd"/` + conn.Quote(j.jid) +
 		` && cat > "$rf.tmp" && mv -f "$rf.tmp" "$rf" && printf '%s\n' "$rf"`
 	out, err := conn.Output(ctx, c, script, conn.Stdin(strings.NewReader(string(data))))
 	if err != nil {
@@ -183,7 +184,7 @@ func (j asyncJob) write(ctx context.Context, c conn.Conn, res map[string]any) (m
 
 // read returns the results file's path and contents.
 func (j asyncJob) read(ctx context.Context, c conn.Conn) (string, []byte, error) {
-	res, err := c.Run(ctx, modules.ReadJobScript(j.jid))
+	res, err := c.Run(ctx, modules.ReadJobScript(j.dir, j.jid))
 	if err != nil {
 		return "", nil, err
 	}
@@ -225,7 +226,7 @@ func asyncLauncher(j asyncJob, cmd modules.DetachedCommand) (string, error) {
 	job := "limit=" + strconv.Itoa(j.limit) + " strip=" + strip + " dir=" + conn.Quote(cmd.Dir) +
 		" cmdline=" + conn.Quote(cmd.Cmdline) + " cmdjson=" + conn.Quote(string(cmdJSON)) + "\n" + asyncJobScript
 	return `umask 022
-jd=` + modules.AsyncDir + `
+jd=` + modules.AsyncDirWord(j.dir) + `
 mkdir -p "$jd" || exit 1
 jid=` + conn.Quote(j.jid) + `
 rf="$jd/$jid" wd="$jd/$jid.gpuctl"

@@ -195,3 +195,155 @@ func TestIgnoreUnreachable(t *testing.T) {
 		t.Errorf("dials: %d, want 3", n)
 	}
 }
+
+// TestUnreachableAtPlayStart: a host that is down when a play starts stays
+// in it as in ansible-core, which connects when a task first needs the
+// host. Without facts, tasks that need no host run and the first that
+// reaches it is unreachable there (ignored under ignore_unreachable, the
+// next task dialling again); with facts, the play's ignore_unreachable
+// covers Gathering facts. Without the keyword the host still leaves the
+// play at its first task that reaches it.
+func TestUnreachableAtPlayStart(t *testing.T) {
+	for _, tc := range []struct {
+		name, play string
+		gather     string // the status of Gathering facts, when the play gathers
+		down       int32
+		want       string
+		dials      int32
+		fails      bool
+	}{
+		{
+			name: "no facts and the task ignores",
+			play: `
+- hosts: u
+  gather_facts: false
+  tasks:
+    - name: no host needed
+      set_fact: {seen: yes}
+    - name: touch
+      command: echo hi
+      ignore_unreachable: true
+    - name: back
+      copy: {dest: DIR/back, content: "{{ seen }}"}
+`,
+			down: 1, dials: 2,
+			want: "u no host needed ok\nu touch ignored\nu back changed",
+		},
+		{
+			name: "facts and the play ignores",
+			play: `
+- hosts: u
+  ignore_unreachable: true
+  tasks:
+    - name: one
+      command: echo hi
+    - name: two
+      copy: {dest: DIR/back, content: "x"}
+`,
+			down: 2, dials: 3,
+			want: "u one ignored\nu two changed", gather: "ignored",
+		},
+		{
+			name: "no facts and no keyword",
+			play: `
+- hosts: u
+  gather_facts: false
+  tasks:
+    - name: no host needed
+      debug: {msg: hi}
+    - name: touch
+      command: echo hi
+    - name: never
+      command: echo never
+`,
+			down: 1, dials: 1, fails: true,
+			want: "u no host needed ok\nu touch unreachable",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			inv, err := inventory.Parse("inv.yaml", []byte("all:\n  hosts:\n    u: {}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "pb.yaml")
+			if err := os.WriteFile(path, []byte(strings.ReplaceAll(tc.play, "DIR", dir)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := (&playbooks.Loader{}).Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, fc := &recorder{}, &flakyConnector{}
+			fc.downDials.Store(tc.down)
+			_, err = engine.New(inv, engine.Options{Local: local.New(), Connector: fc, Reporter: rec}).Run(context.Background(), p)
+			if (err != nil) != tc.fails {
+				t.Fatalf("err = %v, want failure %v", err, tc.fails)
+			}
+			if got := strings.Join(rec.results(), "\n"); got != tc.want {
+				t.Errorf("results:\n%s\nwant:\n%s", got, tc.want)
+			}
+			if n := fc.dials.Load(); n != tc.dials {
+				t.Errorf("dials: %d, want %d", n, tc.dials)
+			}
+			gathered := ""
+			for _, e := range rec.events {
+				if e.Type == engine.EventTaskResult && e.Task == "Gathering facts" {
+					gathered = string(e.Status)
+				}
+			}
+			if gathered != tc.gather {
+				t.Errorf("Gathering facts: %q, want %q", gathered, tc.gather)
+			}
+		})
+	}
+}
+
+// TestAsyncDir: ansible_async_dir moves the jobs' files, for the engine's
+// own polling and for async_status, as it does in ansible-core; a ~/ path
+// is the task user's home.
+func TestAsyncDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars:
+    ansible_async_dir: "~/my jobs"
+  tasks:
+    - name: polled
+      command: echo polled
+      async: 30
+      poll: 1
+    - name: start
+      shell: echo started
+      async: 30
+      poll: 0
+      register: j
+    - name: wait
+      async_status: {jid: "{{ j.ansible_job_id }}"}
+      register: s
+      until: s.finished
+      retries: 20
+      delay: 1
+    - name: said
+      assert: {that: ["s.stdout == 'started'", "'/my jobs/' in s.results_file"]}
+`
+	recap, rec, err := run(t, pb, engine.Options{})
+	if err != nil || recap.Failed() {
+		t.Fatalf("err=%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+	if _, err := os.Stat(filepath.Join(home, ".ansible_async")); !os.IsNotExist(err) {
+		t.Errorf("the default async_dir was used: %v", err)
+	}
+	all, _ := filepath.Glob(filepath.Join(home, "my jobs", "j*"))
+	var files []string
+	for _, f := range all {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+			files = append(files, f)
+		}
+	}
+	if len(files) != 1 {
+		t.Errorf("in ~/my jobs: %q, want the poll: 0 job's file (the polled one is removed)", files)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/inventory"
-	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/playbooks"
 )
 
@@ -52,6 +51,7 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 	c, err := dial(ctx)
 	if err != nil {
 		r.unreachable = true
+		r.reconnect = dial // startHost may keep the host in play (lazyDown)
 		return r, err
 	}
 	r.base = c
@@ -113,6 +113,13 @@ func (e *Engine) runHost(ctx context.Context, b *batch, h *inventory.Host, count
 	return r, nil
 }
 
+// lazyDown reports whether a dial error may wait for the first task that
+// needs the host: the host did not answer. A host key or login that is
+// refused always ends the host at once.
+func lazyDown(err error) bool {
+	return errors.Is(err, conn.ErrUnreachable) && !errors.Is(err, conn.ErrHostKey) && !errors.Is(err, conn.ErrAuth)
+}
+
 // knownHost is the host's state when it ran before in this run.
 func (e *Engine) knownHost(name string) *hostRun {
 	e.mu.Lock()
@@ -122,7 +129,21 @@ func (e *Engine) knownHost(name string) *hostRun {
 
 // startHost connects and gathers facts when the play asks for them.
 func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *inventory.Host, counts *Counts) (*hostRun, error) {
+	gather := play.GatherFacts == nil || *play.GatherFacts
+	ignore := play.IgnoreUnreachable != nil && *play.IgnoreUnreachable
 	r, err := e.hostRunFor(ctx, play, h)
+	if err != nil && r != nil && r.reconnect != nil && lazyDown(err) && (!gather || ignore) {
+		// ansible-core connects when a task first runs something on the
+		// host, so a host that is down at the start of a play without
+		// facts stays in it: tasks that need no host (set_fact, debug,
+		// delegated ones) run, and the first that reaches the host is
+		// unreachable there, where ignore_unreachable applies. The
+		// implicit Gathering Facts takes the play's ignore_unreachable.
+		r.mu.Lock()
+		r.unreachable, r.base = false, deadConn{err}
+		r.mu.Unlock()
+		err = nil
+	}
 	if err != nil {
 		counts.add(StatusUnreachable)
 		e.emitResult(play, &playbooks.Task{Name: "Connecting", Pos: play.Pos}, h.Name, StatusUnreachable, e.secrets.Redact(err.Error()), nil, 0, nil)
@@ -132,16 +153,23 @@ func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *invento
 	if r.failed {
 		return r, nil
 	}
-	gather := play.GatherFacts == nil || *play.GatherFacts
 	if gather && r.facts == nil {
 		start := time.Now()
+		e.redial(ctx, r) // a host kept in play while down (unreachable.go)
 		facts, err := gatherFacts(ctx, factHost{r}, e.opt.Logger.With("host", h.Name))
 		if err != nil {
 			st := StatusFailed
 			if errors.Is(err, conn.ErrConnLost) || errors.Is(err, conn.ErrUnreachable) {
 				st = StatusUnreachable
-				r.unreachable = true
 			}
+			if st == StatusUnreachable && ignore {
+				r.redial = true // the next task dials again
+				counts.add(StatusIgnored)
+				e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusIgnored,
+					"host unreachable, ignored (ignore_unreachable): "+e.secrets.Redact(err.Error()), nil, time.Since(start), nil)
+				return r, nil // facts stay unset: a later play gathers them
+			}
+			r.unreachable = st == StatusUnreachable
 			counts.add(st)
 			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, st, e.secrets.Redact(err.Error()), nil, time.Since(start), nil)
 			return r, &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
@@ -152,11 +180,6 @@ func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *invento
 		counts.add(StatusOK)
 		e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusOK, "", nil, time.Since(start), nil)
 	}
-	r.mu.Lock()
-	if r.facts == nil {
-		r.facts = modules.Facts{}
-	}
-	r.mu.Unlock()
 	return r, nil
 }
 

@@ -146,6 +146,9 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 		}
 	}
 	tr.e.redial(ctx, tr.host) // unreachable.go
+	if o := tr.hostDown(); o != nil {
+		return nil, nil, nil, o
+	}
 	c, err := tr.e.connFor(ctx, tr.play, tr.host, tr.task, tr.scope, tr.vars)
 	if err == nil {
 		c, err = tr.e.withEnvironment(c, tr.play, tr.scope, tr.task, tr.vars) // environment.go

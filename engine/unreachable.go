@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/modules"
 )
 
 // recordIgnoredUnreachable records a task that found its host unreachable
@@ -52,6 +53,25 @@ func (e *Engine) redial(ctx context.Context, r *hostRun) {
 	}
 	r.base = c
 	r.cache.Invalidate()
+}
+
+// hostless are the modules ansible-core runs on the controller alone
+// (action plugins that never connect): they run while the host is down.
+var hostless = map[string]bool{
+	"debug": true, "assert": true, "fail": true, "set_fact": true, "set_stats": true,
+	"include_vars": true, "pause": true, "add_host": true, "group_by": true, "meta": true,
+}
+
+// hostDown is the outcome of a task that needs a host whose transport is
+// a deadConn: unreachable, whether or not the module would have used the
+// connection (a command under --check does not), as ansible-core connects
+// for every such task. Delegated tasks reach another host.
+func (tr *taskRun) hostDown() *outcome {
+	d, dead := tr.host.base.(deadConn)
+	if !dead || tr.task.DelegateTo != "" || hostless[modules.Canonical(tr.task.Module)] {
+		return nil
+	}
+	return &outcome{status: StatusUnreachable, err: d.err}
 }
 
 // deadConn is the transport of a host that could not be dialled again.

@@ -9,10 +9,10 @@ import (
 )
 
 // ReadJobScript is a shell script that prints the path of job jid's
-// results file, as the host expands it, on its first line and the file
-// after it; it exits 3 when there is no such file.
-func ReadJobScript(jid string) string {
-	return `f=` + AsyncDir + `/'` + strings.ReplaceAll(jid, `'`, `'"'"'`) + `'; printf '%s\n' "$f"; [ -e "$f" ] || exit 3; cat -- "$f"`
+// results file in dir (AsyncDirOf), as the host expands it, on its first
+// line and the file after it; it exits 3 when there is no such file.
+func ReadJobScript(dir, jid string) string {
+	return `f=` + AsyncDirWord(dir) + `/'` + strings.ReplaceAll(jid, `'`, `'"'"'`) + `'; printf '%s\n' "$f"; [ -e "$f" ] || exit 3; cat -- "$f"`
 }
 
 // JobStatus is what ansible-core's async_status returns for a job whose

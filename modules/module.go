@@ -8,6 +8,7 @@ package modules
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/plan"
@@ -158,8 +159,30 @@ type CheckModer interface {
 
 // AsyncDir is where async jobs keep their results on the host, in the home
 // of the user the task runs as (after become): ansible-core's default
-// async_dir, so its async_status and gpuctl's read each other's jobs.
+// async_dir, so its async_status and gpuctl's read each other's jobs. The
+// host variable ansible_async_dir moves it, as it does ansible-core's.
 const AsyncDir = "~/.ansible_async"
+
+// AsyncDirOf is the async_dir a task's variables choose: ansible_async_dir
+// when set, else AsyncDir.
+func AsyncDirOf(vars map[string]any) string {
+	if d, ok := vars["ansible_async_dir"].(string); ok && strings.TrimSpace(d) != "" {
+		return strings.TrimSpace(d)
+	}
+	return AsyncDir
+}
+
+// AsyncDirWord is dir as one shell word: quoted, but with a leading ~ or
+// ~/ left for the host's shell to expand to the task user's home.
+func AsyncDirWord(dir string) string {
+	switch {
+	case dir == "~":
+		return "~"
+	case strings.HasPrefix(dir, "~/"):
+		return "~/" + conn.Quote(dir[2:])
+	}
+	return conn.Quote(dir)
+}
 
 // Facts are the values gathered from a host once per run.
 type Facts map[string]any

@@ -215,6 +215,14 @@ no_change() {
 		! grep -Eq 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' "$W/$1.log"
 	fi || { echo "run.sh: $1 reported changes or failures" >&2; exit 1; }
 }
+# changes_noted LABEL: as no_change, but a change is written to the notes and the run goes on (the A/B
+# phases: one changed re-run must not throw away the converged hosts the phases after it need).
+changes_noted() {
+	if ! (no_change "$1") 2>/dev/null; then
+		echo "$1 reported changes or failures (its output: $OUT/$STAMP-$1.json)" | tee -a "$NOTES" >&2
+		[ ! -f "$W/$1.json" ] || cp "$W/$1.json" "$OUT/$STAMP-$1.json"
+	fi
+}
 
 mkdir -p "$OUT"
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)

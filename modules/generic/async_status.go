@@ -64,7 +64,7 @@ func (m *AsyncStatus) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 	}
 	// The first line is the path the host's shell expanded; the job's
 	// JSON follows. Exit 3: no such job.
-	res, err := h.Conn().Run(ctx, modules.ReadJobScript(m.JID))
+	res, err := h.Conn().Run(ctx, modules.ReadJobScript(modules.AsyncDirOf(h.Vars()), m.JID))
 	if err != nil {
 		return plan.Diff{}, fmt.Errorf("async_status %s: %w", m.JID, err)
 	}
