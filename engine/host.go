@@ -102,7 +102,14 @@ func (h *taskHost) CheckMode() bool               { return h.check }
 func (h *taskHost) Log() *slog.Logger             { return h.log }
 func (h *taskHost) Eval(expr string) (any, error) { return h.tpl.Eval(expr, h.vars) }
 func (h *taskHost) Render(tpl string) (string, error) {
-	return h.tpl.RenderFile(tpl, h.vars)
+	vars := h.vars
+	if _, set := vars["ansible_managed"]; !set {
+		// ansible-core's template action defines it (DEFAULT_MANAGED_STR);
+		// roles write it at the top of every file.
+		vars = maps.Clone(vars)
+		vars["ansible_managed"] = "Ansible managed"
+	}
+	return h.tpl.RenderFile(tpl, vars)
 }
 
 // Reconnect drops the connection and dials again (after a reboot). The

@@ -3,6 +3,7 @@ package engine
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gpuctl/gpuctl/playbooks"
 )
@@ -46,4 +47,20 @@ func roleMagic(vars map[string]any, sc *scope) {
 	}
 	r := sc.roles[len(sc.roles)-1]
 	vars["role_name"], vars["role_path"] = r.Name, r.Path
+	vars["ansible_role_name"] = roleFQCN(r.Name, r.Path)
+}
+
+// roleFQCN is ansible_role_name: a collection's role by its fully
+// qualified name (devsec.hardening.os_hardening), any other by its name.
+func roleFQCN(name, dir string) string {
+	const mark = "/ansible_collections/"
+	i := strings.LastIndex(dir, mark)
+	if i < 0 {
+		return name
+	}
+	parts := strings.Split(dir[i+len(mark):], "/")
+	if len(parts) == 4 && parts[2] == "roles" {
+		return parts[0] + "." + parts[1] + "." + parts[3]
+	}
+	return name
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -133,6 +134,11 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 		return nil, nil, nil, tr.failure(fmt.Errorf("arguments: %w", err))
 	}
 	args, _ := tr.e.removeOmit(rendered).(map[string]any)
+	if setsNames[modules.Canonical(tr.task.Module)] {
+		if args, err = tr.renderKeys(args); err != nil {
+			return nil, nil, nil, tr.failure(err)
+		}
+	}
 	m, secrets, err := buildModule(tr.task, args)
 	for _, sec := range secrets {
 		tr.e.addSecret(sec)
@@ -183,4 +189,24 @@ func (e *Engine) recordOnly(play *playbooks.Play, r *hostRun, t *playbooks.Task,
 // unless the task ignores errors.
 func (e *Engine) fail(play *playbooks.Play, r *hostRun, t *playbooks.Task, item any, err error) error {
 	return e.recordOnly(play, r, t, item, outcome{status: StatusFailed, err: err})
+}
+
+// setsNames are the modules whose argument names are variable names, which
+// ansible-core's action plugins template (set_fact: "{{ item.key }}": v).
+var setsNames = map[string]bool{"set_fact": true}
+
+// renderKeys renders the argument names that are templates.
+func (tr *taskRun) renderKeys(args map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(args))
+	for k, v := range args {
+		if strings.Contains(k, "{{") || strings.Contains(k, "{%") {
+			r, err := tr.e.tpl.RenderString(k, tr.vars)
+			if err != nil {
+				return nil, fmt.Errorf("variable name %q: %w", k, err)
+			}
+			k = r
+		}
+		out[k] = v
+	}
+	return out, nil
 }

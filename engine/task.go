@@ -102,6 +102,13 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 func (e *Engine) runLeaf(ctx context.Context, play *playbooks.Play, r *hostRun, t *playbooks.Task, sc *scope, notified map[string]bool) (map[string]any, error) {
 	tr := e.newTaskRun(play, r, t, sc, e.taskVars(play, r, sc, t), notified)
 	items, err := e.loopItems(t, tr.vars)
+	if err != nil && e.opt.Check {
+		// A loop over a result only known after apply (a command's
+		// stdout_lines under --check) is itself known after apply.
+		if why := e.pendingRef(r, t.Refs.Args); why != "" {
+			return tr.record(*tr.unknown(why))
+		}
+	}
 	if err != nil {
 		// ansible-core (TaskExecutor.run) keeps an undefined loop's error,
 		// decides when first, and raises the error only for a task that

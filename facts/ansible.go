@@ -9,7 +9,7 @@ import (
 
 // Base lists the facts every play gathers (gather_facts), in one process.
 var Base = []Def{OS, DebianVersion, Nodename, FQDN, Kernel, KernelVersion, Arch, MachineID, Memory, CPU, Cgroup,
-	User, Env, Clock, Virt, Init, PkgTools, Network, Local, Python}
+	User, Env, Clock, Virt, Init, PkgTools, Network, Local, Python, Mounts}
 
 // AnsibleVars maps the base facts to the names Ansible content reads: each
 // un-prefixed key in the ansible_facts dict, and the same value as an
@@ -116,6 +116,11 @@ func addHardware(ctx context.Context, h Host, af map[string]any) error {
 	}
 	af["processor"], af["processor_count"], af["processor_cores"] = proc, c.Count, c.Cores
 	af["processor_threads_per_core"], af["processor_vcpus"], af["processor_nproc"] = c.ThreadsPerCore, c.VCPUs, c.Nproc
+	// Left out when it cannot be read (a recording made before it existed),
+	// as Ansible leaves out what it cannot measure.
+	if ms, err := Get(ctx, h, Mounts); err == nil {
+		af["mounts"] = AnsibleMounts(ms)
+	}
 	return nil
 }
 

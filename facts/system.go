@@ -135,3 +135,95 @@ func ParseCPU(b []byte) (CPUInfo, error) {
 	}
 	return c, nil
 }
+
+// Mounts is what Ansible's mounts fact lists: the mounts of /proc/mounts
+// whose source is a path or a network export (not fstype none), each with
+// its statvfs sizes, read with one stat -f for all of them.
+var Mounts = &Fact[[]Mount]{Name: "mounts", Cmd: mountsScript, Parse: ParseMounts}
+
+const mountsScript = `m=$(awk '($1 ~ /^[\/\\]/ || $1 ~ /:\//) && $3 != "none"' /proc/mounts)
+printf '%s\n@@\n' "$m"
+printf '%s\n' "$m" | while read -r d p r; do [ -n "$p" ] && printf '%b\n' "$p"; done | tr '\n' '\0' |
+	xargs -0 -r timeout 10 stat -f -c '%S %b %a %s %c %d %n' 2>/dev/null
+true`
+
+// Mount is one entry of the mounts fact.
+type Mount struct {
+	Device, Mount, Fstype, Options string
+	Sized                          bool // statvfs answered
+	FrSize, Blocks, Bavail, BSize  int64
+	Files, Ffree                   int64
+}
+
+// ParseMounts reads mountsScript's output: /proc/mounts lines (octal
+// escapes undone), "@@", then stat -f's "frsize blocks bavail bsize files
+// ffree name" per mount point.
+func ParseMounts(b []byte) ([]Mount, error) {
+	head, tail, _ := strings.Cut(string(b), "\n@@\n")
+	sizes := map[string][]int64{}
+	for _, l := range strings.Split(tail, "\n") {
+		f := strings.SplitN(l, " ", 7)
+		if len(f) < 7 {
+			continue
+		}
+		var n []int64
+		for _, s := range f[:6] {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				break
+			}
+			n = append(n, v)
+		}
+		if len(n) == 6 {
+			sizes[f[6]] = n
+		}
+	}
+	var out []Mount
+	for _, l := range strings.Split(head, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			continue
+		}
+		m := Mount{Device: unoctal(f[0]), Mount: unoctal(f[1]), Fstype: f[2], Options: f[3]}
+		if n, ok := sizes[m.Mount]; ok {
+			m.Sized = true
+			m.FrSize, m.Blocks, m.Bavail, m.BSize, m.Files, m.Ffree = n[0], n[1], n[2], n[3], n[4], n[5]
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// unoctal undoes the kernel's \ooo escapes in /proc/mounts.
+func unoctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// AnsibleMounts is the mounts fact as Ansible's setup returns it.
+func AnsibleMounts(ms []Mount) []any {
+	out := make([]any, 0, len(ms))
+	for _, m := range ms {
+		e := map[string]any{"mount": m.Mount, "device": m.Device, "fstype": m.Fstype, "options": m.Options, "uuid": "N/A"}
+		if m.Sized {
+			e["size_total"], e["size_available"] = m.FrSize*m.Blocks, m.FrSize*m.Bavail
+			e["block_size"], e["block_total"], e["block_available"], e["block_used"] = m.BSize, m.Blocks, m.Bavail, m.Blocks-m.Bavail
+			e["inode_total"], e["inode_available"], e["inode_used"] = m.Files, m.Ffree, m.Files-m.Ffree
+		}
+		out = append(out, e)
+	}
+	return out
+}

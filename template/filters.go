@@ -65,6 +65,8 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"quote":    stringFilter(conn.Quote),
 		"default":  defaultFilter,
 		"d":        defaultFilter,
+		"first":    seqEnd(jinjaFirst),
+		"last":     seqEnd(jinjaLast),
 		"mandatory": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() || in.IsNil() {
 				msg := "mandatory variable not defined"
@@ -203,7 +205,24 @@ func defaultFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Val
 	return jinjaDefault(e, in, p)
 }
 
-var jinjaDefault, _ = builtins.Filters.Get("default")
+var (
+	jinjaDefault, _ = builtins.Filters.Get("default")
+	jinjaFirst, _   = builtins.Filters.Get("first")
+	jinjaLast, _    = builtins.Filters.Get("last")
+)
+
+// seqEnd is Jinja2's first and last: of an empty sequence they are
+// undefined, so `| first | default(None)` gives None, where gonja gives "".
+// A filter cannot hand gonja an undefined value, so the result is None,
+// which gonja's default replaces as it does an undefined one.
+func seqEnd(gonja exec.FilterFunction) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+		if !in.IsError() && in.CanSlice() && in.Len() == 0 {
+			return exec.AsValue(nil)
+		}
+		return gonja(e, in, p)
+	}
+}
 
 func yamlFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 	if in.IsError() {

@@ -26,6 +26,7 @@ func moreFilters() map[string]exec.FilterFunction {
 		"regex_replace":        regexReplace,
 		"regex_search":         regexSearch,
 		"regex_escape":         regexEscape,
+		"comment":              commentFilter,
 		"hash":                 hashFilter,
 		"checksum": func(in any, args []any, kw map[string]any) (any, error) {
 			return hashFilter(in, nil, map[string]any{"hashtype": "sha1"})

@@ -237,3 +237,64 @@ func urlsplit(in any, args []any, kw map[string]any) (any, error) {
 	}
 	return fields, nil
 }
+
+// commentFilter is Ansible's comment filter: text made a comment block in
+// one of its styles (plain #, erlang %, c //, cblock /* */, xml <!-- -->),
+// with its keyword overrides (decoration, beginning, end, prefix,
+// prefix_count, postfix, postfix_count, newline), as ansible-core builds it.
+func commentFilter(in any, args []any, kw map[string]any) (any, error) {
+	styles := map[string]map[string]string{
+		"plain":  {"decoration": "# "},
+		"erlang": {"decoration": "% "},
+		"c":      {"decoration": "// "},
+		"cblock": {"beginning": "/*", "decoration": " * ", "end": " */"},
+		"xml":    {"beginning": "<!--", "decoration": " - ", "end": "-->"},
+	}
+	style := toString(argOr(args, kw, 0, "style", "plain"))
+	sp, ok := styles[style]
+	if !ok {
+		return nil, fmt.Errorf("comment: unknown style %q (plain, erlang, c, cblock, xml)", style)
+	}
+	prepost := sp["decoration"]
+	if d, ok := kw["decoration"]; ok {
+		prepost = toString(d)
+	}
+	p := map[string]string{"newline": "\n", "beginning": "", "prefix": strings.TrimRight(prepost, " \t\n"),
+		"decoration": "", "postfix": strings.TrimRight(prepost, " \t\n"), "end": ""}
+	counts := map[string]int{"prefix_count": 1, "postfix_count": 1}
+	for k, v := range sp {
+		p[k] = v
+	}
+	for k, v := range kw {
+		if _, isCount := counts[k]; isCount {
+			n, err := strconv.Atoi(toString(v))
+			if err != nil {
+				return nil, fmt.Errorf("comment: %s %v is not a number", k, v)
+			}
+			counts[k] = n
+			continue
+		}
+		p[k] = toString(v)
+	}
+	nl, dec := p["newline"], p["decoration"]
+	var b strings.Builder
+	if p["beginning"] != "" {
+		b.WriteString(p["beginning"] + nl)
+	}
+	if p["prefix"] != "" {
+		if p["prefix"] != nl {
+			b.WriteString(strings.Repeat(p["prefix"]+nl, max(counts["prefix_count"], 0)))
+		} else {
+			b.WriteString(strings.Repeat(nl, max(counts["prefix_count"], 0)))
+		}
+	}
+	text := dec + strings.ReplaceAll(toString(in), nl, nl+dec)
+	b.WriteString(strings.ReplaceAll(text, dec+nl, strings.TrimRight(dec, " \t\n")+nl))
+	for range max(counts["postfix_count"], 0) {
+		b.WriteString(nl + p["postfix"])
+	}
+	if p["end"] != "" {
+		b.WriteString(nl + p["end"])
+	}
+	return b.String(), nil
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -302,8 +303,12 @@ func Truthy(v any) bool {
 func (e *Engine) cleanErr(src string, err error, vars map[string]any) error {
 	msg := err.Error()
 	if why, ok := e.missingKey(src, msg, vars); ok {
-		return fmt.Errorf("%w in %q: %s", ErrUndefined, src, why)
+		return fmt.Errorf("%w in %q: %s", ErrUndefined, excerpt(src, msg), why)
 	}
+	if m := unknownFilterRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown filter %q in %q", m[1], excerpt(src, msg))
+	}
+	src = excerpt(src, msg)
 	if strings.Contains(msg, "Unable to evaluate name") || strings.Contains(msg, "not found") {
 		if i := strings.Index(msg, `Unable to evaluate name "`); i >= 0 {
 			rest := msg[i+len(`Unable to evaluate name "`):]
@@ -314,6 +319,32 @@ func (e *Engine) cleanErr(src string, err error, vars map[string]any) error {
 		return fmt.Errorf("%w in %q: %s", ErrUndefined, src, lastLine(msg))
 	}
 	return fmt.Errorf("template %q: %s", src, lastLine(msg))
+}
+
+var (
+	unknownFilterRE = regexp.MustCompile(`filter '([^']+)' not found`)
+	errLineRE       = regexp.MustCompile(`at line (\d+)`)
+)
+
+// excerpt is what an error quotes of a template: all of a short one, the
+// line the error names (or the first) of a template file, whose whole text
+// would bury the message.
+func excerpt(src, msg string) string {
+	if len(src) <= 200 && !strings.Contains(src, "\n") {
+		return src
+	}
+	lines := strings.Split(src, "\n")
+	n := 1
+	if m := errLineRE.FindStringSubmatch(msg); m != nil {
+		if i, err := strconv.Atoi(m[1]); err == nil && i >= 1 && i <= len(lines) {
+			n = i
+		}
+	}
+	l := lines[n-1]
+	if len(l) > 160 {
+		l = l[:160] + "…"
+	}
+	return fmt.Sprintf("line %d of %d: %s", n, len(lines), l)
 }
 
 func unwrapParse(err error) error {

@@ -1,0 +1,101 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gpuctl/gpuctl/conn/local"
+	"github.com/gpuctl/gpuctl/engine"
+	"github.com/gpuctl/gpuctl/inventory"
+	"github.com/gpuctl/gpuctl/playbooks"
+)
+
+// set_fact's variable names may be templates, as ansible-core's action
+// renders them (dev-sec's os_hardening: "{{ item.key }}": "{{ item.value }}").
+func TestSetFactTemplatedNames(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars:
+    src: {one: 1, two: b}
+  tasks:
+    - set_fact:
+        "{{ item.key }}": "{{ item.value }}"
+      with_dict: "{{ src }}"
+    - copy: {dest: OUT/out, content: "{{ one }} {{ two }}"}
+`
+	out := t.TempDir()
+	_, rec, err := run(t, strings.ReplaceAll(pb, "OUT", out), engine.Options{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "out")); string(b) != "1 b" {
+		t.Errorf("out = %q", b)
+	}
+}
+
+// A template of a collection's role sees ansible_managed (ansible-core's
+// "Ansible managed"), through the comment filter, and ansible_role_name,
+// the role's fully qualified name.
+func TestTemplateAnsibleManagedAndRoleName(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"collections/ansible_collections/ns/coll/roles/r/templates/t.j2": "{{ ansible_managed | comment }}\n{{ ansible_role_name }} {{ role_name }}\n",
+		"collections/ansible_collections/ns/coll/roles/r/tasks/main.yml": "- template: {src: t.j2, dest: \"{{ out }}\"}\n",
+		"pb.yaml": "- hosts: a\n  gather_facts: false\n  roles:\n    - role: ns.coll.r\n      vars: {out: " + dir + "/t}\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, err := inventory.Parse("inv.yaml", []byte(invLocal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&playbooks.Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.New(inv, engine.Options{Local: local.New(), Reporter: &recorder{}}).Run(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "t")); string(b) != "#\n# Ansible managed\n#\nns.coll.r r\n" {
+		t.Errorf("t = %q", b)
+	}
+}
+
+// Under --check a loop over a result only known after apply (a command's
+// stdout_lines: the command did not run) is itself known after apply, not
+// an error about the missing key.
+func TestCheckModeLoopOverPendingResult(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - name: find
+      shell: ls /
+      loop: [1]
+      register: found
+      changed_when: false
+    - name: each
+      file: {path: "DIR/{{ item.1 }}", state: touch}
+      with_subelements:
+        - "{{ found.results }}"
+        - stdout_lines
+`
+	_, rec, err := run(t, pb, engine.Options{Check: true})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+	if got := rec.results(); len(got) != 2 || got[1] != "a each unknown" {
+		t.Errorf("results: %q", got)
+	}
+}
