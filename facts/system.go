@@ -184,7 +184,7 @@ func ParseMounts(b []byte) ([]Mount, error) {
 		if len(f) < 4 {
 			continue
 		}
-		m := Mount{Device: unoctal(f[0]), Mount: unoctal(f[1]), Fstype: f[2], Options: f[3]}
+		m := Mount{Device: Unoctal(f[0]), Mount: Unoctal(f[1]), Fstype: f[2], Options: f[3]}
 		if n, ok := sizes[m.Mount]; ok {
 			m.Sized = true
 			m.FrSize, m.Blocks, m.Bavail, m.BSize, m.Files, m.Ffree = n[0], n[1], n[2], n[3], n[4], n[5]
@@ -194,8 +194,9 @@ func ParseMounts(b []byte) ([]Mount, error) {
 	return out, nil
 }
 
-// unoctal undoes the kernel's \ooo escapes in /proc/mounts.
-func unoctal(s string) string {
+// Unoctal undoes the kernel's \ooo escapes of /proc/mounts and
+// /proc/self/mountinfo fields (a space is \040).
+func Unoctal(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/facts"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
@@ -479,7 +480,7 @@ func parseMountinfo(text string) map[string]mountPoint {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		r := &rec{id: id, parent: parent, root: unoctal(f[3]), dst: unoctal(f[4]), opts: f[5], fstype: f[sep+1], source: unoctal(f[sep+2])}
+		r := &rec{id: id, parent: parent, root: facts.Unoctal(f[3]), dst: facts.Unoctal(f[4]), opts: f[5], fstype: f[sep+1], source: facts.Unoctal(f[sep+2])}
 		byID[id] = r
 		order = append(order, r)
 	}
@@ -499,25 +500,6 @@ func parseMountinfo(text string) map[string]mountPoint {
 		out[r.dst] = mp
 	}
 	return out
-}
-
-// unoctal undoes the kernel's \ooo escapes of mountinfo fields.
-func unoctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 var (
