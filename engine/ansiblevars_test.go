@@ -1,16 +1,12 @@
 package engine_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/engine"
-	"github.com/gpuctl/gpuctl/inventory"
-	"github.com/gpuctl/gpuctl/playbooks"
 )
 
 // set_fact's variable names may be templates, as ansible-core's action
@@ -45,7 +41,6 @@ func TestTemplateAnsibleManagedAndRoleName(t *testing.T) {
 	files := map[string]string{
 		"collections/ansible_collections/ns/coll/roles/r/templates/t.j2": "{{ ansible_managed | comment }}\n{{ ansible_role_name }} {{ role_name }}\n",
 		"collections/ansible_collections/ns/coll/roles/r/tasks/main.yml": "- template: {src: t.j2, dest: \"{{ out }}\"}\n",
-		"pb.yaml": "- hosts: a\n  gather_facts: false\n  roles:\n    - role: ns.coll.r\n      vars: {out: " + dir + "/t}\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -56,15 +51,8 @@ func TestTemplateAnsibleManagedAndRoleName(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inv, err := inventory.Parse("inv.yaml", []byte(invLocal))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := (&playbooks.Loader{}).Load(filepath.Join(dir, "pb.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := engine.New(inv, engine.Options{Local: local.New(), Reporter: &recorder{}}).Run(context.Background(), p); err != nil {
+	pb := "- hosts: a\n  gather_facts: false\n  roles:\n    - role: ns.coll.r\n      vars: {out: DIR/t}\n"
+	if _, _, err := runIn(t, dir, invLocal, pb, engine.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "t")); string(b) != "#\n# Ansible managed\n#\nns.coll.r r\n" {

@@ -106,6 +106,9 @@ func TestAsyncCheckMode(t *testing.T) {
 	}
 }
 
+// invU is the one host flakyConnector reaches.
+const invU = "all:\n  hosts:\n    u: {}\n"
+
 // flakyConnector dials hosts over the local connection; a command with
 // GO-DOWN in it loses the host, and the dials after it fail downDials
 // times before the host is back.
@@ -160,20 +163,8 @@ func TestIgnoreUnreachable(t *testing.T) {
     - name: never runs
       command: echo never
 `
-	inv, err := inventory.Parse("inv.yaml", []byte("all:\n  hosts:\n    u: {}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "pb.yaml")
-	if err := os.WriteFile(path, []byte(pb), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := (&playbooks.Loader{}).Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, fc := &recorder{}, &flakyConnector{}
-	recap, err := engine.New(inv, engine.Options{Local: local.New(), Connector: fc, Reporter: rec}).Run(context.Background(), p)
+	fc := &flakyConnector{}
+	recap, rec, err := runIn(t, dir, invU, pb, engine.Options{Connector: fc})
 	if err == nil {
 		t.Fatal("run succeeded; the second unreachable task should end the host")
 	}
@@ -261,22 +252,9 @@ func TestUnreachableAtPlayStart(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			inv, err := inventory.Parse("inv.yaml", []byte("all:\n  hosts:\n    u: {}\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "pb.yaml")
-			if err := os.WriteFile(path, []byte(strings.ReplaceAll(tc.play, "DIR", dir)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			p, err := (&playbooks.Loader{}).Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec, fc := &recorder{}, &flakyConnector{}
+			fc := &flakyConnector{}
 			fc.downDials.Store(tc.down)
-			_, err = engine.New(inv, engine.Options{Local: local.New(), Connector: fc, Reporter: rec}).Run(context.Background(), p)
+			_, rec, err := runIn(t, t.TempDir(), invU, tc.play, engine.Options{Connector: fc})
 			if (err != nil) != tc.fails {
 				t.Fatalf("err = %v, want failure %v", err, tc.fails)
 			}

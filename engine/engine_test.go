@@ -112,17 +112,22 @@ all:
 
 func run(t *testing.T, pbYAML string, opt engine.Options) (*engine.Recap, *recorder, error) {
 	t.Helper()
-	dir := t.TempDir()
+	return runIn(t, t.TempDir(), invLocal, pbYAML, opt)
+}
+
+// runIn writes pbYAML as dir/pb.yaml, DIR standing for dir (roles and files
+// a test put there are found beside it), and runs it on invYAML's hosts.
+func runIn(t *testing.T, dir, invYAML, pbYAML string, opt engine.Options) (*engine.Recap, *recorder, error) {
+	t.Helper()
 	pbPath := filepath.Join(dir, "pb.yaml")
 	if err := os.WriteFile(pbPath, []byte(strings.ReplaceAll(pbYAML, "DIR", dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.Parse("inv.yaml", []byte(invLocal))
+	inv, err := inventory.Parse("inv.yaml", []byte(invYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &playbooks.Loader{}
-	pb, err := l.Load(pbPath)
+	pb, err := (&playbooks.Loader{}).Load(pbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

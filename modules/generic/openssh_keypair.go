@@ -51,6 +51,10 @@ type OpenSSHKeypair struct {
 	result        map[string]any
 }
 
+// keypairPlan is what Check decided Apply does: make a new pair, or write
+// the public key again from the private one (then fix modes either way).
+type keypairPlan struct{ generate, pub bool }
+
 // keyState is what a key pair on the host says about itself.
 type keyState struct {
 	exists, readable bool   // the private key file, and whether ssh-keygen -y reads it
@@ -194,6 +198,7 @@ func (m *OpenSSHKeypair) Check(ctx context.Context, h modules.Host) (plan.Diff, 
 		if k.pubExists {
 			d.Add(plan.Change{Resource: res + ".pub", Action: plan.Delete, Field: "public key", Before: k.pubType})
 		}
+		d.State = &keypairPlan{}
 		m.setResult(k)
 		return d, nil
 	}
@@ -217,6 +222,7 @@ func (m *OpenSSHKeypair) Check(ctx context.Context, h modules.Host) (plan.Diff, 
 	default:
 		generate = !valid
 	}
+	p := &keypairPlan{}
 	switch {
 	case generate:
 		act, before := plan.Create, ""
@@ -230,22 +236,25 @@ func (m *OpenSSHKeypair) Check(ctx context.Context, h modules.Host) (plan.Diff, 
 			d.Add(plan.Change{Resource: res, Action: plan.Update, Field: "mode/owner/group",
 				After: strings.TrimSpace(fmt.Sprintf("mode=%s owner=%s group=%s", m.Mode, m.Owner, m.Group))})
 		}
+		d.State = &keypairPlan{generate: true}
 		return d, nil
 	case !m.publicKeyValid(k):
+		p.pub = true
 		d.Add(plan.Change{Resource: res + ".pub", Action: plan.Update, Field: "public key",
 			Before: strings.TrimSpace(k.pubType + " " + shortKey(k.pubData) + " " + k.pubComment), After: strings.TrimSpace(k.derivedType + " " + shortKey(k.derivedData) + " " + m.Comment)})
 	}
-	for _, p := range []string{m.Path, m.Path + ".pub"} {
-		fi, ok, err := stat(ctx, h, p)
+	for _, f := range []string{m.Path, m.Path + ".pub"} {
+		fi, ok, err := stat(ctx, h, f)
 		if err != nil {
 			return d, err
 		}
 		if ok {
-			if _, err := diffAttrs(ctx, h, fi, m.Attrs, "file:"+p, &d); err != nil {
+			if _, err := diffAttrs(ctx, h, fi, m.Attrs, "file:"+f, &d); err != nil {
 				return d, err
 			}
 		}
 	}
+	d.State = p
 	m.setResult(k)
 	return d, nil
 }
@@ -267,6 +276,10 @@ func shortKey(data string) string {
 }
 
 func (m *OpenSSHKeypair) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
+	todo, err := modules.StateOf[*keypairPlan](h, "openssh_keypair", d)
+	if err != nil {
+		return err
+	}
 	c := h.Conn()
 	p := conn.Quote(m.Path)
 	switch {
@@ -274,7 +287,7 @@ func (m *OpenSSHKeypair) Apply(ctx context.Context, h modules.Host, d plan.Diff)
 		if _, err := conn.Output(ctx, c, "rm -f -- "+p+" "+conn.Quote(m.Path+".pub")); err != nil {
 			return err
 		}
-	case hasField(d, "key pair"):
+	case todo.generate:
 		// ssh-keygen writes into a fresh directory beside the key, and
 		// both files are renamed into place: a key is never half-written,
 		// and an old pair is replaced whole.
@@ -287,7 +300,7 @@ mv -f -- "$d/key.pub" ` + conn.Quote(m.Path+".pub")
 		if _, err := conn.Output(ctx, c, script); err != nil {
 			return fmt.Errorf("generate %s: %w", m.Path, err)
 		}
-	case hasField(d, "public key"):
+	case todo.pub:
 		script := `set -e
 f=` + p + `
 ssh-keygen -P '' -y -f "$f" > "$f.pub.tmp"
@@ -336,15 +349,6 @@ func (m *OpenSSHKeypair) setResult(k keyState) {
 		m.result["public_key"] = k.pubType + " " + k.pubData
 		m.result["comment"] = k.pubComment
 	}
-}
-
-func hasField(d plan.Diff, field string) bool {
-	for _, ch := range d.Changes {
-		if ch.Field == field {
-			return true
-		}
-	}
-	return false
 }
 
 var (

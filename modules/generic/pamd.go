@@ -236,7 +236,8 @@ type pamService struct{ head, tail *pamLine }
 
 func parsePamService(text string) (*pamService, error) {
 	s := &pamService{}
-	for _, l := range splitPyLines(text) {
+	for _, l := range splitLines(text) { // lines.go
+		l = stripEOL(l)
 		t := strings.TrimLeft(l, " \t")
 		switch {
 		case strings.HasPrefix(t, "#") || strings.TrimSpace(l) == "":
@@ -252,14 +253,6 @@ func parsePamService(text string) (*pamService, error) {
 		}
 	}
 	return s, nil
-}
-
-// splitPyLines is Python's str.splitlines for \n and \r\n.
-func splitPyLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(strings.ReplaceAll(s, "\r\n", "\n"), "\n"), "\n")
 }
 
 func (s *pamService) append(l *pamLine) {
