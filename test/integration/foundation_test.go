@@ -158,6 +158,41 @@ func TestUnreachableAndChangedHostKey(t *testing.T) {
 	}
 }
 
+// A host that is down when a play without facts starts stays in the play,
+// as ansible-core connects lazily: a task that needs no host runs for it,
+// and the first one that reaches it is unreachable there, ignored under
+// ignore_unreachable; the live host is untouched by all this.
+func TestDownHostAtPlayStartStaysInPlay(t *testing.T) {
+	hosts := testhosts.Start(t, 1)
+	dir := t.TempDir()
+	dead := testhosts.Host{Name: "dead", Addr: "127.0.10.254", Port: 22, KeyFile: hosts[0].KeyFile, KnownHostsFile: hosts[0].KnownHostsFile}
+	inv := inventory(t, dir, append(hosts, dead), nil)
+	writeFile(t, dir, "pb.yaml", `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: needs no host
+      set_fact: {seen: 42}
+    - name: reach it
+      copy: {dest: /opt/lazy, content: "{{ seen }}\n"}
+      ignore_unreachable: true
+    - name: after
+      debug: {msg: still here}
+`)
+	r := gpuctl(t, nil, dir, "run", "pb.yaml", "-i", inv, "--timeout", "3s")
+	if r.code != 0 {
+		t.Fatalf("want exit 0 (the unreachable task is ignored)\n%s", r)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"ok:           [dead] needs no host", "ignored:      [dead] reach it", "ok:           [dead] after"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q\n%s", want, r)
+		}
+	}
+	if got := hosts[0].Run(t, "cat /opt/lazy"); got != "42" {
+		t.Errorf("live host: %q", got)
+	}
+}
+
 func TestBecome(t *testing.T) {
 	hosts := testhosts.Start(t, 2)
 	dir := t.TempDir()
