@@ -311,6 +311,9 @@ func lookupTemplate(e *gexec.Evaluator) lookupFunc {
 			if err != nil {
 				return nil, fmt.Errorf("template lookup %s: %s", p, lastLine(err.Error()))
 			}
+			if want := trailingNewlines(text) - trailingNewlines(s); want > 0 {
+				s += strings.Repeat("\n", want) // as renderString
+			}
 			out = append(out, s)
 		}
 		return out, nil

@@ -40,6 +40,9 @@ func New() *Engine {
 	cfg := config.New()
 	cfg.StrictUndefined = true
 	cfg.KeepTrailingNewline = true
+	// ansible-core templates with trim_blocks on, module arguments and the
+	// template module alike: the newline after a block tag goes.
+	cfg.TrimBlocks = true
 	filterMap := map[string]exec.FilterFunction{} // the set writes into it: names for Unknown
 	filters := exec.NewFilterSet(filterMap)
 	filters.Update(builtins.Filters)
@@ -125,16 +128,37 @@ func (e *Engine) renderString(s string, vars map[string]any, mode literalMode) (
 	if err != nil {
 		return "", e.cleanErr(s, err, vars)
 	}
+	// ansible-core's templar puts back the source's trailing newlines, which
+	// trim_blocks takes after a closing "{% endif %}" (do_template's
+	// preserve_trailing_newlines)
+	if want := trailingNewlines(s) - trailingNewlines(out); want > 0 {
+		out += strings.Repeat("\n", want)
+	}
 	return out, nil
 }
 
 // Render renders s; when s is exactly one `{{ expr }}` the expression's
 // native value is returned, as Ansible does for loops and registered data.
+//
+// As ansible-core's templar, a trailing newline is not text after the
+// expression (Jinja2 drops one, and the templar puts the source's trailing
+// newlines back on a string result): "{{ x }}\n" is x's value, and when that
+// is a string, it ends with the newline.
 func (e *Engine) Render(s string, vars map[string]any) (any, error) {
-	if expr, ok := soleExpression(s); ok {
-		return e.eval(expr, vars, rawLiterals)
+	if expr, ok := soleExpression(strings.TrimSuffix(s, "\n")); ok {
+		v, err := e.eval(expr, vars, rawLiterals)
+		if str, isStr := v.(string); isStr && err == nil {
+			if want := trailingNewlines(s) - trailingNewlines(str); want > 0 {
+				v = str + strings.Repeat("\n", want)
+			}
+		}
+		return v, err
 	}
 	return e.RenderString(s, vars)
+}
+
+func trailingNewlines(s string) int {
+	return len(s) - len(strings.TrimRight(s, "\n"))
 }
 
 // Eval evaluates a bare Jinja2 expression (as in `when:`) to a Go value. Its string
