@@ -169,3 +169,19 @@ func TestParseExtraVars(t *testing.T) {
 		t.Fatalf("vars = %v", v)
 	}
 }
+
+// -e reads YAML as ansible-playbook does (PyYAML, YAML 1.1): a bare yes in
+// a mapping or a vars file is True; KEY=VALUE stays text, as there.
+func TestExtraVarsYAML11(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ev.yml")
+	if err := os.WriteFile(f, []byte("b: on\nc: 1:30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cli.ParseExtraVars([]string{"{a: yes}", "@" + f, "d=yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a"] != true || got["b"] != true || got["c"] != 90 || got["d"] != "yes" {
+		t.Errorf("got %#v", got)
+	}
+}

@@ -10,12 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"gopkg.in/yaml.v3"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/engine"
 	"github.com/gpuctl/gpuctl/engine/output"
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 	"github.com/gpuctl/gpuctl/inventory"
 	"github.com/gpuctl/gpuctl/playbooks"
 )
@@ -243,11 +243,11 @@ func ParseExtraVars(specs []string) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("-e %s: %w", s, err)
 			}
-			if err := yaml.Unmarshal(data, &m); err != nil {
+			if err := yaml11.Unmarshal(data, &m); err != nil {
 				return nil, fmt.Errorf("-e %s: %w", s, err)
 			}
 		case strings.HasPrefix(strings.TrimSpace(s), "{"):
-			if err := yaml.Unmarshal([]byte(s), &m); err != nil {
+			if err := yaml11.Unmarshal([]byte(s), &m); err != nil {
 				return nil, fmt.Errorf("-e %q: %w", s, err)
 			}
 		default:

@@ -87,3 +87,35 @@ func TestCheckModeLoopOverPendingResult(t *testing.T) {
 		t.Errorf("results: %q", got)
 	}
 }
+
+// A vars_files entry naming a host variable is read per host; before the
+// host has facts an undefined name skips it, as ansible-core does, and a
+// file that is missing once it renders fails the host's task, naming the
+// entry.
+func TestVarsFilesPerHost(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "one.yml"), []byte("x: one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars: {which: one}
+  vars_files:
+    - "{{ not_yet }}.yml"
+    - "{{ which }}.yml"
+  tasks:
+    - copy: {dest: DIR/out, content: "{{ x }}"}
+`
+	if _, rec, err := runIn(t, dir, invLocal, pb, engine.Options{}); err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "one" {
+		t.Errorf("out = %q", b)
+	}
+	missing := strings.Replace(pb, "{which: one}", "{which: two}", 1)
+	_, _, err := runIn(t, dir, invLocal, missing, engine.Options{})
+	if err == nil || !strings.Contains(err.Error(), "vars_files (") || !strings.Contains(err.Error(), "two.yml") {
+		t.Fatalf("err = %v, want the vars_files entry and two.yml named", err)
+	}
+}

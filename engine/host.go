@@ -27,6 +27,8 @@ type hostRun struct {
 	cache *facts.Cache
 	// vars set at run time: registered results and set_fact
 	runtime map[string]any
+	// the play's per-host vars_files, as read (varsfiles.go)
+	playFiles *playFiles
 	// check mode bookkeeping: names of registered results and paths that are
 	// only known after apply
 	pendingVars map[string]bool

@@ -19,6 +19,9 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 	if !t.Dynamic && t.Loop == nil && t.IncludeFile == "" && t.IncludeRole == nil {
 		return e.runAll(ctx, play, r, t.Include, sc.child(t), notified)
 	}
+	if err := e.loadVarsFiles(play, r, sc, t); err != nil { // varsfiles.go
+		return e.fail(play, r, t, nil, err)
+	}
 	vars := e.taskVars(play, r, sc, t)
 	items := []any{nil}
 	if t.Loop != nil {
@@ -62,10 +65,7 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 		inner.when = inner.when[:len(inner.when)-len(t.When)]
 		inner.whenRefs = inner.whenRefs[:len(inner.whenRefs)-len(t.When)]
 		if t.Loop != nil {
-			if inner.vars == nil {
-				inner.vars = map[string]any{}
-			}
-			inner.vars[loopVar] = item
+			inner.params = with(inner.params, map[string]any{loopVar: item})
 		}
 		tasks := target.Include
 		if t.IncludeFile != "" {

@@ -88,3 +88,20 @@ func TestDynamicIncludeRoleLikeAnsible(t *testing.T) {
 		t.Errorf("counts = %+v, want changed=4 skipped=1 as ansible", c)
 	}
 }
+
+// TestYAML11LikeAnsible: yes/no/on/off, exponents without a dot and base-60
+// numbers read as PyYAML reads them, in play vars, vars_files, role
+// defaults, set_fact, include_vars, task arguments and from_yaml
+// (testdata/yaml11/expected-ansible, written by ansible-core 2.14).
+func TestYAML11LikeAnsible(t *testing.T) {
+	runLikeAnsible(t, "testdata/yaml11/yaml11.yml", "testdata/yaml11/expected-ansible")
+}
+
+// TestPrecedenceLikeAnsible: the play's roles' defaults and vars reach
+// every task of the play, vars_files outrank play vars and may name host
+// facts, set_fact outranks task and block vars, include params outrank
+// set_fact, and a template's block tags take their newline (trim_blocks),
+// each as ansible-core 2.14 did (testdata/precedence/expected-ansible).
+func TestPrecedenceLikeAnsible(t *testing.T) {
+	runLikeAnsible(t, "testdata/precedence/site.yml", "testdata/precedence/expected-ansible")
+}

@@ -22,7 +22,8 @@ type scope struct {
 	whenRefs    [][]string // the variables each of when reads
 	become      *bool
 	becomeUser  string
-	vars        map[string]any
+	vars        map[string]any    // block vars, import_tasks vars, a role entry's vars:
+	params      map[string]any    // include_tasks/include_role vars and loop item: above set_fact
 	environment []any             // play → block → role layers, merged by withEnvironment
 	roles       []*playbooks.Role // enclosing roles, outermost first
 	fleet       fleetScope        // throttle and any_errors_fatal of enclosing blocks
@@ -37,6 +38,7 @@ func (s *scope) child(t *playbooks.Task) *scope {
 		out.when = slices.Clone(s.when)
 		out.whenRefs = slices.Clone(s.whenRefs)
 		out.vars = maps.Clone(s.vars)
+		out.params = maps.Clone(s.params)
 	}
 	out.enter(t)           // roles.go: role and environment layers
 	out.inheritKeywords(t) // keywords.go
@@ -55,13 +57,21 @@ func (s *scope) child(t *playbooks.Task) *scope {
 	if t.BecomeUser != "" {
 		out.becomeUser = t.BecomeUser
 	}
-	if len(t.Vars) > 0 {
-		if out.vars == nil {
-			out.vars = map[string]any{}
-		}
-		maps.Copy(out.vars, t.Vars)
+	if len(t.Vars) > 0 && t.Dynamic {
+		out.params = with(out.params, t.Vars)
+	} else if len(t.Vars) > 0 {
+		out.vars = with(out.vars, t.Vars)
 	}
 	return out
+}
+
+// with copies add into m, making m if it is nil.
+func with(m, add map[string]any) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	maps.Copy(m, add)
+	return m
 }
 
 // runTask runs one task (or block, or include) on one host. It returns an
@@ -78,6 +88,9 @@ func (e *Engine) runTask(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	}
 	if !e.tagsSelected(play, sc, t) {
 		return nil
+	}
+	if err := e.loadVarsFiles(play, r, sc, t); err != nil { // varsfiles.go
+		return e.fail(play, r, t, nil, err)
 	}
 	turn, err := e.step(ctx, r, t, sc) // step.go: strategy, run_once, throttle, forks
 	if err != nil {
@@ -219,26 +232,39 @@ func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task
 	return false
 }
 
-// taskVars merges variables by Ansible's precedence, lowest first:
-// inventory, play vars, facts, registered/set_fact, block and task vars,
-// extra vars; then the magic variables.
+// taskVars merges variables by Ansible's precedence, lowest first: role
+// defaults (the play's roles', then the task's own), inventory, facts, play
+// vars, vars_files, role vars (the play's, then the task's own), block and
+// task vars, include_vars/set_fact/registered values, role params, include
+// params, extra vars; then the magic variables.
 func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
 	defaults, roleVars, params := roleLayers(sc)
-	vars := maps.Clone(defaults)
+	vars := maps.Clone(play.RoleDefaults)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, defaults)
 	inv := e.invHost(r) // inventory.go: group_by and add_host change it
 	maps.Copy(vars, inv.Vars)
-	maps.Copy(vars, play.Vars)
-	maps.Copy(vars, roleVars)
+	r.mu.Lock()
 	vars["ansible_facts"] = map[string]any(r.facts)
 	maps.Copy(vars, r.facts)
-	r.mu.Lock()
-	maps.Copy(vars, r.runtime)
 	r.mu.Unlock()
+	maps.Copy(vars, play.Vars)
+	maps.Copy(vars, r.varsFilesOf(play)) // varsfiles.go
+	maps.Copy(vars, play.RoleVars)
+	maps.Copy(vars, roleVars)
 	if sc != nil {
 		maps.Copy(vars, sc.vars)
 	}
 	maps.Copy(vars, t.Vars)
+	r.mu.Lock()
+	maps.Copy(vars, r.runtime)
+	r.mu.Unlock()
 	maps.Copy(vars, params)
+	if sc != nil {
+		maps.Copy(vars, sc.params)
+	}
 	maps.Copy(vars, e.opt.ExtraVars)
 	roleMagic(vars, sc)
 	vars["inventory_hostname"] = r.inv.Name

@@ -3,7 +3,6 @@ package inventory
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -147,30 +146,4 @@ func secretStrings(v any, out *[]string) {
 			secretStrings(e, out)
 		}
 	}
-}
-
-// yaml11 re-reads plain scalars as PyYAML (YAML 1.1, which Ansible uses)
-// where yaml.v3 (YAML 1.2) differs in ways inventories meet: yes/no/on/off
-// are booleans, and a float needs a dot ("1e3" is a string).
-func yaml11(n *yaml.Node) {
-	if n == nil {
-		return
-	}
-	for _, c := range n.Content {
-		yaml11(c)
-	}
-	if n.Kind != yaml.ScalarNode || n.Style != 0 {
-		return
-	}
-	switch {
-	case n.Tag == "!!str" && yaml11Bools[n.Value] != "":
-		n.Tag, n.Value = "!!bool", yaml11Bools[n.Value]
-	case n.Tag == "!!float" && !strings.Contains(n.Value, ".") && !strings.HasPrefix(strings.ToLower(n.Value), "."):
-		n.Tag = "!!str"
-	}
-}
-
-var yaml11Bools = map[string]string{
-	"yes": "true", "Yes": "true", "YES": "true", "on": "true", "On": "true", "ON": "true",
-	"no": "false", "No": "false", "NO": "false", "off": "false", "Off": "false", "OFF": "false",
 }

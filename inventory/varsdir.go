@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 	"github.com/gpuctl/gpuctl/vault"
 )
 
@@ -156,7 +157,7 @@ func (inv *Inventory) readVarsFile(d decoder, path string) (map[string]any, erro
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	yaml11(&root)
+	yaml11.Fix(&root)
 	if len(root.Content) == 0 || isNull(root.Content[0]) {
 		return nil, nil // empty files are ignored, as in ansible-core
 	}

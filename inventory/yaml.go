@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 )
 
 // errNotYAMLInventory means the file is valid for the YAML plugin to
@@ -22,7 +24,7 @@ func (b *builder) parseYAML(path string, data []byte, d decoder) error {
 	if len(root.Content) == 0 {
 		return fmt.Errorf("%s: %w: empty", path, errNotYAMLInventory)
 	}
-	yaml11(&root)
+	yaml11.Fix(&root)
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
 		return fmt.Errorf("%w: %w", errNotYAMLInventory, errAt(path, doc, "inventory must be a mapping of groups (all: hosts/children/vars)"))

@@ -3,6 +3,8 @@ package playbooks
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/internal/suggest"
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 	"github.com/gpuctl/gpuctl/template"
 	"github.com/gpuctl/gpuctl/vault"
 )
@@ -32,6 +35,7 @@ type Loader struct {
 	// per play: roles already run (dedup) and the handlers roles bring
 	rolesRun     map[string]bool
 	handlersSeen map[string]bool
+	exported     []*Role // this play's roles whose variables the whole play sees
 	roleHandlers []*Task
 	errs         []error // every load error, reported together
 	// Warnings are "file:line: message" notes on content that loads but
@@ -114,6 +118,7 @@ func (l *Loader) parseFile(path string) (*yaml.Node, error) {
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%w: %s: file is empty", ErrInvalid, path)
 	}
+	yaml11.Fix(&root)
 	return root.Content[0], nil
 }
 
@@ -265,7 +270,7 @@ func runOnce(tasks []*Task) {
 
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
-	l.rolesRun, l.handlersSeen, l.roleHandlers = map[string]bool{}, map[string]bool{}, nil
+	l.rolesRun, l.handlersSeen, l.roleHandlers, l.exported = map[string]bool{}, map[string]bool{}, nil, nil
 	var templated []*yaml.Node // key, value pairs of play keywords known once the play's vars are
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -286,7 +291,7 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		case "vars":
 			err = l.decode(file, v, &p.Vars, "a mapping")
 		case "vars_files":
-			p.VarsFiles, err = l.strList(file, v)
+			p.VarsFiles, err = l.varsFilesList(file, v)
 		case "become":
 			p.Become, err = l.boolPtr(file, v)
 		case "become_user":
@@ -325,26 +330,7 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	if p.Hosts == "" {
 		return nil, l.errf(file, n, "play %q has no hosts", p.Name)
 	}
-	for _, vf := range p.VarsFiles {
-		if template.IsTemplate(vf) {
-			continue
-		}
-		data, err := l.ReadFile(resolve(file, vf))
-		if err != nil {
-			return nil, l.errf(file, n, "vars_files: %v", err)
-		}
-		vars, secrets, err := vault.Vars(resolve(file, vf), data, l.Vault)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: vars_files: %w", ErrInvalid, file, err)
-		}
-		l.secrets = append(l.secrets, secrets...)
-		for k, v := range vars {
-			if _, set := p.Vars[k]; !set {
-				p.Vars[k] = v
-			}
-		}
-	}
-	p.VarsFiles = nil
+	l.report(l.readVarsFiles(p))
 	for i := 0; i+1 < len(templated); i += 2 {
 		l.report(l.templatedPlayKeyword(file, templated[i], templated[i+1], p))
 	}
@@ -354,6 +340,11 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 		}
 	}
 	p.Handlers = append(p.Handlers, l.roleHandlers...)
+	p.RoleDefaults, p.RoleVars = map[string]any{}, map[string]any{}
+	for _, r := range l.exported {
+		maps.Copy(p.RoleDefaults, r.Defaults)
+		maps.Copy(p.RoleVars, r.Vars)
+	}
 	inheritIgnoreUnreachable(p) // async.go
 	if err := l.checkNotify(p); err != nil {
 		return nil, err
@@ -396,7 +387,7 @@ func (l *Loader) roles(file string, n *yaml.Node) ([]*Task, error) {
 	}
 	var out []*Task
 	for _, rn := range n.Content {
-		t, err := l.playRole(file, rn, 0)
+		t, err := l.playRole(file, rn, 0, true)
 		if err != nil {
 			l.report(err)
 			continue
@@ -553,6 +544,88 @@ func kindName(n *yaml.Node) string {
 }
 
 // resolve makes an imported path relative to the importing file.
+// varsFilesList reads a play's vars_files: each entry a path, or a list
+// of paths of which the first that exists is read.
+func (l *Loader) varsFilesList(file string, n *yaml.Node) ([]VarsFile, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, l.errf(file, n, "vars_files must be a list, got %s", kindName(n))
+	}
+	var out []VarsFile
+	for _, e := range n.Content {
+		vf := VarsFile{Dir: filepath.Dir(file), Pos: Pos{file, e.Line}}
+		if e.Kind == yaml.SequenceNode {
+			paths, err := l.strList(file, e)
+			if err != nil {
+				return nil, err
+			}
+			vf.Paths = paths
+		} else {
+			path, err := l.str(file, e)
+			if err != nil {
+				return nil, err
+			}
+			vf.Paths = []string{path}
+		}
+		if len(vf.Paths) == 0 {
+			return nil, l.errf(file, e, "vars_files: an empty list of alternatives")
+		}
+		out = append(out, vf)
+	}
+	return out, nil
+}
+
+// readVarsFiles reads the vars_files known at load over the play's vars,
+// which they outrank in ansible-core. Entries from the first one that names
+// a template on are left in p.VarsFiles for the engine to read per host,
+// once that host's facts are known; the files among them that are known
+// now are read now, for their errors to come at load.
+func (l *Loader) readVarsFiles(p *Play) error {
+	files := p.VarsFiles
+	p.VarsFiles = nil
+	for i := range files {
+		vf := &files[i]
+		templated := slices.ContainsFunc(vf.Paths, template.IsTemplate)
+		if templated && p.VarsFiles == nil {
+			p.VarsFiles = files[i:]
+		}
+		if templated {
+			continue
+		}
+		vars, secrets, err := ReadVarsFile(vf.Dir, vf.Paths, l.ReadFile, l.Vault)
+		if err != nil {
+			return fmt.Errorf("%w: %s: vars_files: %w", ErrInvalid, vf.Pos, err)
+		}
+		l.secrets = append(l.secrets, secrets...)
+		if p.VarsFiles != nil {
+			vf.Vars = vars
+			continue
+		}
+		maps.Copy(p.Vars, vars)
+	}
+	return nil
+}
+
+// ReadVarsFile reads the first of paths (relative to dir) that exists, as
+// ansible-core reads a vars_files entry, vault-encrypted or not; it returns
+// the variables and the decrypted strings to mask.
+func ReadVarsFile(dir string, paths []string, read func(string) ([]byte, error), secrets []vault.Secret) (map[string]any, []string, error) {
+	for _, p := range paths {
+		path := p
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		data, err := read(path)
+		if errors.Is(err, fs.ErrNotExist) && len(paths) > 1 {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return vault.Vars(path, data, secrets)
+	}
+	return nil, nil, fmt.Errorf("none of %s was found", strings.Join(paths, ", "))
+}
+
 func resolve(from, target string) string {
 	if filepath.IsAbs(target) {
 		return target

@@ -21,6 +21,10 @@ type roleUse struct {
 	name, tasksFrom, varsFrom, defaultsFrom, handlersFrom string
 	params                                                map[string]any
 	dedup                                                 bool // play roles and dependencies run once per play
+	// export: the role's defaults and vars are seen by every task of the
+	// play (Play.RoleDefaults, Play.RoleVars), as ansible-core's play
+	// roles, their dependencies and static imports are.
+	export bool
 }
 
 // roleKeywords are the keys of a `- role: x` entry that are not parameters.
@@ -29,8 +33,8 @@ var roleKeywords = map[string]bool{"role": true, "name": true, "tags": true, "wh
 
 // playRole reads one entry of a play's roles: list into a task wrapping the
 // role's tasks.
-func (l *Loader) playRole(file string, n *yaml.Node, depth int) (*Task, error) {
-	use := roleUse{dedup: true, params: map[string]any{}}
+func (l *Loader) playRole(file string, n *yaml.Node, depth int, export bool) (*Task, error) {
+	use := roleUse{dedup: true, params: map[string]any{}, export: export}
 	t := &Task{Pos: Pos{file, n.Line}}
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -117,7 +121,7 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 	}
 	var out []*Task
 	for _, dn := range meta.deps {
-		dep, err := l.playRole(filepath.Join(dir, "meta", "main.yml"), dn, depth+1)
+		dep, err := l.playRole(filepath.Join(dir, "meta", "main.yml"), dn, depth+1, use.export)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -132,6 +136,11 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 		return nil, nil, err
 	}
 	l.addRoleHandlers(role, handlers)
+	if use.export {
+		// after its dependencies: ansible-core's Role.get_default_vars and
+		// get_vars put a role's own values over its dependencies'
+		l.exported = append(l.exported, role)
+	}
 	return role, append(out, tasks...), nil
 }
 
@@ -392,8 +401,11 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 	if err != nil {
 		return l.errf(file, v, "import_role name %q must be known before the run (a variable from -e, or a literal; include_role may use host variables)", args.Name)
 	}
+	// import_role is static, and ansible-core adds a statically loaded role
+	// to the play's roles; an include_role runs when reached, and keeps its
+	// variables to itself (public: true is not supported: see the docs).
 	use := roleUse{name: name, tasksFrom: args.TasksFrom, varsFrom: args.VarsFrom, defaultsFrom: args.DefaultsFrom,
-		handlersFrom: args.HandlersFrom, params: t.Vars}
+		handlersFrom: args.HandlersFrom, params: t.Vars, export: !t.Dynamic}
 	role, tasks, err := l.loadRole(file, v, use, depth+1)
 	if err != nil {
 		return err

@@ -28,14 +28,22 @@ type Playbook struct {
 
 // Play maps a host pattern to tasks.
 type Play struct {
-	Name        string
-	Hosts       string
-	Vars        map[string]any
-	VarsFiles   []string
-	Become      *bool
-	BecomeUser  string
-	GatherFacts *bool
-	Connection  string
+	Name  string
+	Hosts string
+	Vars  map[string]any
+	// VarsFiles are the vars_files entries to read per host, from the first
+	// that names a template ("{{ ansible_os_family }}.yml") on; the loader
+	// merges the entries before it into Vars.
+	VarsFiles []VarsFile
+	// RoleDefaults and RoleVars are the defaults and vars of the play's
+	// roles (roles:, their dependencies, import_role), which every task of
+	// the play sees at their ranks, as in ansible-core.
+	RoleDefaults map[string]any
+	RoleVars     map[string]any
+	Become       *bool
+	BecomeUser   string
+	GatherFacts  *bool
+	Connection   string
 	// RemoteUser is the SSH user for hosts whose inventory names none
 	// (ansible_user wins, as in Ansible).
 	RemoteUser string
@@ -142,6 +150,15 @@ type Task struct {
 	// Keywords holds the templated values of TemplatedKeywords
 	// (keywords.go), rendered per host into the typed fields above.
 	Keywords map[string]string
+}
+
+// VarsFile is one vars_files entry: a path, or alternatives of which the
+// first that exists is read.
+type VarsFile struct {
+	Paths []string       // as written: may be templates over host variables
+	Dir   string         // the playbook's directory, which relative paths are under
+	Pos   Pos            // where the entry is written
+	Vars  map[string]any // read at load when no path is a template
 }
 
 // Role is one use of a role: its files as loaded, and the parameters of

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 )
 
 // ansibleFilters are the filters Ansible adds to Jinja2 that playbooks use
@@ -44,7 +45,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 				return in
 			}
 			var v any
-			if err := yaml.Unmarshal([]byte(in.String()), &v); err != nil {
+			if err := yaml11.Unmarshal([]byte(in.String()), &v); err != nil {
 				return exec.AsValue(fmt.Errorf("from_yaml: %w", err))
 			}
 			return exec.AsValue(v)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gpuctl/gpuctl/internal/yaml11"
 )
 
 // Vars reads a YAML or JSON vars file (vars_files, include_vars): a whole
@@ -23,6 +25,7 @@ func Vars(path string, data []byte, secrets []Secret) (map[string]any, []string,
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	yaml11.Fix(&root)
 	var found []string
 	if err := openValues(path, &root, secrets, &found); err != nil {
 		return nil, nil, err
