@@ -56,6 +56,17 @@ type Options struct {
 	SlowAfter time.Duration
 	// TaskTimeout bounds one task on one host (0: none).
 	TaskTimeout time.Duration
+
+	// The command line's connection settings (ansible-playbook -c, -u, -b,
+	// --become-user). As in Ansible they are the lowest layer: a host's
+	// variables (ansible_connection, ansible_user, ansible_become,
+	// ansible_become_user) and the play and task keywords (connection,
+	// remote_user, become, become_user) override them; -e is above all.
+	// DefaultConnection is "local" or "" (ssh).
+	DefaultConnection string
+	DefaultRemoteUser string
+	DefaultBecome     bool
+	DefaultBecomeUser string
 }
 
 // Engine runs playbooks. One Engine serves one run.

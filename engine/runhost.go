@@ -74,8 +74,11 @@ func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]an
 	}
 	maps.Copy(vars, e.opt.ExtraVars)
 	vars["inventory_hostname"] = h.Name
-	if play.RemoteUser != "" && sshUser(vars) == "" {
-		vars["ansible_user"] = play.RemoteUser // below the inventory's connection variables, as in Ansible
+	if u := firstNonEmpty(play.RemoteUser, e.opt.DefaultRemoteUser); u != "" && sshUser(vars) == "" {
+		vars["ansible_user"] = u // below the inventory's connection variables, as in Ansible; -u below remote_user
+	}
+	if _, set := vars["ansible_connection"]; !set && play.Connection == "" && e.opt.DefaultConnection != "" {
+		vars["ansible_connection"] = e.opt.DefaultConnection // -c: below ansible_connection and the play's connection
 	}
 	out := map[string]any{}
 	for k, v := range vars {

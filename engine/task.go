@@ -484,7 +484,7 @@ func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, 
 		become = t.Become
 	}
 	if become == nil {
-		if b, ok := vars["ansible_become"]; ok && template.Truthy(b) {
+		if b, ok := vars["ansible_become"]; (ok && template.Truthy(b)) || (!ok && e.opt.DefaultBecome) { // -b: below ansible_become
 			yes := true
 			become = &yes
 		}
@@ -492,7 +492,7 @@ func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	if become == nil || !*become || e.opt.Become == nil {
 		return c, nil
 	}
-	user := firstNonEmpty(t.BecomeUser, scopeUser(sc), play.BecomeUser, str(vars["ansible_become_user"]), "root")
+	user := firstNonEmpty(t.BecomeUser, scopeUser(sc), play.BecomeUser, str(vars["ansible_become_user"]), e.opt.DefaultBecomeUser, "root")
 	pw := firstNonEmpty(str(vars["ansible_become_password"]), str(vars["ansible_become_pass"]), str(vars["gpuctl_become_password"]), e.opt.BecomePassword)
 	e.addSecret(pw)
 	return e.opt.Become(c, user, pw), nil
