@@ -83,9 +83,9 @@ func ansibleFilters() map[string]exec.FilterFunction {
 				return exec.AsValue(errors.New("ternary needs two values"))
 			}
 			if !in.IsError() && Truthy(normalize(in.Interface())) {
-				return p.Args[0]
+				return used(p.Args[0])
 			}
-			return p.Args[1]
+			return used(p.Args[1])
 		},
 		"dict2items": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() {
@@ -203,7 +203,10 @@ func defaultFilter(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Val
 	if len(p.Args) == 0 {
 		p.Args = []*exec.Value{exec.AsValue("")}
 	}
-	return jinjaDefault(e, in, p)
+	if len(p.Args) > 1 {
+		p.Args[1] = used(p.Args[1])
+	}
+	return used(jinjaDefault(e, in, p))
 }
 
 var (

@@ -307,6 +307,7 @@ func lookupTemplate(e *gexec.Evaluator) lookupFunc {
 			if err != nil {
 				return nil, fmt.Errorf("template lookup %s: %w", p, unwrapParse(err))
 			}
+			lazyArgs(tpl.Root())
 			s, err := tpl.ExecuteToString(e.Environment.Context)
 			if err != nil {
 				return nil, fmt.Errorf("template lookup %s: %s", p, lastLine(err.Error()))

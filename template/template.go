@@ -70,6 +70,7 @@ func New() *Engine {
 		}
 	}
 	te := &Engine{cfg: cfg, cache: map[string]*exec.Template{}, filterNames: keys(filterMap), testNames: keys(testMap)}
+	_ = filters.Register(lazyFilterName, lazyFilter) // lazy.go; after filterNames, which suggest names
 	te.env = &exec.Environment{
 		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(lookupFunctions(te)),
 		Filters:           filters,
@@ -266,6 +267,7 @@ func (e *Engine) parse(src string, mode literalMode) (*exec.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template syntax: %w", unwrapParse(err))
 	}
+	lazyArgs(t.Root()) // lazy.go
 	e.mu.Lock()
 	if len(e.cache) > 4096 {
 		e.cache = map[string]*exec.Template{}

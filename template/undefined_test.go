@@ -61,3 +61,34 @@ func TestUndefinedDoesNotCallAgain(t *testing.T) {
 		t.Errorf("%v; f called %d times, want 1", err, calls)
 	}
 }
+
+// default and ternary may leave an argument unused, and Jinja2 fails on an
+// undefined argument only when it is used: dev-sec's os_hardening writes
+// `mount.src | default(mountinfo.device, true)` with mountinfo None.
+// ansible-core 2.14 gave the wanted values and errors.
+func TestLazyFilterArguments(t *testing.T) {
+	e := New()
+	vars := map[string]any{"mount": map[string]any{"src": "/dev/a", "fstype": ""}, "mountinfo": nil, "yes_": true}
+	for expr, want := range map[string]any{
+		"mount.src | default(mountinfo.device, true)":                   "/dev/a",
+		"mount.src | d(nothing.at.all)":                                 "/dev/a",
+		"mount.src | default(default_value=mountinfo.device)":           "/dev/a",
+		"yes_ | ternary(mount.src, mountinfo.device)":                   "/dev/a",
+		"mount.missing | default(mount.src)":                            "/dev/a",
+		"mount.fstype | default(mountinfo.fstype | default('x'), true)": "x",
+	} {
+		got, err := e.Eval(expr, vars)
+		if err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	for _, expr := range []string{
+		"mount.fstype | default(mountinfo.fstype, true)",
+		"mount.missing | default(nothing.at.all)",
+		"(not yes_) | ternary(mount.src, mountinfo.device)",
+	} {
+		if got, err := e.Eval(expr, vars); err == nil {
+			t.Errorf("%s = %v, want an error (the undefined argument is used)", expr, got)
+		}
+	}
+}
