@@ -119,3 +119,28 @@ func TestVarsFilesPerHost(t *testing.T) {
 		t.Fatalf("err = %v, want the vars_files entry and two.yml named", err)
 	}
 }
+
+// A task notifying a handler the play lacks fails when it changes
+// something, as in ansible-core, and passes when it changes nothing.
+func TestNotifyMissingHandler(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - name: unchanged
+      command: "true"
+      changed_when: false
+      notify: nope
+    - name: changed
+      command: "true"
+      notify: nope
+`
+	_, rec, err := run(t, pb, engine.Options{})
+	if err == nil || !strings.Contains(err.Error(), `the requested handler "nope" was not found`) {
+		t.Fatalf("err = %v", err)
+	}
+	got := strings.Join(rec.results(), "\n")
+	if !strings.Contains(got, "unchanged") || !strings.Contains(got, "ok") {
+		t.Errorf("results:\n%s", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,6 +187,12 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 	}
 	if o.status == StatusUnreachable && t.IgnoreUnreachable != nil && *t.IgnoreUnreachable {
 		return tr.recordIgnoredUnreachable(o, res) // unreachable.go
+	}
+	if o.status == StatusChanged {
+		if n, ok := e.handlersKnown(tr.play, r, t); !ok {
+			// ansible-core: "The requested handler ... was not found"
+			o.status, o.err = StatusFailed, fmt.Errorf("the requested handler %q was not found in the play's handlers nor among their listen names", n)
+		}
 	}
 	var stop error
 	switch o.status {
@@ -416,4 +423,33 @@ func (e *Engine) redactValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// handlersKnown reports whether every handler t notifies is in the play
+// (or among the handlers of roles r included at run time), by name or
+// listen; if not, it returns the first that is not. Templated names are
+// left to the run, as before.
+func (e *Engine) handlersKnown(play *playbooks.Play, r *hostRun, t *playbooks.Task) (string, bool) {
+	if len(t.Notify) == 0 {
+		return "", true
+	}
+	r.mu.Lock()
+	dynamic := slices.Clone(r.handlers)
+	r.mu.Unlock()
+	for _, n := range t.Notify {
+		if template.IsTemplate(n) {
+			continue
+		}
+		found := false
+		for _, h := range append(slices.Clone(play.Handlers), dynamic...) {
+			if h.Name == n || slices.Contains(h.Listen, n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return n, false
+		}
+	}
+	return "", true
 }
