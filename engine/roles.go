@@ -20,6 +20,9 @@ func (s *scope) enter(t *playbooks.Task) {
 	if t.Environment != nil {
 		s.environment = append(s.environment, t.Environment)
 	}
+	if t.ModuleDefaults != nil {
+		s.moduleDefaults = append(slices.Clone(s.moduleDefaults), t.ModuleDefaults)
+	}
 	s.enterFleet(t) // step.go
 }
 

@@ -105,3 +105,14 @@ func TestYAML11LikeAnsible(t *testing.T) {
 func TestPrecedenceLikeAnsible(t *testing.T) {
 	runLikeAnsible(t, "testdata/precedence/site.yml", "testdata/precedence/expected-ansible")
 }
+
+// TestModuleDefaultsLikeAnsible: module_defaults of play, block and task,
+// by short name and FQCN, lists, templates and omit, as ansible-core 2.14
+// applied them (testdata/moduledefaults/expected-ansible).
+func TestModuleDefaultsLikeAnsible(t *testing.T) {
+	recap := runLikeAnsible(t, "testdata/moduledefaults/site.yml", "testdata/moduledefaults/expected-ansible")
+	// ansible: the last copy fails with "src (or content) is required", ignored
+	if c := recap.Hosts["localhost"]; c.Ignored != 1 {
+		t.Errorf("counts = %+v, want the omitted copy failed and ignored", c)
+	}
+}

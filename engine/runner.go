@@ -134,6 +134,9 @@ func (tr *taskRun) build(ctx context.Context) (modules.Module, conn.Conn, map[st
 		return nil, nil, nil, tr.failure(fmt.Errorf("arguments: %w", err))
 	}
 	args, _ := tr.e.removeOmit(rendered).(map[string]any)
+	if args, err = tr.withModuleDefaults(args); err != nil { // moduledefaults.go
+		return nil, nil, nil, tr.failure(err)
+	}
 	if setsNames[modules.Canonical(tr.task.Module)] {
 		if args, err = tr.renderKeys(args); err != nil {
 			return nil, nil, nil, tr.failure(err)

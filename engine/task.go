@@ -22,12 +22,15 @@ type scope struct {
 	whenRefs    [][]string // the variables each of when reads
 	become      *bool
 	becomeUser  string
-	vars        map[string]any    // block vars, import_tasks vars, a role entry's vars:
-	params      map[string]any    // include_tasks/include_role vars and loop item: above set_fact
-	environment []any             // play → block → role layers, merged by withEnvironment
-	roles       []*playbooks.Role // enclosing roles, outermost first
-	fleet       fleetScope        // throttle and any_errors_fatal of enclosing blocks
-	keywords    map[string]string // inherited keywords, rendered per task (keywords.go)
+	vars        map[string]any // block vars, import_tasks vars, a role entry's vars:
+	params      map[string]any // include_tasks/include_role vars and loop item: above set_fact
+	environment []any          // play → block → role layers, merged by withEnvironment
+	// module_defaults of enclosing blocks and roles, outermost first
+	// (moduledefaults.go)
+	moduleDefaults []any
+	roles          []*playbooks.Role // enclosing roles, outermost first
+	fleet          fleetScope        // throttle and any_errors_fatal of enclosing blocks
+	keywords       map[string]string // inherited keywords, rendered per task (keywords.go)
 }
 
 func (s *scope) child(t *playbooks.Task) *scope {

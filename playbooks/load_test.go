@@ -383,3 +383,19 @@ func TestMissingHandlerWarns(t *testing.T) {
 		t.Errorf("warnings = %q", l.Warnings)
 	}
 }
+
+// module_defaults: action groups are refused by name (their modules are
+// other collections'), a scalar that is not a template is an error.
+func TestModuleDefaultsErrors(t *testing.T) {
+	for src, want := range map[string]string{
+		"- hosts: all\n  module_defaults: {group/aws: {region: x}}\n  tasks: []\n":              `pb.yaml:2: module_defaults: action group "group/aws" is not supported`,
+		"- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      module_defaults: nope\n":        `pb.yaml:4: module_defaults: expected a mapping`,
+		"- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      module_defaults: {copy: [1]}\n": `pb.yaml:4: module_defaults: copy: expected a mapping of arguments`,
+	} {
+		dir := write(t, map[string]string{"pb.yaml": src})
+		_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %s", src, err, want)
+		}
+	}
+}

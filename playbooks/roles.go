@@ -29,7 +29,7 @@ type roleUse struct {
 
 // roleKeywords are the keys of a `- role: x` entry that are not parameters.
 var roleKeywords = map[string]bool{"role": true, "name": true, "tags": true, "when": true, "become": true,
-	"become_user": true, "vars": true, "environment": true, "delegate_to": true, "ignore_errors": true, "no_log": true}
+	"become_user": true, "vars": true, "environment": true, "module_defaults": true, "delegate_to": true, "ignore_errors": true, "no_log": true}
 
 // playRole reads one entry of a play's roles: list into a task wrapping the
 // role's tasks.
@@ -58,6 +58,8 @@ func (l *Loader) playRole(file string, n *yaml.Node, depth int, export bool) (*T
 				err = l.decode(file, v, &t.Vars, "a mapping")
 			case "environment":
 				err = l.decode(file, v, &t.Environment, "a mapping or an expression")
+			case "module_defaults":
+				t.ModuleDefaults, err = l.moduleDefaults(file, v)
 			case "delegate_to", "ignore_errors", "no_log":
 				return nil, l.errf(file, k, "role %q: %s on a role is not supported; set it on the tasks", use.name, k.Value)
 			default:

@@ -69,6 +69,7 @@ type Play struct {
 	PostTasks         []*Task
 	Handlers          []*Task
 	Environment       any // a mapping, or an expression giving one
+	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
 	Pos               Pos
 }
 
@@ -121,6 +122,7 @@ type Task struct {
 	IgnoreUnreachable *bool
 	Vars              map[string]any
 	Environment       any // a mapping, or an expression giving one
+	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
 	Until             []string
 	Retries           int
 	Delay             int
