@@ -18,6 +18,9 @@ import (
 type sshConnector struct {
 	timeout time.Duration
 	gate    *dialGate // dialgate.go: handshakes in flight per sshd
+	// defaults are --private-key and the ssh argument flags, for hosts
+	// whose variables do not set them (ansibleflags.go)
+	defaults connDefaults
 }
 
 // hostKeyCheckingOff reads the explicit opt-outs: the inventory variable
@@ -76,6 +79,10 @@ func SSHConfigFor(h *inventory.Host, vars map[string]any, timeout time.Duration)
 		cfg.KnownHostsFiles = append(cfg.KnownHostsFiles, f)
 	}
 	cfg.InsecureIgnoreHostKey = hostKeyCheckingOff(vars)
+	sshArgs := []string{get("ansible_ssh_args"), get("ansible_ssh_common_args"), get("ansible_ssh_extra_args")}
+	if err := applyHostKeyArgs(&cfg, sshArgs...); err != nil {
+		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
+	}
 	// One run at a time per host, unless the inventory says otherwise.
 	cfg.HostLock = vars["gpuctl_host_lock"] == nil || template.Truthy(vars["gpuctl_host_lock"])
 	// Commands through one process on the host rather than a session each
@@ -84,7 +91,7 @@ func SSHConfigFor(h *inventory.Host, vars map[string]any, timeout time.Duration)
 	if err := applyKeepAlive(&cfg, get); err != nil {
 		return cfg, fmt.Errorf("host %s: %w", h.Name, err)
 	}
-	if j := firstOf(get("gpuctl_bastion", "ansible_ssh_bastion"), jumpFromArgs(get("ansible_ssh_common_args", "ansible_ssh_extra_args"))); j != "" {
+	if j := firstOf(get("gpuctl_bastion", "ansible_ssh_bastion"), jumpFromArgs(sshArgs[1]), jumpFromArgs(sshArgs[2])); j != "" {
 		b, err := parseHop(j, cfg)
 		if err != nil {
 			return cfg, err
@@ -114,7 +121,7 @@ func jumpFromArgs(args string) string {
 // settings from the target.
 func parseHop(spec string, like ssh.Config) (*ssh.Config, error) {
 	b := &ssh.Config{KeyFiles: like.KeyFiles, KnownHostsFiles: like.KnownHostsFiles,
-		InsecureIgnoreHostKey: like.InsecureIgnoreHostKey, ConnectTimeout: like.ConnectTimeout, User: like.User}
+		InsecureIgnoreHostKey: like.InsecureIgnoreHostKey, NoUserKnownHosts: like.NoUserKnownHosts, ConnectTimeout: like.ConnectTimeout, User: like.User}
 	hostport := spec
 	if u, rest, ok := strings.Cut(spec, "@"); ok {
 		b.User, hostport = u, rest
@@ -140,7 +147,7 @@ func firstOf(s ...string) string {
 }
 
 func (s sshConnector) Connect(ctx context.Context, h *inventory.Host, vars map[string]any) (conn.Conn, error) {
-	cfg, err := SSHConfigFor(h, vars, s.timeout)
+	cfg, err := SSHConfigFor(h, s.defaults.apply(vars), s.timeout)
 	if err != nil {
 		return nil, err
 	}

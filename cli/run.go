@@ -52,6 +52,8 @@ type runOptions struct {
 	taskTimeout      time.Duration
 	color            string
 	retry            retryState
+	connFlags        connectionFlags // ansibleflags.go
+	pbFlags          playbookFlags   // ansibleflags.go
 
 	vars    map[string]any
 	inv     *inventory.Inventory
@@ -61,6 +63,12 @@ type runOptions struct {
 }
 
 func newRunCmd(streams IO) *cobra.Command {
+	_, cmd := newRun(streams)
+	return cmd
+}
+
+// newRun is the run command and the options its flags fill.
+func newRun(streams IO) (*runOptions, *cobra.Command) {
 	o := &runOptions{io: streams}
 	cmd := &cobra.Command{
 		Use:   "run PLAYBOOK",
@@ -111,11 +119,13 @@ change, 2 changes pending (or made), 1 failure.`,
 	f.StringVarP(&o.outputFormat, "output", "o", "text", "output format: text or json")
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something changes, 1 on failure")
 	f.BoolVarP(&o.askBecomePass, "ask-become-pass", "K", false, "ask for the sudo password once, for every host")
-	f.DurationVar(&o.connectTimeout, "timeout", 15*time.Second, "SSH connect timeout")
+	f.VarP(newSecondsValue(&o.connectTimeout, 15*time.Second), "timeout", "T", "SSH connect timeout: seconds (as Ansible's -T) or a duration such as 30s")
 	f.IntVar(&o.maxHandshakes, "max-handshakes", defaultMaxHandshakes, "SSH handshakes in flight to one sshd (a host or a bastion); keep it below the server's MaxStartups (10); 0: no limit")
 	f.DurationVar(&o.taskTimeout, "task-timeout", 0, "limit for one task on one host (0: none)")
 	f.StringVar(&o.color, "color", "auto", "colour output: auto, always, never")
-	return cmd
+	o.connFlags.add(f)
+	o.pbFlags.add(f)
+	return o, cmd
 }
 
 // Complete loads everything; any error here happens before a host is
@@ -162,6 +172,9 @@ func (o *runOptions) Complete(cmd *cobra.Command) error {
 		return err
 	}
 	o.secrets = append(o.inv.Secrets(), l.Secrets()...)
+	if o.pbFlags.listing() {
+		return nil // as ansible-playbook: no passwords asked to list or check syntax
+	}
 	if o.askBecomePass {
 		pw, err := readPassword(o.io, "BECOME password: ")
 		if err != nil {
@@ -188,11 +201,20 @@ func (o *runOptions) Validate() error {
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return &ExitError{Code: 1, Err: fmt.Errorf("--color must be auto, always or never")}
 	}
+	if err := o.connFlags.validate(); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	if err := o.pbFlags.validate(); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
 	return nil
 }
 
 // Run executes the playbook and maps the outcome to an exit code.
 func (o *runOptions) Run(cmd *cobra.Command) error {
+	if o.pbFlags.listing() {
+		return o.list() // listplays.go: prints, runs and contacts nothing
+	}
 	if o.retry.nothing {
 		return nil
 	}
@@ -205,18 +227,7 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 		txt.Verbose = o.verbose
 		rep = txt
 	}
-	eng := engine.New(o.inv, engine.Options{
-		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
-		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.secrets, Vault: o.invFlags.vaultSecrets,
-		Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(o.maxHandshakes)},
-		Local:     local.New(),
-		Become: func(c conn.Conn, user, password string) conn.Conn {
-			return conn.Become(c, conn.BecomeOptions{User: user, Password: password})
-		},
-		Reporter:    rep,
-		Logger:      slog.Default(),
-		TaskTimeout: o.taskTimeout,
-	})
+	eng := engine.New(o.inv, o.engineOptions(rep))
 	recap, err := eng.Run(cmd.Context(), o.pb)
 	o.recordRun(recap, err)
 	switch {
@@ -229,6 +240,27 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 		return &ExitError{Code: 2}
 	}
 	return nil
+}
+
+// engineOptions are the run's engine settings, reporting to rep.
+func (o *runOptions) engineOptions(rep engine.Reporter) engine.Options {
+	return engine.Options{
+		Check: o.check, Diff: o.diff, Forks: o.forks, Limit: o.limit, Tags: o.tags, SkipTags: o.skipTags,
+		ExtraVars: o.vars, BecomePassword: o.becPwd, Secrets: o.secrets, Vault: o.invFlags.vaultSecrets,
+		Connector: sshConnector{timeout: o.connectTimeout, gate: newDialGate(o.maxHandshakes), defaults: o.connFlags.connDefaults()},
+		Local:     local.New(),
+		Become: func(c conn.Conn, user, password string) conn.Conn {
+			return conn.Become(c, conn.BecomeOptions{User: user, Password: password})
+		},
+		Reporter:    rep,
+		Logger:      slog.Default(),
+		TaskTimeout: o.taskTimeout,
+		// -c, -u, -b, --become-user: the lowest layer (ansibleflags.go)
+		DefaultConnection: o.connFlags.defaultConnection(),
+		DefaultRemoteUser: o.connFlags.user,
+		DefaultBecome:     o.connFlags.become,
+		DefaultBecomeUser: o.connFlags.becomeUser,
+	}
 }
 
 // ParseExtraVars reads -e values: KEY=VALUE pairs, inline YAML/JSON
