@@ -32,6 +32,8 @@ require (
 
 require github.com/dlclark/regexp2 v1.12.0
 
+require github.com/jmespath/go-jmespath v0.4.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

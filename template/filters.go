@@ -27,6 +27,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			return exec.AsValue(toBool(normalize(in.Interface())))
 		},
 		"to_json":      jsonFilter(false),
+		"json_query":   jsonQuery, // jsonquery.go
 		"to_nice_json": jsonFilter(true),
 		"from_json": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() {
