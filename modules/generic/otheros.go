@@ -42,11 +42,16 @@ var otherOSModules = []struct{ name, family, instead string }{
 	// of condition.
 	{"selinux", "SELinux", selinuxInstead},
 	{"seport", "SELinux", selinuxInstead},
+	// k3s-ansible's prereq role opens its ports with firewalld where the
+	// firewalld service runs (Red Hat's default), with ufw where ufw is on.
+	{"firewalld", "firewalld", firewalldInstead},
+	{"firewalld_info", "firewalld", firewalldInstead},
 }
 
 const (
-	pkgInstead     = "gpuctl manages packages with apt and package (Debian, Ubuntu)"
-	selinuxInstead = "gpuctl does not manage SELinux (Debian and Ubuntu confine with AppArmor)"
+	pkgInstead       = "gpuctl manages packages with apt and package (Debian, Ubuntu)"
+	selinuxInstead   = "gpuctl does not manage SELinux (Debian and Ubuntu confine with AppArmor)"
+	firewalldInstead = "gpuctl manages the firewall with iptables and ufw (Debian's and Ubuntu's)"
 )
 
 func init() {
@@ -78,8 +83,11 @@ func (m *OtherOS) Validate() error { return nil }
 
 func (m *OtherOS) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	guard := "`when: ansible_os_family == ...`"
-	if m.family == "SELinux" {
+	switch m.family {
+	case "SELinux":
 		guard = "`when: ansible_selinux.status == \"enabled\"`"
+	case "firewalld":
+		guard = "`when: \"'firewalld.service' in ansible_facts.services\"` (service_facts)"
 	}
 	return plan.Diff{}, fmt.Errorf("%s is for %s hosts, and this host runs %s; %s "+
 		"and does not support %s: guard the task with %s as the role's other branches do",
