@@ -15,7 +15,7 @@ import (
 )
 
 // The host lock keeps two gpuctl runs from changing one host at once. It
-// is a flock(2) on /run/lock/gpuctl.lock, taken by a shell on the host at
+// is a flock(2) on /run/lock/gpuctl/gpuctl.lock, taken by a shell on the host at
 // connect time and held by the cat it then becomes, reading the session's
 // stdin, for as long as the connection lives. The kernel, not a
 // timestamp, says who holds it: when the controller exits or is killed,
@@ -29,13 +29,21 @@ import (
 // the host's sshd drops the connection. A run from the same controller
 // sees that the holder's process is gone and ends the orphan; from
 // elsewhere the message says which process to end.
-const lockScript = `f=/run/lock/gpuctl.lock; [ -d /run/lock ] && [ -w /run/lock ] || f=/tmp/gpuctl.lock
+//
+// The file sits in a directory of its own, world-writable without the
+// sticky bit: in the sticky /run/lock, fs.protected_regular (2 on Debian)
+// refuses an open with O_CREAT, which the shell's <> uses, of a file
+// another user created, so a run as root after one as deploy could not
+// take the lock. One that still cannot write the file locks it read-only.
+const lockScript = `d=/run/lock/gpuctl; [ -d /run/lock ] && [ -w /run/lock ] || d=/tmp/gpuctl-lock
 command -v flock >/dev/null 2>&1 || { echo gpuctl-lock-none; exit 0; }
+[ -d "$d" ] || { umask 000; mkdir -m 0777 "$d"; } 2>/dev/null
+f=$d/gpuctl.lock
 [ -e "$f" ] || { umask 000; true >>"$f"; } 2>/dev/null
 [ -r "$f" ] || { echo gpuctl-lock-none; exit 0; }
-if [ -w "$f" ]; then exec 9<>"$f"; else exec 9<"$f"; fi
+w=; if [ -w "$f" ] && { command exec 9<>"$f"; } 2>/dev/null; then w=1; else exec 9<"$f"; fi
 if flock -n 9; then
-  [ -w "$f" ] && printf '%-` + lockRecordWidth + `s\n' "$1 hostpid=$$" >&9
+  [ -n "$w" ] && printf '%-` + lockRecordWidth + `s\n' "$1 hostpid=$$" >&9
   if [ -n "$2" ] && command -v perl >/dev/null 2>&1; then echo "gpuctl-lock-held $f cmdserver"; exec perl -e "$2"; fi
   echo "gpuctl-lock-held $f"
   exec cat >/dev/null

@@ -30,7 +30,7 @@ func TestSecondRunIsRefusedByTheHostLock(t *testing.T) {
 		t.Fatal("second run against a busy host exited 0")
 	}
 	out := second.stdout + second.stderr
-	for _, want := range []string{h.Name, "another gpuctl run holds this host", fmt.Sprintf("gpuctl pid %d ", first.cmd.Process.Pid), "of user root", "/run/lock/gpuctl.lock"} {
+	for _, want := range []string{h.Name, "another gpuctl run holds this host", fmt.Sprintf("gpuctl pid %d ", first.cmd.Process.Pid), "of user root", "/run/lock/gpuctl/gpuctl.lock"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("refusal lacks %q", want)
 		}
