@@ -196,6 +196,15 @@ func TestCommandLineIsTheLowestLayer(t *testing.T) {
 		{name: "play become_user over --become-user", play: "  become_user: root\n", args: []string{"-b", "--become-user", "alice"}, ssh: true, becomeAs: []string{"root"}},
 		{name: "inventory ansible_become_user over --become-user", host: "ansible_become_user=root", args: []string{"-b", "--become-user", "alice"}, ssh: true, becomeAs: []string{"root"}},
 		{name: "play vars ansible_become_user over --become-user", play: "  vars: {ansible_become_user: alice}\n", args: []string{"-b", "--become-user", "root"}, ssh: true, becomeAs: []string{"alice"}},
+		// Variables over keywords (ansible-playbook 2.14, checked with whoami on
+		// local hosts: play become: true, become_user: root with inventory
+		// ansible_become_user=nobody ran as nobody; play become: false with
+		// inventory ansible_become=true became; task become_user lost to the
+		// inventory's ansible_become_user).
+		{name: "inventory ansible_become_user over play become_user", host: "ansible_become_user=alice", play: "  become: true\n  become_user: root\n", ssh: true, becomeAs: []string{"alice"}},
+		{name: "inventory ansible_become over play become: false", host: "ansible_become=true", play: "  become: false\n", ssh: true, becomeAs: []string{"root"}},
+		{name: "inventory ansible_become=false over task become", host: "ansible_become=false", task: "      become: true\n", ssh: true},
+		{name: "inventory ansible_become_user over task become_user", host: "ansible_become_user=alice", task: "      become: true\n      become_user: root\n", ssh: true, becomeAs: []string{"alice"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runRecorded(t, tc.host, tc.play, tc.task, tc.args)

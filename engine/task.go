@@ -479,6 +479,10 @@ func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, 
 			return nil, err
 		}
 	}
+	// ansible-core's PlayContext: a variable (ansible_become,
+	// ansible_become_user; from the inventory or any vars) overrides the
+	// become and become_user keywords of play, block and task, which
+	// override -b and --become-user.
 	become := play.Become
 	if sc != nil && sc.become != nil {
 		become = sc.become
@@ -486,16 +490,18 @@ func (e *Engine) connFor(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	if t.Become != nil {
 		become = t.Become
 	}
-	if become == nil {
-		if b, ok := vars["ansible_become"]; (ok && template.Truthy(b)) || (!ok && e.opt.DefaultBecome) { // -b: below ansible_become
-			yes := true
-			become = &yes
-		}
+	if b, ok := vars["ansible_become"]; ok {
+		v := template.Truthy(b)
+		become = &v
+	}
+	if become == nil && e.opt.DefaultBecome { // -b
+		yes := true
+		become = &yes
 	}
 	if become == nil || !*become || e.opt.Become == nil {
 		return c, nil
 	}
-	user := firstNonEmpty(t.BecomeUser, scopeUser(sc), play.BecomeUser, str(vars["ansible_become_user"]), e.opt.DefaultBecomeUser, "root")
+	user := firstNonEmpty(str(vars["ansible_become_user"]), t.BecomeUser, scopeUser(sc), play.BecomeUser, e.opt.DefaultBecomeUser, "root")
 	pw := firstNonEmpty(str(vars["ansible_become_password"]), str(vars["ansible_become_pass"]), str(vars["gpuctl_become_password"]), e.opt.BecomePassword)
 	e.addSecret(pw)
 	return e.opt.Become(c, user, pw), nil
