@@ -9,7 +9,7 @@ import (
 
 // Base lists the facts every play gathers (gather_facts), in one process.
 var Base = []Def{OS, DebianVersion, Nodename, FQDN, Kernel, KernelVersion, Arch, MachineID, Memory, CPU, Cgroup,
-	User, Env, Clock, Virt, Init, PkgTools, Network, Local, Python, Mounts}
+	User, Env, Clock, Virt, Init, PkgTools, Network, Local, Python, Mounts, SysFiles, Probe, Devices, LVM}
 
 // AnsibleVars maps the base facts to the names Ansible content reads: each
 // un-prefixed key in the ansible_facts dict, and the same value as an
@@ -19,20 +19,30 @@ var Base = []Def{OS, DebianVersion, Nodename, FQDN, Kernel, KernelVersion, Arch,
 func AnsibleVars(ctx context.Context, h Host) (map[string]any, error) {
 	af := map[string]any{"system": "Linux"}
 	for _, add := range []func(context.Context, Host, map[string]any) error{
-		addOS, addHost, addHardware, addUser, addNetwork, addPlatform, addPython,
+		addOS, addHost, addHardware, addUser, addNetwork, addPlatform, addPython, addSystem,
 	} {
 		if err := add(ctx, h, af); err != nil {
 			return nil, err
 		}
 	}
+	af["gather_subset"], af["module_setup"] = []any{"all"}, true
 	return Prefixed(af), nil
 }
 
-// Prefixed returns ansible_<key> for every key of af, and af itself as
-// ansible_facts.
+// metaFacts are the setup module's own keys of ansible_facts: not facts of
+// the host, so Ansible sets them as plain variables (module_setup), not
+// ansible_ ones.
+var metaFacts = map[string]bool{"gather_subset": true, "module_setup": true}
+
+// Prefixed returns ansible_<key> for every key of af (the plain key for
+// gather_subset and module_setup), and af itself as ansible_facts.
 func Prefixed(af map[string]any) map[string]any {
 	out := make(map[string]any, len(af)+1)
 	for k, v := range af {
+		if metaFacts[k] {
+			out[k] = v
+			continue
+		}
 		out["ansible_"+k] = v
 	}
 	out["ansible_facts"] = af
