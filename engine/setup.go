@@ -89,6 +89,15 @@ func (m *Setup) act(ctx context.Context, tr *taskRun, _ *taskHost) (execution, e
 		return execution{err: err}, nil
 	}
 	af, _ := all["ansible_facts"].(map[string]any)
+	if len(m.GatherSubset) > 0 { // reported as given, commas split, as Ansible's list type does
+		var subset []any
+		for _, s := range m.GatherSubset {
+			for _, n := range strings.Split(s, ",") {
+				subset = append(subset, n)
+			}
+		}
+		af["gather_subset"] = subset
+	}
 	kept := map[string]any{}
 	for k, v := range af {
 		if m.keep(k) {
@@ -107,6 +116,10 @@ func (m *Setup) act(ctx context.Context, tr *taskRun, _ *taskHost) (execution, e
 	}
 	prefixed := map[string]any{}
 	for k, v := range kept {
+		if k == "gather_subset" || k == "module_setup" { // setup's own keys: plain variables, as in Ansible
+			own[k], facts[k], prefixed[k] = v, v, v
+			continue
+		}
 		own[k], facts["ansible_"+k], prefixed["ansible_"+k] = v, v, v
 		if _, plain := all[k]; plain { // gpuctl's own names (os_id, gpu_count)
 			facts[k] = v
