@@ -29,6 +29,9 @@ type hostRun struct {
 	runtime map[string]any
 	// the play's per-host vars_files, as read (varsfiles.go)
 	playFiles *playFiles
+	// defaults and vars of public include_roles this host ran in the play
+	// (roles.go)
+	public *publicRoles
 	// check mode bookkeeping: names of registered results and paths that are
 	// only known after apply
 	pendingVars map[string]bool

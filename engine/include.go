@@ -80,6 +80,9 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 				r.batch.tasks.place(t, tasks) // order.go: linear runs them in the include's place
 			}
 		}
+		if target.Public && target.Role != nil {
+			r.addPublic(play, target) // roles.go
+		}
 		if err := e.runAll(ctx, play, r, tasks, inner, notified); err != nil {
 			return err
 		}

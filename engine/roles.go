@@ -67,3 +67,43 @@ func roleFQCN(name, dir string) string {
 	}
 	return name
 }
+
+// publicRoles are the defaults and vars of the include_roles with public:
+// true that a host has run in a play: they reach its later tasks at the
+// ranks of the play's roles', as ansible-core adds such a role to the
+// play's roles once it has run.
+type publicRoles struct {
+	play           *playbooks.Play
+	defaults, vars map[string]any
+}
+
+// addPublic records include t's role (and its dependencies) for r.
+func (r *hostRun) addPublic(play *playbooks.Play, t *playbooks.Task) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.public == nil || r.public.play != play {
+		r.public = &publicRoles{play: play, defaults: map[string]any{}, vars: map[string]any{}}
+	}
+	var add func(t *playbooks.Task)
+	add = func(t *playbooks.Task) {
+		for _, dep := range t.Include { // meta dependencies wrap first
+			if dep.Role == nil || !strings.HasSuffix(dep.Pos.File, "meta/main.yml") {
+				break
+			}
+			add(dep)
+		}
+		maps.Copy(r.public.defaults, t.Role.Defaults)
+		maps.Copy(r.public.vars, t.Role.Vars)
+	}
+	add(t)
+}
+
+// publicOf returns what addPublic recorded for r in play.
+func (r *hostRun) publicOf(play *playbooks.Play) (defaults, vars map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.public == nil || r.public.play != play {
+		return nil, nil
+	}
+	return r.public.defaults, r.public.vars
+}

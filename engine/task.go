@@ -242,10 +242,12 @@ func (e *Engine) tagsSelected(play *playbooks.Play, sc *scope, t *playbooks.Task
 // params, extra vars; then the magic variables.
 func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbooks.Task) map[string]any {
 	defaults, roleVars, params := roleLayers(sc)
+	publicDefaults, publicVars := r.publicOf(play) // roles.go
 	vars := maps.Clone(play.RoleDefaults)
 	if vars == nil {
 		vars = map[string]any{}
 	}
+	maps.Copy(vars, publicDefaults)
 	maps.Copy(vars, defaults)
 	inv := e.invHost(r) // inventory.go: group_by and add_host change it
 	maps.Copy(vars, inv.Vars)
@@ -256,6 +258,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	maps.Copy(vars, play.Vars)
 	maps.Copy(vars, r.varsFilesOf(play)) // varsfiles.go
 	maps.Copy(vars, play.RoleVars)
+	maps.Copy(vars, publicVars)
 	maps.Copy(vars, roleVars)
 	if sc != nil {
 		maps.Copy(vars, sc.vars)

@@ -385,6 +385,7 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 	} else if err := v.Decode(&args); err != nil {
 		return l.errf(file, v, "include_role: %v", err)
 	}
+	t.Public = t.Dynamic && args.Public
 	name, err := l.static(file, &yaml.Node{Kind: yaml.ScalarNode, Value: args.Name, Line: v.Line})
 	if t.Dynamic && template.IsTemplate(args.Name) && (err != nil || !l.knownAtLoad(args.Name)) {
 		// include_role, unlike import_role, may name its role from host
@@ -405,7 +406,8 @@ func (l *Loader) includeRole(file string, v *yaml.Node, t *Task, depth int) erro
 	}
 	// import_role is static, and ansible-core adds a statically loaded role
 	// to the play's roles; an include_role runs when reached, and keeps its
-	// variables to itself (public: true is not supported: see the docs).
+	// variables to itself unless public (Task.Public: the engine adds them
+	// once it has run).
 	use := roleUse{name: name, tasksFrom: args.TasksFrom, varsFrom: args.VarsFrom, defaultsFrom: args.DefaultsFrom,
 		handlersFrom: args.HandlersFrom, params: t.Vars, export: !t.Dynamic}
 	role, tasks, err := l.loadRole(file, v, use, depth+1)

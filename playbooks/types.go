@@ -143,6 +143,9 @@ type Task struct {
 	// Dynamic marks include_tasks/include_role: their when and loop apply
 	// to the include itself, not to each task inside (import_* inherit).
 	Dynamic bool
+	// Public is include_role's public: once the include has run, the
+	// role's defaults and vars reach the host's later tasks of the play.
+	Public bool
 	// Role is set on the task wrapping a role's tasks (or one handler): the
 	// tasks inside see its defaults, vars, params and role_path.
 	Role *Role
