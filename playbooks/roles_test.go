@@ -60,7 +60,7 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
     - name: a typo
       comand: ls
     - name: look
-      ufw: {rule: allow, port: "22"}
+      nftables_rule: {rule: allow, port: "22"}
     - name: container
       docker_container: {name: x}
     - ptest: {path: /x}
@@ -76,7 +76,7 @@ func TestEveryLoadErrorAtOnce(t *testing.T) {
 	for _, want := range []string{
 		"5 errors:",
 		`pb.yaml:4: task "a typo": unknown module "comand" (did you mean "command"?)`,
-		`pb.yaml:6: task "look": unknown module "ufw"`,
+		`pb.yaml:6: task "look": unknown module "nftables_rule"`,
 		`pb.yaml:8: task "container": unknown module "docker_container"`,
 		"in gpuctl use `containerd`/`image_import`",
 		`pb.yaml:10: task "ptest": unknown keyword "whne" (did you mean "when"?)`,
