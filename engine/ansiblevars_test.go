@@ -144,3 +144,24 @@ func TestNotifyMissingHandler(t *testing.T) {
 		t.Errorf("results:\n%s", got)
 	}
 }
+
+// A with_ loop that yields nothing (with_subelements over results whose
+// lists are all empty: dev-sec's os_hardening finds no group-writable
+// files) runs the task zero times, as a plain loop over [] does, instead
+// of once without item.
+func TestEmptyWithLoopRunsNothing(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars:
+    results: [{stdout_lines: []}, {stdout_lines: []}]
+  tasks:
+    - file: {path: "{{ item.1 }}", state: touch}
+      with_subelements: ["{{ results }}", stdout_lines]
+    - file: {path: "{{ item.0 }}", state: touch}
+      with_nested: [[a, b], []]
+`
+	if _, rec, err := run(t, pb, engine.Options{}); err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+}

@@ -391,7 +391,13 @@ func (e *Engine) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error
 		return nil, nil
 	}
 	if t.LoopWith != "" {
-		return e.withLoop(t, vars) // loops.go
+		items, err := e.withLoop(t, vars) // loops.go
+		if items == nil && err == nil {
+			// a with_ lookup that found nothing loops zero times; nil
+			// would mean "no loop" and run the task once without item
+			items = []any{}
+		}
+		return items, err
 	}
 	v, err := e.tpl.RenderValue(t.Loop, vars)
 	if err != nil {
