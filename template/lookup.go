@@ -299,7 +299,7 @@ func lookupTemplate(e *gexec.Evaluator) lookupFunc {
 			if err != nil {
 				return nil, fmt.Errorf("template lookup %s: %w", p, err)
 			}
-			shifted, err := loaders.NewShiftedLoader(p, strings.NewReader(fqcnRef.ReplaceAllString(text, "$1$2")), base)
+			shifted, err := loaders.NewShiftedLoader(p, strings.NewReader(inFilters(fqcnRef.ReplaceAllString(text, "$1$2"))), base)
 			if err != nil {
 				return nil, err
 			}
