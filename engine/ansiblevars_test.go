@@ -165,3 +165,31 @@ func TestEmptyWithLoopRunsNothing(t *testing.T) {
 		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
 	}
 }
+
+// loop_control's label names each item in output, as ansible-core shows
+// "(item=APPLE)"; the registered item stays the item.
+func TestLoopLabel(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - debug: {msg: "{{ item.name }}"}
+      loop: [{name: apple, secret: x}]
+      loop_control: {label: "{{ item.name | upper }}"}
+      register: r
+    - assert: {that: ["r.results[0].item.secret == 'x'"]}
+`
+	_, rec, err := run(t, pb, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []any
+	for _, e := range rec.events {
+		if e.Type == engine.EventTaskResult && e.Task == "debug" {
+			items = append(items, e.Item)
+		}
+	}
+	if len(items) != 1 || items[0] != "APPLE" {
+		t.Errorf("items shown = %v, want [APPLE]", items)
+	}
+}

@@ -223,7 +223,7 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 		stop = o.control
 	}
 	r.counts.add(o.status)
-	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.item)
+	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.itemLabel())
 	if !tr.looped {
 		e.register(r, t, res)
 	}
@@ -452,4 +452,16 @@ func (e *Engine) handlersKnown(play *playbooks.Play, r *hostRun, t *playbooks.Ta
 		}
 	}
 	return "", true
+}
+
+// itemLabel is how a loop item is shown: loop_control's label, rendered
+// for the item, or the item.
+func (tr *taskRun) itemLabel() any {
+	if !tr.looped || tr.task.LoopControl.Label == "" {
+		return tr.item
+	}
+	if l, err := tr.e.tpl.Render(tr.task.LoopControl.Label, tr.vars); err == nil {
+		return l
+	}
+	return tr.item
 }

@@ -39,10 +39,14 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 	if loopVar == "" {
 		loopVar = "item"
 	}
-	for _, item := range items {
+	for i, item := range items {
 		iv := maps.Clone(vars)
 		if t.Loop != nil {
+			if err := loopPause(ctx, t, i); err != nil { // loopcontrol.go
+				return err
+			}
 			iv[loopVar] = item
+			loopItemVars(t, iv, loopVar, i, items)
 		}
 		ok, err := e.allTrue(t.When, iv)
 		if err != nil {
@@ -66,6 +70,13 @@ func (e *Engine) runInclude(ctx context.Context, play *playbooks.Play, r *hostRu
 		inner.whenRefs = inner.whenRefs[:len(inner.whenRefs)-len(t.When)]
 		if t.Loop != nil {
 			inner.params = with(inner.params, map[string]any{loopVar: item})
+			// the included tasks see index_var and ansible_loop, not
+			// ansible_loop_var or ansible_index_var (ansible-core 2.14)
+			for _, k := range []string{"ansible_loop", t.LoopControl.IndexVar} {
+				if v, ok := iv[k]; ok && k != "" {
+					inner.params[k] = v
+				}
+			}
 		}
 		tasks := target.Include
 		if t.IncludeFile != "" {

@@ -116,3 +116,11 @@ func TestModuleDefaultsLikeAnsible(t *testing.T) {
 		t.Errorf("counts = %+v, want the omitted copy failed and ignored", c)
 	}
 }
+
+// TestLoopControlLikeAnsible: loop_control's index_var, extended,
+// extended_allitems, pause and label, on a task and a looped include, and
+// the loop variables in registered results, as ansible-core 2.14 gave them
+// (testdata/loopcontrol/expected-ansible).
+func TestLoopControlLikeAnsible(t *testing.T) {
+	runLikeAnsible(t, "testdata/loopcontrol/site.yml", "testdata/loopcontrol/expected-ansible")
+}

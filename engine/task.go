@@ -146,11 +146,22 @@ func (e *Engine) runLeaf(ctx context.Context, play *playbooks.Play, r *hostRun, 
 	agg := map[string]any{"changed": false, "failed": false, "skipped": true}
 	var results []any
 	var firstErr error
-	for _, item := range items {
+	for i, item := range items {
+		if err := loopPause(ctx, t, i); err != nil { // loopcontrol.go
+			return nil, err
+		}
 		iv := maps.Clone(tr.vars)
 		iv[loopVar] = item
+		loopItemVars(t, iv, loopVar, i, items)
 		res, err := tr.forItem(iv, item).run(ctx)
 		res[loopVar] = item
+		res["ansible_loop_var"] = loopVar
+		if t.LoopControl.IndexVar != "" {
+			res[t.LoopControl.IndexVar], res["ansible_index_var"] = i, t.LoopControl.IndexVar
+		}
+		if t.LoopControl.Extended {
+			res["ansible_loop"] = iv["ansible_loop"]
+		}
 		results = append(results, res)
 		for _, k := range []string{"changed", "failed"} {
 			if template.Truthy(res[k]) {

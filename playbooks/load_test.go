@@ -399,3 +399,11 @@ func TestModuleDefaultsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopControlUnknownKey(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": "- hosts: all\n  tasks:\n    - ptest: {path: /x}\n      loop: [1]\n      loop_control: {index: i}\n"})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml"))
+	if err == nil || !strings.Contains(err.Error(), `pb.yaml:5: unknown loop_control key "index"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -83,12 +83,7 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			err = v.Decode(&t.Loop)
 			t.LoopWith = strings.TrimPrefix(keyword(k.Value), "with_")
 		case "loop_control":
-			var lc struct {
-				LoopVar string `yaml:"loop_var"`
-				Label   string `yaml:"label"`
-			}
-			err = v.Decode(&lc)
-			t.LoopVar = lc.LoopVar
+			err = l.loopControl(file, v, t)
 		case "register":
 			t.Register, err = l.str(file, v)
 		case "notify":
@@ -450,6 +445,42 @@ func (l *Loader) taskConnection(file string, v *yaml.Node, t *Task) error {
 	case "ssh", "smart", "paramiko", "paramiko_ssh":
 	default:
 		return l.errf(file, v, "connection %q: gpuctl connects over SSH, or locally with connection: local", c)
+	}
+	return nil
+}
+
+// loopControl reads loop_control: loop_var, index_var, label, pause,
+// extended and extended_allitems, as ansible-core's LoopControl; any other
+// key is a load error.
+func (l *Loader) loopControl(file string, n *yaml.Node, t *Task) error {
+	if n.Kind != yaml.MappingNode {
+		return l.errf(file, n, "loop_control must be a mapping, got %s", kindName(n))
+	}
+	t.LoopControl.AllItems = true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "loop_var":
+			t.LoopVar, err = l.str(file, v)
+		case "index_var":
+			t.LoopControl.IndexVar, err = l.str(file, v)
+		case "label":
+			t.LoopControl.Label, err = l.str(file, v)
+		case "extended":
+			t.LoopControl.Extended, err = l.boolVal(file, v)
+		case "extended_allitems":
+			t.LoopControl.AllItems, err = l.boolVal(file, v)
+		case "pause":
+			if err = v.Decode(&t.LoopControl.Pause); err != nil || t.LoopControl.Pause < 0 {
+				err = l.errf(file, v, "loop_control pause: expected a number of seconds, got %q", v.Value)
+			}
+		default:
+			err = l.errf(file, k, "unknown loop_control key %q%s", k.Value, suggestFrom(k.Value, []string{"loop_var", "index_var", "label", "pause", "extended", "extended_allitems"}))
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -91,6 +91,7 @@ type Task struct {
 	Loop         any    // list or template string
 	LoopWith     string // with_<lookup>: dict, fileglob, nested, ...; "" for loop and with_items
 	LoopVar      string
+	LoopControl  LoopControl // the rest of loop_control
 	Register     string
 	Notify       []string
 	Listen       []string // handlers only
@@ -155,6 +156,15 @@ type Task struct {
 	// Keywords holds the templated values of TemplatedKeywords
 	// (keywords.go), rendered per host into the typed fields above.
 	Keywords map[string]string
+}
+
+// LoopControl is loop_control besides loop_var.
+type LoopControl struct {
+	IndexVar string  // index_var: the item's index under this name
+	Extended bool    // extended: ansible_loop (index, first, last, ...)
+	AllItems bool    // extended_allitems: ansible_loop.allitems (default true)
+	Pause    float64 // pause: seconds between items
+	Label    string  // label: how an item is named in output (a template)
 }
 
 // VarsFile is one vars_files entry: a path, or alternatives of which the
