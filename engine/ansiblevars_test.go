@@ -193,3 +193,41 @@ func TestLoopLabel(t *testing.T) {
 		t.Errorf("items shown = %v, want [APPLE]", items)
 	}
 }
+
+// The diff keyword: false hides a task's diff under --diff (roles set it
+// on tasks writing secrets), true shows it without --diff; a block passes
+// it to its tasks.
+func TestDiffKeyword(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - name: hidden
+      copy: {dest: DIR/a, content: "secret\n"}
+      diff: false
+    - block:
+        - name: shown
+          copy: {dest: DIR/b, content: "plain\n"}
+      diff: true
+    - name: default
+      copy: {dest: DIR/c, content: "plain\n"}
+`
+	for _, withDiff := range []bool{false, true} {
+		_, rec, err := runIn(t, t.TempDir(), invLocal, pb, engine.Options{Check: true, Diff: withDiff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, e := range rec.events {
+			if e.Type == engine.EventTaskResult {
+				got[e.Task] = e.Diff != nil
+			}
+		}
+		want := map[string]bool{"hidden": false, "shown": true, "default": withDiff}
+		for task, w := range want {
+			if got[task] != w {
+				t.Errorf("--diff=%v: task %s has a diff: %v, want %v", withDiff, task, got[task], w)
+			}
+		}
+	}
+}

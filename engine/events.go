@@ -37,18 +37,20 @@ const (
 // Event is what the engine tells a Reporter. Renderers (text, JSON) turn
 // events into output; the engine never prints.
 type Event struct {
-	Type     EventType     `json:"type"`
-	Time     time.Time     `json:"time"`
-	Play     string        `json:"play,omitempty"`
-	Task     string        `json:"task,omitempty"`
-	Module   string        `json:"module,omitempty"`
-	Pos      string        `json:"pos,omitempty"`
-	Host     string        `json:"host,omitempty"`
-	Hosts    []string      `json:"hosts,omitempty"`
-	Status   Status        `json:"status,omitempty"`
-	Item     any           `json:"item,omitempty"`
-	Msg      string        `json:"msg,omitempty"`
-	Diff     *plan.Diff    `json:"diff,omitempty"`
+	Type   EventType  `json:"type"`
+	Time   time.Time  `json:"time"`
+	Play   string     `json:"play,omitempty"`
+	Task   string     `json:"task,omitempty"`
+	Module string     `json:"module,omitempty"`
+	Pos    string     `json:"pos,omitempty"`
+	Host   string     `json:"host,omitempty"`
+	Hosts  []string   `json:"hosts,omitempty"`
+	Status Status     `json:"status,omitempty"`
+	Item   any        `json:"item,omitempty"`
+	Msg    string     `json:"msg,omitempty"`
+	Diff   *plan.Diff `json:"diff,omitempty"`
+	// ShowDiff: the task's diff keyword asks for its diff without --diff
+	ShowDiff bool          `json:"show_diff,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Check    bool          `json:"check,omitempty"`
 	Recap    *Recap        `json:"recap,omitempty"`

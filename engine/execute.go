@@ -223,7 +223,16 @@ func (tr *taskRun) record(o outcome) (map[string]any, error) {
 		stop = o.control
 	}
 	r.counts.add(o.status)
-	e.emitResult(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), o.diff, o.dur, tr.itemLabel())
+	d, show := o.diff, false
+	if k := tr.diffKeyword(); k != nil {
+		// diff: false hides the task's diff (a secret's file), though not
+		// why it is unknown; diff: true shows it without --diff
+		show = *k
+		if !show && d != nil && d.Unknown == "" {
+			d = nil
+		}
+	}
+	e.emitResultDiff(tr.play, t, r.inv.Name, o.status, e.redact(o.msg), d, o.dur, tr.itemLabel(), show)
 	if !tr.looped {
 		e.register(r, t, res)
 	}
@@ -464,4 +473,16 @@ func (tr *taskRun) itemLabel() any {
 		return l
 	}
 	return tr.item
+}
+
+// diffKeyword is the diff keyword that applies to the task: its own, its
+// blocks' and roles', or the play's; nil when none is set.
+func (tr *taskRun) diffKeyword() *bool {
+	switch {
+	case tr.task.Diff != nil:
+		return tr.task.Diff
+	case tr.scope != nil && tr.scope.diff != nil:
+		return tr.scope.diff
+	}
+	return tr.play.Diff
 }

@@ -21,6 +21,7 @@ type scope struct {
 	when        []string
 	whenRefs    [][]string // the variables each of when reads
 	become      *bool
+	diff        *bool // the diff keyword of enclosing blocks and roles
 	becomeUser  string
 	vars        map[string]any // block vars, import_tasks vars, a role entry's vars:
 	params      map[string]any // include_tasks/include_role vars and loop item: above set_fact
@@ -56,6 +57,9 @@ func (s *scope) child(t *playbooks.Task) *scope {
 	}
 	if t.Become != nil {
 		out.become = t.Become
+	}
+	if t.Diff != nil {
+		out.diff = t.Diff
 	}
 	if t.BecomeUser != "" {
 		out.becomeUser = t.BecomeUser
@@ -462,10 +466,16 @@ func (r redactErr) Error() string {
 func (r redactErr) Unwrap() error { return r.err }
 
 func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string, st Status, msg string, d *plan.Diff, dur time.Duration, item any) {
+	e.emitResultDiff(play, t, host, st, msg, d, dur, item, false)
+}
+
+// emitResultDiff is emitResult for a task whose diff keyword asks for its
+// diff whatever --diff says (showDiff).
+func (e *Engine) emitResultDiff(play *playbooks.Play, t *playbooks.Task, host string, st Status, msg string, d *plan.Diff, dur time.Duration, item any, showDiff bool) {
 	// Every message and item leaves the process through here, so this is
 	// the one place that masks them.
 	msg, item = e.redact(msg), e.redactValue(item)
-	ev := Event{Type: EventTaskResult, Time: time.Now(), Host: host, Status: st, Msg: msg, Duration: dur, Item: item, Check: e.opt.Check}
+	ev := Event{Type: EventTaskResult, Time: time.Now(), Host: host, Status: st, Msg: msg, Duration: dur, Item: item, Check: e.opt.Check, ShowDiff: showDiff}
 	if play != nil {
 		ev.Play = play.Name
 	}
@@ -480,7 +490,7 @@ func (e *Engine) emitResult(play *playbooks.Play, t *playbooks.Task, host string
 		}
 		ev.Msg, ev.Item, d = msg, nil, nil
 	}
-	if d != nil && (e.opt.Diff || d.Unknown != "") {
+	if d != nil && (e.opt.Diff || d.Unknown != "" || ev.ShowDiff) {
 		masked := d.Masked(e.secrets.Values())
 		ev.Diff = &masked
 	}

@@ -70,6 +70,7 @@ type Play struct {
 	Handlers          []*Task
 	Environment       any // a mapping, or an expression giving one
 	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
+	Diff              *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
 	Pos               Pos
 }
 
@@ -124,6 +125,7 @@ type Task struct {
 	Vars              map[string]any
 	Environment       any // a mapping, or an expression giving one
 	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
+	Diff              *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
 	Until             []string
 	Retries           int
 	Delay             int

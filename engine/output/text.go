@@ -130,7 +130,7 @@ func (t *Text) result(ev engine.Event) {
 			fmt.Fprintf(t.W, "    %s\n", t.paint("\x1b[2m", "at "+ev.Pos))
 		}
 	}
-	if ev.Diff != nil && (t.Diff || ev.Diff.Unknown != "") {
+	if ev.Diff != nil && (t.Diff || ev.Diff.Unknown != "" || ev.ShowDiff) {
 		plan.WriteText(t.W, *ev.Diff, nil, "    ", t.style())
 	}
 }
