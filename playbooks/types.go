@@ -68,8 +68,8 @@ type Play struct {
 	Tasks             []*Task
 	PostTasks         []*Task
 	Handlers          []*Task
-	Environment       any // a mapping, or an expression giving one
-	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
+	Environment       any   // a mapping, or an expression giving one
+	ModuleDefaults    any   // module_defaults: a mapping of module names to arguments, a list of them, or an expression
 	Diff              *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
 	Pos               Pos
 }
@@ -123,8 +123,8 @@ type Task struct {
 	// unreachable (a task, block or play keyword; blocks pass it down).
 	IgnoreUnreachable *bool
 	Vars              map[string]any
-	Environment       any // a mapping, or an expression giving one
-	ModuleDefaults    any // module_defaults: a mapping of module names to arguments, a list of them, or an expression
+	Environment       any   // a mapping, or an expression giving one
+	ModuleDefaults    any   // module_defaults: a mapping of module names to arguments, a list of them, or an expression
 	Diff              *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
 	Until             []string
 	Retries           int
