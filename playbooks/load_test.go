@@ -407,3 +407,16 @@ func TestLoopControlUnknownKey(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// collections: on a play or block names namespaces for short names; gpuctl
+// resolves short names itself, so it loads, and must be a list of strings.
+func TestCollectionsKeyword(t *testing.T) {
+	dir := write(t, map[string]string{"pb.yaml": "- hosts: all\n  collections: [community.general]\n  tasks:\n    - block:\n        - ptest: {path: /x}\n      collections: [ansible.posix]\n"})
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	dir = write(t, map[string]string{"pb.yaml": "- hosts: all\n  collections: {a: b}\n  tasks: []\n"})
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb.yaml")); err == nil || !strings.Contains(err.Error(), "pb.yaml:2") {
+		t.Fatalf("err = %v", err)
+	}
+}

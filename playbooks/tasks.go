@@ -18,7 +18,7 @@ var taskKeys = []string{"name", "when", "loop", "with_items", "loop_control", "r
 	"no_log", "vars", "args", "environment", "until", "retries", "delay", "block", "rescue", "always",
 	"with_dict", "with_fileglob", "with_first_found", "with_together", "with_subelements", "with_sequence", "with_nested",
 	"with_list", "with_indexed_items", "import_tasks", "include_tasks", "include_role", "import_role", "become_method", "timeout",
-	"throttle", "any_errors_fatal", "action", "local_action", "connection", "async", "poll", "ignore_unreachable", "module_defaults", "diff"}
+	"throttle", "any_errors_fatal", "action", "local_action", "connection", "async", "poll", "ignore_unreachable", "module_defaults", "diff", "collections"}
 
 func (l *Loader) tasks(file string, n *yaml.Node, handlers bool, depth int) ([]*Task, error) {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
@@ -116,6 +116,8 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			t.ModuleDefaults, err = l.moduleDefaults(file, v)
 		case "diff":
 			t.Diff, err = l.boolPtr(file, v)
+		case "collections":
+			_, err = l.strList(file, v) // as the play keyword (load.go)
 		case "retries":
 			t.Retries, err = l.intVal(file, v)
 		case "delay":
