@@ -180,6 +180,10 @@ func TestCommandLineIsTheLowestLayer(t *testing.T) {
 		{name: "remote_user over -u", play: "  remote_user: alice\n", args: []string{"-u", "deploy"}, ssh: true, user: "alice"},
 		{name: "inventory ansible_user over remote_user", host: "ansible_user=root", play: "  remote_user: alice\n", args: []string{"-u", "deploy"}, ssh: true, user: "root"},
 		{name: "-e over all", host: "ansible_user=root", args: []string{"-u", "deploy", "-e", "ansible_user=alice"}, ssh: true, user: "alice"},
+		// play vars outrank inventory variables (ansible-playbook 2.14 with
+		// raw whoami on a test host: inventory ansible_user=deploy, play
+		// vars ansible_user: alice -> alice)
+		{name: "play vars ansible_user over inventory ansible_user", host: "ansible_user=deploy", play: "  vars: {ansible_user: alice}\n", ssh: true, user: "alice"},
 		{name: "play vars over -u", play: "  vars: {ansible_user: alice}\n", args: []string{"-u", "deploy"}, ssh: true, user: "alice"},
 		{name: "--private-key", args: []string{"--private-key", "/k/cli"}, ssh: true, keys: []string{"/k/cli"}},
 		{name: "inventory key over --private-key", host: "ansible_ssh_private_key_file=/k/inv", args: []string{"--private-key", "/k/cli"}, ssh: true, keys: []string{"/k/inv"}},

@@ -28,9 +28,9 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 		return r, fmt.Errorf("%w (earlier in this run)", conn.ErrUnreachable)
 	}
 	if r.base != nil {
-		if play.RemoteUser != "" && r.dialVars != nil {
+		if r.dialVars != nil {
 			if want, have := sshUser(e.connVars(play, h)), sshUser(r.dialVars); want != have {
-				return r, fmt.Errorf("play %q wants remote_user %q, but the host is connected as %q since an earlier play; gpuctl keeps one connection per host and run: set ansible_user for the host instead", play.Name, want, have)
+				return r, fmt.Errorf("play %q wants to log in as %q (remote_user or ansible_user), but the host is connected as %q since an earlier play; gpuctl keeps one connection per host and run: set ansible_user for the host instead", play.Name, want, have)
 			}
 		}
 		return r, nil
@@ -67,11 +67,7 @@ func (e *Engine) hostRunFor(ctx context.Context, play *playbooks.Play, h *invent
 // a template over other vars).
 func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]any {
 	vars := maps.Clone(h.Vars)
-	for k, v := range play.Vars {
-		if _, set := vars[k]; !set {
-			vars[k] = v
-		}
-	}
+	maps.Copy(vars, play.Vars) // play vars outrank the inventory's (ansible_user in a play's vars wins)
 	maps.Copy(vars, e.opt.ExtraVars)
 	vars["inventory_hostname"] = h.Name
 	if u := firstNonEmpty(play.RemoteUser, e.opt.DefaultRemoteUser); u != "" && sshUser(vars) == "" {
