@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -227,7 +228,11 @@ func (o *runOptions) Run(cmd *cobra.Command) error {
 		txt.Verbose = o.verbose
 		rep = txt
 	}
-	eng := engine.New(o.inv, o.engineOptions(rep))
+	opt := o.engineOptions(rep)
+	if isTerminal(o.io.In) {
+		opt.Prompt = func(msg string, private bool) (string, error) { return promptLine(o.io, msg, private) }
+	}
+	eng := engine.New(o.inv, opt)
 	recap, err := eng.Run(cmd.Context(), o.pb)
 	o.recordRun(recap, err)
 	switch {
@@ -326,4 +331,18 @@ func groupsVar(inv *inventory.Inventory) map[string]any {
 		out[g] = l
 	}
 	return out
+}
+
+// promptLine asks for one line on the terminal (vars_prompt): without echo
+// when private, as ansible-playbook does.
+func promptLine(streams IO, msg string, private bool) (string, error) {
+	if private {
+		return readPassword(streams, msg)
+	}
+	fmt.Fprint(streams.Err, msg)
+	line, err := bufio.NewReader(streams.In).ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

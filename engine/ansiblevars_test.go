@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +230,70 @@ func TestDiffKeyword(t *testing.T) {
 				t.Errorf("--diff=%v: task %s has a diff: %v, want %v", withDiff, task, got[task], w)
 			}
 		}
+	}
+}
+
+// vars_prompt: -e skips the question; a prompt and default may be
+// templates; without a terminal the default is used; encrypt hashes the
+// answer; a private answer is masked.
+func TestVarsPrompt(t *testing.T) {
+	pb := `
+- hosts: a
+  gather_facts: false
+  vars: {who: world}
+  vars_prompt:
+    - name: greeting
+      prompt: "Greeting for {{ who }}"
+      default: "hello {{ who }}"
+      private: false
+    - name: given
+      prompt: never asked
+    - name: pw
+      prompt: Password
+      encrypt: sha512_crypt
+      salt: abcdefgh
+      confirm: true
+  tasks:
+    - copy: {dest: DIR/out, content: "{{ greeting }} {{ given }} {{ pw }}"}
+`
+	var asked []string
+	answers := map[string]string{"Greeting for world [hello world]: ": "", "Password: ": "s3cret", "confirm Password: ": "s3cret"}
+	dir := t.TempDir()
+	_, rec, err := runIn(t, dir, invLocal, pb, engine.Options{
+		ExtraVars: map[string]any{"given": "from-e"},
+		Prompt: func(msg string, private bool) (string, error) {
+			asked = append(asked, fmt.Sprintf("%s private=%v", msg, private))
+			return answers[msg], nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(rec.results(), "\n"))
+	}
+	want := "Greeting for world [hello world]:  private=false|Password:  private=true|confirm Password:  private=true"
+	if got := strings.Join(asked, "|"); got != want {
+		t.Errorf("asked %q, want %q", got, want)
+	}
+	// python3 -c 'import crypt; print(crypt.crypt("s3cret", "$6$rounds=656000$abcdefgh"))'
+	b, _ := os.ReadFile(filepath.Join(dir, "out"))
+	if !strings.HasPrefix(string(b), "hello world from-e $6$rounds=656000$abcdefgh$") {
+		t.Errorf("out = %q", b)
+	}
+
+	// not interactive: defaults, and a warning
+	dir = t.TempDir()
+	_, rec, err = runIn(t, dir, invLocal, strings.Replace(pb, "      confirm: true\n", "      default: d\n", 1), engine.Options{ExtraVars: map[string]any{"given": "g"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "out"))
+	if !strings.HasPrefix(string(b), "hello world g $6$") {
+		t.Errorf("out = %q", b)
+	}
+	warned := false
+	for _, e := range rec.events {
+		warned = warned || (e.Type == engine.EventWarning && strings.Contains(e.Msg, "not prompting"))
+	}
+	if !warned {
+		t.Error("no warning that nothing was asked")
 	}
 }

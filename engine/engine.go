@@ -43,6 +43,9 @@ type Options struct {
 	ExtraVars map[string]any
 	// BecomePassword applies to hosts whose inventory sets none.
 	BecomePassword string
+	// Prompt asks the user for a vars_prompt variable (private: without
+	// echo); nil when the run is not interactive, and defaults are used.
+	Prompt func(msg string, private bool) (string, error)
 	// Secrets are masked in all output (values decrypted from a vault).
 	Secrets []string
 	// Vault opens vault-encrypted files include_vars loads.
@@ -179,6 +182,10 @@ func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error
 				recap.Hosts[h.Name] = &Counts{}
 				recap.Order = append(recap.Order, h.Name)
 			}
+		}
+		if err := e.varsPrompt(play); err != nil { // varsprompt.go
+			errs = multierror.Append(errs, fmt.Errorf("play %q (%s): %w", play.Name, play.Pos, err))
+			break
 		}
 		e.startPlay(hosts) // magic.go
 		e.opt.Reporter.Event(Event{Type: EventPlayStart, Time: time.Now(), Play: play.Name, Pos: play.Pos.String(), Hosts: names(hosts), Check: e.opt.Check})

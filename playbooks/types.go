@@ -35,6 +35,8 @@ type Play struct {
 	// that names a template ("{{ ansible_os_family }}.yml") on; the loader
 	// merges the entries before it into Vars.
 	VarsFiles []VarsFile
+	// VarsPrompt are asked before the play runs (engine: Options.Prompt).
+	VarsPrompt []VarPrompt
 	// RoleDefaults and RoleVars are the defaults and vars of the play's
 	// roles (roles:, their dependencies, import_role), which every task of
 	// the play sees at their ranks, as in ansible-core.
