@@ -1,13 +1,17 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/conn/local"
 	"github.com/gpuctl/gpuctl/engine"
+	"github.com/gpuctl/gpuctl/inventory"
 )
 
 // set_fact's variable names may be templates, as ansible-core's action
@@ -295,5 +299,27 @@ func TestVarsPrompt(t *testing.T) {
 	}
 	if !warned {
 		t.Error("no warning that nothing was asked")
+	}
+}
+
+// portConnector records the ansible_port each host is dialled with.
+type portConnector struct{ ports map[string]any }
+
+func (c portConnector) Connect(_ context.Context, h *inventory.Host, vars map[string]any) (conn.Conn, error) {
+	c.ports[h.Name] = vars["ansible_port"]
+	return local.New(), nil
+}
+
+// The play's port keyword is the SSH port of hosts whose variables name
+// none; ansible_port (or ansible_ssh_port) wins.
+func TestPlayPortKeyword(t *testing.T) {
+	inv := "all:\n  hosts:\n    a: {}\n    b: {ansible_port: 2200}\n    c: {ansible_ssh_port: 2201}\n"
+	pb := "- hosts: all\n  gather_facts: false\n  port: 2222\n  tasks:\n    - debug: {msg: hi}\n"
+	c := portConnector{ports: map[string]any{}}
+	if _, _, err := runIn(t, t.TempDir(), inv, pb, engine.Options{Connector: c}); err != nil {
+		t.Fatal(err)
+	}
+	if c.ports["a"] != 2222 || c.ports["b"] != 2200 || c.ports["c"] != nil {
+		t.Errorf("ports = %v", c.ports)
 	}
 }

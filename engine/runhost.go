@@ -73,6 +73,9 @@ func (e *Engine) connVars(play *playbooks.Play, h *inventory.Host) map[string]an
 	if u := firstNonEmpty(play.RemoteUser, e.opt.DefaultRemoteUser); u != "" && sshUser(vars) == "" {
 		vars["ansible_user"] = u // below the inventory's connection variables, as in Ansible; -u below remote_user
 	}
+	if _, set := vars["ansible_port"]; !set && vars["ansible_ssh_port"] == nil && play.Port != 0 {
+		vars["ansible_port"] = play.Port // the port keyword, below ansible_port
+	}
 	if _, set := vars["ansible_connection"]; !set && play.Connection == "" && e.opt.DefaultConnection != "" {
 		vars["ansible_connection"] = e.opt.DefaultConnection // -c: below ansible_connection and the play's connection
 	}

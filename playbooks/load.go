@@ -218,7 +218,7 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 }
 
 var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user", "ignore_unreachable", "module_defaults", "diff", "collections", "vars_prompt"}
+	"connection", "serial", "tags", "pre_tasks", "tasks", "post_tasks", "handlers", "environment", "any_errors_fatal", "strategy", "roles", "max_fail_percentage", "run_once", "remote_user", "ignore_unreachable", "module_defaults", "diff", "collections", "vars_prompt", "port"}
 
 // templatedPlayKeywords may be templates (kubespray: any_errors_fatal: "{{
 // any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
@@ -308,6 +308,8 @@ func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 			p.ModuleDefaults, err = l.moduleDefaults(file, v)
 		case "diff":
 			p.Diff, err = l.boolPtr(file, v)
+		case "port":
+			p.Port, err = l.intVal(file, v)
 		case "vars_prompt":
 			p.VarsPrompt, err = l.varsPrompt(file, v)
 		case "collections":

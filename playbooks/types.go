@@ -49,7 +49,10 @@ type Play struct {
 	// RemoteUser is the SSH user for hosts whose inventory names none
 	// (ansible_user wins, as in Ansible).
 	RemoteUser string
-	Serial     []string // batch sizes: "1", "30%", ...
+	// Port is the play's port keyword: the SSH port of hosts whose
+	// variables name none (ansible_port wins, as in Ansible).
+	Port   int
+	Serial []string // batch sizes: "1", "30%", ...
 	// Strategy is "linear" (every host of a batch finishes a task before any
 	// starts the next; the default) or "free".
 	Strategy string
