@@ -215,7 +215,11 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 	}
 	spec, err := modules.Resolve(modKey.Value)
 	if err != nil {
-		return nil, l.errf(file, modKey, "task %q: %v%s", t.Title(), err, equivalentHint(modules.Canonical(modKey.Value)))
+		title := t.Name
+		if title == "" {
+			title = modKey.Value // not "include", which Title gives a task without a module
+		}
+		return nil, l.errf(file, modKey, "task %q: %v%s", title, err, equivalentHint(modules.Canonical(modKey.Value)))
 	}
 	t.Module, t.Spec = spec.Name, spec
 	args, err := l.moduleArgs(file, spec, modNode)
