@@ -2,6 +2,7 @@
 package ansibletest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -80,14 +81,36 @@ func run(t *testing.T, target []string, host, module string, args map[string]any
 			} `json:"tasks"`
 		} `json:"plays"`
 	}
-	if jerr := json.Unmarshal(out, &res); jerr != nil || len(res.Plays) == 0 || len(res.Plays[0].Tasks) == 0 {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber() // a result may hold integers beyond float64 (an RSA modulus in openssl_privatekey's diff)
+	if jerr := dec.Decode(&res); jerr != nil || len(res.Plays) == 0 || len(res.Plays[0].Tasks) == 0 {
 		t.Fatalf("ansible -m %s %s: %v %v\n%s%s", module, a, err, jerr, out, stderr.String())
 	}
-	r := res.Plays[0].Tasks[0].Hosts[host]
+	r, _ := floats(res.Plays[0].Tasks[0].Hosts[host]).(map[string]any)
 	delete(r, "_ansible_no_log")
 	delete(r, "invocation")
 	delete(r, "action")
 	return r
+}
+
+// floats turns json.Numbers back into the float64s callers compare with;
+// one too large for a float64 stays a json.Number.
+func floats(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = floats(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = floats(e)
+		}
+	}
+	return v
 }
 
 // Keys are a result's keys, sorted, for comparing shapes.
