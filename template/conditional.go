@@ -327,8 +327,7 @@ func rewriteBlock(block, name string) string {
 	if strings.HasSuffix(inner, "-") {
 		close, inner = "-}}", inner[:len(inner)-1]
 	}
-	c, ok := splitConditional(strings.TrimSpace(inner))
-	if !ok {
+	hoisted := func() string {
 		pre, e := hoistGroups(name, inner)
 		if pre == "" {
 			return block
@@ -338,11 +337,14 @@ func rewriteBlock(block, name string) string {
 		}
 		return pre + open + e + close
 	}
-	if !c.hasElse {
-		return block
+	c, ok := splitConditional(strings.TrimSpace(inner))
+	if !ok || !c.hasElse {
+		return hoisted()
 	}
 	if _, chained := splitConditional(c.alt); !chained {
-		return block
+		// a conditional whose branches hold parenthesized ones (dev-sec's
+		// sshd_config: `x if (c) else ('yes' if (y|bool) else 'no')`)
+		return hoisted()
 	}
 	lead, trail := "{%", "%}"
 	if open == "{{-" {
