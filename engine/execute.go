@@ -344,6 +344,11 @@ func (e *Engine) result(m modules.Module, d plan.Diff, err error) map[string]any
 	if err != nil {
 		out["msg"] = e.redact(err.Error())
 	}
+	if sr, ok := m.(modules.SecretResults); ok {
+		for _, s := range sr.SecretResults() {
+			e.addSecret(s)
+		}
+	}
 	var rs modules.Resulter
 	if errors.As(err, &rs) || func() bool { r, ok := m.(modules.Resulter); rs = r; return ok }() {
 		for k, v := range rs.Result() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,4 +93,34 @@ func runInv(t *testing.T, invYAML, pbYAML string, opt engine.Options) string {
 		t.Fatalf("run: %v\n%s", err, rep.buf.String())
 	}
 	return rep.buf.String()
+}
+
+// A private key a module returns (openssl_privatekey's return_content) is
+// masked in all output after, as modules.SecretResults asks.
+func TestReturnedPrivateKeyMasked(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	pb := `
+- hosts: a
+  gather_facts: false
+  tasks:
+    - community.crypto.openssl_privatekey: {path: DIR/key, type: Ed25519, return_content: true}
+      register: k
+    - debug: {msg: "{{ k.privatekey }}"}
+`
+	dir := t.TempDir()
+	_, rec, err := runIn(t, dir, invLocal, pb, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, "key"))
+	if !strings.Contains(string(key), "PRIVATE KEY") {
+		t.Fatalf("key = %q", key)
+	}
+	for _, e := range rec.events {
+		if strings.Contains(e.Msg, "PRIVATE KEY") || strings.Contains(fmt.Sprint(e.Item), "PRIVATE KEY") {
+			t.Errorf("event shows the key: %s %q", e.Task, e.Msg)
+		}
+	}
 }

@@ -58,6 +58,13 @@ type Provisioner interface {
 	Provision()
 }
 
+// SecretResults is a module whose results hold secrets (the private key
+// openssl_privatekey returns with return_content): the engine masks them
+// in all output from then on, as it masks vault values and passwords.
+type SecretResults interface {
+	SecretResults() []string
+}
+
 // Resulter exposes values for `register:` beyond changed/failed
 // (stdout, rc, and the like).
 type Resulter interface {

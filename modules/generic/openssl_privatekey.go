@@ -497,3 +497,14 @@ var (
 	_ modules.Provisioner = (*OpenSSLPrivateKey)(nil)
 	_ modules.Resulter    = (*OpenSSLPrivateKey)(nil)
 )
+
+// SecretResults is the private key returned with return_content, for the
+// engine to mask (modules.SecretResults).
+func (m *OpenSSLPrivateKey) SecretResults() []string {
+	if k, ok := m.result["privatekey"].(string); ok && k != "" {
+		return []string{k}
+	}
+	return nil
+}
+
+var _ modules.SecretResults = (*OpenSSLPrivateKey)(nil)
