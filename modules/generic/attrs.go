@@ -125,3 +125,31 @@ func (a PathAlias) check(p string) error {
 	}
 	return nil
 }
+
+// fileProbe is the shell that starts the reads of the openssl modules
+// (community.crypto's checks, in their order), with the path in $f: it
+// prints DIR for a directory, NODIR when the parent is missing, NONE when
+// there is no file, and falls through otherwise.
+const fileProbe = `if [ -d "$f" ]; then echo DIR; exit 0; fi
+[ -d "$(dirname -- "$f")" ] || { echo NODIR; exit 0; }
+[ -e "$f" ] || { echo NONE; exit 0; }`
+
+// backupExisting backs path up (fileplan.Backup) when it exists, and
+// returns the backup's path ("" when there was nothing to keep).
+func backupExisting(ctx context.Context, h modules.Host, path string) (string, error) {
+	if _, ok, err := stat(ctx, h, path); err != nil || !ok {
+		return "", err
+	}
+	return fileplan.Backup(ctx, h.Conn(), path)
+}
+
+// attrsAfterWrite is what a file a module has just written still needs of
+// a (mode, owner, group), for applyAttrs.
+func attrsAfterWrite(ctx context.Context, h modules.Host, path string, a Attrs) (attrFix, error) {
+	fi, ok, err := stat(ctx, h, path)
+	if err != nil || !ok {
+		return attrFix{}, fmt.Errorf("after writing %s: %v", path, err)
+	}
+	var d plan.Diff
+	return diffAttrs(ctx, h, fi, a, "file:"+path, &d)
+}

@@ -96,10 +96,7 @@ func parseDHParamCheck(out string) (bits int, warning bool) {
 // openssl dhparam -check says of it and, for return_content, its text.
 func (m *OpenSSLDHParam) read(ctx context.Context, c conn.Conn, content bool) (dhState, error) {
 	var s dhState
-	script := `f=` + conn.Quote(m.Path) + `
-if [ -d "$f" ]; then echo DIR; exit 0; fi
-[ -d "$(dirname -- "$f")" ] || { echo NODIR; exit 0; }
-[ -e "$f" ] || { echo NONE; exit 0; }
+	script := `f=` + conn.Quote(m.Path) + "\n" + fileProbe + `
 echo FILE
 command -v openssl >/dev/null || { echo NOOPENSSL; exit 0; }
 out=$(openssl dhparam -check -text -noout -in "$f" 2>&1) && echo "$out" | grep -E 'Parameters:|WARNING' || true`
@@ -212,12 +209,8 @@ func (m *OpenSSLDHParam) Apply(ctx context.Context, h modules.Host, d plan.Diff)
 		}
 	case todo.generate:
 		if m.Backup {
-			if _, ok, err := stat(ctx, h, m.Path); err != nil {
+			if backup, err = backupExisting(ctx, h, m.Path); err != nil {
 				return err
-			} else if ok {
-				if backup, err = fileplan.Backup(ctx, c, m.Path); err != nil {
-					return err
-				}
 			}
 		}
 		// openssl writes into a fresh directory beside the file, which is
@@ -235,12 +228,7 @@ mv -f -- "$d/dh" "$f"`
 		if _, err := conn.Output(ctx, c, script); err != nil {
 			return fmt.Errorf("openssl dhparam %s: %w", m.Path, err)
 		}
-		fi, ok, err := stat(ctx, h, m.Path)
-		if err != nil || !ok {
-			return fmt.Errorf("after openssl dhparam, %s: %v", m.Path, err)
-		}
-		var dd plan.Diff
-		if todo.fix, err = diffAttrs(ctx, h, fi, m.Attrs, "file:"+m.Path, &dd); err != nil {
+		if todo.fix, err = attrsAfterWrite(ctx, h, m.Path, m.Attrs); err != nil {
 			return err
 		}
 		fallthrough

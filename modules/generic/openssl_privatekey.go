@@ -14,7 +14,6 @@ import (
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/modules"
-	"github.com/gpuctl/gpuctl/modules/internal/fileplan"
 	"github.com/gpuctl/gpuctl/plan"
 )
 
@@ -141,10 +140,7 @@ func (m *OpenSSLPrivateKey) passPrelude() string {
 // them.
 func (m *OpenSSLPrivateKey) read(ctx context.Context, c conn.Conn) (privkeyState, error) {
 	var s privkeyState
-	script := `f=` + conn.Quote(m.Path) + `
-if [ -d "$f" ]; then echo DIR; exit 0; fi
-[ -d "$(dirname -- "$f")" ] || { echo NODIR; exit 0; }
-[ -e "$f" ] || { echo NONE; exit 0; }
+	script := `f=` + conn.Quote(m.Path) + "\n" + fileProbe + `
 command -v openssl >/dev/null || { echo NOOPENSSL; exit 0; }
 echo FILE; base64 -w0 -- "$f"`
 	out, err := conn.Output(ctx, c, script)
@@ -385,12 +381,8 @@ func (m *OpenSSLPrivateKey) Apply(ctx context.Context, h modules.Host, d plan.Di
 	p := conn.Quote(m.Path)
 	backup := ""
 	if m.Backup && (todo.remove || todo.generate || todo.convert) {
-		if _, ok, err := stat(ctx, h, m.Path); err != nil {
+		if backup, err = backupExisting(ctx, h, m.Path); err != nil {
 			return err
-		} else if ok {
-			if backup, err = fileplan.Backup(ctx, c, m.Path); err != nil {
-				return err
-			}
 		}
 	}
 	switch {
@@ -402,12 +394,7 @@ func (m *OpenSSLPrivateKey) Apply(ctx context.Context, h modules.Host, d plan.Di
 		if err := m.write(ctx, h, todo.convert); err != nil {
 			return err
 		}
-		fi, ok, err := stat(ctx, h, m.Path)
-		if err != nil || !ok {
-			return fmt.Errorf("after openssl, %s: %v", m.Path, err)
-		}
-		var dd plan.Diff
-		if todo.fix, err = diffAttrs(ctx, h, fi, m.Attrs, "file:"+m.Path, &dd); err != nil {
+		if todo.fix, err = attrsAfterWrite(ctx, h, m.Path, m.Attrs); err != nil {
 			return err
 		}
 	}
