@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gpuctl/gpuctl/conn"
@@ -302,10 +303,16 @@ func TestVarsPrompt(t *testing.T) {
 	}
 }
 
-// portConnector records the ansible_port each host is dialled with.
-type portConnector struct{ ports map[string]any }
+// portConnector records the ansible_port each host is dialled with; hosts
+// connect in parallel.
+type portConnector struct {
+	mu    *sync.Mutex
+	ports map[string]any
+}
 
 func (c portConnector) Connect(_ context.Context, h *inventory.Host, vars map[string]any) (conn.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.ports[h.Name] = vars["ansible_port"]
 	return local.New(), nil
 }
@@ -315,7 +322,7 @@ func (c portConnector) Connect(_ context.Context, h *inventory.Host, vars map[st
 func TestPlayPortKeyword(t *testing.T) {
 	inv := "all:\n  hosts:\n    a: {}\n    b: {ansible_port: 2200}\n    c: {ansible_ssh_port: 2201}\n"
 	pb := "- hosts: all\n  gather_facts: false\n  port: 2222\n  tasks:\n    - debug: {msg: hi}\n"
-	c := portConnector{ports: map[string]any{}}
+	c := portConnector{mu: &sync.Mutex{}, ports: map[string]any{}}
 	if _, _, err := runIn(t, t.TempDir(), inv, pb, engine.Options{Connector: c}); err != nil {
 		t.Fatal(err)
 	}
