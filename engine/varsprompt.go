@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/gpuctl/gpuctl/playbooks"
@@ -20,13 +21,11 @@ func (e *Engine) varsPrompt(play *playbooks.Play) error {
 		if _, given := e.opt.ExtraVars[p.Name]; given {
 			continue
 		}
-		vars := map[string]any{}
-		for k, v := range play.Vars {
-			vars[k] = v
+		vars := maps.Clone(play.Vars)
+		if vars == nil {
+			vars = map[string]any{}
 		}
-		for k, v := range e.opt.ExtraVars {
-			vars[k] = v
-		}
+		maps.Copy(vars, e.opt.ExtraVars)
 		prompt, err := e.tpl.RenderString(p.Prompt, vars)
 		if err != nil {
 			return fmt.Errorf("vars_prompt %s: prompt: %w", p.Name, err)
