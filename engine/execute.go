@@ -267,6 +267,9 @@ func (e *Engine) checkApply(ctx context.Context, m modules.Module, h *taskHost, 
 	err = safeApply(ctx, m, h, d)
 	// The task changed the host: facts read from now on are measured again.
 	h.run.cache.Invalidate()
+	if ad, ok := m.(modules.AppliedDiffer); ok {
+		d = ad.AppliedDiff()
+	}
 	if err != nil {
 		return d, true, err
 	}

@@ -65,6 +65,14 @@ type SecretResults interface {
 	SecretResults() []string
 }
 
+// AppliedDiffer modules learn what they changed only by doing it (a
+// Python module, which decides on the host): after Apply the engine shows
+// and records this diff instead of the one Check predicted; an empty one
+// means Apply found nothing to change.
+type AppliedDiffer interface {
+	AppliedDiff() plan.Diff
+}
+
 // Resulter exposes values for `register:` beyond changed/failed
 // (stdout, rc, and the like).
 type Resulter interface {

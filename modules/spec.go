@@ -36,6 +36,10 @@ func newSpec(info Info) *Spec {
 	return s
 }
 
+// NewSpec is the Spec of a module that is not in the registry: one found
+// by the loader for a single playbook (a role's Python module).
+func NewSpec(info Info) *Spec { return newSpec(info) }
+
 // Resolve finds the module a task names, with or without a collection
 // prefix. The error says which registered name is closest to a typo.
 func Resolve(name string) (*Spec, error) {

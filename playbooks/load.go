@@ -16,6 +16,8 @@ import (
 	"github.com/gpuctl/gpuctl/internal/ansiblecfg"
 	"github.com/gpuctl/gpuctl/internal/suggest"
 	"github.com/gpuctl/gpuctl/internal/yaml11"
+	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/modules/pymodule"
 	"github.com/gpuctl/gpuctl/template"
 	"github.com/gpuctl/gpuctl/vault"
 )
@@ -38,6 +40,16 @@ type Loader struct {
 	exported     []*Role // this play's roles whose variables the whole play sees
 	roleHandlers []*Task
 	errs         []error // every load error, reported together
+	// Python modules (pymodules.go): the roles loaded so far, whose
+	// library/ directories hold modules, the play's collections:, and the
+	// modules found, one Source per file.
+	roleDirs        []string
+	playCollections []string
+	pySpecs         map[string]*modules.Spec
+	pySources       map[string]*pymodule.Source
+	core            string
+	coreErr         error
+	builtinRouting  map[string]string // ansible-core's short-name redirects
 	// Warnings are "file:line: message" notes on content that loads but
 	// does less than it seems to (a deprecated no-op argument), for the
 	// caller to show before the run.
@@ -271,6 +283,10 @@ func runOnce(tasks []*Task) {
 func (l *Loader) play(file string, n *yaml.Node) (*Play, error) {
 	p := &Play{Pos: Pos{file, n.Line}, Vars: map[string]any{}}
 	l.rolesRun, l.handlersSeen, l.roleHandlers, l.exported = map[string]bool{}, map[string]bool{}, nil, nil
+	l.playCollections = nil
+	if c := mapGet(n, "collections"); c != nil {
+		l.playCollections, _ = l.strList(file, c) // an error is reported with the keyword below
+	}
 	var templated []*yaml.Node // key, value pairs of play keywords known once the play's vars are
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]

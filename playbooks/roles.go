@@ -101,6 +101,9 @@ func (l *Loader) loadRole(file string, at *yaml.Node, use roleUse, depth int) (*
 		return nil, nil, l.errf(file, at, "%v", err)
 	}
 	role := &Role{Name: filepath.Base(dir), Path: dir, Params: use.params}
+	if !slices.Contains(l.roleDirs, dir) {
+		l.roleDirs = append(l.roleDirs, dir)
+	}
 	if strings.Contains(use.name, "/") && !filepath.IsAbs(use.name) {
 		role.Name = use.name // a role found under a search path keeps the name as written, as role_name
 	}

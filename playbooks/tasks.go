@@ -219,7 +219,16 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 		if title == "" {
 			title = modKey.Value // not "include", which Title gives a task without a module
 		}
-		return nil, l.errf(file, modKey, "task %q: %v%s", title, err, equivalentHint(modules.Canonical(modKey.Value)))
+		// Not a Go module: Ansible's Python module of that name, if the
+		// content or an installed collection has one (pymodules.go).
+		py, found, perr := l.pythonModule(file, modKey.Value)
+		switch {
+		case perr != nil:
+			return nil, l.errf(file, modKey, "task %q: %v", title, perr)
+		case !found:
+			return nil, l.errf(file, modKey, "task %q: %v%s%s", title, err, equivalentHint(modules.Canonical(modKey.Value)), l.missingHint(modKey.Value))
+		}
+		spec = py
 	}
 	t.Module, t.Spec = spec.Name, spec
 	args, err := l.moduleArgs(file, spec, modNode)

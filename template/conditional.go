@@ -130,6 +130,25 @@ func hoistGroups(name, expr string) (pre, out string) {
 			}
 		case c == '\'' || c == '"':
 			quote = c
+		case c == '[':
+			// a subscript (`tls[a if b else 'x']`) or a list literal, whose
+			// items may each be conditional
+			end := matchingClose(expr, i, '[', ']')
+			if end < 0 {
+				break
+			}
+			sub := fmt.Sprintf("%s_s%d", name, n)
+			n++
+			var p, e string
+			if isCall(expr, i) {
+				p, e = hoistOne(sub, expr[i+1:end])
+			} else {
+				p, e = hoistArgs(sub, expr[i+1:end])
+			}
+			pre += p
+			b.WriteString("[" + e + "]")
+			i = end
+			continue
 		case c == '(':
 			end := matchingParen(expr, i)
 			if end < 0 {
@@ -200,8 +219,8 @@ func isName(s string) bool {
 	return true
 }
 
-// isCall reports whether the parenthesis at i opens a call's arguments: it follows a name,
-// a call or a subscript.
+// isCall reports whether the parenthesis at i opens a call's arguments (or the bracket at i
+// a subscript): it follows a name, a call or a subscript.
 func isCall(expr string, i int) bool {
 	k := i - 1
 	for k >= 0 && expr[k] == ' ' {
@@ -229,13 +248,16 @@ func isCall(expr string, i int) bool {
 }
 
 // matchingParen is the index of the parenthesis closing the one at i, or -1.
-func matchingParen(expr string, i int) int {
+func matchingParen(expr string, i int) int { return matchingClose(expr, i, '(', ')') }
+
+// matchingClose is the index of the close bracket matching the open one at i, or -1.
+func matchingClose(expr string, i int, open, close byte) int {
 	end, depth := -1, 0
 	outsideQuotes(expr, i, func(k int) bool {
 		switch expr[k] {
-		case '(':
+		case open:
 			depth++
-		case ')':
+		case close:
 			depth--
 			if depth == 0 {
 				end = k

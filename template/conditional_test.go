@@ -9,7 +9,7 @@ import (
 // parenthesized, without else, inside text, with filters; each result is what Jinja2 gives.
 func TestConditionalExpressions(t *testing.T) {
 	e := New()
-	vars := map[string]any{"os": "RedHat", "n": 3}
+	vars := map[string]any{"os": "RedHat", "n": 3, "tls": map[string]any{"unencrypted": 1, "psk": 2}, "mode": "unencrypted", "none": "", "d": map[string]any{"k": "v"}}
 	for _, c := range []struct {
 		src  string
 		want any
@@ -36,6 +36,11 @@ func TestConditionalExpressions(t *testing.T) {
 		{"dir=/{{ ('x' if n > 2 else 'y') }}/{{ ('p' if n < 2 else 'q') | upper }}", "dir=/x/Q"},
 		{"[{{- ('a(' if n > 2 else ')') -}}]", "[a(]"},
 		{"{{ '%s' | format('z' if n else 'w') }}", "z"},
+		// community.zabbix's zabbix_agent: a conditional subscript, and in a list literal
+		{"{{ tls[mode if mode else 'unencrypted'] }}", 1},
+		{"{{ tls[none if none else 'unencrypted'] }}", 1},
+		{"{{ ['a' if n > 2 else 'b', 'c' if n > 5 else 'd'] }}", []any{"a", "d"}},
+		{"{{ d['k'] ~ [1, 2][0] | string }}", "v1"},
 	} {
 		got, err := e.Render(c.src, vars)
 		if err != nil {

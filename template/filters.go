@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -63,7 +62,18 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			return exec.AsValue(string(b))
 		},
 		"basename": stringFilter(pyBasename),
-		"dirname":  stringFilter(path.Dir),
+		"dirname":  stringFilter(pyDirname),
+		// ansible.builtin's Windows path filters (ntpath), for the Windows
+		// branches of roles: they load, and render like Ansible's
+		"win_basename": stringFilter(func(s string) string { _, t := ntSplit(s); return t }),
+		"win_dirname":  stringFilter(func(s string) string { h, _ := ntSplit(s); return h }),
+		"win_splitdrive": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			d, rest := ntSplitDrive(in.String())
+			return exec.AsValue([]any{d, rest})
+		},
 		"quote":    stringFilter(conn.Quote),
 		"default":  defaultFilter,
 		"d":        defaultFilter,
@@ -310,6 +320,48 @@ func toBool(v any) bool {
 // pyBasename is Python's os.path.basename, which Ansible's filter is: what
 // follows the last slash, so "" for "" and for a trailing slash, where
 // Go's path.Base gives "." and the last element.
+// pyDirname is Python's posixpath.dirname: "" for a bare name, and a
+// trailing slash only stripped, not a level up ("/a/b/" is "/a/b").
+func pyDirname(s string) string {
+	head := s[:strings.LastIndexByte(s, '/')+1]
+	if head != "" && strings.Trim(head, "/") != "" {
+		head = strings.TrimRight(head, "/")
+	}
+	return head
+}
+
+// ntSplitDrive is Python's ntpath.splitdrive: a drive letter or a UNC
+// \\server\share prefix, and the rest.
+func ntSplitDrive(s string) (drive, rest string) {
+	isSep := func(c byte) bool { return c == '\\' || c == '/' }
+	if len(s) >= 2 && isSep(s[0]) && isSep(s[1]) && (len(s) == 2 || !isSep(s[2])) {
+		i := strings.IndexAny(s[2:], "\\/")
+		if i < 0 {
+			return s, ""
+		}
+		j := strings.IndexAny(s[2+i+1:], "\\/")
+		if j < 0 {
+			return s, ""
+		}
+		return s[:2+i+1+j], s[2+i+1+j:]
+	}
+	if len(s) >= 2 && s[1] == ':' {
+		return s[:2], s[2:]
+	}
+	return "", s
+}
+
+// ntSplit is Python's ntpath.split: dirname and basename of a Windows path.
+func ntSplit(s string) (head, tail string) {
+	d, rest := ntSplitDrive(s)
+	i := strings.LastIndexAny(rest, "\\/") + 1
+	head, tail = rest[:i], rest[i:]
+	if t := strings.TrimRight(head, "\\/"); t != "" {
+		head = t
+	}
+	return d + head, tail
+}
+
 func pyBasename(s string) string {
 	return s[strings.LastIndexByte(s, '/')+1:]
 }

@@ -271,9 +271,10 @@ func LookupNames() []string {
 	return out
 }
 
-// lookupFunctions are the global lookup(), query() and q().
+// lookupFunctions are the global lookup(), query() and q(), and Jinja2's
+// lower-case `none` literal, which gonja reads only as None.
 func lookupFunctions(te *Engine) *gexec.Context {
-	return gexec.NewContext(map[string]any{"lookup": lookupCall(false, te), "query": lookupCall(true, te), "q": lookupCall(true, te)})
+	return gexec.NewContext(map[string]any{"lookup": lookupCall(false, te), "query": lookupCall(true, te), "q": lookupCall(true, te), "none": nil})
 }
 
 // lookupTemplate renders template files found as the template module finds

@@ -91,7 +91,7 @@ func (m *OtherOS) Check(ctx context.Context, h modules.Host) (plan.Diff, error) 
 	}
 	return plan.Diff{}, fmt.Errorf("%s is for %s hosts, and this host runs %s; %s "+
 		"and does not support %s: guard the task with %s as the role's other branches do",
-		m.module, m.family, hostOS(ctx, h), m.instead, m.module, guard)
+		m.module, m.family, HostOS(ctx, h), m.instead, m.module, guard)
 }
 
 func (m *OtherOS) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
@@ -99,8 +99,8 @@ func (m *OtherOS) Apply(ctx context.Context, h modules.Host, d plan.Diff) error 
 	return err
 }
 
-// hostOS names the host's OS from /etc/os-release, as well as it can.
-func hostOS(ctx context.Context, h modules.Host) string {
+// HostOS names the host's OS from /etc/os-release, as well as it can.
+func HostOS(ctx context.Context, h modules.Host) string {
 	b, err := h.Conn().ReadFile(ctx, "/etc/os-release")
 	if err != nil {
 		return "an OS without /etc/os-release"
