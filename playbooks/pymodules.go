@@ -101,6 +101,15 @@ func (l *Loader) findPythonModule(file, name string, depth int) (*pymodule.Sourc
 	return src, err
 }
 
+// passThrough are the collections whose action plugins, over an SSH
+// connection, hand the task's arguments to the module unchanged but for
+// those listed, which they read on the controller: kubernetes.core's k8s_*
+// and helm_* plugins find kubeconfig and src on the remote node unless the
+// connection is local, and render only template from the controller.
+var passThrough = map[string][]string{
+	"kubernetes.core": {"template"},
+}
+
 // isWindows: the Windows collections' modules and Ansible's win_ names.
 func isWindows(coll, name string) bool {
 	switch coll {
@@ -199,10 +208,15 @@ func (l *Loader) collectionModule(file, base, coll, name string, depth int) (*py
 			return &pymodule.Source{Path: p, Windows: true}, nil
 		}
 		if _, err := os.Stat(p); err == nil {
+			src := &pymodule.Source{Path: p, Collection: coll, CollectionsRoot: root}
 			if act := pymodule.ActionPlugin(root, coll, name); act != "" {
-				return nil, fmt.Errorf("%s.%s runs an action plugin on the controller (%s), which gpuctl does not run", coll, name, act)
+				args, ok := passThrough[coll]
+				if !ok {
+					return nil, fmt.Errorf("%s.%s runs an action plugin on the controller (%s), which gpuctl does not run", coll, name, act)
+				}
+				src.ControllerArgs = args
 			}
-			return &pymodule.Source{Path: p, Collection: coll, CollectionsRoot: root}, nil
+			return src, nil
 		}
 		to, tomb := routing(filepath.Join(dir, "meta", "runtime.yml"), name)
 		if tomb != "" {

@@ -164,3 +164,27 @@ func TestPythonModulesBuiltinRouting(t *testing.T) {
 		t.Errorf("old_widget: %s", s.Summary)
 	}
 }
+
+// kubernetes.core's action plugin, over SSH, hands the module its arguments
+// as they are but for template, which it renders on the controller: the
+// module loads, and a task giving template is refused before any host.
+func TestPythonModulesPassThroughActionPlugin(t *testing.T) {
+	fakeCore(t)
+	colls := write(t, map[string]string{
+		"ansible_collections/kubernetes/core/plugins/modules/helm.py": pyModule,
+		"ansible_collections/kubernetes/core/plugins/action/helm.py":  "# controller side\n",
+		"ansible_collections/kubernetes/core/plugins/modules/k8s.py":  pyModule,
+		"ansible_collections/kubernetes/core/plugins/action/k8s.py":   "# controller side\n",
+	})
+	t.Setenv("ANSIBLE_COLLECTIONS_PATH", colls)
+	dir := write(t, map[string]string{"pb.yml": `- hosts: all
+  tasks:
+    - kubernetes.core.helm: {name: x, chart_ref: y, release_namespace: z}
+    - kubernetes.core.k8s: {template: deploy.j2}
+`})
+	_, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	want := "pb.yml:4 (task \"kubernetes.core.k8s\"): module kubernetes.core.k8s: template is read on the controller by the collection's action plugin"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), ":3:") {
+		t.Fatalf("err = %v\nwant only %q", err, want)
+	}
+}

@@ -39,7 +39,17 @@ type Module struct {
 	applied plan.Diff
 }
 
-func (m *Module) Validate() error { return nil }
+// Validate refuses the arguments only the collection's action plugin,
+// which gpuctl does not run, would read.
+func (m *Module) Validate() error {
+	for _, a := range m.src.ControllerArgs {
+		if _, ok := m.Args[a]; ok {
+			return fmt.Errorf("%s is read on the controller by the collection's action plugin, which gpuctl does not run; "+
+				"render it with the template module to a file on the host and pass that file instead", a)
+		}
+	}
+	return nil
+}
 
 // Check asks the module itself under check mode. In a real run there is
 // nothing to ask first: the module decides on the host whether to change

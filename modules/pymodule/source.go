@@ -39,6 +39,10 @@ type Source struct {
 	Core string
 	// Builtin marks one of ansible-core's own modules (ansible/modules).
 	Builtin bool
+	// ControllerArgs are arguments the collection's action plugin reads on
+	// the controller (kubernetes.core's template): a task that gives one is
+	// refused, the others run the module as the action plugin would.
+	ControllerArgs []string
 	// Windows marks a PowerShell module (Path is its .ps1): it loads, for
 	// the Windows branches of roles, and fails on a host that reaches it.
 	Windows bool
