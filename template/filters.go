@@ -74,11 +74,11 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			d, rest := ntSplitDrive(in.String())
 			return exec.AsValue([]any{d, rest})
 		},
-		"quote":    stringFilter(conn.Quote),
-		"default":  defaultFilter,
-		"d":        defaultFilter,
-		"first":    seqEnd(jinjaFirst),
-		"last":     seqEnd(jinjaLast),
+		"quote":   stringFilter(conn.Quote),
+		"default": defaultFilter,
+		"d":       defaultFilter,
+		"first":   seqEnd(jinjaFirst),
+		"last":    seqEnd(jinjaLast),
 		"mandatory": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() || in.IsNil() {
 				msg := "mandatory variable not defined"
