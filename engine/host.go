@@ -67,12 +67,15 @@ type hostRun struct {
 
 // taskHost is the modules.Host a module sees for one task invocation.
 type taskHost struct {
-	run   *hostRun
-	conn  conn.Conn
-	vars  map[string]any
-	tpl   *template.Engine
-	check bool
-	log   *slog.Logger
+	run *hostRun
+	// delegate is the host a delegated task's connection reaches (its
+	// rendered delegate_to), "" when not delegated
+	delegate string
+	conn     conn.Conn
+	vars     map[string]any
+	tpl      *template.Engine
+	check    bool
+	log      *slog.Logger
 	// pending is Engine.pendingRef for this host under --check, nil
 	// otherwise: what a template file a module renders depends on.
 	pending func(refs []string) string
@@ -104,6 +107,7 @@ func (h *taskHost) Facts() modules.Facts          { return h.run.facts }
 func (h *taskHost) FactCache() *facts.Cache       { return h.run.cache }
 func (h *taskHost) Vars() map[string]any          { return h.vars }
 func (h *taskHost) CheckMode() bool               { return h.check }
+func (h *taskHost) DelegatedTo() string           { return h.delegate }
 func (h *taskHost) Log() *slog.Logger             { return h.log }
 func (h *taskHost) Eval(expr string) (any, error) { return h.tpl.Eval(expr, h.vars) }
 func (h *taskHost) Render(tpl string) (string, error) {

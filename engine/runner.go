@@ -85,6 +85,9 @@ func (tr *taskRun) execute(ctx context.Context) outcome {
 	if tr.e.opt.Check {
 		host.pending = func(refs []string) string { return tr.e.pendingRef(tr.host, refs) }
 	}
+	if tr.task.DelegateTo != "" {
+		host.delegate, _ = tr.e.tpl.RenderString(tr.task.DelegateTo, tr.vars) // connFor rendered it already
+	}
 	if a, ok := m.(action); ok { // actions.go: meta, include_vars, setup
 		return tr.runAction(ctx, a, args, host)
 	}

@@ -172,6 +172,13 @@ type CheckModer interface {
 	CheckMode() bool
 }
 
+// Delegator is a Host that says where a delegated task's connection leads:
+// the delegate's inventory name (the rendered delegate_to), "" when the task
+// is not delegated. synchronize asks, because its two sides depend on it.
+type Delegator interface {
+	DelegatedTo() string
+}
+
 // AsyncDir is where async jobs keep their results on the host, in the home
 // of the user the task runs as (after become): ansible-core's default
 // async_dir, so its async_status and gpuctl's read each other's jobs. The

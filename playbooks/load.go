@@ -44,6 +44,7 @@ type Loader struct {
 	// library/ directories hold modules, the play's collections:, and the
 	// modules found, one Source per file.
 	roleDirs        []string
+	including       []string // the task files being read, outermost first
 	playCollections []string
 	pySpecs         map[string]*modules.Spec
 	pySources       map[string]*pymodule.Source

@@ -123,7 +123,7 @@ func isWindows(coll, name string) bool {
 // installed, or has no module of that name.
 func (l *Loader) missingHint(name string) string {
 	parts := strings.Split(name, ".")
-	if len(parts) < 3 || parts[0] == "ansible" {
+	if len(parts) < 3 || parts[0] == "ansible" && (parts[1] == "builtin" || parts[1] == "legacy") {
 		return ""
 	}
 	coll := parts[0] + "." + parts[1]

@@ -188,3 +188,27 @@ func TestPythonModulesPassThroughActionPlugin(t *testing.T) {
 		t.Fatalf("err = %v\nwant only %q", err, want)
 	}
 }
+
+// A task file that include_tasks itself (a retry loop its own when ends,
+// as kubespray's calico update-node.yml) loads: the next level is read when
+// it runs, as ansible-core reads every include_tasks. import_tasks of
+// itself stays a load error.
+func TestSelfInclude(t *testing.T) {
+	dir := write(t, map[string]string{
+		"pb.yml":    "- hosts: all\n  tasks:\n    - include_tasks: retry.yml\n",
+		"retry.yml": "- debug: msg=try\n- include_tasks: retry.yml\n  when: n | int < 3\n",
+		"pb2.yml":   "- hosts: all\n  tasks:\n    - import_tasks: loop.yml\n",
+		"loop.yml":  "- import_tasks: loop.yml\n",
+	})
+	pb, err := (&Loader{}).Load(filepath.Join(dir, "pb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := pb.Plays[0].Tasks[0].Include[1]
+	if inner.IncludeFile != filepath.Join(dir, "retry.yml") || len(inner.Include) != 0 {
+		t.Errorf("self include: file %q, %d tasks; want it read at run time", inner.IncludeFile, len(inner.Include))
+	}
+	if _, err := (&Loader{}).Load(filepath.Join(dir, "pb2.yml")); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
+		t.Errorf("import cycle: %v", err)
+	}
+}

@@ -316,6 +316,12 @@ func (l *Loader) findRole(from, name string) (string, error) {
 	}
 	dirs = append(dirs, filepath.Join(base, "roles"))
 	dirs = append(dirs, l.rolesPath(base)...)
+	if b := filepath.Base(from); filepath.Base(filepath.Dir(from)) == "meta" && (b == "main.yml" || b == "main.yaml" || b == "main") {
+		// a dependency is also found beside the role that depends on it
+		// (ansible-core's role_basedir: kubespray's policy_controller/calico
+		// from roles/kubernetes-apps/policy_controller)
+		dirs = append(dirs, filepath.Dir(filepath.Dir(filepath.Dir(from))))
+	}
 	dirs = append(dirs, base)
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
@@ -487,6 +493,7 @@ func LoadTasks(path string) ([]*Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.including = []string{path}
 	tasks, err := l.tasks(path, doc, false, 1)
 	l.report(err)
 	if len(l.errs) > 0 {

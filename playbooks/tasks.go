@@ -141,14 +141,20 @@ func (l *Loader) task(file string, n *yaml.Node, handler bool, depth int) (*Task
 			if target, err = l.static(file, v); err != nil && t.Dynamic && template.IsTemplate(v.Value) {
 				// known per host only: loaded when the include runs
 				t.IncludeFile, t.Include, err = resolve(file, v.Value), []*Task{}, nil
+			} else if path := resolve(file, target); err == nil && t.Dynamic && slices.Contains(l.including, path) {
+				// a file that includes itself (a retry loop ended by its
+				// own when, kubespray's calico update-node.yml): as in
+				// ansible-core, the next level is read when it runs
+				t.IncludeFile, t.Include = path, []*Task{}
 			} else if err == nil {
 				if depth > 20 {
 					return nil, l.errf(file, v, "%s nested too deeply (a cycle?)", k.Value)
 				}
-				path := resolve(file, target)
 				var doc *yaml.Node
 				if doc, err = l.parseFile(path); err == nil {
+					l.including = append(l.including, path)
 					t.Include, err = l.tasks(path, doc, handler, depth+1)
+					l.including = l.including[:len(l.including)-1]
 					if t.Include == nil && err == nil {
 						t.Include = []*Task{}
 					}

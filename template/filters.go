@@ -74,7 +74,19 @@ func ansibleFilters() map[string]exec.FilterFunction {
 			d, rest := ntSplitDrive(in.String())
 			return exec.AsValue([]any{d, rest})
 		},
-		"quote":   stringFilter(conn.Quote),
+		"quote": stringFilter(conn.Quote),
+		// Jinja2's trim takes any value as its string (soft_str), and
+		// chars to strip; gonja's refuses what is not a string, and so
+		// also an undefined value that should stay undefined
+		"trim": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if len(p.Args) > 0 && !p.Args[0].IsNil() {
+				return exec.AsValue(strings.Trim(in.String(), p.Args[0].String()))
+			}
+			return exec.AsValue(strings.TrimSpace(in.String()))
+		},
 		"default": defaultFilter,
 		"d":       defaultFilter,
 		"first":   seqEnd(jinjaFirst),

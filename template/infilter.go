@@ -14,6 +14,12 @@ func inFilters(src string) string {
 	if !strings.Contains(src, "in") || !strings.Contains(src, "|") {
 		return src
 	}
+	return eachBlock(src, rewriteIn)
+}
+
+// eachBlock rewrites the expression of every {{ }} and {% %} block of src
+// with fn, leaving the text around them.
+func eachBlock(src string, fn func(string) string) string {
 	var b strings.Builder
 	for i := 0; i < len(src); {
 		j := nextBlock(src, i)
@@ -38,7 +44,7 @@ func inFilters(src string) string {
 			break
 		}
 		b.WriteString(src[i : j+2])
-		b.WriteString(rewriteIn(src[j+2 : end]))
+		b.WriteString(fn(src[j+2 : end]))
 		i = end
 	}
 	return b.String()

@@ -125,6 +125,7 @@ func valueTest(fn func(any, []any, map[string]any) (bool, error)) exec.TestFunct
 		for k, v := range p.KwArgs {
 			kw[k] = normalize(v.Interface())
 		}
+		args = takeKwargs(args, kw) // testkw.go
 		return fn(normalize(in.Interface()), args, kw)
 	}
 }

@@ -248,7 +248,7 @@ func (e *Engine) parse(src string, mode literalMode) (*exec.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template syntax: %w", err)
 	}
-	src = chainedConditionals(inFilters(fqcnRef.ReplaceAllString(src, "$1$2")))
+	src = chainedConditionals(testKwargs(inFilters(fqcnRef.ReplaceAllString(src, "$1$2"))))
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()
