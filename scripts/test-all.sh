@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 step "Debian packages for the tests"
-pkgs="openssh-server openssh-client sudo gnupg apt-utils dpkg-dev openssl iproute2 wrk curl unzip ansible-core ansible python3-passlib python3-bcrypt"
+pkgs="openssh-server openssh-client sudo gnupg apt-utils dpkg-dev openssl iproute2 wrk curl unzip ansible-core ansible python3-passlib python3-bcrypt rsync"
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,11 @@ import (
 // the ones in register.go: contains, truthy, falsy, all, any, and the is_*
 // spellings of the path tests.
 func moreAnsibleTests(tests map[string]func(any, []any, map[string]any) (bool, error)) {
+	// Jinja2's true and false tests are Python's `is True`/`is False`:
+	// only the booleans pass, not any value that is truthy or falsy
+	// (kubespray: `kube_service_addresses | ipaddr('net') is not false`).
+	tests["true"] = func(in any, _ []any, _ map[string]any) (bool, error) { b, ok := in.(bool); return ok && b, nil }
+	tests["false"] = func(in any, _ []any, _ map[string]any) (bool, error) { b, ok := in.(bool); return ok && !b, nil }
 	tests["contains"] = func(in any, args []any, kw map[string]any) (bool, error) {
 		l, err := listOf(in)
 		if err != nil || len(args) < 1 {
