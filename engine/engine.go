@@ -153,6 +153,11 @@ var ErrModuleBug = errors.New("module reports changes after apply (its check and
 // Run executes every play. The error aggregates every host's failure
 // (errors.Is/As work through it); the recap is returned either way.
 func (e *Engine) Run(ctx context.Context, pb *playbooks.Playbook) (*Recap, error) {
+	for _, f := range pb.PythonFilters {
+		if err := e.tpl.AddPythonFilter(f); err != nil { // before any host renders
+			return nil, err
+		}
+	}
 	start := time.Now()
 	recap := &Recap{Hosts: map[string]*Counts{}, Check: e.opt.Check}
 	var errs *multierror.Error

@@ -99,11 +99,14 @@ func (l *Loader) Load(path string) (*Playbook, error) {
 	l.root = path
 	l.cfg = nil
 	l.errs = nil
+	l.tpl.FilterResolver = l.pythonFilter // pymodules.go
 	pb := &Playbook{Path: path}
 	l.report(l.loadInto(pb, path, 0))
 	if len(l.errs) > 0 {
 		return nil, LoadErrors(l.errs)
 	}
+	l.collectionFilters()
+	pb.PythonFilters = l.tpl.PythonFilters()
 	if err := l.resolveRefs(pb); err != nil {
 		return nil, err
 	}

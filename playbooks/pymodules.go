@@ -11,6 +11,7 @@ import (
 
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/modules/pymodule"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // pythonModule finds a module gpuctl has no Go module for among the Python
@@ -108,6 +109,41 @@ func (l *Loader) findPythonModule(file, name string, depth int) (*pymodule.Sourc
 // connection is local, and render only template from the controller.
 var passThrough = map[string][]string{
 	"kubernetes.core": {"template"},
+}
+
+// pythonFilter finds a filter plugin in Python for a filter name gpuctl
+// lacks: ns.coll.name in the collections, a plain name in filter_plugins/
+// beside the playbook, of the roles loaded so far, and ANSIBLE_FILTER_PLUGINS
+// (ansible.cfg's filter_plugins).
+func (l *Loader) pythonFilter(name string) (template.PythonFilter, bool) {
+	base := filepath.Dir(l.root)
+	dirs := []string{filepath.Join(base, "filter_plugins")}
+	for _, r := range slices.Backward(l.roleDirs) {
+		dirs = append(dirs, filepath.Join(r, "filter_plugins"))
+	}
+	dirs = append(dirs, l.config(base).PathList([]string{"ANSIBLE_FILTER_PLUGINS"}, []string{"filter_plugins"},
+		"~/.ansible/plugins/filter:/usr/share/ansible/plugins/filter")...)
+	return template.FindPythonFilter(name, l.collectionsPaths(base), dirs)
+}
+
+// collectionFilters adds every filter plugin of the collections whose roles
+// the playbook uses: a task file those roles include at run time may call
+// one, and the engine registers them all before hosts run in parallel.
+func (l *Loader) collectionFilters() {
+	seen := map[string]bool{}
+	for _, r := range l.roleDirs {
+		c := collectionOf(r)
+		if c == "" || seen[c] {
+			continue
+		}
+		seen[c] = true
+		ns, coll, _ := strings.Cut(c, ".")
+		slash := filepath.ToSlash(r)
+		root := filepath.FromSlash(slash[:strings.LastIndex(slash, "/ansible_collections/")+len("/ansible_collections")])
+		for _, f := range template.CollectionFilters(root, ns, coll) {
+			_ = l.tpl.AddPythonFilter(f)
+		}
+	}
 }
 
 // isWindows: the Windows collections' modules and Ansible's win_ names.

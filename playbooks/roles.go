@@ -460,6 +460,7 @@ func (l *Loader) knownAtLoad(src string) bool {
 func LoadRole(d *DynamicRole, name string, params map[string]any) (t *Task, handlers []*Task, err error) {
 	l := &Loader{ReadFile: os.ReadFile, root: d.root}
 	l.tpl = template.New()
+	l.tpl.FilterResolver = l.pythonFilter
 	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
 	node := &yaml.Node{Kind: yaml.ScalarNode, Value: name, Line: d.node.Line, Column: d.node.Column}
 	if d.node.Kind == yaml.MappingNode {
@@ -488,6 +489,7 @@ func LoadRole(d *DynamicRole, name string, params map[string]any) (t *Task, hand
 func LoadTasks(path string) ([]*Task, error) {
 	l := &Loader{ReadFile: os.ReadFile, root: path}
 	l.tpl = template.New()
+	l.tpl.FilterResolver = l.pythonFilter
 	l.rolesRun, l.handlersSeen = map[string]bool{}, map[string]bool{}
 	doc, err := l.parseFile(path)
 	if err != nil {

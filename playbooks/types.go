@@ -4,12 +4,13 @@
 // host is contacted. It also carries the bundled playbooks (bundled.go).
 package playbooks
 
-import "gopkg.in/yaml.v3"
-
 import (
 	"fmt"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/gpuctl/gpuctl/modules"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // Pos locates a node in a source file.
@@ -24,6 +25,9 @@ func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 type Playbook struct {
 	Path  string
 	Plays []*Play
+	// PythonFilters are the filter plugins in Python its templates use
+	// (a collection's, filter_plugins/), for the engine to register.
+	PythonFilters []template.PythonFilter
 }
 
 // Play maps a host pattern to tasks.

@@ -33,6 +33,11 @@ type Engine struct {
 	filterNames, testNames []string
 	// the run's inventory, for the inventory_hostnames lookup (guarded by mu)
 	hostPatterns HostPatterns
+	// FilterResolver, when set, finds a Python filter plugin for a filter
+	// name gpuctl lacks (the loader's: collections and filter_plugins/);
+	// Unknown adds what it finds instead of reporting it.
+	FilterResolver func(name string) (PythonFilter, bool)
+	python         []PythonFilter // added by AddPythonFilter
 }
 
 // New returns an engine with Jinja2's builtins and Ansible's common filters.
@@ -237,6 +242,17 @@ func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
 	return v, nil
 }
 
+// otherFQCN finds the filter names of other collections (`|
+// community.sops._latest_version`), which gonja's lexer cannot read as one
+// name: they are spelled with fqSep for the dots (mangleFQCN), the name
+// their Python filter is registered under too (pyfilter.go).
+var otherFQCN = regexp.MustCompile(`(\|\s*)([A-Za-z_]\w*)\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)`)
+
+const fqSep = "__fq__"
+
+func mangleFQCN(name string) string   { return strings.ReplaceAll(name, ".", fqSep) }
+func unmangleFQCN(name string) string { return strings.ReplaceAll(name, fqSep, ".") }
+
 // fqcnRef finds collection-qualified filter and test names
 // (`| ansible.builtin.combine`, `is ansible.builtin.version`), which
 // gonja's parser does not take; the short name is the same function.
@@ -248,7 +264,7 @@ func (e *Engine) parse(src string, mode literalMode) (*exec.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template syntax: %w", err)
 	}
-	src = chainedConditionals(testKwargs(inFilters(fqcnRef.ReplaceAllString(src, "$1$2"))))
+	src = chainedConditionals(testKwargs(inFilters(otherFQCN.ReplaceAllString(fqcnRef.ReplaceAllString(src, "$1$2"), "${1}${2}"+fqSep+"${3}"+fqSep+"${4}"))))
 	e.mu.Lock()
 	t, ok := e.cache[src]
 	e.mu.Unlock()

@@ -42,7 +42,13 @@ func (e *Engine) Unknown(src string) error {
 		switch n := v.Interface().(type) {
 		case *nodes.FilterCall:
 			if !e.env.Filters.Exists(n.Name) {
-				report("filter", n.Name, e.filterNames)
+				name := unmangleFQCN(n.Name)
+				if e.FilterResolver != nil {
+					if f, ok := e.FilterResolver(name); ok && e.AddPythonFilter(f) == nil {
+						return // pyfilter.go: runs on the controller's Python
+					}
+				}
+				report("filter", name, e.filterNames)
 			}
 		case *nodes.TestCall:
 			if !e.env.Tests.Exists(n.Name) {
