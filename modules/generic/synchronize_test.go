@@ -179,9 +179,15 @@ func TestSynchronizeLikeAnsible(t *testing.T) {
 	}{
 		{"contents", func(src, dest string) map[string]any { return map[string]any{"src": src + "/", "dest": dest} }},
 		{"directory", func(src, dest string) map[string]any { return map[string]any{"src": src, "dest": dest} }},
-		{"file into dir", func(src, dest string) map[string]any { return map[string]any{"src": src + "/bin/kubeadm", "dest": dest + "/"} }},
-		{"file as name", func(src, dest string) map[string]any { return map[string]any{"src": src + "/README", "dest": dest + "/renamed"} }},
-		{"delete", func(src, dest string) map[string]any { return map[string]any{"src": src + "/", "dest": dest, "delete": true} }},
+		{"file into dir", func(src, dest string) map[string]any {
+			return map[string]any{"src": src + "/bin/kubeadm", "dest": dest + "/"}
+		}},
+		{"file as name", func(src, dest string) map[string]any {
+			return map[string]any{"src": src + "/README", "dest": dest + "/renamed"}
+		}},
+		{"delete", func(src, dest string) map[string]any {
+			return map[string]any{"src": src + "/", "dest": dest, "delete": true}
+		}},
 		{"excludes", func(src, dest string) map[string]any {
 			return map[string]any{"src": src + "/", "dest": dest, "rsync_opts": []any{"--exclude=*.tmp", "--exclude=deep"}}
 		}},
