@@ -155,6 +155,20 @@ func (e *Engine) startHost(ctx context.Context, play *playbooks.Play, h *invento
 	if r.failed {
 		return r, nil
 	}
+	if gather && r.facts == nil && len(play.GatherWhen) > 0 {
+		// an import_playbook's when, evaluated as its setup task's is
+		ok, err := e.allTrue(play.GatherWhen, e.taskVars(play, r, nil, &playbooks.Task{Pos: play.Pos}))
+		if err != nil {
+			counts.add(StatusFailed)
+			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusFailed, e.secrets.Redact(err.Error()), nil, 0, nil)
+			return r, &HostError{Host: h.Name, Task: "Gathering facts", Pos: play.Pos.String(), Err: err}
+		}
+		if !ok {
+			counts.add(StatusSkipped)
+			e.emitResult(play, &playbooks.Task{Name: "Gathering facts", Pos: play.Pos}, h.Name, StatusSkipped, "condition false", nil, 0, nil)
+			gather = false
+		}
+	}
 	if gather && r.facts == nil {
 		start := time.Now()
 		e.redial(ctx, r) // a host kept in play while down (unreachable.go)

@@ -186,7 +186,7 @@ func importPlaybookKey(pn *yaml.Node) *yaml.Node {
 // its tags are added to each play's.
 func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, depth int) error {
 	var vars map[string]any
-	var tags []string
+	var tags, when []string
 	for i := 0; i+1 < len(pn.Content); i += 2 {
 		k, v := pn.Content[i], pn.Content[i+1]
 		var err error
@@ -197,9 +197,9 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 		case "tags":
 			tags, err = l.strList(path, v)
 		case "when":
-			err = l.errf(path, k, "import_playbook: when is not supported: put the condition on the imported plays' tasks, or select hosts with --limit")
+			when, err = l.strList(path, v)
 		default:
-			err = l.errf(path, k, "import_playbook: unknown keyword %q (it takes name, vars and tags)", k.Value)
+			err = l.errf(path, k, "import_playbook: unknown keyword %q (it takes name, vars, tags and when)", k.Value)
 		}
 		if err != nil {
 			return err
@@ -229,6 +229,16 @@ func (l *Loader) importPlaybook(pb *Playbook, path string, pn, imp *yaml.Node, d
 				p.Tags = append(p.Tags, t)
 			}
 		}
+		if len(when) > 0 {
+			// ansible-core's PlaybookInclude: the condition goes before
+			// each top-level task's own, in pre_tasks, roles, tasks and
+			// post_tasks (handlers run only when notified), and on the
+			// play's fact gathering
+			for _, t := range slices.Concat(p.PreTasks, p.Roles, p.Tasks, p.PostTasks) {
+				t.When = append(slices.Clone(when), t.When...)
+			}
+			p.GatherWhen = append(slices.Clone(when), p.GatherWhen...)
+		}
 	}
 	return nil
 }
@@ -240,7 +250,7 @@ var playKeys = []string{"name", "hosts", "vars", "vars_files", "become", "become
 // any_errors_fatal | default(true) }}"). As ansible-core does, gpuctl
 // renders them once per play, with the play's vars and extra vars: no host
 // is in scope for a play keyword.
-var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user", "ignore_unreachable"}
+var templatedPlayKeywords = []string{"any_errors_fatal", "become", "gather_facts", "run_once", "remote_user", "ignore_unreachable", "serial", "max_fail_percentage"}
 
 func (l *Loader) templatedPlayKeyword(file string, k, v *yaml.Node, p *Play) error {
 	vars := make(map[string]any, len(p.Vars)+len(l.Vars))

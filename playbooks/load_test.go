@@ -286,7 +286,6 @@ func TestImportPlaybookFQCNVarsTags(t *testing.T) {
 		t.Errorf("the plain import changed: vars %v tags %v", p.Vars, p.Tags)
 	}
 	for src, want := range map[string]string{
-		"- import_playbook: playbooks/cluster.yml\n  when: x\n":  `site.yml:2: import_playbook: when is not supported`,
 		"- import_playbook: playbooks/cluster.yml\n  bogus: 1\n": `site.yml:2: import_playbook: unknown keyword "bogus"`,
 	} {
 		os.WriteFile(filepath.Join(dir, "site.yml"), []byte(src), 0o644)

@@ -72,15 +72,19 @@ type Play struct {
 	// tasks that set none.
 	IgnoreUnreachable *bool
 	Tags              []string
-	PreTasks          []*Task
-	Roles             []*Task // one wrapper task per `roles:` entry, run after pre_tasks
-	Tasks             []*Task
-	PostTasks         []*Task
-	Handlers          []*Task
-	Environment       any   // a mapping, or an expression giving one
-	ModuleDefaults    any   // module_defaults: a mapping of module names to arguments, a list of them, or an expression
-	Diff              *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
-	Pos               Pos
+	// GatherWhen are the conditions of an import_playbook's when, under
+	// which the play gathers facts for a host (ansible-core's
+	// _included_conditional on its setup task)
+	GatherWhen     []string
+	PreTasks       []*Task
+	Roles          []*Task // one wrapper task per `roles:` entry, run after pre_tasks
+	Tasks          []*Task
+	PostTasks      []*Task
+	Handlers       []*Task
+	Environment    any   // a mapping, or an expression giving one
+	ModuleDefaults any   // module_defaults: a mapping of module names to arguments, a list of them, or an expression
+	Diff           *bool // the diff keyword: show (true) or hide (false) this task's diff whatever --diff says
+	Pos            Pos
 }
 
 // AllTasks returns pre_tasks, tasks and post_tasks in run order.
