@@ -32,16 +32,17 @@ func init() {
 
 // File manages what a path is, not what it contains.
 type File struct {
-	Path      string `yaml:"path" doc:"absolute path to manage (required)"`
-	PathAlias `yaml:",squash"`
-	State     string `yaml:"state" choices:"file,directory,absent,link,touch" doc:"file: must exist, manage attributes; directory: create with parents; absent: remove recursively; link: symlink to src; touch: create empty or update times; unset keeps the path's current type"`
-	Src       string `yaml:"src" doc:"target of the symlink (state=link); a relative target is relative to the link's directory"`
-	Attrs     `yaml:",squash"`
-	Recurse   bool   `yaml:"recurse" doc:"with state=directory, apply mode/owner/group to everything inside too"`
-	Force     bool   `yaml:"force" doc:"with state=link, replace a file or empty directory at path, and allow a src that does not exist"`
-	Follow    bool   `yaml:"follow" default:"true" doc:"when path is (or becomes) a symlink, set mode, owner and group on what it points to; false: on the link itself (its owner and group; a link's mode means nothing on Linux), and state=file or directory then refuse a link"`
-	MTime     string `yaml:"modification_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
-	ATime     string `yaml:"access_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
+	Path       string `yaml:"path" doc:"absolute path to manage (required)"`
+	PathAlias  `yaml:",squash"`
+	State      string `yaml:"state" choices:"file,directory,absent,link,touch" doc:"file: must exist, manage attributes; directory: create with parents; absent: remove recursively; link: symlink to src; touch: create empty or update times; unset keeps the path's current type"`
+	Src        string `yaml:"src" doc:"target of the symlink (state=link); a relative target is relative to the link's directory"`
+	Attrs      `yaml:",squash"`
+	Recurse    bool   `yaml:"recurse" doc:"with state=directory, apply mode/owner/group to everything inside too"`
+	Force      bool   `yaml:"force" doc:"with state=link, replace a file or empty directory at path, and allow a src that does not exist"`
+	Follow     bool   `yaml:"follow" default:"true" doc:"when path is (or becomes) a symlink, set mode, owner and group on what it points to; false: on the link itself (its owner and group; a link's mode means nothing on Linux), and state=file or directory then refuse a link"`
+	Attributes string `yaml:"attributes" aliases:"attr" doc:"file flags as chattr takes them: \"+i\" adds, \"-i\" removes, \"i\" sets exactly (lsattr's letters)"`
+	MTime      string `yaml:"modification_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
+	ATime      string `yaml:"access_time" choices:"now,preserve" doc:"with state=touch: now (default) or preserve an existing file's time"`
 
 	state string // the effective state, after "keep current type"
 }
@@ -61,6 +62,11 @@ func (m *File) Validate() error {
 	if err := absPath("path", m.Path); err != nil {
 		return err
 	}
+	if m.Attributes != "" {
+		if _, _, err := parseAttributes(m.Attributes); err != nil {
+			return err
+		}
+	}
 	switch {
 	case m.State == "link" && m.Src == "":
 		return errors.New("state=link needs src")
@@ -70,6 +76,8 @@ func (m *File) Validate() error {
 		return errors.New("recurse needs state=directory")
 	case (m.MTime != "" || m.ATime != "") && m.State != "touch":
 		return errors.New("modification_time and access_time need state=touch")
+	case m.Attributes != "" && m.State == "absent":
+		return errors.New("attributes make no sense with state=absent")
 	case m.State == "absent" && (m.Mode != "" || m.Owner != "" || m.Group != ""):
 		return errors.New("mode, owner and group make no sense with state=absent")
 	case m.Path == "/" && m.State == "absent":
@@ -114,9 +122,25 @@ type fileOp struct {
 	// timesPath is where touch sets times: path, or what it points to.
 	timesPath string
 	rec       *recursiveFix
+	// chattr is the attributes argument to apply ("" for none); first when
+	// it clears immutable or append-only, which would refuse the rest
+	chattr      string
+	chattrFirst bool
 }
 
 func (m *File) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
+	d, err := m.check(ctx, h)
+	if err != nil || m.Attributes == "" || m.state == "absent" || m.state == "link" && !m.Follow {
+		return d, err
+	}
+	op, ok := d.State.(*fileOp)
+	if !ok {
+		return d, nil
+	}
+	return d, m.checkAttributes(ctx, h, op, &d)
+}
+
+func (m *File) check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err := expandHome(ctx, h, &m.Path, &m.Src); err != nil {
 		return plan.Diff{}, err
 	}
@@ -371,6 +395,21 @@ func (m *File) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if err != nil {
 		return err
 	}
+	if op.chattr != "" && op.chattrFirst {
+		if err := chattr(ctx, h, op.chattr, op.fixPath); err != nil {
+			return err
+		}
+	}
+	if err := m.apply(ctx, h, op); err != nil {
+		return err
+	}
+	if op.chattr != "" && !op.chattrFirst {
+		return chattr(ctx, h, op.chattr, op.fixPath)
+	}
+	return nil
+}
+
+func (m *File) apply(ctx context.Context, h modules.Host, op *fileOp) error {
 	c := h.Conn()
 	switch {
 	case op.remove:

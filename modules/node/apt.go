@@ -104,7 +104,7 @@ func (a *Apt) request(h modules.Host) pkgRequest {
 // idle reports a task with nothing to do, which Check answers without
 // looking at the host.
 func (a *Apt) idle() bool {
-	return len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache && !a.Autoremove && !a.upgrading()
+	return len(a.Name) == 0 && len(a.Deb) == 0 && !a.UpdateCache && !a.Autoremove && !a.Autoclean && !a.upgrading()
 }
 
 func (a *Apt) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
@@ -329,6 +329,9 @@ func planPackages(ctx context.Context, c conn.Conn, r pkgRequest) (s *steps, unk
 	}
 
 	if err := r.Extras.planAutoremove(ctx, apt, s, r.State, r.Purge); err != nil {
+		return nil, "", err
+	}
+	if err := r.Extras.planAutoclean(ctx, apt, s); err != nil {
 		return nil, "", err
 	}
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/plan"
 )
 
 // AptExtras are ansible.builtin.apt's options beyond what gpuctl's own
@@ -13,6 +14,7 @@ import (
 // flags. Every method works on a nil value (containerd, kubernetes_packages).
 type AptExtras struct {
 	Autoremove              bool   `yaml:"autoremove" doc:"remove packages installed as dependencies that nothing needs any more (with state=absent, apt-get --auto-remove)"`
+	Autoclean               bool   `yaml:"autoclean" doc:"delete downloaded package files that can no longer be downloaded (apt-get autoclean)"`
 	Upgrade                 string `yaml:"upgrade" default:"no" choices:"no,yes,safe,full,dist" doc:"upgrade installed packages first: yes/safe (apt-get upgrade --with-new-pkgs), full/dist (apt-get dist-upgrade)"`
 	Force                   bool   `yaml:"force" doc:"allow downgrades, unauthenticated packages, removing essential packages and changing held ones (Ansible's force)"`
 	AllowDowngrade          bool   `yaml:"allow_downgrade" aliases:"allow-downgrade,allow_downgrades,allow-downgrades" doc:"let a pinned version go down (apt-get --allow-downgrades)"`
@@ -116,6 +118,36 @@ func (x *AptExtras) planAutoremove(ctx context.Context, apt *aptRunner, s *steps
 		cmd += " --purge"
 	}
 	return simulatedStep(ctx, apt, s, cmd)
+}
+
+// planAutoclean adds apt-get autoclean when it would delete a package file
+// from apt's cache: its simulation lists them as "Del NAME VERSION [SIZE]",
+// the lines ansible-core's apt judges changed by.
+func (x *AptExtras) planAutoclean(ctx context.Context, apt *aptRunner, s *steps) error {
+	if x == nil || !x.Autoclean {
+		return nil
+	}
+	sim, err := apt.must(ctx, "apt-get -s -q -y autoclean")
+	if err != nil {
+		return fmt.Errorf("apt-get autoclean simulation: %w", err)
+	}
+	first := true
+	for l := range strings.SplitSeq(sim, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "Del" {
+			continue
+		}
+		var do func(ctx context.Context, c conn.Conn) error
+		if first {
+			do = func(ctx context.Context, c conn.Conn) error {
+				_, err := apt.must(ctx, "apt-get -q -y autoclean")
+				return err
+			}
+			first = false
+		}
+		s.add(plan.Change{Resource: "apt-archive:" + f[1] + "_" + f[2], Action: plan.Delete}, do)
+	}
+	return nil
 }
 
 // simulatedStep runs cmd with -s and adds one change per package it

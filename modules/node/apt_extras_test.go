@@ -50,6 +50,13 @@ func TestAptAnsibleExtras(t *testing.T) {
 		t.Errorf("absent with autoremove: %s\n%s", moduletest.Describe(d), installed())
 	}
 
+	// autoclean deletes a cached package file apt can no longer download.
+	h.TH.Run(t, "touch /var/cache/apt/archives/gpuctl-gone_1.0_all.deb")
+	d = h.Timeline(t, "ansible.builtin.apt", map[string]any{"autoclean": true})
+	if !moduletest.HasChange(d, "apt-archive:gpuctl-gone_1.0", "") || h.TH.Run(t, "ls /var/cache/apt/archives | grep -c gpuctl-gone || true") != "0" {
+		t.Errorf("autoclean: %s", moduletest.Describe(d))
+	}
+
 	// Removing the only line removes the file; a commented-out copy of
 	// the line elsewhere is enabled where it is, as Ansible does.
 	h.Timeline(t, "apt_repository", map[string]any{"repo": line, "state": "absent", "update_cache": false})
