@@ -296,7 +296,7 @@ func (e *Engine) taskVars(play *playbooks.Play, r *hostRun, sc *scope, t *playbo
 	vars["groups"] = e.groupsVariable()
 	vars["ansible_check_mode"] = e.opt.Check
 	e.magicVars(vars, play) // magic.go
-	if readsHostvars(t, sc) {
+	if readsHostvars(t, sc) || varsReadHostvars(vars) {
 		vars["hostvars"] = e.hostvars()
 	}
 	// Variables may be templates over other variables; resolve a few levels
@@ -385,6 +385,18 @@ func playbookDir(play *playbooks.Play) string {
 
 // readsHostvars reports whether the task's templates read hostvars, which
 // is costly to build: a snapshot of every host's variables.
+// varsReadHostvars reports a variable whose template reads hostvars (block
+// vars, role defaults: community.sops's `{{ hostvars[...].ansible_facts }}`):
+// it is resolved below only if hostvars is there.
+func varsReadHostvars(vars map[string]any) bool {
+	for _, v := range vars {
+		if s, ok := v.(string); ok && strings.Contains(s, "hostvars") && template.IsTemplate(s) {
+			return true
+		}
+	}
+	return false
+}
+
 func readsHostvars(t *playbooks.Task, sc *scope) bool {
 	if slices.Contains(t.Refs.Roots(), "hostvars") {
 		return true
