@@ -78,6 +78,17 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		// Jinja2's trim takes any value as its string (soft_str), and
 		// chars to strip; gonja's refuses what is not a string, and so
 		// also an undefined value that should stay undefined
+		// Jinja2's string is Python's str: None is "None" (kubespray:
+		// `ipaddr(network) | string == 'None'`)
+		"string": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			if in.IsNil() {
+				return exec.AsValue("None")
+			}
+			return exec.AsValue(in.String())
+		},
 		"trim": func(e *exec.Evaluator, in *exec.Value, p *exec.VarArgs) *exec.Value {
 			if in.IsError() {
 				return in

@@ -2,7 +2,9 @@ package template
 
 import (
 	"fmt"
+	"math/big"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -75,7 +77,48 @@ func ipOne(s, query string, family int) any {
 	case "ipv6", "6":
 		return ipOne(s, "", 6)
 	}
+	if n, err := strconv.Atoi(query); err == nil {
+		// the nth address of a network (from its end when negative), with
+		// the network's prefix; a single address is itself
+		if p.Bits() == p.Addr().BitLen() {
+			if hasPrefix {
+				return p.String()
+			}
+			return p.Addr().String()
+		}
+		if a, ok := nthAddr(p.Masked(), n); ok {
+			return fmt.Sprintf("%s/%d", a, p.Bits())
+		}
+		return false
+	}
+	if q, _, ok := parseIP(query); ok {
+		// a network as the query: the value when it lies inside it (an
+		// address, or a network that is a subnet of it), else None, as
+		// ansible.utils' cidr_lookup answers
+		if q.Addr().Is4() == p.Addr().Is4() && q.Masked().Contains(p.Addr()) && p.Bits() >= q.Bits() {
+			return s
+		}
+		return nil
+	}
 	return fmt.Errorf("ipaddr query %q is not supported (supported: address, network, prefix, netmask, host, subnet)", query)
+}
+
+// nthAddr is the network's nth address, counting from its end when n < 0.
+func nthAddr(p netip.Prefix, n int) (netip.Addr, bool) {
+	size := new(big.Int).Lsh(big.NewInt(1), uint(p.Addr().BitLen()-p.Bits()))
+	idx := big.NewInt(int64(n))
+	if n < 0 {
+		idx.Add(idx, size)
+	}
+	if idx.Sign() < 0 || idx.Cmp(size) >= 0 {
+		return netip.Addr{}, false
+	}
+	base := new(big.Int).SetBytes(p.Addr().AsSlice())
+	b := base.Add(base, idx).Bytes()
+	out := make([]byte, p.Addr().BitLen()/8)
+	copy(out[len(out)-len(b):], b)
+	a, ok := netip.AddrFromSlice(out)
+	return a, ok
 }
 
 func ipwrap(in any, args []any, kw map[string]any) (any, error) {
