@@ -2,10 +2,11 @@ package modules
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/internal/pyjson"
 )
 
 // ReadJobScript is a shell script that prints the path of job jid's
@@ -70,36 +71,7 @@ func JobStatus(jid, path string, data []byte) (map[string]any, error) {
 // decodeJob decodes a job's JSON with whole numbers as ints, as Python's
 // json does, so rc renders as 4 and not 4.0.
 func decodeJob(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var job map[string]any
-	if err := dec.Decode(&job); err != nil {
-		return nil, err
-	}
-	for k, v := range job {
-		job[k] = pyNumbers(v)
-	}
-	return job, nil
-}
-
-func pyNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = pyNumbers(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = pyNumbers(x[k])
-		}
-	}
-	return v
+	return pyjson.DecodeObject(bytes.NewReader(data))
 }
 
 // truthy reads a JSON flag as Python does: true, 1 and "true" are set.

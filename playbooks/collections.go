@@ -19,17 +19,23 @@ func splitFQCN(name string) (ns, coll, role string, ok bool) {
 // collectionRolesDir is the roles/ directory of the collection that file
 // belongs to, or "" when file is not inside a collection's role.
 func collectionRolesDir(file string) string {
+	root, rest, ok := inCollection(file) // ns, coll, "roles", role, ...
+	if !ok || len(rest) < 4 || rest[2] != "roles" {
+		return ""
+	}
+	return filepath.Join(root, filepath.FromSlash(strings.Join(rest[:3], "/")))
+}
+
+// inCollection splits a path inside an ansible_collections directory into
+// that directory and the path's elements below it.
+func inCollection(file string) (root string, rest []string, ok bool) {
 	const marker = "/ansible_collections/"
 	slash := filepath.ToSlash(file)
 	i := strings.LastIndex(slash, marker)
 	if i < 0 {
-		return ""
+		return "", nil, false
 	}
-	rest := strings.Split(slash[i+len(marker):], "/") // ns, coll, "roles", role, ...
-	if len(rest) < 4 || rest[2] != "roles" {
-		return ""
-	}
-	return filepath.FromSlash(slash[:i+len(marker)] + strings.Join(rest[:3], "/"))
+	return filepath.FromSlash(slash[:i+len(marker)-1]), strings.Split(slash[i+len(marker):], "/"), true
 }
 
 // findCollectionRole looks for ns.coll.role in every collections path, in

@@ -138,8 +138,7 @@ func (l *Loader) collectionFilters() {
 		}
 		seen[c] = true
 		ns, coll, _ := strings.Cut(c, ".")
-		slash := filepath.ToSlash(r)
-		root := filepath.FromSlash(slash[:strings.LastIndex(slash, "/ansible_collections/")+len("/ansible_collections")])
+		root, _, _ := inCollection(r)
 		for _, f := range template.CollectionFilters(root, ns, coll) {
 			_ = l.tpl.AddPythonFilter(f)
 		}
@@ -347,17 +346,10 @@ func roleDirOf(file string) string {
 
 // collectionOf is "ns.coll" for a file inside an installed collection.
 func collectionOf(file string) string {
-	const marker = "/ansible_collections/"
-	slash := filepath.ToSlash(file)
-	i := strings.LastIndex(slash, marker)
-	if i < 0 {
-		return ""
+	if _, rest, ok := inCollection(file); ok && len(rest) >= 3 {
+		return rest[0] + "." + rest[1]
 	}
-	rest := strings.Split(slash[i+len(marker):], "/")
-	if len(rest) < 3 {
-		return ""
-	}
-	return rest[0] + "." + rest[1]
+	return ""
 }
 
 func fileExists(p string) bool {

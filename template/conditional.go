@@ -185,16 +185,7 @@ func hoistOne(name, expr string) (pre, out string) {
 // hoistArgs hoists each conditional argument of a call (`format('z' if n else 'w')`,
 // also as a keyword argument's value).
 func hoistArgs(name, args string) (pre, out string) {
-	var parts []string
-	last := 0
-	scanTopLevel(args, func(i int) bool {
-		if args[i] == ',' {
-			parts = append(parts, args[last:i])
-			last = i + 1
-		}
-		return true
-	})
-	parts = append(parts, args[last:])
+	parts := splitTopLevel(args)
 	for k, a := range parts {
 		kw := ""
 		if j := strings.IndexByte(a, '='); j > 0 && isName(strings.TrimSpace(a[:j])) && !strings.HasPrefix(a[j:], "==") {
@@ -205,6 +196,20 @@ func hoistArgs(name, args string) (pre, out string) {
 		parts[k] = kw + e
 	}
 	return pre, strings.Join(parts, ",")
+}
+
+// splitTopLevel splits s at its commas outside string literals and brackets.
+func splitTopLevel(s string) []string {
+	var parts []string
+	last := 0
+	scanTopLevel(s, func(i int) bool {
+		if s[i] == ',' {
+			parts = append(parts, s[last:i])
+			last = i + 1
+		}
+		return true
+	})
+	return append(parts, s[last:])
 }
 
 func isName(s string) bool {

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/gpuctl/gpuctl/internal/pyjson"
 )
 
 // PythonFilter is a filter plugin written in Python that gpuctl has no Go
@@ -126,34 +128,11 @@ func (f PythonFilter) call(in any, args []any, kw map[string]any) (any, error) {
 		}
 		return nil, fmt.Errorf("filter %s (Python, %s): %s", f.Name, f.Module, msg)
 	}
-	dec := json.NewDecoder(&out)
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := pyjson.Decode(&out)
+	if err != nil {
 		return nil, fmt.Errorf("filter %s: its result: %w", f.Name, err)
 	}
-	return jsonNumbers(v), nil
-}
-
-// jsonNumbers turns json.Number into int or float64, as Python's json gives.
-func jsonNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = jsonNumbers(e)
-		}
-	}
-	return v
+	return v, nil
 }
 
 // AddPythonFilter makes f callable from templates. Call it before the

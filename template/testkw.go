@@ -40,17 +40,7 @@ func rewriteTestKwargs(e string) string {
 		end := balanced(e, p) // after the closing parenthesis
 		inner := e[p+1 : end-1]
 		var pos, kw []string
-		lastComma := 0
-		parts := []string{}
-		scanTopLevel(inner, func(i int) bool {
-			if inner[i] == ',' {
-				parts = append(parts, inner[lastComma:i])
-				lastComma = i + 1
-			}
-			return true
-		})
-		parts = append(parts, inner[lastComma:])
-		for _, a := range parts {
+		for _, a := range splitTopLevel(inner) {
 			if j := strings.IndexByte(a, '='); j > 0 && isName(strings.TrimSpace(a[:j])) && !strings.HasPrefix(a[j:], "==") {
 				kw = append(kw, "'"+strings.TrimSpace(a[:j])+"': "+a[j+1:])
 				continue

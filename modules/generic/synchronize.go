@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -220,7 +221,7 @@ func (m *Synchronize) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 	root0 := root
 	sp := &syncPlan{from: from, to: to, srcRoot: strings.TrimSuffix(src, "/"), dstRoot: root0}
 	var lines []string
-	for _, rel := range sortedKeys(srcList) {
+	for _, rel := range slices.Sorted(maps.Keys(srcList)) {
 		if m.excluded(rel) {
 			continue
 		}
@@ -269,7 +270,7 @@ func (m *Synchronize) Check(ctx context.Context, h modules.Host) (plan.Diff, err
 		lines = append(lines, itemize(op, s)+" "+rel)
 	}
 	if m.Delete && top.kind == 'd' {
-		for _, rel := range slices.Backward(sortedKeys(dstList)) {
+		for _, rel := range slices.Backward(slices.Sorted(maps.Keys(dstList))) {
 			if _, ok := srcList[rel]; ok || rel == "" || m.excluded(rel) {
 				continue
 			}
@@ -498,15 +499,6 @@ func (m *Synchronize) Reads() []string {
 		return []string{m.Src}
 	}
 	return nil
-}
-
-func sortedKeys(l map[string]syncEntry) []string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 var (

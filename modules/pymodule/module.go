@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
+	"github.com/gpuctl/gpuctl/internal/pyjson"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
 )
@@ -263,34 +264,7 @@ func decodeReply(stdout string) (map[string]any, error) {
 	if start < 0 {
 		return nil, errors.New("no JSON in the module's output")
 	}
-	dec := json.NewDecoder(strings.NewReader(stdout[start:]))
-	dec.UseNumber()
-	var out map[string]any
-	if err := dec.Decode(&out); err != nil {
-		return nil, err
-	}
-	return numbers(out).(map[string]any), nil
-}
-
-// numbers turns json.Number into int or float64, as Python's json gives.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
+	return pyjson.DecodeObject(strings.NewReader(stdout[start:]))
 }
 
 // failure is the module's own failure, with its message and, as
