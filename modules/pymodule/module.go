@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	"github.com/gpuctl/gpuctl/conn"
 	"github.com/gpuctl/gpuctl/internal/pyjson"
 	"github.com/gpuctl/gpuctl/modules"
 	"github.com/gpuctl/gpuctl/plan"
+	"github.com/gpuctl/gpuctl/template"
 )
 
 // Info describes src as the module a task names name (as written: kube,
@@ -66,7 +66,7 @@ func (m *Module) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err != nil {
 		return d, err
 	}
-	if truthy(res["skipped"]) {
+	if template.Truthy(res["skipped"]) {
 		// ansible-core: "remote module (x) does not support check mode"
 		d.Unknown = fmt.Sprintf("%s does not support check mode (%s)", m.name, str(res["msg"]))
 		return d, nil
@@ -75,7 +75,7 @@ func (m *Module) Check(ctx context.Context, h modules.Host) (plan.Diff, error) {
 	if err := failure(res); err != nil {
 		return d, err
 	}
-	if truthy(res["changed"]) {
+	if template.Truthy(res["changed"]) {
 		d.Changes = changesOf(m.name, res)
 	}
 	return d, nil
@@ -93,7 +93,7 @@ func (m *Module) Apply(ctx context.Context, h modules.Host, d plan.Diff) error {
 	if err := failure(res); err != nil {
 		return err
 	}
-	if truthy(res["changed"]) {
+	if template.Truthy(res["changed"]) {
 		m.applied.Changes = changesOf(m.name, res)
 	}
 	return nil
@@ -270,7 +270,7 @@ func decodeReply(stdout string) (map[string]any, error) {
 // failure is the module's own failure, with its message and, as
 // ansible-core shows them, the command's output when it ran one.
 func failure(res map[string]any) error {
-	if !truthy(res["failed"]) {
+	if !template.Truthy(res["failed"]) {
 		return nil
 	}
 	msg := str(res["msg"])
@@ -335,18 +335,6 @@ func text(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b) + "\n"
-}
-
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case string:
-		return slices.Contains([]string{"true", "yes", "1", "True"}, x)
-	case int:
-		return x != 0
-	}
-	return false
 }
 
 func str(v any) string {
